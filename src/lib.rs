@@ -9,6 +9,7 @@ pub mod flock;
 pub mod liveness;
 pub mod lockfile;
 pub mod notify;
+pub mod pidfd;
 pub mod pidfile;
 pub mod privileges;
 #[cfg(feature = "process")]
