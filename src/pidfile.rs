@@ -1,1 +1,784 @@
-//! (not written yet)
+//! `PidFile`: an exclusive, kernel-locked PID file.
+//!
+//! A PID file answers "is this program already running?". The classic answer (write your PID,
+//! and let others check whether that PID is alive) fails in three ways: the PID may have been
+//! reused by an unrelated process, a process of another user answers `kill(pid, 0)` with EPERM,
+//! and two starters can both find "no process" and both start. pidward's answer is the lock:
+//!
+//! * [`PidFile::acquire`] opens the file without truncating it, takes an exclusive flock(2),
+//!   checks that the path still names the inode it locked ([`crate::flock`]), and only then
+//!   writes `PID\n`. The lock lives as long as the guard (and any process that inherits its
+//!   descriptor), and the kernel drops it when the holder dies, however it dies.
+//! * A second acquirer fails with [`Error::AlreadyRunning`] naming the holder's PID, and never
+//!   truncates, rewrites or unlinks the holder's file.
+//! * Writing is "write at offset 0, then truncate to length": a reader takes the first line, so
+//!   it sees the old PID or the new one, never an empty or partial file. (Truncating to zero
+//!   first would also cost a metadata round trip on ext4.)
+//! * Dropping the guard unlinks the file only if the path still names the inode we locked.
+//!
+//! [`read`] and [`status`] work on any PID file, pidward's or a foreign one (nginx-style, never
+//! locked): for those, [`crate::liveness`] decides, with EPERM read as alive, zombies as dead
+//! and a process younger than the file as a reused PID.
+//!
+//! ```
+//! use pidward::pidfile::{self, PidFile, Status};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("app.pid");
+//! let guard = PidFile::acquire(&path)?;
+//! assert_eq!(pidfile::read(&path)?, std::process::id());
+//! assert!(matches!(pidfile::status(&path), Status::Running { locked: true, .. }));
+//! assert!(matches!(
+//!     PidFile::acquire(&path),
+//!     Err(pidfile::Error::AlreadyRunning { pid: Some(p), .. }) if p == std::process::id()
+//! ));
+//! drop(guard);
+//! assert!(matches!(pidfile::status(&path), Status::Absent));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::flock::{self, AcquireError, Wait};
+use crate::liveness::{self, Probe, ProcessInfo};
+
+mod cleanup;
+mod parse;
+
+pub use parse::{Invalid, parse};
+
+/// How long a reader waits for a locked but empty PID file to get its PID (the owner is
+/// between taking the lock and writing).
+const STARTING_GRACE: Duration = Duration::from_millis(100);
+
+/// Why a PID file could not be acquired.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another process holds the lock. `pid` is what it wrote, or `None` when it holds the lock
+    /// but has not written its PID yet (it is starting).
+    #[error("{}: already running{}", path.display(), match pid {
+        Some(p) => format!(" as PID {p}"),
+        None => " (the holder is starting and has not written its PID yet)".to_owned(),
+    })]
+    AlreadyRunning {
+        /// The PID file.
+        path: PathBuf,
+        /// The holder's PID.
+        pid: Option<u32>,
+    },
+    /// The path names a directory, FIFO, socket, device or symbolic link. It is left alone.
+    #[error("{}: is {what}, not a regular file; leaving it alone", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is, e.g. "a directory".
+        what: &'static str,
+    },
+    /// An I/O error, with the step that failed.
+    #[error("{}: cannot {step}: {source}", path.display())]
+    Io {
+        /// The path involved (the PID file or one of its parents).
+        path: PathBuf,
+        /// What was being done: "open", "lock", "write", "create directory"...
+        step: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    fn io(path: &Path, step: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_owned(),
+            step,
+            source,
+        }
+    }
+}
+
+/// Why [`read`] found no PID.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// There is no file at the path.
+    #[error("{}: no such PID file", path.display())]
+    NotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file exists but does not hold a valid PID.
+    #[error("{}: invalid PID file: {reason}", path.display())]
+    Invalid {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: Invalid,
+    },
+    /// The file could not be read (EACCES, EIO...).
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Options for acquiring a PID file; start from [`PidFile::options`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    create_dirs: bool,
+    reentrant: bool,
+    defer_write: bool,
+    wait: Wait,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            mode: 0o644,
+            uid: None,
+            gid: None,
+            create_dirs: false,
+            reentrant: false,
+            defer_write: false,
+            wait: Wait::No,
+        }
+    }
+}
+
+impl Options {
+    /// The file's permission bits, applied exactly (the umask does not apply; 0 is honoured).
+    /// Default 0644.
+    pub fn mode(mut self, mode: u32) -> Options {
+        self.mode = mode & 0o7777;
+        self
+    }
+
+    /// Give the file to this owner and/or group (`fchown(2)`) once it is locked.
+    pub fn owner(mut self, uid: Option<u32>, gid: Option<u32>) -> Options {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+
+    /// Create missing parent directories (mode 0755). Default: no.
+    pub fn create_dirs(mut self, yes: bool) -> Options {
+        self.create_dirs = yes;
+        self
+    }
+
+    /// Let a process that already holds this PID file acquire it again: the guards share one
+    /// lock, and the file is removed when the last of them is dropped. Default: no (a second
+    /// acquisition in the same process is "already running").
+    pub fn reentrant(mut self, yes: bool) -> Options {
+        self.reentrant = yes;
+        self
+    }
+
+    /// Lock the file but write no PID until [`PidFile::write_pid`]: readers see the state
+    /// [`Status::Starting`] meanwhile. For launchers whose PID is not the one to record (a
+    /// daemon records its final, detached PID).
+    pub fn defer_write(mut self, yes: bool) -> Options {
+        self.defer_write = yes;
+        self
+    }
+
+    /// Wait for the lock instead of failing at once. Default: [`Wait::No`].
+    pub fn wait(mut self, wait: Wait) -> Options {
+        self.wait = wait;
+        self
+    }
+
+    /// Acquire the PID file at `path` with these options.
+    pub fn acquire(&self, path: impl AsRef<Path>) -> Result<PidFile, Error> {
+        PidFile::acquire_with(path.as_ref(), self)
+    }
+}
+
+/// A held PID file: the lock is held and the file names this process (or the PID given to
+/// [`write_pid`](PidFile::write_pid)) for as long as the guard lives.
+///
+/// Dropping it removes the file if the path still names the inode it locked, then unlocks.
+pub struct PidFile {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    file: File,
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    pid: Mutex<Option<u32>>,
+    /// Set once the file has been removed or handed off, so that cleanup happens once.
+    done: std::sync::atomic::AtomicBool,
+}
+
+/// Locks this process holds, for [`Options::reentrant`].
+fn registry() -> &'static Mutex<HashMap<(u64, u64), Weak<Inner>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<(u64, u64), Weak<Inner>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+impl PidFile {
+    /// Acquire `path` with the default options: mode 0644, fail at once if held.
+    pub fn acquire(path: impl AsRef<Path>) -> Result<PidFile, Error> {
+        Options::default().acquire(path)
+    }
+
+    /// Options for [`Options::acquire`].
+    ///
+    /// ```
+    /// use pidward::pidfile::PidFile;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("run/app/app.pid");
+    /// let pf = PidFile::options().mode(0o600).create_dirs(true).acquire(&path)?;
+    /// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+    /// # drop(pf);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn options() -> Options {
+        Options::default()
+    }
+
+    fn acquire_with(path: &Path, opts: &Options) -> Result<PidFile, Error> {
+        if opts.reentrant
+            && let Some(held) = Self::held_by_us(path)
+        {
+            return Ok(held);
+        }
+        if opts.create_dirs {
+            create_parents(path)?;
+        }
+        let locked = match flock::acquire(path, opts.mode, opts.wait) {
+            Ok(l) => l,
+            Err(AcquireError::Busy { path, file }) => {
+                let pid = holder_pid(&file);
+                return Err(Error::AlreadyRunning { path, pid });
+            }
+            Err(AcquireError::NotRegular { path, what }) => {
+                return Err(Error::NotRegular { path, what });
+            }
+            Err(AcquireError::Io { path, step, source }) => {
+                return Err(Error::Io { path, step, source });
+            }
+        };
+        if opts.uid.is_some() || opts.gid.is_some() {
+            let uid = opts.uid.map(rustix::fs::Uid::from_raw);
+            let gid = opts.gid.map(rustix::fs::Gid::from_raw);
+            rustix::fs::fchown(&locked.file, uid, gid)
+                .map_err(|e| Error::io(path, "change the owner of", e.into()))?;
+        }
+        let inner = Arc::new(Inner {
+            file: locked.file,
+            path: path.to_owned(),
+            dev: locked.dev,
+            ino: locked.ino,
+            pid: Mutex::new(None),
+            done: false.into(),
+        });
+        let mut pidfile = PidFile { inner };
+        if !opts.defer_write {
+            pidfile
+                .write_pid(std::process::id())
+                .map_err(|e| Error::io(path, "write", e))?;
+        }
+        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (pidfile.inner.dev, pidfile.inner.ino),
+            Arc::downgrade(&pidfile.inner),
+        );
+        Ok(pidfile)
+    }
+
+    /// A guard this process already holds on the inode `path` names, if any.
+    fn held_by_us(path: &Path) -> Option<PidFile> {
+        let meta = fs::symlink_metadata(path).ok()?;
+        let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        let inner = reg.get(&(meta.dev(), meta.ino()))?.upgrade()?;
+        let fresh = !inner.done.load(std::sync::atomic::Ordering::Acquire);
+        fresh.then_some(PidFile { inner })
+    }
+
+    /// Record `pid` in the file (`pwrite(2)` at offset 0, then `ftruncate(2)` to length).
+    ///
+    /// A reader sees the previous first line or the new one, never an empty or partial PID.
+    pub fn write_pid(&mut self, pid: u32) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let text = format!("{pid}\n");
+        self.inner.file.write_all_at(text.as_bytes(), 0)?;
+        self.inner.file.set_len(text.len() as u64)?;
+        *self.inner.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
+        Ok(())
+    }
+
+    /// The PID this guard wrote (`None` before the first write with [`Options::defer_write`]).
+    pub fn pid(&self) -> Option<u32> {
+        *self.inner.pid.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The path this guard locked.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Remove the file (if the path still names our inode), then unlock.
+    ///
+    /// With reentrant guards, the file goes when the last guard goes; until then this only
+    /// drops this guard. Calling it after the file was removed by someone else is harmless.
+    pub fn release(self) -> io::Result<()> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.remove(),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Close this guard without removing the file, for a launcher whose forked child keeps the
+    /// descriptor (and so the lock) after the launcher exits.
+    pub fn disown(self) {
+        self.inner
+            .done
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Remove the PID file when this process is killed by SIGTERM, SIGINT or SIGHUP, then die
+    /// of that same signal. A handler is installed only for those signals whose disposition is
+    /// still the default, so a program's own handlers are never replaced. Returns the signals
+    /// for which a handler was installed.
+    ///
+    /// The handler makes only async-signal-safe calls (`lstat`, `unlink`, `sigaction`,
+    /// `raise`) on data prepared here.
+    pub fn remove_on_signal(&self) -> io::Result<Vec<crate::Signal>> {
+        cleanup::install(&self.inner.path, self.inner.dev, self.inner.ino)
+    }
+}
+
+impl AsFd for PidFile {
+    /// The locked descriptor. flock(2) locks belong to the open file description, so a child
+    /// that inherits it (across `fork`, or `exec` once `FD_CLOEXEC` is cleared) holds the lock.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.file.as_fd()
+    }
+}
+
+impl fmt::Debug for PidFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PidFile")
+            .field("path", &self.inner.path)
+            .field("pid", &self.pid())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn remove(&self) -> io::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.done.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        cleanup::forget(self.dev, self.ino);
+        // Unlink only what is ours, while still holding the lock, so that no acquirer can
+        // have locked a new file at this path in between.
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => {
+                match fs::remove_file(&self.path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove PID file");
+        }
+    }
+}
+
+/// Create the missing parents of `path`, naming the one that fails.
+fn create_parents(path: &Path) -> Result<(), Error> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    // Walk down from the first existing ancestor so the error names the exact component.
+    let mut missing = Vec::new();
+    let mut cur = parent;
+    loop {
+        match fs::symlink_metadata(cur) {
+            Ok(m) if m.is_dir() => break,
+            Ok(m) if m.file_type().is_symlink() && cur.is_dir() => break,
+            Ok(m) => {
+                return Err(Error::io(
+                    cur,
+                    "create directories under",
+                    io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!("it is {}", flock::describe(m.file_type())),
+                    ),
+                ));
+            }
+            Err(_) => missing.push(cur),
+        }
+        match cur.parent() {
+            Some(p) if !p.as_os_str().is_empty() => cur = p,
+            _ => break,
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o755).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(Error::io(dir, "create directory", e)),
+        }
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+/// The PID a holder wrote, read through our (unlocked) descriptor on its file. Waits briefly
+/// if the file is still empty; `None` if it stays empty.
+fn holder_pid(file: &File) -> Option<u32> {
+    let deadline = Instant::now() + STARTING_GRACE;
+    loop {
+        match read_first_line(file) {
+            Ok(bytes) if !bytes.is_empty() => {
+                return parse(&bytes, liveness::pid_max()).ok().or_else(|| {
+                    // Garbage under a live lock: name the lock holder instead.
+                    let meta = file.metadata().ok()?;
+                    flock::holders(meta.dev(), meta.ino()).ok()?.first().copied()
+                });
+            }
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            _ => return None,
+        }
+    }
+}
+
+/// The most a reader looks at: a PID is at most 7 digits; anything whose first line is longer
+/// than this is not a PID file.
+const MAX_FIRST_LINE: usize = 64;
+
+/// Read the start of the file: up to [`MAX_FIRST_LINE`] + 1 bytes with `pread(2)`.
+fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; MAX_FIRST_LINE + 1];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Open a PID file for reading: no following a final symlink, no blocking on a FIFO.
+fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => ReadError::NotFound {
+                path: path.to_owned(),
+            },
+            Some(libc::ELOOP) => ReadError::Invalid {
+                path: path.to_owned(),
+                reason: Invalid::NotRegular("a symbolic link"),
+            },
+            Some(libc::ENXIO) => ReadError::Invalid {
+                path: path.to_owned(),
+                reason: Invalid::NotRegular("a socket or FIFO"),
+            },
+            _ => ReadError::Io {
+                path: path.to_owned(),
+                source: e,
+            },
+        })?;
+    let meta = file.metadata().map_err(|e| ReadError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    if !meta.is_file() {
+        return Err(ReadError::Invalid {
+            path: path.to_owned(),
+            reason: Invalid::NotRegular(flock::describe(meta.file_type())),
+        });
+    }
+    Ok((file, meta))
+}
+
+fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
+    let bytes = read_first_line(file).map_err(|e| ReadError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    parse(&bytes, liveness::pid_max()).map_err(|reason| ReadError::Invalid {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Read the PID in a PID file (first line, surrounding white space trimmed, plain decimal in
+/// `1..=pid_max`).
+///
+/// ```
+/// use pidward::pidfile::{read, ReadError, Invalid};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("nginx.pid");
+/// assert!(matches!(read(&path), Err(ReadError::NotFound { .. })));
+/// std::fs::write(&path, "4242\n")?;
+/// assert_eq!(read(&path)?, 4242);
+/// std::fs::write(&path, "0x10\n")?;
+/// assert!(matches!(read(&path), Err(ReadError::Invalid { reason: Invalid::NotDecimal(_), .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read(path: impl AsRef<Path>) -> Result<u32, ReadError> {
+    let path = path.as_ref();
+    let (file, _) = open_for_reading(path)?;
+    read_pid_from(path, &file)
+}
+
+/// What [`status`] found.
+#[derive(Debug)]
+pub enum Status {
+    /// A live process holds the file: locked by its owner, or (for a foreign, unlocked file)
+    /// the PID is alive and older than the file.
+    Running {
+        /// The PID in the file.
+        pid: u32,
+        /// Whether the file is locked (pidward's own files are).
+        locked: bool,
+    },
+    /// Locked, but the owner has not written its PID yet.
+    Starting,
+    /// The file names a process that is not running any more.
+    Stale {
+        /// The PID in the file.
+        pid: u32,
+        /// Why it is stale.
+        why: Stale,
+    },
+    /// No file at the path.
+    Absent,
+    /// The file holds no valid PID (or is not a regular file).
+    Invalid(Invalid),
+    /// The file could not be read, so nothing can be said.
+    Unknown(io::Error),
+}
+
+/// Why a PID file is stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// No process has that PID.
+    Dead,
+    /// The process has exited and waits to be reaped.
+    Zombie,
+    /// A process has that PID, but it started after the file was written: the PID was reused.
+    Reused,
+}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stale::Dead => "no process has this PID",
+            Stale::Zombie => "the process has exited (zombie)",
+            Stale::Reused => "the PID now belongs to a process started after the file was written",
+        })
+    }
+}
+
+impl Status {
+    /// The state's name: `running`, `starting`, `stale`, `absent`, `invalid`, `unknown`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Running { .. } => "running",
+            Status::Starting => "starting",
+            Status::Stale { .. } => "stale",
+            Status::Absent => "absent",
+            Status::Invalid(_) => "invalid",
+            Status::Unknown(_) => "unknown",
+        }
+    }
+
+    /// The PID the file names, when it names one.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Status::Running { pid, .. } | Status::Stale { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+
+    /// Whether the program is running (or starting): it holds the file.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Status::Running { .. } | Status::Starting)
+    }
+
+    /// The LSB `status` exit code: 0 running, 1 dead but PID file exists, 3 not running,
+    /// 4 unknown.
+    pub fn lsb_code(&self) -> u8 {
+        match self {
+            Status::Running { .. } | Status::Starting => 0,
+            Status::Stale { .. } => 1,
+            Status::Absent => 3,
+            Status::Invalid(_) | Status::Unknown(_) => 4,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Running { pid, locked: true } => write!(f, "running as PID {pid}"),
+            Status::Running { pid, locked: false } => {
+                write!(f, "running as PID {pid} (file not locked)")
+            }
+            Status::Starting => f.write_str("starting (locked, no PID written yet)"),
+            Status::Stale { pid, why } => write!(f, "not running: stale PID {pid} ({why})"),
+            Status::Absent => f.write_str("not running (no PID file)"),
+            Status::Invalid(why) => write!(f, "invalid PID file: {why}"),
+            Status::Unknown(e) => write!(f, "unknown: {e}"),
+        }
+    }
+}
+
+/// Everything [`status`] looked at, for callers that act on the answer (`stop`).
+#[derive(Debug)]
+pub(crate) struct Inspection {
+    pub status: Status,
+    /// The file's metadata, when it could be opened.
+    pub meta: Option<fs::Metadata>,
+}
+
+/// Whether the program that owns a PID file is running. Works on pidward's files (the lock
+/// decides) and on foreign ones (liveness rules of [`crate::liveness`]).
+///
+/// ```
+/// use pidward::pidfile::{status, Stale, Status};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("nginx.pid");
+/// assert_eq!(status(&path).lsb_code(), 3);
+/// std::fs::write(&path, format!("{}\n", std::process::id()))?;
+/// // Not locked, but the PID is alive and older than the file: a foreign PID file.
+/// assert!(matches!(status(&path), Status::Running { locked: false, .. }));
+/// let mut gone = std::process::Command::new("true").spawn()?;
+/// gone.wait()?;
+/// std::fs::write(&path, format!("{}\n", gone.id()))?;
+/// assert!(matches!(status(&path), Status::Stale { why: Stale::Dead, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn status(path: impl AsRef<Path>) -> Status {
+    inspect(path.as_ref()).status
+}
+
+pub(crate) fn inspect(path: &Path) -> Inspection {
+    let (file, meta) = match open_for_reading(path) {
+        Ok(x) => x,
+        Err(ReadError::NotFound { .. }) => {
+            return Inspection {
+                status: Status::Absent,
+                meta: None,
+            };
+        }
+        Err(ReadError::Invalid { reason, .. }) => {
+            return Inspection {
+                status: Status::Invalid(reason),
+                meta: fs::symlink_metadata(path).ok(),
+            };
+        }
+        Err(ReadError::Io { source, .. }) => {
+            return Inspection {
+                status: Status::Unknown(source),
+                meta: None,
+            };
+        }
+    };
+    let status = judge(&file, &meta);
+    Inspection {
+        status,
+        meta: Some(meta),
+    }
+}
+
+fn judge(file: &File, meta: &fs::Metadata) -> Status {
+    let locked = match flock::is_locked(meta.dev(), meta.ino()) {
+        Ok(l) => l,
+        Err(e) => return Status::Unknown(e),
+    };
+    let deadline = Instant::now() + STARTING_GRACE;
+    let bytes = loop {
+        match read_first_line(file) {
+            Ok(b) if b.is_empty() && locked && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Ok(b) => break b,
+            Err(e) => return Status::Unknown(e),
+        }
+    };
+    if bytes.is_empty() && locked {
+        return Status::Starting;
+    }
+    let pid = match parse(&bytes, liveness::pid_max()) {
+        Ok(pid) => pid,
+        Err(why) => return Status::Invalid(why),
+    };
+    if locked {
+        // The lock is the liveness signal: locked means alive, whatever the PID says.
+        return Status::Running { pid, locked };
+    }
+    // A foreign file, or one whose owner died: decide from the process table.
+    match liveness::probe(pid) {
+        Probe::Dead => Status::Stale {
+            pid,
+            why: Stale::Dead,
+        },
+        Probe::Zombie => Status::Stale {
+            pid,
+            why: Stale::Zombie,
+        },
+        Probe::Alive | Probe::AliveNotPermitted => {
+            let written = file_written(meta);
+            match ProcessInfo::of(pid) {
+                Ok(info) if info.started_after(written) => Status::Stale {
+                    pid,
+                    why: Stale::Reused,
+                },
+                // Gone between the probe and now.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Status::Stale {
+                    pid,
+                    why: Stale::Dead,
+                },
+                _ => Status::Running { pid, locked },
+            }
+        }
+    }
+}
+
+/// When the file's content was last written: its mtime (ctime would move on chmod/chown).
+fn file_written(meta: &fs::Metadata) -> SystemTime {
+    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)
+}
