@@ -17,5 +17,6 @@ pub mod process;
 pub mod signal;
 pub mod stop;
 pub mod supervise;
+mod timefmt;
 
 pub use signal::Signal;
