@@ -20,3 +20,13 @@ pub mod supervise;
 mod timefmt;
 
 pub use signal::Signal;
+
+/// A duration for people: `12s`, `4m10s`, `2h5m`, `3d4h`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    timefmt::human(d)
+}
+
+/// A time as RFC 3339 UTC with milliseconds: `2026-11-22T13:21:31.123Z`.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    timefmt::format(t)
+}

@@ -479,10 +479,10 @@ fn holder_pid(file: &File) -> Option<u32> {
 /// than this is not a PID file.
 const MAX_FIRST_LINE: usize = 64;
 
-/// Read the start of the file: up to [`MAX_FIRST_LINE`] + 1 bytes with `pread(2)`.
-fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
+/// Read up to `limit` bytes from the start of `file` with `pread(2)`.
+pub(crate) fn read_prefix(file: &File, limit: usize) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; MAX_FIRST_LINE + 1];
+    let mut buf = vec![0u8; limit];
     let mut len = 0;
     while len < buf.len() {
         match file.read_at(&mut buf[len..], len as u64) {
@@ -494,6 +494,11 @@ fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
     }
     buf.truncate(len);
     Ok(buf)
+}
+
+/// The start of the file: enough to see the first line or that it is too long.
+fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
+    read_prefix(file, MAX_FIRST_LINE + 1)
 }
 
 /// Open a PID file for reading: no following a final symlink, no blocking on a FIFO.
@@ -541,6 +546,25 @@ fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
         path: path.to_owned(),
         reason,
     })
+}
+
+/// Read up to `limit` bytes from the start of the file at `path`, opened as [`read`] opens
+/// it; `None` if there is no file.
+pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, ReadError> {
+    use std::io::Read;
+    let file = match open_for_reading(path) {
+        Ok((file, _)) => file,
+        Err(ReadError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut buf = Vec::new();
+    file.take(limit as u64)
+        .read_to_end(&mut buf)
+        .map_err(|source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(Some(buf))
 }
 
 /// Read the PID in a PID file (first line, surrounding white space trimmed, plain decimal in

@@ -1,11 +1,63 @@
-//! `pidward status` (not written yet).
+//! `pidward status [--json] PIDFILE`: is the program running? LSB exit codes.
+//!
+//! 0 running (or starting), 1 not running but the PID file exists (stale), 3 not running
+//! (no file), 4 unknown (invalid file, unreadable file).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use pidward::liveness::ProcessInfo;
+use pidward::pidfile::{self, Status};
 
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("pidward status: not implemented yet");
-    ExitCode::from(2)
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print one JSON object instead of a line of text.
+    #[arg(long)]
+    json: bool,
+    /// The PID file (pidward's own, locked, or a foreign one such as nginx's).
+    pidfile: PathBuf,
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let status = pidfile::status(&args.pidfile);
+    let info = match &status {
+        Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
+        _ => None,
+    };
+    if args.json {
+        println!("{}", json(&args.pidfile, &status, info.as_ref()));
+    } else {
+        let mut line = format!("{}: {status}", args.pidfile.display());
+        if let Some(info) = &info {
+            line.push_str(&format!(
+                ", up {}: {}",
+                pidward::human_duration(info.uptime()),
+                info.command_line()
+            ));
+        }
+        println!("{line}");
+    }
+    ExitCode::from(status.lsb_code())
+}
+
+fn json(path: &std::path::Path, status: &Status, info: Option<&ProcessInfo>) -> serde_json::Value {
+    let locked = matches!(
+        status,
+        Status::Running { locked: true, .. } | Status::Starting
+    );
+    let reason = match status {
+        Status::Running { .. } => None,
+        other => Some(other.to_string()),
+    };
+    serde_json::json!({
+        "state": status.name(),
+        "pid": status.pid(),
+        "locked": locked,
+        "path": path.display().to_string(),
+        "start_time": info.map(|i| pidward::rfc3339(i.start_time())),
+        "uptime_seconds": info.map(|i| i.uptime().as_secs_f64()),
+        "cmdline": info.map(|i| i.cmdline.clone()),
+        "reason": reason,
+        "exit_code": status.lsb_code(),
+    })
 }

@@ -1,11 +1,96 @@
-//! `pidward stop` (not written yet).
+//! `pidward stop [OPTIONS] PIDFILE`: stop what a PID file names, through a pidfd.
+//!
+//! Without `-R` and `-s`, the schedule is `TERM/30/KILL/5`: stop means stop. With `-s SIG`
+//! alone, the signal is sent once and nothing waits (start-stop-daemon's behaviour), so
+//! `pidward stop -s HUP` is a reload.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use pidward::Signal;
+use pidward::stop::{Outcome, Schedule, StopOptions, stop};
 
-pub fn main(_args: Args) -> ExitCode {
-    eprintln!("pidward stop: not implemented yet");
-    ExitCode::from(2)
+#[derive(clap::Args)]
+pub struct Args {
+    /// Signal to send first (name or number: TERM, SIGTERM, 15, RTMIN+3).
+    #[arg(short, long, value_name = "SIG")]
+    signal: Option<Signal>,
+    /// Schedule: SECS (= SIG/SECS/KILL/5) or SIG/SECS/SIG/SECS[/forever]...
+    #[arg(short = 'R', long, value_name = "SCHEDULE")]
+    retry: Option<String>,
+    /// Remove the PID file once the process is gone (and a stale one).
+    #[arg(long)]
+    remove_pidfile: bool,
+    /// Exit 7 when nothing was running (LSB "program is not running").
+    #[arg(long)]
+    strict: bool,
+    /// Print what would be sent; send nothing.
+    #[arg(short, long)]
+    test: bool,
+    /// Say what was done.
+    #[arg(short, long)]
+    verbose: bool,
+    /// The PID file.
+    pidfile: PathBuf,
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let signal = args.signal.unwrap_or(Signal::TERM);
+    let schedule = match (&args.retry, args.signal) {
+        (Some(text), _) => match Schedule::parse(text, signal) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("pidward stop: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Some(sig)) => Schedule::once(sig),
+        (None, None) => Schedule::default(),
+    };
+    let opts = StopOptions {
+        schedule,
+        remove_pidfile: args.remove_pidfile,
+        dry_run: args.test,
+    };
+    let path = args.pidfile.display();
+    let sent_text = |sent: &[Signal]| {
+        sent.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match stop(&args.pidfile, &opts) {
+        Ok(Outcome::Stopped { pid, sent }) => {
+            if args.verbose {
+                eprintln!("{path}: stopped PID {pid} (sent {})", sent_text(&sent));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Signalled { pid, sent }) => {
+            if args.verbose {
+                eprintln!("{path}: sent {} to PID {pid}", sent_text(&sent));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::NotRunning(status)) => {
+            eprintln!("{path}: {status}; nothing to stop");
+            ExitCode::from(if args.strict { 7 } else { 0 })
+        }
+        Ok(Outcome::StillRunning { pid, sent }) => {
+            eprintln!(
+                "{path}: PID {pid} is still running after the whole schedule (sent {})",
+                sent_text(&sent)
+            );
+            ExitCode::from(1)
+        }
+        Ok(Outcome::WouldSend { pid, schedule }) => {
+            println!("would stop PID {pid} with schedule {schedule}");
+            ExitCode::SUCCESS
+        }
+        // Cannot tell, untrusted file, or not permitted: LSB "unknown".
+        Err(e) => {
+            eprintln!("pidward stop: {e}");
+            ExitCode::from(4)
+        }
+    }
 }
