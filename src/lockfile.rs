@@ -225,7 +225,8 @@ impl LockFile {
                 }
                 Err(AcquireError::Busy { file, .. }) => {
                     if !how.force {
-                        let owner = match parse_record(&read_all(&file).map_err(|e| io("read", e))?) {
+                        let owner = match parse_record(&read_all(&file).map_err(|e| io("read", e))?)
+                        {
                             Ok(owner) => owner,
                             // Locked while the owner writes its record: name the lock holder.
                             Err(_) => Owner {
@@ -400,10 +401,12 @@ impl LockFile {
         if bytes.is_empty() {
             return Ok(None);
         }
-        parse_record(&bytes).map(Some).map_err(|why| Error::Malformed {
-            path: path.to_owned(),
-            why,
-        })
+        parse_record(&bytes)
+            .map(Some)
+            .map_err(|why| Error::Malformed {
+                path: path.to_owned(),
+                why,
+            })
     }
 }
 

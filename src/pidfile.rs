@@ -82,6 +82,15 @@ pub enum Error {
         /// What it is, e.g. "a directory".
         what: &'static str,
     },
+    /// The file is not locked, but holds something other than a PID (or is larger than any
+    /// PID file): it may be a file given by mistake, so it is left exactly as it was.
+    #[error("{}: not a PID file ({reason}); refusing to overwrite it", path.display())]
+    NotAPidFile {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with its content.
+        reason: Invalid,
+    },
     /// An I/O error, with the step that failed.
     #[error("{}: cannot {step}: {source}", path.display())]
     Io {
@@ -277,6 +286,9 @@ impl PidFile {
                 return Err(Error::Io { path, step, source });
             }
         };
+        if !locked.created {
+            check_overwritable(path, &locked.file)?;
+        }
         if opts.uid.is_some() || opts.gid.is_some() {
             let uid = opts.uid.map(rustix::fs::Uid::from_raw);
             let gid = opts.gid.map(rustix::fs::Gid::from_raw);
@@ -412,6 +424,29 @@ impl Drop for Inner {
     }
 }
 
+/// An existing, unlocked file may be taken over if it is empty or names a PID (a crashed
+/// owner's); anything else might be a file given by mistake (`-p /etc/passwd`) and is refused.
+fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> {
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "stat", e))?
+        .len();
+    let bytes = read_first_line(file).map_err(|e| Error::io(path, "read", e))?;
+    let reason = match parse(&bytes, liveness::pid_max()) {
+        Ok(_) | Err(Invalid::Empty) if len <= MAX_PIDFILE_SIZE => return Ok(()),
+        Ok(_) | Err(Invalid::Empty) => Invalid::TooLarge(len),
+        Err(other) => other,
+    };
+    Err(Error::NotAPidFile {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// The largest file taken for a PID file: a PID and a little more (lock files add a couple of
+/// lines).
+const MAX_PIDFILE_SIZE: u64 = 4096;
+
 /// Create the missing parents of `path`, naming the one that fails.
 fn create_parents(path: &Path) -> Result<(), Error> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
@@ -466,7 +501,10 @@ fn holder_pid(file: &File) -> Option<u32> {
                 return parse(&bytes, liveness::pid_max()).ok().or_else(|| {
                     // Garbage under a live lock: name the lock holder instead.
                     let meta = file.metadata().ok()?;
-                    flock::holders(meta.dev(), meta.ino()).ok()?.first().copied()
+                    flock::holders(meta.dev(), meta.ino())
+                        .ok()?
+                        .first()
+                        .copied()
                 });
             }
             Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
