@@ -38,13 +38,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::flock::{self, AcquireError, Wait};
@@ -154,18 +153,11 @@ impl Drop for Held {
         {
             let _ = fs::remove_file(&self.path);
         }
-        registry()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(self.dev, self.ino));
     }
 }
 
 /// Locks this process holds, so a second handle of the owner re-enters.
-fn registry() -> &'static Mutex<HashMap<(u64, u64), Weak<Held>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<(u64, u64), Weak<Held>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+static HELD: flock::Registry<Held> = flock::Registry::new();
 
 fn hostname() -> String {
     nix::unistd::gethostname()
@@ -216,16 +208,14 @@ impl LockFile {
                         ino: locked.ino,
                     });
                     write_record(&held.file).map_err(|e| io("write", e))?;
-                    registry()
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert((held.dev, held.ino), Arc::downgrade(&held));
+                    HELD.insert(held.dev, held.ino, &held);
                     self.held = Some(held);
                     return Ok(self);
                 }
                 Err(AcquireError::Busy { file, .. }) => {
                     if !how.force {
-                        let owner = match parse_record(&read_all(&file).map_err(|e| io("read", e))?) {
+                        let owner = match parse_record(&read_all(&file).map_err(|e| io("read", e))?)
+                        {
                             Ok(owner) => owner,
                             // Locked while the owner writes its record: name the lock holder.
                             Err(_) => Owner {
@@ -299,9 +289,7 @@ impl LockFile {
     }
 
     fn held_by_this_process(&self) -> Option<Arc<Held>> {
-        let meta = fs::symlink_metadata(&self.path).ok()?;
-        let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        reg.get(&(meta.dev(), meta.ino()))?.upgrade()
+        HELD.get(&self.path)
     }
 
     /// Release the lock. Without `force`, only a handle of the owning process may; with
@@ -400,10 +388,12 @@ impl LockFile {
         if bytes.is_empty() {
             return Ok(None);
         }
-        parse_record(&bytes).map(Some).map_err(|why| Error::Malformed {
-            path: path.to_owned(),
-            why,
-        })
+        parse_record(&bytes)
+            .map(Some)
+            .map_err(|why| Error::Malformed {
+                path: path.to_owned(),
+                why,
+            })
     }
 }
 

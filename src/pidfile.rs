@@ -37,14 +37,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::flock::{self, AcquireError, Wait};
@@ -81,6 +80,15 @@ pub enum Error {
         path: PathBuf,
         /// What it is, e.g. "a directory".
         what: &'static str,
+    },
+    /// The file is not locked, but holds something other than a PID (or is larger than any
+    /// PID file): it may be a file given by mistake, so it is left exactly as it was.
+    #[error("{}: not a PID file ({reason}); refusing to overwrite it", path.display())]
+    NotAPidFile {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with its content.
+        reason: Invalid,
     },
     /// An I/O error, with the step that failed.
     #[error("{}: cannot {step}: {source}", path.display())]
@@ -227,10 +235,7 @@ struct Inner {
 }
 
 /// Locks this process holds, for [`Options::reentrant`].
-fn registry() -> &'static Mutex<HashMap<(u64, u64), Weak<Inner>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<(u64, u64), Weak<Inner>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+static HELD: flock::Registry<Inner> = flock::Registry::new();
 
 impl PidFile {
     /// Acquire `path` with the default options: mode 0644, fail at once if held.
@@ -277,6 +282,9 @@ impl PidFile {
                 return Err(Error::Io { path, step, source });
             }
         };
+        if !locked.created {
+            check_overwritable(path, &locked.file)?;
+        }
         if opts.uid.is_some() || opts.gid.is_some() {
             let uid = opts.uid.map(rustix::fs::Uid::from_raw);
             let gid = opts.gid.map(rustix::fs::Gid::from_raw);
@@ -297,18 +305,13 @@ impl PidFile {
                 .write_pid(std::process::id())
                 .map_err(|e| Error::io(path, "write", e))?;
         }
-        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(
-            (pidfile.inner.dev, pidfile.inner.ino),
-            Arc::downgrade(&pidfile.inner),
-        );
+        HELD.insert(pidfile.inner.dev, pidfile.inner.ino, &pidfile.inner);
         Ok(pidfile)
     }
 
     /// A guard this process already holds on the inode `path` names, if any.
     fn held_by_us(path: &Path) -> Option<PidFile> {
-        let meta = fs::symlink_metadata(path).ok()?;
-        let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        let inner = reg.get(&(meta.dev(), meta.ino()))?.upgrade()?;
+        let inner = HELD.get(path)?;
         let fresh = !inner.done.load(std::sync::atomic::Ordering::Acquire);
         fresh.then_some(PidFile { inner })
     }
@@ -412,6 +415,44 @@ impl Drop for Inner {
     }
 }
 
+/// An existing, unlocked file may be taken over if it is empty or names a PID that is not
+/// running (a crashed owner's); a live PID older than the file means a program that does not
+/// lock is running, and is reported as [`Error::AlreadyRunning`]; anything else might be a file given by mistake (`-p /etc/passwd`) and is refused.
+fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> {
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "stat", e))?
+        .len();
+    let bytes = read_first_line(file).map_err(|e| Error::io(path, "read", e))?;
+    let reason = match parse(&bytes, liveness::pid_max()) {
+        Ok(pid) if len <= MAX_PIDFILE_SIZE => {
+            // Unlocked, so no pidward process holds it; but a program that writes PID files
+            // without locking may still be running under that PID. Our own PID is ours.
+            let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+            if pid != std::process::id()
+                && let Status::Running { .. } = judge_unlocked(pid, &meta)
+            {
+                return Err(Error::AlreadyRunning {
+                    path: path.to_owned(),
+                    pid: Some(pid),
+                });
+            }
+            return Ok(());
+        }
+        Err(Invalid::Empty) if len <= MAX_PIDFILE_SIZE => return Ok(()),
+        Ok(_) | Err(Invalid::Empty) => Invalid::TooLarge(len),
+        Err(other) => other,
+    };
+    Err(Error::NotAPidFile {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// The largest file taken for a PID file: a PID and a little more (lock files add a couple of
+/// lines).
+const MAX_PIDFILE_SIZE: u64 = 4096;
+
 /// Create the missing parents of `path`, naming the one that fails.
 fn create_parents(path: &Path) -> Result<(), Error> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
@@ -466,7 +507,10 @@ fn holder_pid(file: &File) -> Option<u32> {
                 return parse(&bytes, liveness::pid_max()).ok().or_else(|| {
                     // Garbage under a live lock: name the lock holder instead.
                     let meta = file.metadata().ok()?;
-                    flock::holders(meta.dev(), meta.ino()).ok()?.first().copied()
+                    flock::holders(meta.dev(), meta.ino())
+                        .ok()?
+                        .first()
+                        .copied()
                 });
             }
             Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
@@ -774,7 +818,12 @@ fn judge(file: &File, meta: &fs::Metadata) -> Status {
         // The lock is the liveness signal: locked means alive, whatever the PID says.
         return Status::Running { pid, locked };
     }
-    // A foreign file, or one whose owner died: decide from the process table.
+    judge_unlocked(pid, meta)
+}
+
+/// A foreign file, or one whose owner died: decide from the process table.
+fn judge_unlocked(pid: u32, meta: &fs::Metadata) -> Status {
+    let locked = false;
     match liveness::probe(pid) {
         Probe::Dead => Status::Stale {
             pid,

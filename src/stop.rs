@@ -90,7 +90,9 @@ impl Schedule {
             } else {
                 let name = item.strip_prefix('-').unwrap_or(item);
                 Step::Signal(name.parse().map_err(|e: crate::signal::UnknownSignal| {
-                    err(format!("{item:?} is neither a wait in seconds nor a signal ({e})"))
+                    err(format!(
+                        "{item:?} is neither a wait in seconds nor a signal ({e})"
+                    ))
                 })?)
             };
             steps.push(step);
@@ -98,8 +100,7 @@ impl Schedule {
         if !steps.iter().any(|s| matches!(s, Step::Signal(_))) {
             return Err(err("it sends no signal".into()));
         }
-        if steps.last() == Some(&Step::Forever)
-            && !steps.iter().any(|s| matches!(s, Step::Wait(_)))
+        if steps.last() == Some(&Step::Forever) && !steps.iter().any(|s| matches!(s, Step::Wait(_)))
         {
             return Err(err("'forever' with no wait would spin".into()));
         }
@@ -124,22 +125,25 @@ impl Schedule {
     /// The steps in the order they run, `forever` unrolled lazily.
     fn run_order(&self) -> impl Iterator<Item = Step> + '_ {
         let steps = &self.0;
-        let (head, repeat): (&[Step], &[Step]) = match steps.iter().position(|s| *s == Step::Forever)
-        {
-            None => (steps, &[]),
-            Some(i) if i + 1 == steps.len() => {
-                // Trailing `forever`: repeat the last signal and the waits after it.
-                let last_sig = steps[..i]
-                    .iter()
-                    .rposition(|s| matches!(s, Step::Signal(_)))
-                    .unwrap_or(0);
-                (&steps[..i], &steps[last_sig..i])
-            }
-            Some(i) => (&steps[..i], &steps[i + 1..]),
-        };
-        head.iter()
-            .copied()
-            .chain(std::iter::repeat(repeat).take_while(|r| !r.is_empty()).flatten().copied())
+        let (head, repeat): (&[Step], &[Step]) =
+            match steps.iter().position(|s| *s == Step::Forever) {
+                None => (steps, &[]),
+                Some(i) if i + 1 == steps.len() => {
+                    // Trailing `forever`: repeat the last signal and the waits after it.
+                    let last_sig = steps[..i]
+                        .iter()
+                        .rposition(|s| matches!(s, Step::Signal(_)))
+                        .unwrap_or(0);
+                    (&steps[..i], &steps[last_sig..i])
+                }
+                Some(i) => (&steps[..i], &steps[i + 1..]),
+            };
+        head.iter().copied().chain(
+            std::iter::repeat(repeat)
+                .take_while(|r| !r.is_empty())
+                .flatten()
+                .copied(),
+        )
     }
 }
 
@@ -341,7 +345,13 @@ pub fn stop(path: impl AsRef<Path>, opts: &StopOptions) -> Result<Outcome, StopE
                     gone = true;
                     break;
                 }
-                Err(source) => return Err(StopError::Signal { pid, signal, source }),
+                Err(source) => {
+                    return Err(StopError::Signal {
+                        pid,
+                        signal,
+                        source,
+                    });
+                }
             },
             Step::Wait(d) => {
                 if pidfd.wait_timeout(d).map_err(io_err)? {
@@ -448,7 +458,16 @@ mod tests {
         let order: Vec<Step> = s.run_order().take(5).collect();
         assert_eq!(order[2], Step::Signal(Signal::KILL));
         assert_eq!(order[4], Step::Signal(Signal::KILL));
-        for bad in ["", "TERM//5", "5/forever/forever", "1/2", "TERM/x", "forever", "-1.5.5", "TERM/forever"] {
+        for bad in [
+            "",
+            "TERM//5",
+            "5/forever/forever",
+            "1/2",
+            "TERM/x",
+            "forever",
+            "-1.5.5",
+            "TERM/forever",
+        ] {
             assert!(Schedule::parse(bad, Signal::TERM).is_err(), "{bad}");
         }
     }

@@ -108,7 +108,13 @@ mod tests {
             parse("2000-02-29T00:00:00Z"),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400))
         );
-        for bad in ["", "2026-13-01T00:00:00Z", "2026-11-24 13:21:31Z", "x", "2026-11-24T13:21:31"] {
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24 13:21:31Z",
+            "x",
+            "2026-11-24T13:21:31",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }

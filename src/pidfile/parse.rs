@@ -20,6 +20,9 @@ pub enum Invalid {
     /// The first line is longer than any PID could be.
     #[error("the first line is longer than {} bytes", super::MAX_FIRST_LINE)]
     TooLong,
+    /// The file is far larger than a PID file.
+    #[error("the file is {0} bytes long, too large for a PID file")]
+    TooLarge(u64),
     /// The first line is not plain decimal digits.
     #[error("{0} is not a decimal PID")]
     NotDecimal(Shown),
@@ -106,11 +109,32 @@ mod tests {
     fn hostile_contents() {
         assert_eq!(parse(b"", MAX), Err(Invalid::Empty));
         assert_eq!(parse(b" \t\r\n", MAX), Err(Invalid::Empty));
-        for bad in [&b"-1"[..], b"+5", b"1_000", b"0x10", b"12 34", b"1e3", b"\xff\xfe", b"12\x00"] {
-            assert!(matches!(parse(bad, MAX), Err(Invalid::NotDecimal(_))), "{bad:?}");
+        for bad in [
+            &b"-1"[..],
+            b"+5",
+            b"1_000",
+            b"0x10",
+            b"12 34",
+            b"1e3",
+            b"\xff\xfe",
+            b"12\x00",
+        ] {
+            assert!(
+                matches!(parse(bad, MAX), Err(Invalid::NotDecimal(_))),
+                "{bad:?}"
+            );
         }
-        for bad in [&b"0"[..], b"000", b"4194305", b"99999999999", b"18446744073709551617"] {
-            assert!(matches!(parse(bad, MAX), Err(Invalid::OutOfRange(..))), "{bad:?}");
+        for bad in [
+            &b"0"[..],
+            b"000",
+            b"4194305",
+            b"99999999999",
+            b"18446744073709551617",
+        ] {
+            assert!(
+                matches!(parse(bad, MAX), Err(Invalid::OutOfRange(..))),
+                "{bad:?}"
+            );
         }
         assert_eq!(parse(b"0000000000000000000042", MAX), Ok(42));
         assert_eq!(parse(&[b'7'; 65], MAX), Err(Invalid::TooLong));

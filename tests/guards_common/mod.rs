@@ -1,0 +1,128 @@
+//! Shared pieces of the guard tests: the helper process, the binary, temp dirs.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A built example (helper process), found next to the test executable.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run cargo build --examples",
+        path.display()
+    );
+    path
+}
+
+/// The pidward binary.
+pub fn pidward() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pidward"))
+}
+
+/// A process killed (and reaped) when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start the guard helper in `mode` and wait until it prints "ready".
+pub fn guard(mode: &str, path: &Path, extra: &[&str]) -> Proc {
+    let mut child = Command::new(example("guard"))
+        .arg(mode)
+        .arg(path)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "guard {mode} exited early"
+        );
+        if line.trim() == "ready" {
+            break;
+        }
+    }
+    Proc(child)
+}
+
+/// A child that sleeps, for a live PID.
+pub fn sleeper() -> Proc {
+    Proc(Command::new("sleep").arg("300").spawn().unwrap())
+}
+
+/// A temp dir readable by everybody (tests drop privileges to nobody).
+pub fn tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("pidward-test")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Whether `pid` is alive (not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+/// Wait until `cond` holds, up to `limit`.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// Everything about a path that a test wants unchanged: type, mode, inode, content (or link
+/// target).
+pub fn snapshot(path: &Path) -> Option<(u32, u64, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let body = if m.file_type().is_symlink() {
+        std::fs::read_link(path)
+            .unwrap()
+            .into_os_string()
+            .into_encoded_bytes()
+    } else if m.is_file() {
+        std::fs::read(path).unwrap()
+    } else {
+        Vec::new()
+    };
+    Some((m.mode(), m.ino(), body))
+}

@@ -1,0 +1,105 @@
+//! Test helper: takes PID files and lock files through the library in its own process, so
+//! that tests can race, kill and inspect real holders.
+//!
+//! Usage:
+//!   guard race PATH GO_FILE HOLD_MS   wait for GO_FILE, try once; print the outcome
+//!   guard hold PATH [defer]           acquire, print "ready", sleep until killed
+//!   guard once PATH                   acquire, print the PID written, release
+//!   guard cleanup PATH                acquire with remove_on_signal, print "ready", sleep
+//!   guard lock PATH                   LockFile acquire, print "ready", sleep until killed
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use pidward::lockfile::{Acquire, LockFile};
+use pidward::pidfile::{Error, PidFile};
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn ready() {
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let path = Path::new(&args[2]);
+    match args[1].as_str() {
+        "race" => {
+            let go = Path::new(&args[3]);
+            let hold: u64 = args[4].parse().unwrap();
+            while !go.exists() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let t = now_ns();
+            match PidFile::acquire(path) {
+                Ok(guard) => {
+                    let start = now_ns();
+                    let want = format!("{}\n", std::process::id());
+                    std::thread::sleep(Duration::from_millis(hold));
+                    let intact = std::fs::read(path).unwrap() == want.as_bytes();
+                    let end = now_ns();
+                    println!(
+                        "won {} {start} {end} {}",
+                        std::process::id(),
+                        if intact { "intact" } else { "damaged" }
+                    );
+                    guard.release().unwrap();
+                }
+                Err(Error::AlreadyRunning { pid, .. }) => match pid {
+                    Some(p) => println!("lost {p} {t}"),
+                    None => println!("lost starting {t}"),
+                },
+                Err(e) => println!("error {e}"),
+            }
+        }
+        "hold" => {
+            let defer = args.get(3).map(String::as_str) == Some("defer");
+            let _guard = PidFile::options().defer_write(defer).acquire(path).unwrap();
+            ready();
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
+        "once" => match PidFile::acquire(path) {
+            Ok(guard) => {
+                println!("{}", std::fs::read_to_string(path).unwrap().trim());
+                guard.release().unwrap();
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+        "cleanup" => {
+            let guard = PidFile::acquire(path).unwrap();
+            let sigs = guard.remove_on_signal().unwrap();
+            println!(
+                "{}",
+                sigs.iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            ready();
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
+        "lock" => {
+            let mut lock = LockFile::new(path);
+            lock.acquire(Acquire::default()).unwrap();
+            ready();
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
+        other => panic!("unknown mode {other}"),
+    }
+}
