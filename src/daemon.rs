@@ -536,7 +536,8 @@ impl Detached {
     pub fn exec(mut self, cmd: &mut Command) -> StepError {
         if let Some(pf) = &self.pid_file {
             if let Err(e) = rustix::io::fcntl_setfd(pf.as_fd(), rustix::io::FdFlags::empty()) {
-                let e = StepError::from_io(Step::PidFile, &e.into(), pf.path().display().to_string());
+                let e =
+                    StepError::from_io(Step::PidFile, &e.into(), pf.path().display().to_string());
                 let _ = self.fail(&e);
                 return e;
             }
@@ -547,11 +548,7 @@ impl Detached {
         let error = cmd.exec();
         let e = StepError::from_io(Step::Exec, &error, cmd.get_program().to_string_lossy());
         if let Some(fd) = self.status.take() {
-            let _ = StatusWriter::new(fd.as_fd()).failed(
-                e.step(),
-                e.code(),
-                e.detail().as_bytes(),
-            );
+            let _ = StatusWriter::new(fd.as_fd()).failed(e.step(), e.code(), e.detail().as_bytes());
         }
         if let Some(pf) = &self.pid_file {
             let _ = rustix::io::fcntl_setfd(pf.as_fd(), rustix::io::FdFlags::CLOEXEC);

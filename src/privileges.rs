@@ -132,9 +132,18 @@ pub struct DropError {
 impl fmt::Display for DropError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.step == DropStep::RegainRoot {
-            write!(f, "{}: root could be regained after dropping privileges", self.step)
+            write!(
+                f,
+                "{}: root could be regained after dropping privileges",
+                self.step
+            )
         } else {
-            write!(f, "{}: {}", self.step, io::Error::from_raw_os_error(self.errno))
+            write!(
+                f,
+                "{}: {}",
+                self.step,
+                io::Error::from_raw_os_error(self.errno)
+            )
         }
     }
 }
@@ -191,12 +200,11 @@ impl Credentials {
                 (None, Some(entry)) => {
                     let name = CString::new(entry.name.clone())
                         .map_err(|_| Error::InvalidName(entry.name.clone()))?;
-                    let groups = nix::unistd::getgrouplist(&name, entry.gid).map_err(|e| {
-                        Error::Lookup {
+                    let groups =
+                        nix::unistd::getgrouplist(&name, entry.gid).map_err(|e| Error::Lookup {
                             name: entry.name.clone(),
                             source: e.into(),
-                        }
-                    })?;
+                        })?;
                     creds.gid = Some(entry.gid.as_raw());
                     creds.groups = Some(groups.into_iter().map(Gid::as_raw).collect());
                     creds.user_name = Some(entry.name);
@@ -344,9 +352,7 @@ impl Credentials {
         } else if euid != 0 {
             return Err(Error::NotRoot {
                 uid: self.uid.unwrap_or(euid),
-                gid: self
-                    .gid
-                    .unwrap_or_else(|| nix::unistd::getegid().as_raw()),
+                gid: self.gid.unwrap_or_else(|| nix::unistd::getegid().as_raw()),
                 current_uid: euid,
             });
         } else if self.uid == Some(0) || (self.uid.is_none() && self.gid.is_some()) {

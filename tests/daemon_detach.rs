@@ -74,7 +74,9 @@ fn detached_process_is_a_proper_daemon() {
     let lock_fd = *others[0].0;
     let fdinfo = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{lock_fd}")).unwrap();
     assert!(
-        fdinfo.lines().any(|l| l.starts_with("lock:") && l.contains("FLOCK") && l.contains("WRITE")),
+        fdinfo
+            .lines()
+            .any(|l| l.starts_with("lock:") && l.contains("FLOCK") && l.contains("WRITE")),
         "no flock on fd {lock_fd}: {fdinfo}"
     );
     let ino = std::fs::metadata(&pidfile).unwrap().ino();
@@ -82,7 +84,10 @@ fn detached_process_is_a_proper_daemon() {
 
     // Detaching defaults: umask 077, working directory /.
     assert_eq!(status_field(pid, "Umask").unwrap(), "0077");
-    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), Path::new("/"));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        Path::new("/")
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -91,7 +96,10 @@ fn detached_process_is_a_proper_daemon() {
     .unwrap();
     assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
     assert!(
-        wait_until(Duration::from_secs(2), || !pidward::flock::is_locked(dev, ino).unwrap()),
+        wait_until(Duration::from_secs(2), || !pidward::flock::is_locked(
+            dev, ino
+        )
+        .unwrap()),
         "the lock outlived the detached process"
     );
 }
@@ -123,7 +131,10 @@ fn output_files_are_appended_with_the_given_mode() {
     // The process exits at once and removes its PID file.
     assert!(wait_until(Duration::from_secs(5), || !pidfile.exists()));
     let stdout = std::fs::read_to_string(&out_path).unwrap();
-    assert!(stdout.starts_with("daemon_demo: running as PID"), "{stdout:?}");
+    assert!(
+        stdout.starts_with("daemon_demo: running as PID"),
+        "{stdout:?}"
+    );
     let errors = std::fs::read_to_string(&err_path).unwrap();
     assert!(
         errors.starts_with("earlier line\ndaemon_demo: stderr of PID"),
@@ -177,8 +188,16 @@ fn missing_chroot_fails_the_launcher() {
 
 #[test]
 fn unknown_user_and_group_fail_before_forking() {
-    assert_step_fails(&["--user", "pidward-no-such-user"], "user", "pidward-no-such-user");
-    assert_step_fails(&["--group", "pidward-no-such-group"], "user", "pidward-no-such-group");
+    assert_step_fails(
+        &["--user", "pidward-no-such-user"],
+        "user",
+        "pidward-no-such-user",
+    );
+    assert_step_fails(
+        &["--group", "pidward-no-such-group"],
+        "user",
+        "pidward-no-such-group",
+    );
 }
 
 #[test]
@@ -193,7 +212,11 @@ fn unopenable_output_file_fails_the_launcher() {
 #[test]
 fn an_impossible_rlimit_fails_the_launcher() {
     // Beyond fs.nr_open even for root; beyond the hard limit for anyone else.
-    assert_step_fails(&["--rlimit", "nofile=unlimited"], "rlimit nofile", "Operation not permitted");
+    assert_step_fails(
+        &["--rlimit", "nofile=unlimited"],
+        "rlimit nofile",
+        "Operation not permitted",
+    );
 }
 
 #[test]
@@ -203,7 +226,10 @@ fn a_daemon_killed_before_reporting_fails_the_launcher_promptly() {
     let (out, took) = demo(&s, &["--pidfile", pidfile.to_str().unwrap(), "--kill-self"]);
     let msg = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{msg}");
-    assert!(msg.contains("was killed by signal KILL before it reported"), "{msg}");
+    assert!(
+        msg.contains("was killed by signal KILL before it reported"),
+        "{msg}"
+    );
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert!(!pidfile.exists());
     assert!(s.stray().is_empty(), "stray: {:?}", s.stray());
@@ -215,10 +241,18 @@ fn the_launcher_waits_for_readiness() {
     let pidfile = s.path("demo.pid");
     let (out, took) = demo(
         &s,
-        &["--pidfile", pidfile.to_str().unwrap(), "--ready-after-ms", "500"],
+        &[
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--ready-after-ms",
+            "500",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(took >= Duration::from_millis(500), "returned before readiness: {took:?}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "returned before readiness: {took:?}"
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
     let pid = read_pid(&pidfile);
     s.adopt(pid);
@@ -231,10 +265,19 @@ fn a_reported_failure_reaches_the_launcher() {
     let pidfile = s.path("demo.pid");
     let (out, took) = demo(
         &s,
-        &["--pidfile", pidfile.to_str().unwrap(), "--fail", "cannot bind port 80"],
+        &[
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--fail",
+            "cannot bind port 80",
+        ],
     );
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("cannot bind port 80"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot bind port 80"),
+        "{}",
+        stderr(&out)
+    );
     assert!(took < Duration::from_secs(1));
     assert!(wait_until(Duration::from_secs(2), || !pidfile.exists()));
 }
@@ -255,7 +298,11 @@ fn the_launcher_gives_up_after_its_report_timeout() {
         ],
     );
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
-    assert!(stderr(&out).contains("did not report within"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not report within"),
+        "{}",
+        stderr(&out)
+    );
     assert!(took < Duration::from_secs(2));
     // The process is still running and still owns its PID file.
     let pid = read_pid(&pidfile);
@@ -302,7 +349,10 @@ fn inherited_descriptors_are_closed_unless_kept() {
 fn the_pid_file_goes_away_with_the_daemon() {
     let s = Scratch::new();
     let pidfile = s.path("demo.pid");
-    let (out, _) = demo(&s, &["--pidfile", pidfile.to_str().unwrap(), "--linger", "0.3"]);
+    let (out, _) = demo(
+        &s,
+        &["--pidfile", pidfile.to_str().unwrap(), "--linger", "0.3"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let pid = read_pid(&pidfile);
     assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
@@ -319,7 +369,11 @@ fn a_second_start_finds_the_first_running() {
     s.adopt(pid);
     let (out, _) = demo(&s, &["--pidfile", pidfile.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("already running as PID {pid}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("already running as PID {pid}")),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(read_pid(&pidfile), pid);
 }
 
@@ -346,6 +400,10 @@ fn nodaemon_sets_up_in_the_foreground() {
     // Same process: its own stderr is untouched, stdout went to the file.
     assert!(stderr(&out).contains("daemon_demo: stderr of PID"));
     assert!(out.stdout.is_empty());
-    assert!(std::fs::read_to_string(&out_path).unwrap().contains("running as PID"));
+    assert!(
+        std::fs::read_to_string(&out_path)
+            .unwrap()
+            .contains("running as PID")
+    );
     assert!(!pidfile.exists(), "removed at exit");
 }

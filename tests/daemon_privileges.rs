@@ -29,7 +29,9 @@ fn start(s: &Scratch, args: &[&str]) -> u32 {
 }
 
 fn nobody() -> (u32, u32, Vec<u32>) {
-    let user = nix::unistd::User::from_name("nobody").unwrap().expect("no user nobody");
+    let user = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("no user nobody");
     let name = CString::new(user.name.clone()).unwrap();
     let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
         .unwrap()
@@ -67,8 +69,14 @@ fn drops_to_nobody_with_its_groups_for_good() {
     let s = Scratch::new();
     let pid = start(&s, &["--user", "nobody"]);
     let (uid, gid, groups) = nobody();
-    assert_eq!(status_field(pid, "Uid").unwrap(), format!("{uid} {uid} {uid} {uid}"));
-    assert_eq!(status_field(pid, "Gid").unwrap(), format!("{gid} {gid} {gid} {gid}"));
+    assert_eq!(
+        status_field(pid, "Uid").unwrap(),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        status_field(pid, "Gid").unwrap(),
+        format!("{gid} {gid} {gid} {gid}")
+    );
     assert_eq!(groups_of(pid), groups);
     // No capability left either: real, effective and saved ids are all nobody's.
     assert_eq!(status_field(pid, "CapEff").unwrap(), "0000000000000000");
@@ -99,8 +107,14 @@ fn effective_only_keeps_the_real_and_saved_ids() {
     let pid = start(&s, &["--user", "nobody", "--euid"]);
     let (uid, gid, _) = nobody();
     // Real, effective, saved, filesystem.
-    assert_eq!(status_field(pid, "Uid").unwrap(), format!("0 {uid} 0 {uid}"));
-    assert_eq!(status_field(pid, "Gid").unwrap(), format!("0 {gid} 0 {gid}"));
+    assert_eq!(
+        status_field(pid, "Uid").unwrap(),
+        format!("0 {uid} 0 {uid}")
+    );
+    assert_eq!(
+        status_field(pid, "Gid").unwrap(),
+        format!("0 {gid} 0 {gid}")
+    );
 }
 
 #[test]
@@ -113,7 +127,10 @@ fn chroot_and_working_directory() {
         &s,
         &["--chroot", root.to_str().unwrap(), "--chdir", "/srv/data"],
     );
-    assert_eq!(std::fs::read_link(format!("/proc/{pid}/root")).unwrap(), root);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        root
+    );
     assert_eq!(
         std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
         root.join("srv/data")
@@ -128,16 +145,35 @@ fn chroot_alone_moves_into_the_new_root() {
     std::fs::create_dir_all(&root).unwrap();
     let pid = start(&s, &["--chroot", root.to_str().unwrap()]);
     // Never left outside the new root: the working directory is its top.
-    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), root);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        root
+    );
 }
 
 #[test]
 fn umask_and_resource_limits() {
     let s = Scratch::new();
-    let pid = start(&s, &["--umask", "027", "--rlimit", "nofile=64", "--rlimit", "core=0:1024"]);
+    let pid = start(
+        &s,
+        &[
+            "--umask",
+            "027",
+            "--rlimit",
+            "nofile=64",
+            "--rlimit",
+            "core=0:1024",
+        ],
+    );
     assert_eq!(status_field(pid, "Umask").unwrap(), "0027");
-    assert_eq!(limit(pid, "Max open files").unwrap(), ("64".into(), "64".into()));
-    assert_eq!(limit(pid, "Max core file size").unwrap(), ("0".into(), "1024".into()));
+    assert_eq!(
+        limit(pid, "Max open files").unwrap(),
+        ("64".into(), "64".into())
+    );
+    assert_eq!(
+        limit(pid, "Max core file size").unwrap(),
+        ("0".into(), "1024".into())
+    );
 }
 
 #[test]

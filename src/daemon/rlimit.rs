@@ -169,7 +169,13 @@ impl Rlimit {
 impl fmt::Display for Rlimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |v: Option<u64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
-        write!(f, "{}={}:{}", self.resource, show(self.soft), show(self.hard))
+        write!(
+            f,
+            "{}={}:{}",
+            self.resource,
+            show(self.soft),
+            show(self.hard)
+        )
     }
 }
 

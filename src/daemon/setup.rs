@@ -41,7 +41,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use super::rlimit::Rlimit;
-use super::status::{self, MESSAGE_MAX, Step, StepError, StatusWriter};
+use super::status::{self, MESSAGE_MAX, StatusWriter, Step, StepError};
 use crate::privileges::Credentials;
 
 /// Where a standard stream of the started process goes.

@@ -242,8 +242,14 @@ impl fmt::Display for StepError {
                     .then(|| crate::Signal::from_raw(self.code - 128))
                     .flatten();
                 match signal {
-                    Some(sig) => write!(f, "{subject} was killed by signal {sig} before it reported"),
-                    None => write!(f, "{subject} exited with status {} before it reported", self.code),
+                    Some(sig) => {
+                        write!(f, "{subject} was killed by signal {sig} before it reported")
+                    }
+                    None => write!(
+                        f,
+                        "{subject} exited with status {} before it reported",
+                        self.code
+                    ),
                 }
             }
             Step::Timeout => write!(f, "readiness not declared in time{detail}"),
@@ -288,7 +294,8 @@ pub(crate) fn decode(line: &[u8]) -> Option<Message> {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0);
             let detail = fields.next().map(String::from_utf8_lossy);
-            let mut error = StepError::new(step, code, detail.map(Cow::into_owned).unwrap_or_default());
+            let mut error =
+                StepError::new(step, code, detail.map(Cow::into_owned).unwrap_or_default());
             if step == Step::Unknown && !name.is_empty() {
                 error.unknown_step = Some(String::from_utf8_lossy(name).into_owned());
             }
@@ -588,11 +595,17 @@ mod tests {
         let (r, w) = pipe();
         StatusWriter::new(w.as_fd()).exec().unwrap();
         drop(w);
-        assert_eq!(read_report(r.as_fd(), None).unwrap().outcome, Outcome::Execed);
+        assert_eq!(
+            read_report(r.as_fd(), None).unwrap().outcome,
+            Outcome::Execed
+        );
         let (r, w) = pipe();
         StatusWriter::new(w.as_fd()).pid(7).unwrap();
         drop(w);
-        assert_eq!(read_report(r.as_fd(), None).unwrap().outcome, Outcome::Silent);
+        assert_eq!(
+            read_report(r.as_fd(), None).unwrap().outcome,
+            Outcome::Silent
+        );
     }
 
     #[test]
@@ -620,7 +633,10 @@ mod tests {
         let Some(Message::Failed(e)) = decode(b"E chroot 2 /sr") else {
             panic!()
         };
-        assert_eq!(e.to_string(), "chroot /sr: No such file or directory (os error 2)");
+        assert_eq!(
+            e.to_string(),
+            "chroot /sr: No such file or directory (os error 2)"
+        );
         let Some(Message::Failed(e)) = decode(b"E chro") else {
             panic!()
         };

@@ -130,7 +130,10 @@ pub fn children(pid: u32) -> Vec<u32> {
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
             if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-                out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
             }
         }
     }
@@ -164,7 +167,8 @@ pub fn read_pid(path: &Path) -> u32 {
 }
 
 /// A scratch directory plus a unique tag; on drop, SIGKILLs every live process whose command
-/// line carries the tag or the directory's path, and every PID registered with `adopt`.
+/// line carries the tag (the directory's name), every PID registered with `adopt`, and all
+/// their descendants.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
     pub tag: String,
@@ -209,6 +213,17 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let mut pids = tagged(&self.tag);
         pids.extend(self.pids.borrow().iter().copied());
+        // And everything they started.
+        let mut i = 0;
+        while i < pids.len() {
+            let kids = children(pids[i]);
+            pids.extend(
+                kids.into_iter()
+                    .filter(|k| !pids.contains(k))
+                    .collect::<Vec<_>>(),
+            );
+            i += 1;
+        }
         for pid in pids {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),

@@ -336,7 +336,12 @@ impl Plan {
         }
         let mut cmd = Command::new(program);
         cmd.args(&self.args.command[1..]);
-        env::apply(&mut cmd, self.args.clear_env, &self.env_files, &self.args.env);
+        env::apply(
+            &mut cmd,
+            self.args.clear_env,
+            &self.env_files,
+            &self.args.env,
+        );
         cmd
     }
 
@@ -472,8 +477,10 @@ fn exec(plan: Plan) -> Result<u8, Failure> {
     // Keep a way to report errors after our stderr has been redirected. (Detached, errors
     // travel to the launcher over the status pipe instead.)
     let report = if plan.args.daemon { None } else { dup_stderr() };
+    // Detached, the launcher waits for the exec: end of file after the exec announcement.
     let mut daemon = Daemon::new()
         .detach(plan.args.daemon)
+        .report_ready(true)
         .setup(plan.command_setup());
     let (out, err) = plan.output_stdio();
     if let Some(out) = out {

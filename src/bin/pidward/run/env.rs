@@ -42,9 +42,9 @@ pub fn read_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let (key, value) = line.split_once('=').ok_or_else(|| {
-            format!("{}:{}: {raw:?} is not KEY=VALUE", path.display(), n + 1)
-        })?;
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("{}:{}: {raw:?} is not KEY=VALUE", path.display(), n + 1))?;
         let key = key.trim();
         check_key(key).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
         let value = value.trim();
@@ -56,7 +56,10 @@ pub fn read_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
                     .then(|| &value[1..value.len() - 1])
             })
             .unwrap_or(value);
-        pairs.push((OsString::from(key), OsString::from_vec(value.as_bytes().to_vec())));
+        pairs.push((
+            OsString::from(key),
+            OsString::from_vec(value.as_bytes().to_vec()),
+        ));
     }
     Ok(pairs)
 }

@@ -306,8 +306,7 @@ fn supervise(
                         break;
                     }
                     Event::Extend(by) if waiting => {
-                        if let (Some(d), Some(ext)) = (deadline, Instant::now().checked_add(by))
-                        {
+                        if let (Some(d), Some(ext)) = (deadline, Instant::now().checked_add(by)) {
                             deadline = Some(d.max(ext));
                         }
                     }
@@ -343,6 +342,7 @@ fn supervise(
                     if waiting {
                         let e =
                             StepError::new(Step::Exited, i32::from(exit_code(status)), &*program);
+                        stop_adopted();
                         break Err(report.fail(e));
                     }
                     break Ok(exit_code(status));
@@ -438,10 +438,64 @@ fn drain(channel: &Channel) -> io::Result<Vec<Event>> {
 }
 
 /// A start that failed while the command runs: stop it (`TERM`, then `KILL` after 10
-/// seconds), then report.
+/// seconds), and the orphans it left us, then report. A failed start leaves no process.
 fn start_failed(child: &mut Supervised, report: &mut Reporter, e: StepError) -> Failure {
     let _ = terminate(child);
+    stop_adopted();
     report.fail(e)
+}
+
+/// Stops the processes re-parented to us (we are a child subreaper): `TERM`, then `KILL`
+/// after 5 seconds, reaping them. They are our unreaped children, so their PIDs cannot have
+/// been recycled: signalling them by PID is safe.
+fn stop_adopted() {
+    let start = Instant::now();
+    let mut sent_kill = false;
+    let mut sent_term = false;
+    loop {
+        let kids = our_children();
+        if kids.is_empty() {
+            return;
+        }
+        let signal = if !sent_term {
+            sent_term = true;
+            Some(libc::SIGTERM)
+        } else if !sent_kill && start.elapsed() > Duration::from_secs(5) {
+            sent_kill = true;
+            Some(libc::SIGKILL)
+        } else {
+            None
+        };
+        for &pid in &kids {
+            if let Some(sig) = signal {
+                // SAFETY: kill(2) on our own, unreaped child.
+                unsafe { libc::kill(pid, sig) };
+            }
+            let mut status = 0;
+            // SAFETY: reaps our own child if it has exited.
+            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Our children, from `/proc/self/task/*/children`.
+fn our_children() -> Vec<i32> {
+    let mut kids = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                kids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    kids
 }
 
 /// Stops the command: `TERM` through its pidfd, `KILL` if it is still there after 10 s.

@@ -1,0 +1,240 @@
+//! `pidward run` as root: the command runs as `nobody` (and cannot get root back), inside a
+//! chroot, with the umask and limits asked for, all checked in `/proc/PID`. The tests skip
+//! with a note when not run as root.
+
+mod run_support;
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use run_support::*;
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+/// Starts `pidward run -d ARGS -- COMMAND...` and returns the command's PID.
+fn start_detached(s: &Scratch, args: &[&str], command: &[&str]) -> u32 {
+    let child = s.path("child.pid");
+    let out = Command::new(pidward())
+        .args([
+            "run",
+            "--daemon",
+            "--child-pidfile",
+            child.to_str().unwrap(),
+        ])
+        .args(args)
+        .arg("--")
+        .args(command)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pidward run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = read_pid(&child);
+    s.adopt(pid);
+    // The supervisor too (the command's parent).
+    if let Some(st) = stat(pid) {
+        s.adopt(st.ppid);
+    }
+    pid
+}
+
+fn nobody() -> (u32, u32, Vec<u32>) {
+    let user = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("no user nobody");
+    let name = CString::new(user.name.clone()).unwrap();
+    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
+        .unwrap()
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    (user.uid.as_raw(), user.gid.as_raw(), groups)
+}
+
+fn groups(pid: u32) -> Vec<u32> {
+    let mut g: Vec<u32> = status_field(pid, "Groups")
+        .unwrap()
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
+    g.sort_unstable();
+    g
+}
+
+#[test]
+fn user_nobody_gets_nobodys_ids_and_groups() {
+    require_root!();
+    let s = Scratch::new();
+    let pid = start_detached(
+        &s,
+        &["--user", "nobody"],
+        &["sh", "-c", "sleep 30; :", &s.tag],
+    );
+    let (uid, gid, expected) = nobody();
+    assert_eq!(
+        status_field(pid, "Uid").unwrap(),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        status_field(pid, "Gid").unwrap(),
+        format!("{gid} {gid} {gid} {gid}")
+    );
+    assert_eq!(groups(pid), expected);
+    assert_eq!(status_field(pid, "CapEff").unwrap(), "0000000000000000");
+    // The supervisor stays root (it must remove its PID files at the end).
+    let sup = stat(pid).unwrap().ppid;
+    assert_eq!(status_field(sup, "Uid").unwrap(), "0 0 0 0");
+}
+
+#[test]
+fn user_and_group_give_exactly_that_group() {
+    require_root!();
+    let s = Scratch::new();
+    let pid = start_detached(
+        &s,
+        &["-u", "nobody:daemon"],
+        &["sh", "-c", "sleep 30; :", &s.tag],
+    );
+    let daemon = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    assert_eq!(
+        status_field(pid, "Gid").unwrap(),
+        format!("{daemon} {daemon} {daemon} {daemon}")
+    );
+    assert_eq!(groups(pid), vec![daemon]);
+
+    // -g alone changes the groups and keeps the user.
+    let s = Scratch::new();
+    let pid = start_detached(&s, &["-g", "daemon"], &["sh", "-c", "sleep 30; :", &s.tag]);
+    assert_eq!(status_field(pid, "Uid").unwrap(), "0 0 0 0");
+    assert_eq!(groups(pid), vec![daemon]);
+}
+
+#[test]
+fn the_command_cannot_regain_root() {
+    require_root!();
+    let Some(perl) = ["/usr/bin/perl", "/bin/perl"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: needs perl");
+        return;
+    };
+    let out = Command::new(pidward())
+        .args(["run", "--user", "nobody", "--", perl, "-e"])
+        .arg(
+            r#"use POSIX; print "$< $>\n"; POSIX::setuid(0) and exit 10; POSIX::setgid(0) and exit 11; $> = 0; exit($> == 0 ? 12 : 0)"#,
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (uid, _, _) = nobody();
+    assert_eq!(text.trim(), format!("{uid} {uid}"));
+}
+
+/// A minimal root directory with `sleep` and the shared libraries it needs (per `ldd`).
+fn make_root(dir: &Path) -> PathBuf {
+    let sleep = ["/usr/bin/sleep", "/bin/sleep"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("no sleep binary");
+    let mut files = vec![sleep.clone()];
+    let ldd = Command::new("ldd").arg(&sleep).output().unwrap();
+    for token in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+        if token.starts_with('/') {
+            files.push(PathBuf::from(token));
+        }
+    }
+    for file in &files {
+        let target = dir.join(file.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(file, &target).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("srv/data")).unwrap();
+    sleep
+}
+
+#[test]
+fn chroot_and_chdir() {
+    require_root!();
+    let s = Scratch::new();
+    let root = s.path("root");
+    let sleep = make_root(&root);
+    let pid = start_detached(
+        &s,
+        &[
+            "--chroot",
+            root.to_str().unwrap(),
+            "-C",
+            "/srv/data",
+            "-u",
+            "nobody",
+        ],
+        &[sleep.to_str().unwrap(), "30"],
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        root
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        root.join("srv/data")
+    );
+    // The program was found inside the new root.
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        root.join(sleep.strip_prefix("/").unwrap())
+    );
+
+    // A command missing inside the root is not found, whatever exists outside it.
+    let out = Command::new(pidward())
+        .args([
+            "run",
+            "--chroot",
+            root.to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+}
+
+#[test]
+fn umask_and_rlimit_of_a_detached_command() {
+    let s = Scratch::new();
+    let pid = start_detached(
+        &s,
+        &["--umask", "027", "--rlimit", "nofile=64"],
+        &["sh", "-c", "sleep 30; :", &s.tag],
+    );
+    assert_eq!(status_field(pid, "Umask").unwrap(), "0027");
+    assert_eq!(
+        limit(pid, "Max open files").unwrap(),
+        ("64".into(), "64".into())
+    );
+}
