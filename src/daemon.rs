@@ -6,7 +6,7 @@
 //! order:
 //!
 //! 1. **In the launcher** (the invoking process): everything that can fail early. The PID file
-//!    was already acquired by the caller ([`pidfile::PidFile`], typically with
+//!    was already acquired by the caller ([`PidFile`], typically with
 //!    [`defer_write`](crate::pidfile::Options::defer_write) so it stays empty until the final
 //!    PID is known); users and groups are resolved; output files are opened with the
 //!    launcher's privileges; a `O_CLOEXEC` status pipe is created.

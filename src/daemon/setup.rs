@@ -8,21 +8,7 @@
 //! - by [`Prepared::install`], which applies it to the child of a [`std::process::Command`]
 //!   in a `pre_exec` hook (this is what `pidward run` does for a supervised command).
 //!
-//! Everything fallible that can be done early is done in [`Setup::prepare`], in the caller:
-//! users and groups are resolved, output files are opened (with the caller's privileges, in
-//! the caller's root: "open everything privileged first"), paths become `CString`s, and every
-//! descriptor that will be installed is moved above the numbers it will be installed at.
-//! [`Prepared::apply`] then only makes system calls on those values, in this order:
-//!
-//! 1. `setrlimit(2)` for each limit (while still privileged: raising a hard limit needs it);
-//! 2. `chroot(2)`, then `chdir("/")` inside it;
-//! 3. `chdir(2)` to the working directory (inside the new root, if any);
-//! 4. `umask(2)`;
-//! 5. `dup2(2)` of the standard streams and of the extra descriptors to their numbers;
-//! 6. `close_range(2)` of every other inherited descriptor (or marking them close-on-exec,
-//!    when an `exec` follows), keeping the ones asked for;
-//! 7. the privilege drop of [`Credentials::drop_privileges`]: `setgroups` → `setresgid` →
-//!    `setresuid` → check that root cannot be regained.
+//! The steps and their order are described on [`Setup`].
 //!
 //! It allocates nothing, takes no lock and formats nothing: it is async-signal-safe, which is
 //! what a `pre_exec` hook in a possibly multithreaded process requires. A failure is a step
@@ -136,7 +122,25 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
     }
 }
 
-/// The process environment a service runs in; see the [module documentation](self).
+/// The process environment a service runs in.
+///
+/// Everything fallible that can be done early is done in [`Setup::prepare`], in the caller:
+/// users and groups are resolved, output files are opened (with the caller's privileges, in
+/// the caller's root: "open everything privileged first"), paths become `CString`s, and every
+/// descriptor that will be installed is moved above the numbers it will be installed at.
+/// After the fork ([`Daemon`](super::Daemon)) or in a `pre_exec` hook
+/// ([`Prepared::install`]), the steps then only make system calls on those values, in this
+/// order:
+///
+/// 1. `setrlimit(2)` for each limit (while still privileged: raising a hard limit needs it);
+/// 2. `chroot(2)`, then `chdir("/")` inside it;
+/// 3. `chdir(2)` to the working directory (inside the new root, if any);
+/// 4. `umask(2)`;
+/// 5. `dup2(2)` of the standard streams and of the extra descriptors to their numbers;
+/// 6. `close_range(2)` of every other inherited descriptor (or marking them close-on-exec,
+///    when an `exec` follows), keeping the ones asked for;
+/// 7. the privilege drop of [`Credentials::drop_privileges`]: `setgroups` → `setresgid` →
+///    `setresuid` → check that root cannot be regained.
 ///
 /// Nothing is changed unless asked: a default `Setup` applies no step.
 ///

@@ -37,12 +37,21 @@ mod env;
 mod supervised;
 
 /// Start a command: supervise it (default), detach it (--daemon), or exec it (--exec).
+///
+/// The options live on the heap: they are many, and the other subcommands' are few.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    options: Box<Options>,
+}
+
+/// The options of `pidward run`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Exit codes: the command's own (or 128+N if signal N killed it); 1 already running (0 with \
 --oknodo); 2 usage error; 124 readiness not declared in time; 125 a set-up step failed (the \
 message names it); 126 the command cannot be executed; 127 the command was not found.")]
-pub struct Args {
+pub struct Options {
     /// Detach (double fork, new session); return once the command has started, or is ready
     /// with --ready. Detached, the umask defaults to 077 and the standard streams to
     /// /dev/null.
@@ -244,7 +253,7 @@ fn exit_code_of(e: &StepError) -> u8 {
 
 pub fn main(args: Args) -> ExitCode {
     ensure_standard_streams();
-    match run(args) {
+    match run(*args.options) {
         Ok(code) => ExitCode::from(code),
         Err(Failure { code, message }) => {
             if let Some(message) = message {
@@ -257,12 +266,12 @@ pub fn main(args: Args) -> ExitCode {
 
 /// Everything `run` resolved from its arguments before starting anything.
 pub struct Plan {
-    args: Args,
+    args: Options,
     credentials: Option<Credentials>,
     env_files: Vec<Vec<(OsString, OsString)>>,
 }
 
-fn run(args: Args) -> Result<u8, Failure> {
+fn run(args: Options) -> Result<u8, Failure> {
     let (user, group) = split_user(&args)?;
     if args.exec && args.ready.is_some_and(|r| r != ReadyMode::Exec) {
         return Err(Failure::usage(
@@ -304,7 +313,7 @@ fn run(args: Args) -> Result<u8, Failure> {
 }
 
 /// `-u USER[:GROUP]` and `-g GROUP`, as a user and a group.
-fn split_user(args: &Args) -> Result<(Option<String>, Option<String>), Failure> {
+fn split_user(args: &Options) -> Result<(Option<String>, Option<String>), Failure> {
     let (user, user_group) = match args.user.as_deref().map(|u| u.split_once(':')) {
         None => (None, None),
         Some(None) => (args.user.clone(), None),
