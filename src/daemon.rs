@@ -524,8 +524,10 @@ impl Detached {
     }
 
     /// Replaces this process with `cmd` (`execvp(3)`), keeping the PID file locked: the lock
-    /// descriptor loses `FD_CLOEXEC`, so the command inherits it. The launcher, if still
-    /// waiting, exits 0 once the exec succeeded.
+    /// descriptor loses `FD_CLOEXEC`, so the command inherits it. A launcher still waiting
+    /// (start with [`Daemon::report_ready`] so that it does) exits 0 once the exec succeeded:
+    /// the status pipe is close-on-exec, and its end of file after the exec announcement is
+    /// the success report.
     ///
     /// Caveat: the lock then belongs to the command, which holds it only as long as it keeps
     /// that descriptor open. A program that closes every descriptor it did not open itself

@@ -407,3 +407,21 @@ fn nodaemon_sets_up_in_the_foreground() {
     );
     assert!(!pidfile.exists(), "removed at exit");
 }
+
+#[test]
+fn a_long_failure_message_arrives_cut_but_readable() {
+    let s = Scratch::new();
+    let long = format!("cannot start: {}", "é".repeat(500));
+    let (out, _) = demo(&s, &["--fail", &long]);
+    assert_eq!(out.status.code(), Some(125));
+    let msg = stderr(&out);
+    let line = msg.lines().next().unwrap();
+    assert!(line.contains("cannot start: éé"), "{line}");
+    assert!(line.ends_with("é..."), "not marked as cut: {line}");
+    assert!(!line.contains('\u{FFFD}'), "cut inside a character: {line}");
+    assert!(
+        line.len() < pidward::daemon::MESSAGE_MAX + 40,
+        "{} bytes",
+        line.len()
+    );
+}

@@ -238,3 +238,62 @@ fn umask_and_rlimit_of_a_detached_command() {
         ("64".into(), "64".into())
     );
 }
+
+/// Runs `pidward run ARGS` as `nobody` (through setpriv, from util-linux).
+fn as_nobody(args: &[&str]) -> Option<std::process::Output> {
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    if !is_root() || setpriv.is_err() {
+        eprintln!("skipped: needs root and setpriv");
+        return None;
+    }
+    let (uid, gid, _) = nobody();
+    Some(
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+            ])
+            .arg(pidward())
+            .arg("run")
+            .args(args)
+            .current_dir("/")
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn switching_to_the_current_user_is_a_warning() {
+    let Some(out) = as_nobody(&["--user", "nobody", "--", "id", "-u"]) else {
+        return;
+    };
+    let (uid, _, _) = nobody();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: already running as that user"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
+
+    // Root asking for root: a warning too, and the command runs.
+    let out = Command::new(pidward())
+        .args(["run", "--user", "root", "--", "id", "-u"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: already running as uid 0"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
+
+#[test]
+fn switching_to_another_user_without_root_fails_before_starting() {
+    let Some(out) = as_nobody(&["--user", "root", "--", "true"]) else {
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("user: cannot switch to uid 0"), "{err}");
+    assert!(err.contains("is not root"), "{err}");
+}

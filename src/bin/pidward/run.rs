@@ -297,8 +297,17 @@ fn run(args: Options) -> Result<u8, Failure> {
                 .map_err(|e| Failure::setup(format!("{}: {e}", Step::User)))?,
         ),
     };
-    if credentials.as_ref().is_some_and(Credentials::is_noop) {
-        eprintln!("pidward run: warning: already running as that user and group; nothing to drop");
+    if let Some(creds) = &credentials {
+        let euid = rustix::process::geteuid().as_raw();
+        if creds.is_noop() {
+            eprintln!(
+                "pidward run: warning: already running as that user and group; nothing to drop"
+            );
+        } else if creds.uid() == Some(euid) {
+            eprintln!(
+                "pidward run: warning: already running as uid {euid}; only the groups change"
+            );
+        }
     }
     let plan = Plan {
         args,
