@@ -174,7 +174,8 @@ impl Daemon {
 
     /// The PID file: locked by the caller (with `defer_write`, typically), written with the
     /// final PID before the launcher returns, kept locked by the final process, and removed
-    /// when the [`Detached`] handle is dropped.
+    /// when the [`Detached`] handle is dropped. Acquire it by an absolute path: the detached
+    /// process works from another directory.
     pub fn pid_file(mut self, pid_file: PidFile) -> Daemon {
         self.pid_file = Some(pid_file);
         self

@@ -376,3 +376,43 @@ fn already_running_detached() {
         s.stray()
     );
 }
+
+#[test]
+fn relative_paths_still_work_after_detaching() {
+    let s = Scratch::new();
+    std::fs::write(
+        s.path("script.sh"),
+        "#!/bin/sh\necho started > out.txt\nexec sleep 30\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.path("script.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::cargo_bin("pidward")
+        .unwrap()
+        .current_dir(s.dir.path())
+        .args(["run", "-d", "-p", "run.pid", "--child-pidfile", "child.pid"])
+        .args(["-C", ".", "-o", "log.txt", "--", "./script.sh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sup = read_pid(&s.path("run.pid"));
+    let cmd = read_pid(&s.path("child.pid"));
+    s.adopt(sup);
+    s.adopt(cmd);
+    assert!(wait_until(Duration::from_secs(5), || s
+        .path("out.txt")
+        .exists()));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{cmd}/cwd")).unwrap(),
+        s.dir.path()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !s
+        .path("run.pid")
+        .exists()
+        && !s.path("child.pid").exists()));
+}

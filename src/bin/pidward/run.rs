@@ -267,6 +267,9 @@ pub fn main(args: Args) -> ExitCode {
 /// Everything `run` resolved from its arguments before starting anything.
 pub struct Plan {
     args: Options,
+    /// The caller's working directory: relative paths are relative to it, even after a
+    /// detached process moved to `/`.
+    cwd: PathBuf,
     credentials: Option<Credentials>,
     env_files: Vec<Vec<(OsString, OsString)>>,
 }
@@ -309,8 +312,11 @@ fn run(args: Options) -> Result<u8, Failure> {
             );
         }
     }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::setup(format!("cannot read the working directory: {e}")))?;
     let plan = Plan {
         args,
+        cwd,
         credentials,
         env_files,
     };
@@ -338,19 +344,24 @@ fn split_user(args: &Options) -> Result<(Option<String>, Option<String>), Failur
 }
 
 impl Plan {
+    /// `path` made absolute against the caller's working directory.
+    fn absolute(&self, path: &Path) -> PathBuf {
+        self.cwd.join(path)
+    }
+
     /// The command, with its environment (not yet its set-up).
     fn command(&self) -> Command {
         let mut program = PathBuf::from(&self.args.command[0]);
-        // A detached process works from /: a relative path with a slash must be made
-        // absolute while we still know where it is relative to (unless it is meant to be
-        // found inside a chroot or a --chdir directory).
+        // A detached process works from /: a relative path with a slash is made absolute
+        // against the caller's directory (unless it is meant to be found inside a chroot or
+        // a --chdir directory).
         if self.args.daemon
             && self.args.chroot.is_none()
             && self.args.chdir.is_none()
             && program.is_relative()
             && program.components().count() > 1
         {
-            program = absolute(&program);
+            program = self.absolute(&program);
         }
         let mut cmd = Command::new(program);
         cmd.args(&self.args.command[1..]);
@@ -373,20 +384,20 @@ impl Plan {
 
     /// The file the command's stderr goes to, for quoting its tail when it fails.
     fn stderr_file(&self) -> Option<PathBuf> {
-        self.output_files().1.map(absolute)
+        self.output_files().1.map(|p| self.absolute(p))
     }
 
     /// The steps every mode applies to the command: root, directory, umask, limits, user.
     fn command_setup(&self) -> Setup {
         let mut setup = Setup::new().close_fds(true);
         if let Some(dir) = &self.args.chroot {
-            setup = setup.chroot(absolute(dir));
+            setup = setup.chroot(self.absolute(dir));
         }
         if let Some(dir) = &self.args.chdir {
             setup = setup.working_directory(if self.args.chroot.is_some() {
                 dir.clone()
             } else {
-                absolute(dir)
+                self.absolute(dir)
             });
         }
         if let Some(mask) = self.args.umask {
@@ -406,14 +417,18 @@ impl Plan {
         let mode = self.args.output_mode;
         let (out, err) = self.output_files();
         (
-            out.map(|p| Stdio::append(absolute(p)).mode(mode)),
-            err.map(|p| Stdio::append(absolute(p)).mode(mode)),
+            out.map(|p| Stdio::append(self.absolute(p)).mode(mode)),
+            err.map(|p| Stdio::append(self.absolute(p)).mode(mode)),
         )
     }
 
     /// Acquires a PID file. Already running: exit 1 naming the holder (0 with `--oknodo`).
     fn acquire(&self, path: &Path, defer_write: bool) -> Result<PidFile, Failure> {
-        match PidFile::options().defer_write(defer_write).acquire(path) {
+        // Absolute, so that removing it still works after a detached process moved to /.
+        match PidFile::options()
+            .defer_write(defer_write)
+            .acquire(self.absolute(path))
+        {
             Ok(pf) => Ok(pf),
             Err(e @ pidfile::Error::AlreadyRunning { .. }) => Err(Failure {
                 code: if self.args.oknodo { 0 } else { 1 },
@@ -479,11 +494,6 @@ fn tail(path: &Path, lines: usize, max: u64) -> Option<String> {
     let start = all.len().saturating_sub(lines);
     let shown: Vec<String> = all[start..].iter().map(|l| format!("  {l}")).collect();
     (!shown.is_empty()).then(|| shown.join("\n"))
-}
-
-/// `path` made absolute against the current directory (without resolving links).
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// `--exec`: set this process up (after detaching, with `--daemon`), then exec the command.

@@ -63,6 +63,8 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
         Some(path) => Some(plan.acquire(path, true)?),
         None => None,
     };
+    // Built here, while relative paths still mean what they meant to the caller.
+    let setup = plan.command_setup();
     // The detached supervisor's own streams go where the command's should: the command
     // inherits them.
     let mut daemon = Daemon::new().report_ready(true);
@@ -84,7 +86,6 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     }
     // The launcher exits inside start() on success, or gets the failure here.
     let mut detached = daemon.start().map_err(|e| plan.launcher_failure(e))?;
-    let setup = plan.command_setup();
     supervise(
         &plan,
         setup,
@@ -177,7 +178,12 @@ fn supervise(
     let mode = plan.args.ready.unwrap_or(ReadyMode::Exec);
     let mut channel = match mode {
         ReadyMode::Exec => {
-            cmd.env_remove(NOTIFY_SOCKET).env_remove(NOTIFY_FD);
+            // Touching the environment makes std copy all of it at spawn: only when needed.
+            for var in [NOTIFY_SOCKET, NOTIFY_FD] {
+                if std::env::var_os(var).is_some() {
+                    cmd.env_remove(var);
+                }
+            }
             None
         }
         ReadyMode::Notify => {
