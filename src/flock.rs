@@ -118,10 +118,7 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
         _ => None,
     };
     loop {
-        let (file, created) = open_regular(path, mode)?;
-        let meta = file
-            .metadata()
-            .map_err(|e| AcquireError::io(path, "stat", e))?;
+        let (file, meta, created) = open_regular(path, mode)?;
         let locked = match wait {
             Wait::No => try_lock(&file, path)?,
             Wait::Forever => lock_blocking(&file, path, None)?,
@@ -141,7 +138,7 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
                 file,
             });
         }
-        if created {
+        if created && meta.mode() & 0o7777 != mode {
             // Exactly the mode asked for, whatever the umask.
             rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(mode))
                 .map_err(|e| AcquireError::io(path, "set the mode of", e.into()))?;
@@ -157,7 +154,11 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
 
 /// Open `path` read-write without following a final symbolic link and without blocking,
 /// create it if missing, and check that it is a regular file.
-fn open_regular(path: &Path, mode: u32) -> Result<(File, bool), AcquireError> {
+///
+/// `O_NONBLOCK` stays set: on Linux it has no effect on the I/O of a regular file (only on
+/// opening FIFOs and devices, which are refused, and on lease breaks), so clearing it would
+/// cost two `fcntl(2)` calls for nothing.
+fn open_regular(path: &Path, mode: u32) -> Result<(File, fs::Metadata, bool), AcquireError> {
     let open = |create_new: bool| {
         let mut o = fs::OpenOptions::new();
         o.read(true)
@@ -181,22 +182,16 @@ fn open_regular(path: &Path, mode: u32) -> Result<(File, bool), AcquireError> {
             Err(e) if !created && e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(classify_open_error(path, e)),
         };
-        let ft = file
+        let meta = file
             .metadata()
-            .map_err(|e| AcquireError::io(path, "stat", e))?
-            .file_type();
-        if !ft.is_file() {
+            .map_err(|e| AcquireError::io(path, "stat", e))?;
+        if !meta.is_file() {
             return Err(AcquireError::NotRegular {
                 path: path.to_owned(),
-                what: describe(ft),
+                what: describe(meta.file_type()),
             });
         }
-        // Writes must block normally from here on.
-        let flags =
-            rustix::fs::fcntl_getfl(&file).map_err(|e| AcquireError::io(path, "open", e.into()))?;
-        rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| AcquireError::io(path, "open", e.into()))?;
-        return Ok((file, created));
+        return Ok((file, meta, created));
     }
 }
 

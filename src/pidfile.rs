@@ -301,8 +301,9 @@ impl PidFile {
         });
         let mut pidfile = PidFile { inner };
         if !opts.defer_write {
+            // A file we just created is empty: no truncation needed after the write.
             pidfile
-                .write_pid(std::process::id())
+                .write(std::process::id(), !locked.created)
                 .map_err(|e| Error::io(path, "write", e))?;
         }
         HELD.insert(pidfile.inner.dev, pidfile.inner.ino, &pidfile.inner);
@@ -320,10 +321,29 @@ impl PidFile {
     ///
     /// A reader sees the previous first line or the new one, never an empty or partial PID.
     pub fn write_pid(&mut self, pid: u32) -> io::Result<()> {
+        self.write(pid, true)
+    }
+
+    fn write(&mut self, pid: u32, truncate: bool) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let text = format!("{pid}\n");
-        self.inner.file.write_all_at(text.as_bytes(), 0)?;
-        self.inner.file.set_len(text.len() as u64)?;
+        // "PID\n" without allocating: at most 10 digits and the newline.
+        let mut buf = [0u8; 11];
+        let mut start = buf.len() - 1;
+        buf[start] = b'\n';
+        let mut n = pid;
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let text = &buf[start..];
+        self.inner.file.write_all_at(text, 0)?;
+        if truncate {
+            self.inner.file.set_len(text.len() as u64)?;
+        }
         *self.inner.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
         Ok(())
     }

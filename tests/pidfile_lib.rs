@@ -1,5 +1,7 @@
 //! PidFile through the public API, with holders in separate processes.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 
@@ -236,7 +238,7 @@ fn cleanup_handler_respects_an_ignored_signal() {
         .arg("-c")
         .arg(format!(
             "trap '' TERM; exec {} cleanup {}",
-            example("guard").display(),
+            guard_exe().display(),
             path.display()
         ))
         .stdout(std::process::Stdio::piped())
@@ -258,4 +260,23 @@ fn cleanup_handler_respects_an_ignored_signal() {
     assert!(alive(proc_.pid()) && path.exists());
     unsafe { libc::kill(proc_.pid() as i32, libc::SIGHUP) };
     assert!(wait_for(Duration::from_secs(5), || !path.exists()));
+}
+
+#[test]
+fn readers_never_see_a_partial_pid_while_the_owner_rewrites_it() {
+    let dir = tempdir();
+    let path = dir.path().join("flip.pid");
+    let writer = guard("flip", &path, &[]);
+    let end = Instant::now() + Duration::from_secs(1);
+    let mut reads = 0u64;
+    while Instant::now() < end {
+        match pidfile::read(&path) {
+            Ok(7 | 32_000) => reads += 1,
+            Ok(p) if p == writer.pid() => {} // written at acquire, before the loop
+
+            other => panic!("a reader saw {other:?} after {reads} good reads"),
+        }
+        assert!(pidfile::status(&path).is_running());
+    }
+    assert!(reads > 100);
 }
