@@ -124,9 +124,15 @@ impl ReadySource {
         if let ReadySource::Fd(fd) = self {
             set_nonblocking(fd)?;
         }
+        let mut exited = false;
         loop {
+            // The channel is drained before the exit is reported: a message the child sent
+            // just before exiting still counts.
             if let Some(outcome) = self.drain(&mut seen, &mut deadline, &mut on_message)? {
                 return Ok(outcome);
+            }
+            if exited {
+                return Ok(ReadyOutcome::ChildExited);
             }
             let remaining = match deadline {
                 Some(deadline) => {
@@ -154,12 +160,7 @@ impl ReadySource {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(err) => return Err(context(err.into(), "poll on the readiness channel")),
             }
-            if !fds[1].revents().is_empty() {
-                // The child is gone; a message it sent just before exiting still counts.
-                return Ok(self
-                    .drain(&mut seen, &mut deadline, &mut on_message)?
-                    .unwrap_or(ReadyOutcome::ChildExited));
-            }
+            exited = !fds[1].revents().is_empty();
         }
     }
 
