@@ -56,7 +56,9 @@ pub enum ReadyOutcome {
     /// The child exited (its pidfd became readable) before declaring readiness. Reap it to
     /// learn its status.
     ChildExited,
-    /// Notify-fd only: the pipe was closed without a newline, so readiness will never come.
+    /// Notify-fd only: the child, still running, closed the pipe without writing a newline,
+    /// so readiness will never come. (A child that dies before its newline gives
+    /// [`ReadyOutcome::ChildExited`].)
     Closed,
 }
 
@@ -128,8 +130,14 @@ impl ReadySource {
         loop {
             // The channel is drained before the exit is reported: a message the child sent
             // just before exiting still counts.
-            if let Some(outcome) = self.drain(&mut seen, &mut deadline, &mut on_message)? {
-                return Ok(outcome);
+            match self.drain(&mut seen, &mut deadline, &mut on_message)? {
+                Some(ReadyOutcome::Closed) if exited || has_exited(child, CLOSE_GRACE)? => {
+                    // A dying child closes its descriptors before it becomes a zombie: the
+                    // end of file was its death, not a choice.
+                    return Ok(ReadyOutcome::ChildExited);
+                }
+                Some(outcome) => return Ok(outcome),
+                None => {}
             }
             if exited {
                 return Ok(ReadyOutcome::ChildExited);
@@ -233,6 +241,26 @@ impl ReadySource {
                 }
                 Ok(None)
             }
+        }
+    }
+}
+
+/// How long an end of file on the notify fd waits for the child's pidfd: the kernel closes
+/// an exiting process's descriptors a moment before it reports the exit.
+const CLOSE_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether the pidfd becomes readable (the process exits) within `within` (poll(2), retried
+/// on `EINTR` with the time left).
+fn has_exited(pidfd: BorrowedFd<'_>, within: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timespec = Timespec::try_from(left).expect("a short duration fits a timespec");
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timespec)) {
+            Ok(ready) => return Ok(ready > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(context(err.into(), "poll on the child's pidfd")),
         }
     }
 }
