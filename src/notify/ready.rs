@@ -4,7 +4,9 @@
 //! [`Listener`] or the read end of a notify-fd pipe) and the child's pidfd, which becomes
 //! readable when the child exits. It returns the moment the outcome is known: `READY=1` (or a
 //! newline on the pipe), an `ERRNO=` without `READY=1`, the child's exit, the pipe closed
-//! without a newline, or the deadline. The deadline starts at the given timeout and each
+//! without a newline by a child that lives on, or the deadline. (A dying child closes the
+//! pipe a moment before its pidfd reports the exit; an end of file is therefore weighed
+//! against the pidfd for up to 100 ms.) The deadline starts at the given timeout and each
 //! `EXTEND_TIMEOUT_USEC=` pushes it to at least *now + the extension*, as systemd does. The
 //! channel is always drained before the child's exit is reported, so a child that sends
 //! `READY=1` and exits at once is still seen as ready. `EINTR` restarts the poll with the
