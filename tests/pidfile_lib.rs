@@ -184,7 +184,7 @@ fn a_file_that_is_not_a_pid_file_is_never_overwritten() {
 }
 
 #[test]
-fn rewriting_a_shorter_pid_never_shows_a_partial_one() {
+fn rewriting_a_pid_leaves_exactly_the_new_one() {
     let dir = tempdir();
     let path = dir.path().join("w.pid");
     let mut guard = PidFile::options().defer_write(true).acquire(&path).unwrap();
