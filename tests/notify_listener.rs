@@ -231,3 +231,23 @@ fn sending_to_nobody_fails_naming_the_address() {
     assert!(err.to_string().contains("Connection refused"), "{err}");
     assert!(Notifier::new("@x").unwrap().send("").is_err());
 }
+
+#[test]
+fn a_child_that_dropped_privileges_still_reaches_the_private_socket() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test needs root (to drop to nobody)"
+    );
+    let listener = Listener::bind_private().unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let _child = sh(
+        &format!(
+            r#"exec setpriv --reuid={} --regid={} --clear-groups "$PIDWARD" notify --ready"#,
+            nobody.uid, nobody.gid
+        ),
+        Some(&listener),
+    );
+    let n = recv_within(&listener, WITHIN).expect("heard from the unprivileged child");
+    assert!(n.ready);
+    assert_eq!(n.uid, nobody.uid.as_raw());
+}

@@ -308,6 +308,21 @@ fn pidward_notify_ready_writes_to_notify_fd() {
 }
 
 #[test]
+fn death_before_the_notify_fd_newline_is_a_child_exit() {
+    for _ in 0..5 {
+        let (source, write_end) = ReadySource::pipe().unwrap();
+        rustix::io::fcntl_setfd(&write_end, rustix::io::FdFlags::empty()).unwrap();
+        let started = Instant::now();
+        let mut child = sh("sleep 0.1; exit 4", None);
+        drop(write_end);
+        let outcome = source.wait(child.pidfd().as_fd(), LONG, |_| {}).unwrap();
+        assert_eq!(outcome, ReadyOutcome::ChildExited);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(child.0.wait().unwrap().code(), Some(4));
+    }
+}
+
+#[test]
 fn a_notify_fd_closed_without_newline_is_closed() {
     let (source, write_end) = ReadySource::pipe().unwrap();
     rustix::io::fcntl_setfd(&write_end, rustix::io::FdFlags::empty()).unwrap();

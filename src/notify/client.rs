@@ -133,6 +133,9 @@ impl Notifier {
 
     /// Waits until the listener has read every message sent so far (`BARRIER=1`, as
     /// `sd_notify_barrier(3)`), or fails with [`io::ErrorKind::TimedOut`] after `timeout`.
+    ///
+    /// pipe2(2) makes the pipe, sendmsg(2) passes its write end with `SCM_RIGHTS`, and
+    /// poll(2) on the read end (retried on `EINTR`) sees `POLLHUP` once the listener closed it.
     pub fn barrier(&self, timeout: Duration) -> io::Result<()> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| context(e.into(), "creating the barrier pipe"))?;

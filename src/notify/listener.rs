@@ -5,7 +5,9 @@
 //! carries the sender's kernel-attested PID, uid and gid. Datagrams are read with recvmsg(2)
 //! (`MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC`) into a fixed buffer of
 //! [`MAX_MESSAGE`](super::MAX_MESSAGE) bytes; file descriptors that a sender attaches
-//! (`SCM_RIGHTS`) are closed at once, which is also how the `BARRIER=1` handshake is answered.
+//! (`SCM_RIGHTS`) are closed as soon as the datagram has been checked, which is also how the
+//! `BARRIER=1` handshake is answered: only after the sender was placed in the tree, since an
+//! answered sender may exit at once.
 //!
 //! Who may speak is an [`Accept`] policy. The process tree is followed through the parent
 //! links in `/proc/PID/stat`; a sender that has already exited cannot be placed in the tree
@@ -182,7 +184,8 @@ impl Listener {
         Ok(None)
     }
 
-    /// Applies the policy to one datagram; `None` if it is dropped.
+    /// Applies the policy to one datagram; `None` if it is dropped. The datagram, and with it
+    /// any descriptor it carried, is dropped on return, once the sender has been checked.
     fn check(&self, datagram: Datagram) -> Option<Notification> {
         let refuse = |why: &str| {
             self.ignored.fetch_add(1, Ordering::Relaxed);
@@ -204,7 +207,7 @@ impl Listener {
             return refuse("it contains a NUL byte");
         };
         if n.fields.len() == 1 && n.get("BARRIER") == Some("1") {
-            // Answered by closing the descriptor it carried (already done by now).
+            // Answered by closing the descriptor it carried, when `datagram` drops.
             return None;
         }
         if let Some(pid) = n.main_pid {
@@ -234,7 +237,7 @@ impl Listener {
     }
 
     /// recvmsg(2) of one datagram with its credentials; `None` on `EAGAIN`. Descriptors passed
-    /// with `SCM_RIGHTS` are closed before this returns.
+    /// with `SCM_RIGHTS` are closed when the returned datagram is dropped.
     fn recv_datagram(&self) -> io::Result<Option<Datagram>> {
         let mut datagram = Datagram {
             bytes: [0; MAX_MESSAGE],
@@ -243,6 +246,7 @@ impl Listener {
             has_credentials: false,
             pid: 0,
             uid: 0,
+            _fds: Vec::new(),
         };
         // Room for the credentials and for a good number of descriptors; if a sender passes
         // more, the kernel closes the ones that do not fit and sets MSG_CTRUNC, and the
@@ -283,7 +287,8 @@ impl Listener {
             while !cmsg.is_null() {
                 let header = &*cmsg;
                 let data = libc::CMSG_DATA(cmsg);
-                let data_len = header.cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let data_len =
+                    (header.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
                 if header.cmsg_level == libc::SOL_SOCKET {
                     if header.cmsg_type == libc::SCM_CREDENTIALS
                         && data_len >= mem::size_of::<libc::ucred>()
@@ -296,9 +301,9 @@ impl Listener {
                         for i in 0..data_len / mem::size_of::<libc::c_int>() {
                             let raw: libc::c_int =
                                 std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
-                            // The kernel installed this descriptor for us: we own it, and
-                            // dropping it closes it.
-                            drop(OwnedFd::from_raw_fd(raw));
+                            // The kernel installed this descriptor for us: we own it. It is
+                            // closed when the datagram is dropped, after the sender check.
+                            datagram._fds.push(OwnedFd::from_raw_fd(raw));
                         }
                     }
                 }
@@ -338,6 +343,9 @@ struct Datagram {
     has_credentials: bool,
     pid: u32,
     uid: u32,
+    /// Descriptors the sender attached, held until the datagram has been checked: closing
+    /// them answers a barrier, and the sender may exit as soon as it is answered.
+    _fds: Vec<OwnedFd>,
 }
 
 /// socket(2) `AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK` and setsockopt(2)

@@ -4,7 +4,9 @@
 //! [`Listener`] or the read end of a notify-fd pipe) and the child's pidfd, which becomes
 //! readable when the child exits. It returns the moment the outcome is known: `READY=1` (or a
 //! newline on the pipe), an `ERRNO=` without `READY=1`, the child's exit, the pipe closed
-//! without a newline, or the deadline. The deadline starts at the given timeout and each
+//! without a newline by a child that lives on, or the deadline. (A dying child closes the
+//! pipe a moment before its pidfd reports the exit; an end of file is therefore weighed
+//! against the pidfd for up to 100 ms.) The deadline starts at the given timeout and each
 //! `EXTEND_TIMEOUT_USEC=` pushes it to at least *now + the extension*, as systemd does. The
 //! channel is always drained before the child's exit is reported, so a child that sends
 //! `READY=1` and exits at once is still seen as ready. `EINTR` restarts the poll with the
@@ -56,7 +58,9 @@ pub enum ReadyOutcome {
     /// The child exited (its pidfd became readable) before declaring readiness. Reap it to
     /// learn its status.
     ChildExited,
-    /// Notify-fd only: the pipe was closed without a newline, so readiness will never come.
+    /// Notify-fd only: the child, still running, closed the pipe without writing a newline,
+    /// so readiness will never come. (A child that dies before its newline gives
+    /// [`ReadyOutcome::ChildExited`].)
     Closed,
 }
 
@@ -124,9 +128,21 @@ impl ReadySource {
         if let ReadySource::Fd(fd) = self {
             set_nonblocking(fd)?;
         }
+        let mut exited = false;
         loop {
-            if let Some(outcome) = self.drain(&mut seen, &mut deadline, &mut on_message)? {
-                return Ok(outcome);
+            // The channel is drained before the exit is reported: a message the child sent
+            // just before exiting still counts.
+            match self.drain(&mut seen, &mut deadline, &mut on_message)? {
+                Some(ReadyOutcome::Closed) if exited || has_exited(child, CLOSE_GRACE)? => {
+                    // A dying child closes its descriptors before it becomes a zombie: the
+                    // end of file was its death, not a choice.
+                    return Ok(ReadyOutcome::ChildExited);
+                }
+                Some(outcome) => return Ok(outcome),
+                None => {}
+            }
+            if exited {
+                return Ok(ReadyOutcome::ChildExited);
             }
             let remaining = match deadline {
                 Some(deadline) => {
@@ -154,12 +170,7 @@ impl ReadySource {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(err) => return Err(context(err.into(), "poll on the readiness channel")),
             }
-            if !fds[1].revents().is_empty() {
-                // The child is gone; a message it sent just before exiting still counts.
-                return Ok(self
-                    .drain(&mut seen, &mut deadline, &mut on_message)?
-                    .unwrap_or(ReadyOutcome::ChildExited));
-            }
+            exited = !fds[1].revents().is_empty();
         }
     }
 
@@ -232,6 +243,26 @@ impl ReadySource {
                 }
                 Ok(None)
             }
+        }
+    }
+}
+
+/// How long an end of file on the notify fd waits for the child's pidfd: the kernel closes
+/// an exiting process's descriptors a moment before it reports the exit.
+const CLOSE_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether the pidfd becomes readable (the process exits) within `within` (poll(2), retried
+/// on `EINTR` with the time left).
+fn has_exited(pidfd: BorrowedFd<'_>, within: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timespec = Timespec::try_from(left).expect("a short duration fits a timespec");
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timespec)) {
+            Ok(ready) => return Ok(ready > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(context(err.into(), "poll on the child's pidfd")),
         }
     }
 }
