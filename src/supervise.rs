@@ -139,14 +139,18 @@ impl Supervisor {
         self
     }
 
-    /// Block the signals, spawn `cmd`, and open a pidfd on it.
+    /// Spawn `cmd` with the signals caught, then block them, open the signalfd and a pidfd on
+    /// the child, and forward what arrived meanwhile (module docs, step 1).
     ///
     /// Errors from `execve(2)` come back as std reports them: [`io::ErrorKind::NotFound`] for
     /// a missing program, [`io::ErrorKind::PermissionDenied`] for one that is not executable.
-    /// On any error the caller's signal state is restored and no child is left behind.
+    /// On any error the caller's signal state is restored and no child is left behind;
+    /// forwarded signals that arrived during a failed spawn are dropped.
     ///
-    /// This adds a `pre_exec` hook to `cmd` that gives the child a clean signal slate (hooks
-    /// accumulate if `cmd` is spawned again; they are idempotent).
+    /// When the caller has signals blocked or ignored (see
+    /// [`reset_ignored`](Supervisor::reset_ignored)), this adds a `pre_exec` hook to `cmd`
+    /// that gives the child a clean signal slate (hooks accumulate if `cmd` is spawned again;
+    /// they are idempotent).
     pub fn spawn(self, cmd: &mut Command) -> io::Result<Supervised> {
         if let Some(s) = self.forward.iter().find(|s| !s.is_catchable()) {
             return Err(io::Error::new(
@@ -241,8 +245,8 @@ impl Supervisor {
         let empty = SigSet::empty();
         Ok(Some(Box::new(move || {
             // Runs in the child between fork(2) and execve(2). It makes only sigaction(2) and
-            // sigprocmask(2) calls, on a list and a set built before the
-            // fork and on stack values: no allocation, no locks, so it is async-signal-safe.
+            // sigprocmask(2) calls, on a list and a set built before the fork and on stack
+            // values: no allocation, no locks, so it is async-signal-safe.
             // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
             let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
             dfl.sa_sigaction = libc::SIG_DFL;

@@ -292,3 +292,56 @@ fn no_fork_replaces_pidward_with_the_command() {
         format!("{pid}\nheld\n")
     );
 }
+
+#[test]
+fn a_fifo_is_locked_without_hanging() {
+    // flock(1) would wait forever in open(2) for a writer.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    lock(&["-w", "5", fifo.to_str().unwrap(), "echo", "ran"])
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .success()
+        .stdout("ran\n");
+}
+
+/// `SigIgn` and `SigBlk` of a command run by `runner` (pidward lock or flock) from a shell
+/// that ignores HUP and QUIT, as nohup and `cmd &` arrange.
+fn masks_under_nohup(runner: &[&str], f: &std::path::Path) -> (u64, u64) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' HUP QUIT; exec \"$@\" grep -E '^Sig(Ign|Blk)' /proc/self/status")
+        .arg("sh")
+        .args(runner)
+        .arg(f)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = |key: &str| {
+        let v = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in {text}"));
+        u64::from_str_radix(v.trim(), 16).unwrap()
+    };
+    (hex("SigIgn:"), hex("SigBlk:"))
+}
+
+#[test]
+fn ignored_signals_stay_ignored_like_flock_so_nohup_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let (ours_ign, ours_blk) = masks_under_nohup(&[env!("CARGO_BIN_EXE_pidward"), "lock"], &f);
+    let (theirs_ign, theirs_blk) = masks_under_nohup(&["flock"], &f);
+    // glibc's posix_spawn(3) also leaves its internal signals 32 and 33 ignored.
+    let glibc_internal = (1u64 << 31) | (1 << 32);
+    let hup_quit = (1u64 << (libc::SIGHUP - 1)) | (1 << (libc::SIGQUIT - 1));
+    assert_eq!(ours_ign & hup_quit, hup_quit, "{ours_ign:#x}");
+    assert_eq!(ours_ign & !glibc_internal, theirs_ign & !glibc_internal);
+    // pidward blocks the signals it forwards; the command gets none of that.
+    assert_eq!(ours_blk, 0);
+    assert_eq!(ours_blk, theirs_blk);
+}

@@ -14,7 +14,8 @@
 //!
 //! The file is opened as flock(1) opens it (`O_RDONLY|O_NOCTTY|O_CREAT|O_CLOEXEC`, mode 0666
 //! less the umask; a directory read-only; an existing file read-only when it cannot be
-//! created), locked with `flock(2)`, and the command runs under [`pidward::supervise`]: it
+//! created), plus `O_NONBLOCK` so that a FIFO or a device cannot make the open hang; locked
+//! with `flock(2)`, and the command runs under [`pidward::supervise`]: it
 //! inherits the locked descriptor (unless `-o`), the signals sent to us are forwarded to it,
 //! and we keep the lock until it has exited. The inherited descriptor is made so by clearing
 //! `FD_CLOEXEC` before spawning: this process is single-threaded, so no other child can
@@ -303,10 +304,13 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 fn open_lock_file(path: &Path) -> Result<File, Failure> {
     let open = |create: bool| {
         let mut o = std::fs::OpenOptions::new();
-        o.read(true).custom_flags(libc::O_NOCTTY).mode(0o666);
+        // O_NONBLOCK: opening a FIFO or a device never hangs (flock(1) would wait for a
+        // writer or a carrier); flock(2) itself ignores the flag.
+        let flags = libc::O_NOCTTY | libc::O_NONBLOCK;
+        o.read(true).custom_flags(flags).mode(0o666);
         if create {
             // O_CREAT without O_EXCL: std wants write access for `create`, so ask for it by flag.
-            o.custom_flags(libc::O_NOCTTY | libc::O_CREAT);
+            o.custom_flags(flags | libc::O_CREAT);
         }
         o.open(path)
     };
