@@ -4,11 +4,14 @@
 //!
 //! ```text
 //! supervise_demo [--forward SIG,..] [--subreaper] [--keep-ignored] [--ignore SIG,..]
-//!                [--manual] [--report] -- COMMAND [ARGS..]
+//!                [--block SIG,..] [--raise-in-child SIG,..] [--manual] [--report]
+//!                -- COMMAND [ARGS..]
 //! ```
 //!
 //! Prints `pid=N` once the command runs, then `status=CODE`, and exits with that code.
-//! `--ignore` sets `SIG_IGN` for those signals before spawning; `--manual` runs its own
+//! `--ignore` sets `SIG_IGN` for those signals before spawning, `--block` blocks them;
+//! `--raise-in-child` makes the child send them to us between fork and exec, that is, while
+//! we are inside `spawn`; `--manual` runs its own
 //! `poll(2)` loop over `pidfd()` and `signal_fd()` instead of `wait()`; `--report` prints the
 //! signal mask (`SigBlk` of /proc/self/status) and the `SIGCHLD` disposition before and after,
 //! and how many exited children are left unreaped at the end.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut sup = Supervisor::new();
     let (mut manual, mut report) = (false, false);
+    let mut raise: Vec<Signal> = Vec::new();
     loop {
         match args.next().as_deref() {
             Some("--forward") => sup = sup.forward(&signals(&args.next().unwrap())),
@@ -78,6 +82,18 @@ fn main() -> ExitCode {
                     unsafe { libc::signal(s.as_raw(), libc::SIG_IGN) };
                 }
             }
+            Some("--block") => {
+                // SAFETY: plain sigset and pthread_sigmask calls on a local set.
+                unsafe {
+                    let mut set = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    for s in signals(&args.next().unwrap()) {
+                        libc::sigaddset(&mut set, s.as_raw());
+                    }
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+            }
+            Some("--raise-in-child") => raise = signals(&args.next().unwrap()),
             Some("--manual") => manual = true,
             Some("--report") => report = true,
             Some("--") => break,
@@ -87,6 +103,20 @@ fn main() -> ExitCode {
     let argv: Vec<String> = args.collect();
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
+    if !raise.is_empty() {
+        let raise: Vec<i32> = raise.iter().map(|s| s.as_raw()).collect();
+        let hook = move || {
+            // In the child before exec: signal the supervisor while it is inside `spawn`.
+            // kill(2) and getppid(2) are async-signal-safe; `raise` was built before the fork.
+            for &sig in &raise {
+                // SAFETY: plain syscalls.
+                unsafe { libc::kill(libc::getppid(), sig) };
+            }
+            Ok(())
+        };
+        // SAFETY: the hook is async-signal-safe.
+        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, hook) };
+    }
     if report {
         println!("mask-before={}", sigblk());
         println!("chld-ignored-before={}", sigchld_ignored());

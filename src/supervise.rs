@@ -3,14 +3,19 @@
 //! A supervisor sits between the caller of a command and the command itself (`pidward lock`
 //! holds a lock for it, `pidward run` a PID file). It must be transparent: signals sent to the
 //! supervisor reach the command, and the command's exit status becomes the supervisor's. It
-//! does so with one thread and no signal handlers:
+//! does so with one thread, in three steps:
 //!
-//! 1. **Block, then spawn.** [`Supervisor::spawn`] blocks the forwarded signals and `SIGCHLD`
-//!    in the calling thread (`pthread_sigmask(2)`) and opens a `signalfd(2)` for them
-//!    (`SFD_CLOEXEC|SFD_NONBLOCK`) *before* the child exists, so a signal that arrives while
-//!    the command starts is queued and forwarded, never lost and never fatal to the
-//!    supervisor. Then it spawns with [`std::process::Command`] and opens a pidfd on the child
-//!    (`pidfd_open(2)`; race-free because the child is ours and not yet reaped).
+//! 1. **Spawn without losing a signal.** [`Supervisor::spawn`] catches the forwarded signals
+//!    and `SIGCHLD` with a handler that only records them (`sigaction(2)`), spawns with
+//!    [`std::process::Command`], then blocks them (`pthread_sigmask(2)`), opens a
+//!    `signalfd(2)` for them (`SFD_CLOEXEC|SFD_NONBLOCK`), puts the caller's handlers back,
+//!    and forwards whatever was recorded meanwhile. A signal that arrives while the command
+//!    starts is therefore delivered, never lost and never fatal to the supervisor. (Blocking
+//!    before the spawn would do the same, but a child inherits its parent's mask and std does
+//!    not reset it: every spawn would need a `pre_exec` hook, and a hook makes std `fork(2)`
+//!    instead of using `posix_spawn(3)`, which costs more than the whole rest of
+//!    `pidward lock`.) A pidfd on the child (`pidfd_open(2)`) follows at once; it is race-free
+//!    because the child is ours and not yet reaped.
 //! 2. **Poll.** [`Supervised::wait`] sleeps in `poll(2)` on the signalfd and the pidfd. A
 //!    forwarded signal is read from the signalfd and re-sent with `pidfd_send_signal(2)`,
 //!    which can never hit a recycled PID. The pidfd becomes readable when the child exits;
@@ -21,14 +26,13 @@
 //!
 //! Details that make it transparent:
 //!
-//! - **Children get a clean slate.** A child inherits the signal mask, and std does not reset
-//!   it, so the signals blocked in step 1 would stay blocked in the command. A `pre_exec` hook
-//!   empties the mask (`sigprocmask(2)`) and, unless told otherwise
-//!   ([`Supervisor::reset_ignored`]), resets every signal the caller ignores to `SIG_DFL`
-//!   (`sigaction(2)`): handlers are reset by `execve(2)` itself, ignored dispositions are not.
-//!   `SIGPIPE`, which the Rust runtime ignores, is left to std, which resets it in the child.
-//!   (A hook makes std use `fork(2)` rather than `posix_spawn(3)`; glibc's `posix_spawn` would
-//!   also leave its internal signals 32 and 33 ignored in the child.)
+//! - **Children get a clean slate.** `execve(2)` resets handlers, but the signal mask and
+//!   *ignored* dispositions survive it. When the caller has signals blocked, or ignores some
+//!   (and [`Supervisor::reset_ignored`] is on, the default), a `pre_exec` hook empties the
+//!   mask (`sigprocmask(2)`) and resets those signals to `SIG_DFL` (`sigaction(2)`) in the
+//!   child. `SIGPIPE`, which the Rust runtime ignores, is left to std, which resets it
+//!   itself. One exception: glibc's `posix_spawn(3)` leaves its two internal signals (32 and
+//!   33, below `SIGRTMIN`) ignored in the child; they are not application signals.
 //! - **`SIGCHLD` must not be ignored** while we wait: with `SIG_IGN` (or `SA_NOCLDWAIT`) the
 //!   kernel reaps children by itself and their exit status is lost. The supervisor sets
 //!   `SIG_DFL` for the duration and restores the caller's disposition afterwards.
@@ -42,11 +46,12 @@
 //!   main child is never reaped by that sweep: `waitid(P_ALL, WNOWAIT)` peeks first, so its
 //!   status is only ever collected by [`Supervised::try_wait`] or [`Supervised::wait`].
 //!
-//! Threads: signal masks and signalfds belong to threads. Signals sent to the process are
-//! forwarded reliably only when no other thread leaves them unblocked, so use this from a
-//! single-threaded process (as the `pidward` binary is), or block the signals in every thread
-//! first. Waiting for the child does not depend on it (the pidfd does that), and
-//! [`Supervised`] is not [`Send`]: it must be waited for on the thread that spawned it.
+//! Threads: signal dispositions belong to the process, masks and signalfds to threads.
+//! Signals sent to the process are forwarded reliably only when no other thread leaves them
+//! unblocked, so use this from a single-threaded process (as the `pidward` binary is), or
+//! block the signals in every thread first; and spawn one supervised child at a time. Waiting
+//! for the child does not depend on it (the pidfd does that), and [`Supervised`] is not
+//! [`Send`]: it must be waited for on the thread that spawned it.
 
 use std::io;
 use std::marker::PhantomData;
@@ -54,6 +59,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::event::{PollFd, PollFlags, poll};
 
@@ -133,14 +139,18 @@ impl Supervisor {
         self
     }
 
-    /// Block the signals, spawn `cmd`, and open a pidfd on it.
+    /// Spawn `cmd` with the signals caught, then block them, open the signalfd and a pidfd on
+    /// the child, and forward what arrived meanwhile (module docs, step 1).
     ///
     /// Errors from `execve(2)` come back as std reports them: [`io::ErrorKind::NotFound`] for
     /// a missing program, [`io::ErrorKind::PermissionDenied`] for one that is not executable.
-    /// On any error the caller's signal state is restored and no child is left behind.
+    /// On any error the caller's signal state is restored and no child is left behind;
+    /// forwarded signals that arrived during a failed spawn are dropped.
     ///
-    /// This adds a `pre_exec` hook to `cmd` that gives the child a clean signal slate (hooks
-    /// accumulate if `cmd` is spawned again; they are idempotent).
+    /// When the caller has signals blocked or ignored (see
+    /// [`reset_ignored`](Supervisor::reset_ignored)), this adds a `pre_exec` hook to `cmd`
+    /// that gives the child a clean signal slate (hooks accumulate if `cmd` is spawned again;
+    /// they are idempotent).
     pub fn spawn(self, cmd: &mut Command) -> io::Result<Supervised> {
         if let Some(s) = self.forward.iter().find(|s| !s.is_catchable()) {
             return Err(io::Error::new(
@@ -173,52 +183,23 @@ impl Supervisor {
             set.add(s.as_raw())?;
         }
         set.add(libc::SIGCHLD)?;
+
+        // While spawning, the signals are caught by a recording handler rather than blocked:
+        // a child inherits its parent's mask and std does not reset it, so blocking first
+        // would force a hook into every spawn (see the module docs).
+        let catching = Catching::start(&set)?;
+        let hook = self.clean_slate_hook()?;
+        if let Some(hook) = hook {
+            // SAFETY: the hook is async-signal-safe (see `clean_slate_hook`).
+            unsafe { cmd.pre_exec(hook) };
+        }
+        let spawned = cmd.spawn();
+        // Block first, then put the caller's handlers back: a signal arriving in between
+        // stays pending for the signalfd; one that arrived before was recorded.
         restore.mask = Some(set.block()?);
+        let recorded = catching.finish();
         let signals = set.signalfd()?;
-
-        // Built before the fork: the hook below must not allocate.
-        let ignored = if self.reset_ignored {
-            ignored_signals()
-        } else {
-            Vec::new()
-        };
-        let reset_reserved = self.reset_ignored;
-        let empty = SigSet::empty();
-        let clean_slate = move || {
-            // Runs in the child between fork(2) and execve(2). It makes only sigaction(2) and
-            // sigprocmask(2) calls, on a list and a set built before the fork and on a stack
-            // value: no allocation, no locks, so it is async-signal-safe.
-            // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
-            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-            dfl.sa_sigaction = libc::SIG_DFL;
-            for &signo in &ignored {
-                // SAFETY: a valid signal number and a fully initialised action.
-                unsafe { libc::sigaction(signo, &dfl, std::ptr::null_mut()) };
-            }
-            if reset_reserved {
-                // The C library's own signals (32 and 33 on glibc; its sigaction(3) refuses
-                // them), left ignored by glibc's posix_spawn(3) in whoever started us. An
-                // all-zero kernel action is SIG_DFL whatever the architecture's field order.
-                let zero = [0u64; 4];
-                for signo in 32..libc::SIGRTMIN() {
-                    // SAFETY: raw rt_sigaction(2) with a zeroed kernel action of 32 bytes
-                    // (at least the kernel's size for it) and an 8-byte signal set.
-                    unsafe {
-                        libc::syscall(libc::SYS_rt_sigaction, signo, zero.as_ptr(), 0usize, 8usize)
-                    };
-                }
-            }
-            // SAFETY: `empty` is an initialised set.
-            if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty.0, std::ptr::null_mut()) } == -1
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        };
-        // SAFETY: the hook is async-signal-safe (see above).
-        unsafe { cmd.pre_exec(clean_slate) };
-
-        let mut child = cmd.spawn()?;
+        let mut child = spawned?;
         let pidfd = match PidFd::open(child.id()) {
             Ok(p) => p,
             Err(e) => {
@@ -231,7 +212,7 @@ impl Supervisor {
         for s in &self.forward {
             forward.add(s.as_raw())?;
         }
-        Ok(Supervised {
+        let mut supervised = Supervised {
             child,
             pidfd,
             signals,
@@ -239,7 +220,106 @@ impl Supervisor {
             subreaper: self.subreaper,
             _restore: restore,
             _not_send: PhantomData,
-        })
+        };
+        supervised.deliver_recorded(recorded)?;
+        Ok(supervised)
+    }
+
+    /// The `pre_exec` hook that empties the child's signal mask (`sigprocmask(2)`) and resets
+    /// ignored signals (`sigaction(2)`), or `None` when the child would get a clean slate
+    /// anyway: then std can use `posix_spawn(3)`.
+    #[allow(clippy::type_complexity)]
+    fn clean_slate_hook(
+        &self,
+    ) -> io::Result<Option<Box<dyn FnMut() -> io::Result<()> + Send + Sync + 'static>>> {
+        // Everything the hook uses is built here, before the fork: it must not allocate.
+        let ignored = if self.reset_ignored {
+            ignored_signals()
+        } else {
+            Vec::new()
+        };
+        let masked = !SigSet::current()?.is_empty();
+        if ignored.is_empty() && !masked {
+            return Ok(None);
+        }
+        let empty = SigSet::empty();
+        Ok(Some(Box::new(move || {
+            // Runs in the child between fork(2) and execve(2). It makes only sigaction(2) and
+            // sigprocmask(2) calls, on a list and a set built before the fork and on stack
+            // values: no allocation, no locks, so it is async-signal-safe.
+            // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            for &signo in &ignored {
+                // SAFETY: a valid signal number and a fully initialised action.
+                unsafe { libc::sigaction(signo, &dfl, std::ptr::null_mut()) };
+            }
+            // SAFETY: `empty` is an initialised set.
+            if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty.0, std::ptr::null_mut()) } == -1
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })))
+    }
+}
+
+/// Signals caught by [`record`] while spawning, one bit per signal number (bit N-1).
+static RECORDED: AtomicU64 = AtomicU64::new(0);
+
+/// The transient handler: note the signal, nothing else (an atomic `or` is
+/// async-signal-safe).
+extern "C" fn record(signo: libc::c_int) {
+    if (1..=64).contains(&signo) {
+        RECORDED.fetch_or(1 << (signo - 1), Ordering::SeqCst);
+    }
+}
+
+/// The recording handler installed (`sigaction(2)`) for a set of signals, and the caller's
+/// actions to put back. Signals the caller ignores stay ignored, so that the child inherits
+/// that.
+struct Catching {
+    saved: Vec<(i32, libc::sigaction)>,
+}
+
+impl Catching {
+    fn start(set: &SigSet) -> io::Result<Catching> {
+        RECORDED.store(0, Ordering::SeqCst);
+        let mut catching = Catching { saved: Vec::new() };
+        // SAFETY: a zeroed sigaction is valid; the handler and flags are set below.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        act.sa_flags = libc::SA_RESTART;
+        for signo in set.members() {
+            let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+            // SAFETY: a valid, catchable signal number and a fully initialised action.
+            cvt(unsafe { libc::sigaction(signo, &act, old.as_mut_ptr()) })?;
+            // SAFETY: filled by sigaction on success.
+            let old = unsafe { old.assume_init() };
+            if old.sa_sigaction == libc::SIG_IGN {
+                // Rare: put it back at once (one call fewer in the common case).
+                // SAFETY: `old` came from sigaction(2) itself.
+                cvt(unsafe { libc::sigaction(signo, &old, std::ptr::null_mut()) })?;
+            } else {
+                catching.saved.push((signo, old));
+            }
+        }
+        Ok(catching)
+    }
+
+    /// Put the caller's actions back and return what was recorded.
+    fn finish(self) -> u64 {
+        drop(self);
+        RECORDED.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Drop for Catching {
+    fn drop(&mut self) {
+        for (signo, old) in &self.saved {
+            // SAFETY: `old` came from sigaction(2) itself.
+            unsafe { libc::sigaction(*signo, old, std::ptr::null_mut()) };
+        }
     }
 }
 
@@ -292,16 +372,38 @@ impl Supervised {
             let Some(signal) = Signal::from_raw(signo) else {
                 continue;
             };
-            match self.pidfd.send_signal(signal) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
-                Err(e) => return Err(e),
-            }
+            self.send(signal)?;
         }
         if chld && self.subreaper {
             self.reap_orphans()?;
         }
         Ok(())
+    }
+
+    /// Act on the signals recorded while spawning, as [`handle_signals`] would have.
+    ///
+    /// [`handle_signals`]: Supervised::handle_signals
+    fn deliver_recorded(&mut self, recorded: u64) -> io::Result<()> {
+        for signo in 1..=64 {
+            if recorded & (1 << (signo - 1)) == 0 || !self.forward.contains(signo) {
+                continue;
+            }
+            if let Some(signal) = Signal::from_raw(signo) {
+                self.send(signal)?;
+            }
+        }
+        if recorded & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
+            self.reap_orphans()?;
+        }
+        Ok(())
+    }
+
+    /// `pidfd_send_signal(2)`; a child that has exited is not an error.
+    fn send(&self, signal: Signal) -> io::Result<()> {
+        match self.pidfd.send_signal(signal) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Reap the child if it has exited (`waitpid(2)` with `WNOHANG`), without blocking.
@@ -481,6 +583,27 @@ impl SigSet {
     fn contains(&self, signo: i32) -> bool {
         // SAFETY: the set is initialised.
         unsafe { libc::sigismember(&self.0, signo) == 1 }
+    }
+
+    /// The calling thread's mask (`pthread_sigmask(2)` with no change).
+    fn current() -> io::Result<SigSet> {
+        let mut cur = SigSet::empty();
+        // SAFETY: a null new set only queries.
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur.0) };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        Ok(cur)
+    }
+
+    /// Whether no signal is in the set.
+    fn is_empty(&self) -> bool {
+        self.members().next().is_none()
+    }
+
+    /// The signal numbers in the set.
+    fn members(&self) -> impl Iterator<Item = i32> + '_ {
+        (1..=libc::SIGRTMAX()).filter(|&s| self.contains(s))
     }
 
     /// `pthread_sigmask(SIG_BLOCK)`: block these in the calling thread, return the old mask.
