@@ -498,6 +498,9 @@ impl Prepared {
     /// rather than closed). Returns a [`SpawnCheck`] that turns the spawn's error into the
     /// failed step.
     ///
+    /// When no step but the standard streams is asked for, no hook is installed, so that std
+    /// can start the command with `posix_spawn(3)` rather than `fork(2)`.
+    ///
     /// ```
     /// use std::process::Command;
     /// use pidward::daemon::{Setup, Step};
@@ -523,10 +526,17 @@ impl Prepared {
         if let Some(fd) = stderr {
             cmd.stderr(fd);
         }
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        if !self.has_child_steps() {
+            // Nothing to do between fork and exec: without a hook, std can use posix_spawn(3).
+            return Ok(SpawnCheck {
+                read: None,
+                program,
+            });
+        }
         let (read, write) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )?;
-        let program = cmd.get_program().to_string_lossy().into_owned();
         let shared = Arc::new((self, write));
         let hook = Arc::clone(&shared);
         // SAFETY: the hook only runs Prepared::apply (async-signal-safe, see its docs) and
@@ -544,7 +554,21 @@ impl Prepared {
             });
         }
         drop(shared);
-        Ok(SpawnCheck { read, program })
+        Ok(SpawnCheck {
+            read: Some(read),
+            program,
+        })
+    }
+
+    /// Whether any step besides the standard streams must run in the child.
+    fn has_child_steps(&self) -> bool {
+        self.chroot.is_some()
+            || self.chdir.is_some()
+            || self.umask.is_some()
+            || !self.rlimits.is_empty()
+            || self.credentials.as_ref().is_some_and(|c| !c.is_noop())
+            || !self.fds.is_empty()
+            || self.close_fds
     }
 
     /// Applies the steps to the calling process; see the [module documentation](self) for
@@ -634,7 +658,7 @@ impl Prepared {
 /// The other half of [`Prepared::install`]: reads which step failed when a spawn fails.
 #[derive(Debug)]
 pub struct SpawnCheck {
-    read: OwnedFd,
+    read: Option<OwnedFd>,
     program: String,
 }
 
@@ -648,7 +672,7 @@ impl SpawnCheck {
             Err(e) => e,
         };
         let mut buf = [0u8; MESSAGE_MAX];
-        if let Ok(n) = rustix::io::read(&self.read, &mut buf) {
+        if let Some(Ok(n)) = self.read.as_ref().map(|r| rustix::io::read(r, &mut buf)) {
             let line = buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]);
             if let Some(status::Message::Failed(e)) = status::decode(line) {
                 return Err(e);

@@ -194,6 +194,10 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is not a number of seconds"))
 }
 
+/// Set when inherited descriptors could not be marked close-on-exec at start-up (a kernel
+/// older than 5.11): the command's set-up then closes them in the child.
+static CLOSE_IN_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The signals a supervisor forwards to its command.
 const FORWARD: [pidward::Signal; 8] = [
     pidward::Signal::TERM,
@@ -389,7 +393,11 @@ impl Plan {
 
     /// The steps every mode applies to the command: root, directory, umask, limits, user.
     fn command_setup(&self) -> Setup {
-        let mut setup = Setup::new().close_fds(true);
+        // Inherited descriptors were marked close-on-exec at start-up (see
+        // `ensure_standard_streams`), and ours are close-on-exec: the command gets 0-2 only,
+        // without a close-fds step in the child.
+        let mut setup =
+            Setup::new().close_fds(CLOSE_IN_CHILD.load(std::sync::atomic::Ordering::Relaxed));
         if let Some(dir) = &self.args.chroot {
             setup = setup.chroot(self.absolute(dir));
         }
@@ -555,8 +563,15 @@ fn dup_stderr() -> Option<OwnedFd> {
 }
 
 /// Opens `/dev/null` on any of descriptors 0–2 that is closed, so that files opened later
-/// can never land there (and be clobbered when the standard streams are set up).
+/// can never land there (and be clobbered when the standard streams are set up); marks every
+/// inherited descriptor above 2 close-on-exec (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`),
+/// so that no command started from here inherits it.
 fn ensure_standard_streams() {
+    // SAFETY: plain system call; on kernels without the flag, the command's set-up closes
+    // them instead (see `command_setup`).
+    if unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
+        CLOSE_IN_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     for fd in 0..3 {
         // SAFETY: F_GETFD on a descriptor number only queries it.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
@@ -570,6 +585,8 @@ fn ensure_standard_streams() {
                     // SAFETY: dup2 onto a descriptor number that is free.
                     unsafe { libc::dup2(null.as_raw_fd(), fd) };
                 } else {
+                    // It landed on the right number, but with O_CLOEXEC: clear that.
+                    let _ = rustix::io::fcntl_setfd(&null, rustix::io::FdFlags::empty());
                     std::mem::forget(null);
                 }
             }
