@@ -24,10 +24,6 @@ fn demo(scratch: &Scratch, args: &[&str]) -> (Output, Duration) {
     (out, start.elapsed())
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn detached_process_is_a_proper_daemon() {
     let s = Scratch::new();

@@ -4,7 +4,6 @@
 
 mod run_support;
 
-use std::ffi::CString;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -28,44 +27,11 @@ fn start(s: &Scratch, args: &[&str]) -> u32 {
     pid
 }
 
-fn nobody() -> (u32, u32, Vec<u32>) {
-    let user = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("no user nobody");
-    let name = CString::new(user.name.clone()).unwrap();
-    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
-        .unwrap()
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    (user.uid.as_raw(), user.gid.as_raw(), groups)
-}
-
-fn groups_of(pid: u32) -> Vec<u32> {
-    let mut g: Vec<u32> = status_field(pid, "Groups")
-        .unwrap()
-        .split_whitespace()
-        .map(|g| g.parse().unwrap())
-        .collect();
-    g.sort_unstable();
-    g.dedup();
-    g
-}
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-    };
-}
-
 #[test]
 fn drops_to_nobody_with_its_groups_for_good() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let pid = start(&s, &["--user", "nobody"]);
     let (uid, gid, groups) = nobody();
@@ -85,7 +51,9 @@ fn drops_to_nobody_with_its_groups_for_good() {
 
 #[test]
 fn a_named_group_is_the_only_group() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let pid = start(&s, &["--user", "nobody", "--group", "daemon"]);
     let daemon_gid = nix::unistd::Group::from_name("daemon")
@@ -102,7 +70,9 @@ fn a_named_group_is_the_only_group() {
 
 #[test]
 fn effective_only_keeps_the_real_and_saved_ids() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let pid = start(&s, &["--user", "nobody", "--euid"]);
     let (uid, gid, _) = nobody();
@@ -119,7 +89,9 @@ fn effective_only_keeps_the_real_and_saved_ids() {
 
 #[test]
 fn chroot_and_working_directory() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let root = s.path("root");
     std::fs::create_dir_all(root.join("srv/data")).unwrap();
@@ -139,7 +111,9 @@ fn chroot_and_working_directory() {
 
 #[test]
 fn chroot_alone_moves_into_the_new_root() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let root = s.path("root");
     std::fs::create_dir_all(&root).unwrap();
@@ -178,7 +152,9 @@ fn umask_and_resource_limits() {
 
 #[test]
 fn pid_file_out_of_reach_after_the_drop_is_left_unlocked() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     // The scratch directory is root's and 0700: nobody cannot unlink in it.
     let pidfile = s.path("demo.pid");

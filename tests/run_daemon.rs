@@ -21,10 +21,6 @@ fn run(args: &[&str]) -> (Output, Duration) {
     (out, start.elapsed())
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The descriptors of a process above 2.
 fn extra_fds(pid: u32) -> Vec<std::path::PathBuf> {
     fds(pid)

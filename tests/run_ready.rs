@@ -27,10 +27,6 @@ fn run(args: &[&str]) -> (Output, Duration) {
     run_with(args, &[])
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn the_launcher_returns_when_the_command_is_ready() {
     let s = Scratch::new();

@@ -4,20 +4,10 @@
 
 mod run_support;
 
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use run_support::*;
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-    };
-}
 
 /// Starts `pidward run -d ARGS -- COMMAND...` and returns the command's PID.
 fn start_detached(s: &Scratch, args: &[&str], command: &[&str]) -> u32 {
@@ -48,34 +38,11 @@ fn start_detached(s: &Scratch, args: &[&str], command: &[&str]) -> u32 {
     pid
 }
 
-fn nobody() -> (u32, u32, Vec<u32>) {
-    let user = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("no user nobody");
-    let name = CString::new(user.name.clone()).unwrap();
-    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
-        .unwrap()
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    (user.uid.as_raw(), user.gid.as_raw(), groups)
-}
-
-fn groups(pid: u32) -> Vec<u32> {
-    let mut g: Vec<u32> = status_field(pid, "Groups")
-        .unwrap()
-        .split_whitespace()
-        .map(|g| g.parse().unwrap())
-        .collect();
-    g.sort_unstable();
-    g
-}
-
 #[test]
 fn user_nobody_gets_nobodys_ids_and_groups() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let pid = start_detached(
         &s,
@@ -91,7 +58,7 @@ fn user_nobody_gets_nobodys_ids_and_groups() {
         status_field(pid, "Gid").unwrap(),
         format!("{gid} {gid} {gid} {gid}")
     );
-    assert_eq!(groups(pid), expected);
+    assert_eq!(groups_of(pid), expected);
     assert_eq!(status_field(pid, "CapEff").unwrap(), "0000000000000000");
     // The supervisor stays root (it must remove its PID files at the end).
     let sup = stat(pid).unwrap().ppid;
@@ -100,7 +67,9 @@ fn user_nobody_gets_nobodys_ids_and_groups() {
 
 #[test]
 fn user_and_group_give_exactly_that_group() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let pid = start_detached(
         &s,
@@ -116,18 +85,20 @@ fn user_and_group_give_exactly_that_group() {
         status_field(pid, "Gid").unwrap(),
         format!("{daemon} {daemon} {daemon} {daemon}")
     );
-    assert_eq!(groups(pid), vec![daemon]);
+    assert_eq!(groups_of(pid), vec![daemon]);
 
     // -g alone changes the groups and keeps the user.
     let s = Scratch::new();
     let pid = start_detached(&s, &["-g", "daemon"], &["sh", "-c", "sleep 30; :", &s.tag]);
     assert_eq!(status_field(pid, "Uid").unwrap(), "0 0 0 0");
-    assert_eq!(groups(pid), vec![daemon]);
+    assert_eq!(groups_of(pid), vec![daemon]);
 }
 
 #[test]
 fn the_command_cannot_regain_root() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let Some(perl) = ["/usr/bin/perl", "/bin/perl"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -178,7 +149,9 @@ fn make_root(dir: &Path) -> PathBuf {
 
 #[test]
 fn chroot_and_chdir() {
-    require_root!();
+    if !root_or_skip() {
+        return;
+    }
     let s = Scratch::new();
     let root = s.path("root");
     let sleep = make_root(&root);

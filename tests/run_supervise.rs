@@ -21,14 +21,6 @@ fn run(args: &[&str]) -> (Output, Duration) {
     (out, start.elapsed())
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn every_exit_code_passes_through() {
     // One shell runs all 256 commands, so that this stays fast.

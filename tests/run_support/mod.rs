@@ -39,8 +39,55 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// A command's stderr, as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A command's stdout, as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+/// True as root; otherwise prints that the test is skipped.
+pub fn root_or_skip() -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
+}
+
+/// The uid, gid and (sorted) groups of user `nobody`, as `getgrouplist(3)` gives them.
+pub fn nobody() -> (u32, u32, Vec<u32>) {
+    let user = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("no user nobody");
+    let name = std::ffi::CString::new(user.name.clone()).unwrap();
+    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
+        .unwrap()
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    (user.uid.as_raw(), user.gid.as_raw(), groups)
+}
+
+/// The supplementary groups of a process (`Groups:` in `/proc/PID/status`), sorted.
+pub fn groups_of(pid: u32) -> Vec<u32> {
+    let mut g: Vec<u32> = status_field(pid, "Groups")
+        .unwrap()
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
+    g.sort_unstable();
+    g.dedup();
+    g
 }
 
 /// Fields of `/proc/PID/stat` that the tests look at.
