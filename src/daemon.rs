@@ -351,8 +351,9 @@ impl Daemon {
         let subreaper = Subreaper::enable();
 
         // SAFETY: this process is single-threaded (checked above), so the child is a full
-        // copy in a consistent state; it still only makes system calls until it returns
-        // from this function as the detached process.
+        // copy in a consistent state (no lock held by another thread, no allocator midway).
+        // Until the set-up is applied it only makes system calls on prepared values anyway;
+        // after that it is the service itself, as free as the single-threaded launcher was.
         match unsafe { nix::unistd::fork() } {
             Err(e) => Err(StepError::new(Step::Fork, e as i32, "").into()),
             Ok(nix::unistd::ForkResult::Child) => {
@@ -396,8 +397,8 @@ impl Daemon {
 
     /// In the middle process: new session, fork again, and let the first child exit.
     fn middle(&self, writer: &StatusWriter) {
-        if nix::unistd::setsid().is_err() {
-            let _ = writer.failed(Step::Setsid, errno(), b"");
+        if let Err(e) = nix::unistd::setsid() {
+            let _ = writer.failed(Step::Setsid, e as i32, b"");
             // SAFETY: leave without running the launcher's destructors.
             unsafe { libc::_exit(1) };
         }

@@ -216,29 +216,34 @@ const FORWARD: [pidward::Signal; 8] = [
 pub struct Failure {
     code: u8,
     message: Option<String>,
+    /// The command (or the detached process) ended before the start was over: its stderr
+    /// file, if any, tells why.
+    early_exit: bool,
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
         Failure {
-            code: 2,
+            code,
             message: Some(message.into()),
+            early_exit: false,
         }
     }
 
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(2, message)
+    }
+
     fn setup(message: impl Into<String>) -> Failure {
-        Failure {
-            code: 125,
-            message: Some(message.into()),
-        }
+        Failure::new(125, message)
     }
 }
 
 impl From<StepError> for Failure {
     fn from(e: StepError) -> Failure {
         Failure {
-            code: exit_code_of(&e),
-            message: Some(e.to_string()),
+            early_exit: e.step() == Step::Exited,
+            ..Failure::new(exit_code_of(&e), e.to_string())
         }
     }
 }
@@ -259,7 +264,7 @@ pub fn main(args: Args) -> ExitCode {
     ensure_standard_streams();
     match run(*args.options) {
         Ok(code) => ExitCode::from(code),
-        Err(Failure { code, message }) => {
+        Err(Failure { code, message, .. }) => {
             if let Some(message) = message {
                 eprintln!("pidward run: {message}");
             }
@@ -438,10 +443,10 @@ impl Plan {
             .acquire(self.absolute(path))
         {
             Ok(pf) => Ok(pf),
-            Err(e @ pidfile::Error::AlreadyRunning { .. }) => Err(Failure {
-                code: if self.args.oknodo { 0 } else { 1 },
-                message: Some(e.to_string()),
-            }),
+            Err(e @ pidfile::Error::AlreadyRunning { .. }) => Err(Failure::new(
+                if self.args.oknodo { 0 } else { 1 },
+                e.to_string(),
+            )),
             Err(e) => Err(Failure::setup(format!("{}: {e}", Step::PidFile))),
         }
     }
@@ -457,14 +462,11 @@ impl Plan {
                     .filter(|&c| c != 0)
                     .unwrap_or(125);
                 Failure {
-                    code,
-                    message: Some(e.to_string()),
+                    early_exit: true,
+                    ..Failure::new(code, e.to_string())
                 }
             }
-            daemon::Error::Timeout { .. } => Failure {
-                code: 124,
-                message: Some(e.to_string()),
-            },
+            daemon::Error::Timeout { .. } => Failure::new(124, e.to_string()),
             other => Failure::setup(other.to_string()),
         };
         self.with_stderr_tail(failure)
@@ -473,13 +475,11 @@ impl Plan {
     /// Adds the last lines of the command's stderr file, if there is one, to a failure
     /// caused by the command's early exit.
     fn with_stderr_tail(&self, mut failure: Failure) -> Failure {
-        let early_exit = failure
-            .message
-            .as_deref()
-            .is_some_and(|m| m.contains("before it reported"));
-        if let (true, Some(path), Some(message)) =
-            (early_exit, self.stderr_file(), failure.message.as_mut())
-        {
+        if let (true, Some(path), Some(message)) = (
+            failure.early_exit,
+            self.stderr_file(),
+            failure.message.as_mut(),
+        ) {
             if let Some(tail) = tail(&path, 10, 2048) {
                 message.push_str(&format!("\nlast lines of {}:\n{tail}", path.display()));
             }
@@ -549,8 +549,8 @@ fn report_to(fd: &Option<OwnedFd>, failure: Failure) -> Failure {
             let mut file = std::fs::File::from(fd.try_clone().expect("dup of a saved stderr"));
             let _ = writeln!(file, "pidward run: {message}");
             Failure {
-                code: failure.code,
                 message: None,
+                ..failure
             }
         }
         _ => failure,
