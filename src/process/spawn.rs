@@ -145,23 +145,27 @@ mod sys_ids {
 /// Every call below is a thin system call wrapper (or a raw `syscall`) that is
 /// async-signal-safe, allocates nothing and takes no lock; all data was prepared by the parent.
 fn child_steps(plan: &mut ChildPlan<'_>) -> (SpawnStep, libc::c_int, i32) {
-    // 1. Default dispositions for every signal that has a handler or is ignored. All signals
-    //    are blocked (the parent blocked them around clone), so nothing is delivered meanwhile.
+    // 1. Default dispositions for every signal (handled *and* ignored ones). All signals are
+    //    blocked (the parent blocked them around clone), so nothing is delivered meanwhile.
+    //    The raw system call, because the C library's sigaction refuses the signals it keeps
+    //    for itself (32 and 33 on glibc), which a parent may still have ignored. An all-zero
+    //    kernel `struct sigaction` is SIG_DFL with no flags and an empty mask on every layout.
+    let dfl = [0u64; 4];
     let mut sig = 1;
-    while sig < libc::SIGRTMAX() + 1 {
+    while sig < 65 {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: sigaction is async-signal-safe; zeroed sigaction is SIG_DFL, no flags,
-            // empty mask. Signals reserved by the C library answer EINVAL, which we skip.
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, ptr::null(), &mut old) == 0
-                    && old.sa_sigaction != libc::SIG_DFL
-                {
-                    let new: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(sig, &new, ptr::null_mut()) != 0 {
-                        return (SpawnStep::Signals, errno(), sig);
-                    }
-                }
+            // SAFETY: rt_sigaction(sig, &dfl, NULL, 8) only reads our zeroed struct.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    dfl.as_ptr(),
+                    ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
+            if ret != 0 {
+                return (SpawnStep::Signals, errno(), sig);
             }
         }
         sig += 1;
