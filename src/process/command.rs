@@ -177,11 +177,12 @@ impl Command {
         self
     }
 
-    /// Starts the child with an empty environment plus the variables set with
-    /// [`env`](Command::env) (before or after this call): "exactly this map".
+    /// Starts the child with an empty environment: nothing is inherited, and variables set
+    /// before this call are forgotten (as with `std::process::Command`). Variables set after
+    /// it are the child's whole environment: "exactly this map".
     pub fn env_clear(&mut self) -> &mut Command {
         self.env_clear = true;
-        self.env.retain(|_, v| v.is_some());
+        self.env.clear();
         self
     }
 
