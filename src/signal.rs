@@ -110,7 +110,9 @@ impl Signal {
 
     /// The signal with this number, if the system has one (`1..=SIGRTMAX`).
     pub fn from_raw(signo: i32) -> Option<Signal> {
-        (1..=libc::SIGRTMAX()).contains(&signo).then_some(Signal(signo))
+        (1..=libc::SIGRTMAX())
+            .contains(&signo)
+            .then_some(Signal(signo))
     }
 
     /// The signal number.
@@ -149,7 +151,11 @@ impl FromStr for Signal {
         let unknown = || UnknownSignal(text.to_owned());
         let s = text.trim();
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse().ok().and_then(Signal::from_raw).ok_or_else(unknown);
+            return s
+                .parse()
+                .ok()
+                .and_then(Signal::from_raw)
+                .ok_or_else(unknown);
         }
         let upper = s.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -237,15 +243,32 @@ mod tests {
             let s = Signal::from_raw(n).unwrap();
             assert_eq!(s.to_string().parse::<Signal>().unwrap(), s);
         }
-        for bad in ["RTMIN+99", "RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN+x", "RTMIN++1"] {
+        for bad in [
+            "RTMIN+99", "RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN+x", "RTMIN++1",
+        ] {
             assert!(bad.parse::<Signal>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn rejects_junk() {
-        for bad in ["", "0", "-15", "+15", "65", "999999999999", "SIG", "TERMX", "1 5", "0x0f"] {
-            assert_eq!(bad.parse::<Signal>(), Err(UnknownSignal(bad.to_owned())), "{bad}");
+        for bad in [
+            "",
+            "0",
+            "-15",
+            "+15",
+            "65",
+            "999999999999",
+            "SIG",
+            "TERMX",
+            "1 5",
+            "0x0f",
+        ] {
+            assert_eq!(
+                bad.parse::<Signal>(),
+                Err(UnknownSignal(bad.to_owned())),
+                "{bad}"
+            );
         }
     }
 }

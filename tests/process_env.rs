@@ -90,7 +90,10 @@ async fn the_childs_path_is_used_to_find_the_program() {
         .env("PATH", &path)
         .spawn()
         .unwrap();
-    assert_eq!(child.read_to_end(1).await.unwrap(), b"found via child PATH\n");
+    assert_eq!(
+        child.read_to_end(1).await.unwrap(),
+        b"found via child PATH\n"
+    );
     assert!(child.wait().await.unwrap().success());
 }
 

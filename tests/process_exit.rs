@@ -194,8 +194,15 @@ async fn a_paused_reader_holds_back_ended_until_resumed() {
                 Err(_) => break, // nothing more while fd 1 is paused
             }
         }
-        assert!(seen.contains(&Event::Exited(ExitReason::Exited(0))), "{seen:?}");
-        assert!(!seen.iter().any(|e| matches!(e, Event::Ended(_) | Event::Data { fd: 1, .. })));
+        assert!(
+            seen.contains(&Event::Exited(ExitReason::Exited(0))),
+            "{seen:?}"
+        );
+        assert!(
+            !seen
+                .iter()
+                .any(|e| matches!(e, Event::Ended(_) | Event::Data { fd: 1, .. }))
+        );
         child.resume(1);
         let mut rest = Vec::new();
         while let Some(event) = child.next_event().await.unwrap() {

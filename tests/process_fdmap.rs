@@ -151,8 +151,14 @@ async fn null_file_and_closed_fds() {
             .stderr(ChildFd::Closed)
             .spawn()
             .unwrap();
-        assert!(child.take_stdin().is_none(), "stdin is /dev/null, not a pipe");
-        assert!(child.take_stdout().is_none(), "stdout is a file, not a pipe");
+        assert!(
+            child.take_stdin().is_none(),
+            "stdin is /dev/null, not a pipe"
+        );
+        assert!(
+            child.take_stdout().is_none(),
+            "stdout is a file, not a pipe"
+        );
         assert!(child.wait().await.unwrap().success());
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "0\nfd2-closed\n");

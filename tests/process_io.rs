@@ -174,7 +174,10 @@ async fn broken_pipe_with_default_sigpipe_disposition_does_not_kill_the_parent()
 async fn closing_stdin_gives_the_child_eof() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
-            .args(["-c", "n=0; while read l; do n=$((n+1)); done; echo \"eof after $n\""])
+            .args([
+                "-c",
+                "n=0; while read l; do n=$((n+1)); done; echo \"eof after $n\"",
+            ])
             .spawn()
             .unwrap();
         child.write_all(b"a\nb\nc\n").await.unwrap();
@@ -269,7 +272,10 @@ async fn readers_are_streams_of_chunks() {
             chunks.push(String::from_utf8(chunk).unwrap());
         }
         assert_eq!(chunks.concat(), "chunk1\nchunk2\nchunk3\n");
-        assert!(chunks.len() >= 2, "separate writes a while apart: {chunks:?}");
+        assert!(
+            chunks.len() >= 2,
+            "separate writes a while apart: {chunks:?}"
+        );
         assert!(child.wait().await.unwrap().success());
     })
     .await

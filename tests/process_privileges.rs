@@ -90,7 +90,11 @@ async fn dropping_to_a_user_clears_roots_groups() {
     let pid = child.id();
     assert_eq!(status_field(pid, "Uid"), "65534\t65534\t65534\t65534");
     assert_eq!(status_field(pid, "Groups"), "");
-    assert_eq!(status_field(pid, "Gid"), "0\t0\t0\t0", "gid is kept unless given");
+    assert_eq!(
+        status_field(pid, "Gid"),
+        "0\t0\t0\t0",
+        "gid is kept unless given"
+    );
     child.kill().await.unwrap();
     assert_eq!(self_status_field("Groups"), "27");
 }
@@ -121,7 +125,10 @@ async fn umask_rlimit_session_group_and_directory() {
             .join(" ")
     };
     assert_eq!(line("Max open files"), "Max open files 64 128 files");
-    assert_eq!(line("Max core file size"), "Max core file size 0 unlimited bytes");
+    assert_eq!(
+        line("Max core file size"),
+        "Max core file size 0 unlimited bytes"
+    );
     let stat = stat_fields(pid);
     assert_eq!(stat[2], pid.to_string(), "process group");
     assert_eq!(stat[3], pid.to_string(), "session");

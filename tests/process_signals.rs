@@ -143,7 +143,15 @@ async fn kill_process_group_reaches_grandchildren() {
         let first: u32 = lines.next_line().await.unwrap().unwrap().parse().unwrap();
         let second: u32 = lines.next_line().await.unwrap().unwrap().parse().unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{first}/stat")).unwrap();
-        let pgrp: u32 = stat.rsplit(") ").next().unwrap().split(' ').nth(2).unwrap().parse().unwrap();
+        let pgrp: u32 = stat
+            .rsplit(") ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(pgrp, child.id(), "the child leads a new process group");
         child.signal(Signal::TERM).unwrap();
         assert_eq!(child.wait().await.unwrap(), killed(Signal::TERM));
@@ -165,7 +173,10 @@ async fn kill_on_drop_kills_and_reaps() {
             .unwrap();
         let pid = child.id();
         drop(child);
-        assert!(gone(pid).await, "child {pid} still exists (alive or zombie)");
+        assert!(
+            gone(pid).await,
+            "child {pid} still exists (alive or zombie)"
+        );
     })
     .await
     .unwrap();

@@ -9,7 +9,9 @@ use pidward::process::{Command, Error, SpawnStep};
 fn spawn_error(cmd: &mut Command) -> (SpawnStep, ErrorKind, Option<i32>, String) {
     match cmd.spawn() {
         Ok(_) => panic!("spawn of {cmd:?} succeeded"),
-        Err(err @ Error::Spawn { step, .. }) => (step, err.kind(), err.raw_os_error(), err.to_string()),
+        Err(err @ Error::Spawn { step, .. }) => {
+            (step, err.kind(), err.raw_os_error(), err.to_string())
+        }
         Err(other) => panic!("expected a spawn error, got {other:?}"),
     }
 }
@@ -37,7 +39,10 @@ fn zombie_children() -> Vec<u32> {
 #[tokio::test]
 async fn a_missing_program_is_not_found() {
     let (step, kind, errno, text) = spawn_error(&mut Command::new("pidward-no-such-program"));
-    assert_eq!((step, kind, errno), (SpawnStep::Exec, ErrorKind::NotFound, Some(libc::ENOENT)));
+    assert_eq!(
+        (step, kind, errno),
+        (SpawnStep::Exec, ErrorKind::NotFound, Some(libc::ENOENT))
+    );
     assert!(text.contains("pidward-no-such-program"), "{text}");
 
     let (step, kind, ..) = spawn_error(&mut Command::new("/nonexistent/dir/program"));
@@ -52,7 +57,14 @@ async fn a_file_that_is_not_executable_is_permission_denied() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Even root cannot execute a file without any execute bit.
     let (step, kind, errno, _) = spawn_error(&mut Command::new(&script));
-    assert_eq!((step, kind, errno), (SpawnStep::Exec, ErrorKind::PermissionDenied, Some(libc::EACCES)));
+    assert_eq!(
+        (step, kind, errno),
+        (
+            SpawnStep::Exec,
+            ErrorKind::PermissionDenied,
+            Some(libc::EACCES)
+        )
+    );
 
     // Found in PATH but not executable: EACCES too, as execvp reports it.
     let (_, kind, ..) = spawn_error(Command::new("not-executable").env("PATH", dir.path()));
@@ -88,7 +100,12 @@ async fn failed_spawns_leave_no_zombie_and_no_fd() {
     let fds = fd_count();
     for _ in 0..100 {
         assert!(Command::new("pidward-no-such-program").spawn().is_err());
-        assert!(Command::new("true").current_dir("/nonexistent").spawn().is_err());
+        assert!(
+            Command::new("true")
+                .current_dir("/nonexistent")
+                .spawn()
+                .is_err()
+        );
     }
     assert_eq!(fd_count(), fds);
     assert_eq!(zombie_children(), Vec::<u32>::new());

@@ -87,7 +87,9 @@ pub enum Error {
     },
     /// The child fd is not a pipe that this handle writes: it was not set up as
     /// [`ChildFd::Input`](super::ChildFd::Input), or it was taken or closed.
-    #[error("child fd {fd} is not a pipe this handle writes (not ChildFd::Input, taken, or closed)")]
+    #[error(
+        "child fd {fd} is not a pipe this handle writes (not ChildFd::Input, taken, or closed)"
+    )]
     NotWritable {
         /// The child fd number.
         fd: i32,

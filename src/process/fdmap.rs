@@ -178,7 +178,8 @@ impl FdPlan {
                         ChildFd::Input => (write, read, Direction::Write),
                         _ => (read, write, Direction::Read),
                     };
-                    set_nonblocking(&ours).map_err(|e| pipes_err("making a pipe non-blocking", e))?;
+                    set_nonblocking(&ours)
+                        .map_err(|e| pipes_err("making a pipe non-blocking", e))?;
                     let source = theirs.as_raw_fd();
                     child_ends.push(theirs);
                     parent_ends.push((target, dir, ours));

@@ -101,7 +101,14 @@ pub(crate) fn adopt(pidfd: OwnedFd) {
         u64: raw as u64,
     };
     // SAFETY: epoll_ctl with a valid epoll fd, an fd we hold in the map, and an event struct.
-    let ret = unsafe { libc::epoll_ctl(reaper.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, raw, &mut event) };
+    let ret = unsafe {
+        libc::epoll_ctl(
+            reaper.epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            raw,
+            &mut event,
+        )
+    };
     if ret != 0 {
         tracing::warn!(error = %io::Error::last_os_error(), "cannot watch a dropped child");
     }

@@ -230,6 +230,7 @@ fn child_steps(plan: &mut ChildPlan<'_>) -> (SpawnStep, libc::c_int, i32) {
             };
             // SAFETY: getrlimit writes into `limit`.
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+            #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on glibc, not everywhere
             let top = (limit.rlim_cur as u64).min(u64::from(hi)).min(1 << 20) as u32;
             let mut fd = lo;
             while fd <= top && fd < u32::MAX {
@@ -320,7 +321,11 @@ fn child_steps(plan: &mut ChildPlan<'_>) -> (SpawnStep, libc::c_int, i32) {
             _ => return (SpawnStep::Exec, last, 0),
         }
     }
-    (SpawnStep::Exec, if saw_eacces { libc::EACCES } else { last }, 0)
+    (
+        SpawnStep::Exec,
+        if saw_eacces { libc::EACCES } else { last },
+        0,
+    )
 }
 
 /// The stack the child runs on: 256 KiB of lazily backed memory above a guard page.
@@ -427,9 +432,8 @@ fn clone_child(plan: &mut ChildPlan<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
 
 /// `value` as a C string, or an error naming what contained a NUL byte.
 fn cstring(what: &str, value: &OsStr) -> Result<CString, Error> {
-    CString::new(value.as_bytes()).map_err(|_| {
-        Error::InvalidCommand(format!("{what} {value:?} contains a NUL byte"))
-    })
+    CString::new(value.as_bytes())
+        .map_err(|_| Error::InvalidCommand(format!("{what} {value:?} contains a NUL byte")))
 }
 
 /// The child's environment as `KEY=VALUE` strings.
@@ -471,7 +475,9 @@ fn environment(cmd: &Command) -> Result<(Vec<CString>, Option<OsString>), Error>
 fn candidates(program: &OsStr, child_path: Option<OsString>) -> Result<Vec<CString>, Error> {
     let bytes = program.as_bytes();
     if bytes.is_empty() {
-        return Err(Error::InvalidCommand("the program name is empty".to_owned()));
+        return Err(Error::InvalidCommand(
+            "the program name is empty".to_owned(),
+        ));
     }
     if bytes.contains(&b'/') {
         return Ok(vec![cstring("program", program)?]);
@@ -481,7 +487,11 @@ fn candidates(program: &OsStr, child_path: Option<OsString>) -> Result<Vec<CStri
         .unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
     let mut out = Vec::new();
     for dir in path.as_bytes().split(|&b| b == b':') {
-        let mut full = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+        let mut full = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
         full.push(b'/');
         full.extend_from_slice(bytes);
         out.push(cstring("program", OsStr::from_bytes(&full))?);
