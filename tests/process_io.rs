@@ -91,29 +91,27 @@ async fn writing_a_fd_that_is_not_writable_is_a_typed_error() {
 #[tokio::test]
 async fn a_large_write_waits_for_the_child_to_read() {
     timeout(LIMIT, async {
-        // Small pipes so that backpressure shows with little data.
+        let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = payload.clone();
+        // Small pipes that never grow, and a child that reads nothing for two seconds.
         let mut child = Command::new("sh")
-            .args(["-c", "sleep 1; exec cat"])
+            .args(["-c", "sleep 2; exec cat"])
             .pipe_size(0)
             .spawn()
             .unwrap();
         let mut stdin = child.take_stdin().unwrap();
         let mut stdout = child.take_stdout().unwrap();
-        let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
-        let expected = payload.clone();
-        let started = std::time::Instant::now();
         let writer = tokio::spawn(async move {
             stdin.write_all(&payload).await.unwrap();
-            // The child was asleep for a second with a 64 KiB pipe: the write had to wait.
-            started.elapsed()
         });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !writer.is_finished(),
+            "4 MB went into a 64 KiB pipe that nobody reads"
+        );
         let mut out = Vec::new();
         stdout.read_to_end(&mut out).await.unwrap();
-        let waited = writer.await.unwrap();
-        assert!(
-            waited >= Duration::from_millis(900),
-            "the write finished after {waited:?}, before the child read anything"
-        );
+        writer.await.unwrap();
         assert_eq!(out.len(), expected.len());
         assert!(out == expected, "data changed on the way through cat");
         assert!(child.wait().await.unwrap().success());
@@ -277,6 +275,43 @@ async fn readers_are_streams_of_chunks() {
             "separate writes a while apart: {chunks:?}"
         );
         assert!(child.wait().await.unwrap().success());
+    })
+    .await
+    .unwrap();
+}
+
+/// `fcntl(F_GETPIPE_SZ)` of a pipe end.
+fn pipe_size(fd: &impl std::os::fd::AsRawFd) -> i32 {
+    // SAFETY: F_GETPIPE_SZ only reads.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) }
+}
+
+#[tokio::test]
+async fn busy_pipes_grow_and_quiet_ones_stay_small() {
+    timeout(LIMIT, async {
+        let mut child = Command::new("cat").spawn().unwrap();
+        let mut stdin = child.take_stdin().unwrap();
+        let mut stdout = child.take_stdout().unwrap();
+        let stderr = child.take_stderr().unwrap();
+        assert_eq!(pipe_size(&stdin), 65536);
+        assert_eq!(pipe_size(&stdout), 65536);
+        let writer = tokio::spawn(async move {
+            stdin.write_all(&vec![7u8; 8 << 20]).await.unwrap();
+            pipe_size(&stdin)
+        });
+        // Read slowly at first so that cat finds its output pipe full.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        let mut grown = 0;
+        while total < 8 << 20 {
+            total += stdout.read(&mut buf).await.unwrap();
+            grown = grown.max(pipe_size(&stdout));
+        }
+        assert_eq!(writer.await.unwrap(), 1 << 20, "stdin pipe did not grow");
+        assert_eq!(grown, 1 << 20, "stdout pipe did not grow");
+        assert_eq!(pipe_size(&stderr), 65536, "an unused pipe grew");
+        child.kill().await.unwrap();
     })
     .await
     .unwrap();

@@ -16,7 +16,7 @@ use super::child::Child;
 use super::error::Error;
 use super::fdmap::ChildFd;
 
-/// The default size asked for every pipe: 1 MiB, the kernel's default
+/// The size a busy pipe grows to by default: 1 MiB, the kernel's default
 /// `/proc/sys/fs/pipe-max-size`. Large pipes move data in fewer, larger system calls.
 pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 
@@ -277,8 +277,14 @@ impl Command {
         self
     }
 
-    /// The pipe buffer size to ask for (`F_SETPIPE_SZ`), [`DEFAULT_PIPE_SIZE`] unless set;
-    /// `0` keeps the kernel's default (64 KiB).
+    /// The size a busy pipe grows to (`F_SETPIPE_SZ`), [`DEFAULT_PIPE_SIZE`] unless set; `0`
+    /// keeps the kernel's default (64 KiB).
+    ///
+    /// Pipes start at the kernel's default size and grow, once, the first time the parent
+    /// finds one full (a write that does not fit, a read of a nearly full pipe). Quiet pipes
+    /// stay small, which matters for unprivileged users: the kernel shrinks every new pipe of
+    /// a user whose pipes hold more than `/proc/sys/fs/pipe-user-pages-soft` (64 MiB). Growing
+    /// is best effort; a refusal leaves the pipe as it was.
     pub fn pipe_size(&mut self, bytes: usize) -> &mut Command {
         self.pipe_size = bytes;
         self

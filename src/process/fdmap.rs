@@ -4,8 +4,8 @@
 //! pipe, an fd of the parent, `/dev/null`, a file), and every other fd is closed in the child.
 //! Before the child is created the parent
 //!
-//! 1. creates the pipes (`pipe2(O_CLOEXEC)`), sizes them with `F_SETPIPE_SZ` (1 MiB by default,
-//!    best effort: the kernel caps unprivileged users), and makes its own ends non-blocking;
+//! 1. creates the pipes (`pipe2(O_CLOEXEC)`, at the kernel's default size; the parent's end
+//!    grows a pipe once it proves busy, see `io`) and makes its own ends non-blocking;
 //! 2. checks that every inherited parent fd is open, so that a typo is an error naming the fd;
 //! 3. computes the list of `(source, target)` moves and the ranges of fd numbers to close.
 //!
@@ -109,14 +109,6 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// `fcntl(F_SETPIPE_SZ)`: asks for a pipe buffer of `bytes`; best effort, the kernel may
-/// refuse (beyond `/proc/sys/fs/pipe-max-size` or the per-user pipe quota).
-fn set_pipe_size(fd: &OwnedFd, bytes: usize) {
-    let bytes = bytes.min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: plain fcntl on an fd we own; failure is harmless and leaves the default size.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
-}
-
 /// `fcntl(F_SETFL, O_NONBLOCK)` on a fresh pipe end (whose only other status flag is the access
 /// mode, which F_SETFL ignores).
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
@@ -149,8 +141,8 @@ pub(crate) fn gaps(targets: &[RawFd]) -> Vec<(u32, u32)> {
 }
 
 impl FdPlan {
-    /// Creates the pipes and the move list for `map`, with pipes of `pipe_size` bytes.
-    pub(crate) fn new(map: &BTreeMap<RawFd, ChildFd>, pipe_size: usize) -> Result<FdPlan, Error> {
+    /// Creates the pipes and the move list for `map`.
+    pub(crate) fn new(map: &BTreeMap<RawFd, ChildFd>) -> Result<FdPlan, Error> {
         let pipes_err = |detail: &str, source: io::Error| Error::Spawn {
             program: String::new(),
             step: SpawnStep::Pipes,
@@ -171,9 +163,6 @@ impl FdPlan {
                 ChildFd::Closed => continue,
                 ChildFd::Input | ChildFd::Output => {
                     let (read, write) = pipe().map_err(|e| pipes_err("creating a pipe", e))?;
-                    if pipe_size > 0 {
-                        set_pipe_size(&read, pipe_size);
-                    }
                     let (ours, theirs, dir) = match spec {
                         ChildFd::Input => (write, read, Direction::Write),
                         _ => (read, write, Direction::Read),

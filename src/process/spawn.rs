@@ -554,15 +554,19 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Child, Error> {
         }
     }
 
-    let mut fds = FdPlan::new(&cmd.fds, cmd.pipe_size).map_err(|e| with_program(e, &program))?;
+    let mut fds = FdPlan::new(&cmd.fds).map_err(|e| with_program(e, &program))?;
     // Register our pipe ends with the runtime before the child exists, so that a runtime
     // without I/O is an error that starts nothing.
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for (child_fd, dir, fd) in std::mem::take(&mut fds.parent_ends) {
         match dir {
-            super::fdmap::Direction::Read => readers.push(ChildReader::new(child_fd, fd)?),
-            super::fdmap::Direction::Write => writers.push(ChildWriter::new(child_fd, fd)?),
+            super::fdmap::Direction::Read => {
+                readers.push(ChildReader::new(child_fd, fd, cmd.pipe_size)?)
+            }
+            super::fdmap::Direction::Write => {
+                writers.push(ChildWriter::new(child_fd, fd, cmd.pipe_size)?)
+            }
         }
     }
 
