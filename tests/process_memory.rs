@@ -97,6 +97,7 @@ async fn a_paused_event_stream_reader_blocks_the_child_and_memory_stays_flat() {
         assert_eq!(received, TOTAL);
         assert_eq!(reason, Some(ExitReason::Exited(0)));
         let peak = status_bytes("VmHWM");
+        eprintln!("VmRSS before {rss_before} bytes, VmHWM after {peak} bytes");
         assert!(
             peak < rss_before + BOUND,
             "peak RSS {peak} grew more than {BOUND} over {rss_before} while moving {TOTAL}"
@@ -133,6 +134,7 @@ async fn a_slow_async_reader_keeps_memory_flat() {
         assert_eq!(received, TOTAL);
         assert!(child.wait().await.unwrap().success());
         let peak = status_bytes("VmHWM");
+        eprintln!("VmRSS before {rss_before} bytes, VmHWM after {peak} bytes");
         assert!(
             peak < rss_before + BOUND,
             "peak RSS {peak} grew more than {BOUND} over {rss_before}"

@@ -117,3 +117,23 @@ fn spawn_outside_a_runtime_is_an_error() {
     assert!(matches!(err, Error::Io(_)), "{err:?}");
     assert!(err.to_string().contains("tokio runtime"), "{err}");
 }
+
+#[tokio::test]
+async fn contradictory_settings_are_rejected_before_anything_starts() {
+    for (cmd, needle) in [
+        (Command::new("true").setsid(true).process_group(0), "setsid"),
+        (
+            Command::new("true").rlimit(pidward::process::Resource::NoFile, 10, 5),
+            "soft limit 10",
+        ),
+        (
+            Command::new("true").fd(-1, pidward::process::ChildFd::Null),
+            "child fd -1",
+        ),
+    ] {
+        match cmd.spawn() {
+            Err(Error::InvalidCommand(text)) => assert!(text.contains(needle), "{text}"),
+            other => panic!("expected an invalid command, got {other:?}"),
+        }
+    }
+}

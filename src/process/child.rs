@@ -159,6 +159,21 @@ impl Child {
 
     /// Writes every buffer of `seq`, in order, to the child's stdin with vectored writes
     /// (Twisted's `writeSequence`).
+    ///
+    /// ```
+    /// use pidward::process::Command;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pidward::process::Error> {
+    /// let mut child = Command::new("cat").spawn()?;
+    /// let header = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+    /// child.write_sequence(&[&header[..], b"hello ", b"world"]).await?;
+    /// child.close_stdin();
+    /// assert_eq!(child.read_to_end(1).await?, b"HTTP/1.0 200 OK\r\n\r\nhello world");
+    /// # child.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn write_sequence<B: AsRef<[u8]>>(&mut self, seq: &[B]) -> Result<(), Error> {
         self.write_sequence_to(0, seq).await
     }
@@ -187,6 +202,24 @@ impl Child {
     /// Writes all of `data` to child fd `fd` (Twisted's `writeToChild`).
     ///
     /// An fd that is not a pipe this handle writes is [`Error::NotWritable`].
+    ///
+    /// ```
+    /// use pidward::process::{ChildFd, Command, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let mut child = Command::new("sh")
+    ///     .args(["-c", "cat <&3"])
+    ///     .fd(3, ChildFd::Input)
+    ///     .spawn()?;
+    /// child.write_to(3, b"via fd 3").await?;
+    /// assert!(matches!(child.write_to(1, b"x").await, Err(Error::NotWritable { fd: 1 })));
+    /// child.close_fd(3);
+    /// assert_eq!(child.read_to_end(1).await?, b"via fd 3");
+    /// # child.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn write_to(&mut self, fd: RawFd, data: &[u8]) -> Result<(), Error> {
         Ok(self.writer(fd)?.write_all(data).await?)
     }

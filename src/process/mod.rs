@@ -80,9 +80,9 @@
 //!
 //! Children are started with `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` (the technique of
 //! `posix_spawn`, plus the steps it lacks; see `spawn.rs`), and reaped through their pidfd
-//! registered with tokio's reactor: one reaping regime, no `SIGCHLD` handler. Pipes are sized to
-//! 1 MiB (`F_SETPIPE_SZ`, best effort) and moved with large reads and vectored writes. Linux
-//! 5.4 or later is required (pidfds with `waitid(P_PIDFD)`).
+//! registered with tokio's reactor: one reaping regime, no `SIGCHLD` handler. A pipe grows to
+//! 1 MiB (`F_SETPIPE_SZ`, best effort) once it proves busy, and data moves in large reads and
+//! vectored writes. Linux 5.4 or later is required (pidfds with `waitid(P_PIDFD)`).
 //!
 //! A program that sets `SIGCHLD` to `SIG_IGN` asks the kernel to reap all its children itself;
 //! exit reasons are then unavailable (waiting fails with `ECHILD`).

@@ -530,6 +530,11 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Child, Error> {
         None => None,
     };
     let setsid = cmd.setsid;
+    if setsid && cmd.pgroup.is_some() {
+        return Err(Error::InvalidCommand(
+            "setsid and process_group exclude each other (a new session is a new group)".to_owned(),
+        ));
+    }
     let pgroup = match (cmd.pgroup, cmd.kill_group, setsid) {
         (Some(pgid), _, _) => Some(pgid),
         (None, true, false) => Some(0),
