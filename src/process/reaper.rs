@@ -35,7 +35,7 @@ fn start() -> Option<Reaper> {
     let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
     let spawned = std::thread::Builder::new()
         .name("pidward-reaper".to_owned())
-        .stack_size(64 * 1024)
+        .stack_size(256 * 1024)
         .spawn(run);
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the child reaper thread");

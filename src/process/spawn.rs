@@ -580,8 +580,8 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Child, Error> {
     let candidate_ptrs: Vec<*const libc::c_char> =
         candidate_strings.iter().map(|s| s.as_ptr()).collect();
     let groups: Option<Vec<libc::gid_t>> = cmd.groups.clone();
-    // SAFETY: getuid cannot fail.
-    let clear_groups = cmd.uid.is_some() && cmd.groups.is_none() && unsafe { libc::getuid() } == 0;
+    // SAFETY: geteuid cannot fail.
+    let clear_groups = cmd.uid.is_some() && cmd.groups.is_none() && unsafe { libc::geteuid() } == 0;
 
     let mut plan = ChildPlan {
         argv: argv.as_ptr(),
