@@ -37,7 +37,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(total: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let mut child = Command::new("cat").stderr(pidward::process::ChildFd::Inherit(2)).spawn()?;
+    let mut child = Command::new("cat")
+        .stderr(pidward::process::ChildFd::Inherit(2))
+        .spawn()?;
     let mut stdin = child.take_stdin().ok_or("stdin is not a pipe")?;
     let mut stdout = child.take_stdout().ok_or("stdout is not a pipe")?;
 
