@@ -18,13 +18,26 @@ fn killed(signal: Signal) -> ExitReason {
     }
 }
 
-/// Waits until `pid` no longer exists (reaped by someone), within the time limit.
+/// Waits until `pid` no longer exists (reaped), within a generous time limit.
 async fn gone(pid: u32) -> bool {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// Waits until `pid` is dead: gone, or a zombie. For grandchildren, which are reaped by
+/// whoever adopts orphans here (init or a subreaper), not by us.
+async fn dead(pid: u32) -> bool {
+    for _ in 0..400 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat) if stat.contains(") Z ") => return true,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
     }
     false
 }
@@ -156,8 +169,8 @@ async fn kill_process_group_reaches_grandchildren() {
         child.signal(Signal::TERM).unwrap();
         assert_eq!(child.wait().await.unwrap(), killed(Signal::TERM));
         // The grandchildren were in the group: they got TERM too (init reaps them).
-        assert!(gone(first).await, "grandchild {first} survived");
-        assert!(gone(second).await, "grandchild {second} survived");
+        assert!(dead(first).await, "grandchild {first} survived");
+        assert!(dead(second).await, "grandchild {second} survived");
     })
     .await
     .unwrap();
@@ -196,7 +209,7 @@ async fn kill_on_drop_with_a_process_group_kills_the_group() {
         let pid = child.id();
         drop(child);
         assert!(gone(pid).await, "child {pid} still exists");
-        assert!(gone(grandchild).await, "grandchild {grandchild} survived");
+        assert!(dead(grandchild).await, "grandchild {grandchild} survived");
     })
     .await
     .unwrap();

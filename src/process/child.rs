@@ -148,6 +148,10 @@ impl Child {
     ///
     /// Waits while the pipe is full (backpressure). A child that closed its stdin gives an
     /// [`Error::Io`] of kind `BrokenPipe`; the parent never gets `SIGPIPE`.
+    ///
+    /// While this waits nothing reads the child's output; a child that answers a large input
+    /// with a large output can fill both pipes. For such streams take the writer out
+    /// ([`take_stdin`](Child::take_stdin)) and write from another task while reading here.
     pub async fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
         self.write_to(0, data).await
     }

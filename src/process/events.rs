@@ -50,6 +50,9 @@ pub enum Event {
 impl Child {
     /// The next event, or `None` after [`Event::Ended`].
     ///
+    /// Cancel safe: an event is read and returned in the same poll, so using this in
+    /// `tokio::select!` loses nothing.
+    ///
     /// ```
     /// use pidward::process::{Command, Event, ExitReason};
     ///

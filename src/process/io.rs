@@ -275,6 +275,7 @@ impl ChildReader {
     }
 
     /// The next chunk of output: what the pipe holds (up to 1 MiB), or `None` at end of file.
+    /// Cancel safe.
     ///
     /// ```
     /// use pidward::process::Command;
