@@ -163,7 +163,7 @@ async fn exited_comes_while_a_grandchild_holds_the_pipes_and_ended_comes_last() 
 async fn pipes_closing_before_exit_still_end_after_exited() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
-            .args(["-c", "exec 0<&- 1>&- 2>&-; sleep 0.3; exit 4"])
+            .args(["-c", "exec 0<&- 1>&- 2>&-; sleep 1; exit 4"])
             .spawn()
             .unwrap();
         let log = labels(&mut child).await;
@@ -187,12 +187,15 @@ async fn a_paused_reader_holds_back_ended_until_resumed() {
         child.close_stdin();
         child.pause(1);
         let mut seen = Vec::new();
-        loop {
-            let next = tokio::time::timeout(Duration::from_millis(500), child.next_event()).await;
-            match next {
-                Ok(event) => seen.push(event.unwrap().unwrap()),
-                Err(_) => break, // nothing more while fd 1 is paused
-            }
+        // Everything up to the exit, then half a second more: nothing else may come while
+        // fd 1 is paused.
+        while !seen.contains(&Event::Exited(ExitReason::Exited(0))) {
+            seen.push(child.next_event().await.unwrap().unwrap());
+        }
+        while let Ok(event) =
+            tokio::time::timeout(Duration::from_millis(500), child.next_event()).await
+        {
+            seen.push(event.unwrap().unwrap());
         }
         assert!(
             seen.contains(&Event::Exited(ExitReason::Exited(0))),

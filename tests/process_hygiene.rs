@@ -10,8 +10,23 @@ use pidward::process::{ChildFd, Command};
 fn open_fds(pid: u32) -> BTreeSet<i32> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect()
+}
+
+/// The fds of a freshly exec'd `sleep`, once it has settled: right after exec the dynamic
+/// loader briefly holds the libraries it maps open, so look again for a while before deciding.
+/// A leaked fd would stay open for good and fail the comparison.
+async fn settled_fds(pid: u32, expected: &BTreeSet<i32>) -> BTreeSet<i32> {
+    let mut fds = open_fds(pid);
+    for _ in 0..100 {
+        if fds == *expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        fds = open_fds(pid);
+    }
+    fds
 }
 
 #[tokio::test]
@@ -30,7 +45,8 @@ async fn a_high_fd_open_in_the_parent_is_not_open_in_the_child() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    assert_eq!(open_fds(child.id()), BTreeSet::from([0, 1, 2]));
+    let expected = BTreeSet::from([0, 1, 2]);
+    assert_eq!(settled_fds(child.id(), &expected).await, expected);
     child.kill().await.unwrap();
 
     // With a sparse map: exactly the mapped numbers.
@@ -42,7 +58,8 @@ async fn a_high_fd_open_in_the_parent_is_not_open_in_the_child() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    assert_eq!(open_fds(child.id()), BTreeSet::from([1, 2, 7, 300]));
+    let expected = BTreeSet::from([1, 2, 7, 300]);
+    assert_eq!(settled_fds(child.id(), &expected).await, expected);
     child.kill().await.unwrap();
     // SAFETY: closing our own fd.
     unsafe { libc::close(900) };

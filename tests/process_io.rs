@@ -261,7 +261,7 @@ async fn close_all_closes_every_pipe_and_unknown_fds_are_ignored() {
 async fn readers_are_streams_of_chunks() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
-            .args(["-c", "for i in 1 2 3; do echo chunk$i; sleep 0.1; done"])
+            .args(["-c", "for i in 1 2 3; do echo chunk$i; sleep 0.3; done"])
             .spawn()
             .unwrap();
         let mut out = child.take_stdout().unwrap();

@@ -137,8 +137,14 @@ async fn signalling_after_reap_is_a_typed_error() {
 async fn a_zombie_that_is_not_reaped_yet_accepts_signals() {
     let mut child = Command::new("true").spawn().unwrap();
     // Let it exit without reaping it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let state = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    let mut state = String::new();
+    for _ in 0..250 {
+        state = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        if state.contains(") Z ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(state.contains(") Z "), "expected a zombie: {state}");
     child.signal(Signal::TERM).unwrap();
     assert!(child.wait().await.unwrap().success());
