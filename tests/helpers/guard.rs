@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //!   guard race PATH GO_FILE HOLD_MS   wait for GO_FILE, try once; print the outcome
-//!   guard hold PATH [defer]           acquire, print "ready", sleep until killed
+//!   guard hold PATH defer?            acquire, print "ready", sleep until killed
 //!   guard once PATH                   acquire, print the PID written, release
 //!   guard cleanup PATH                acquire with remove_on_signal, print "ready", sleep
 //!   guard flip PATH                   acquire, then rewrite the PID 7 / 32000 forever
