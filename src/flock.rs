@@ -17,8 +17,8 @@
 //! descriptor closes, including when the process dies, which is why a held lock means a live
 //! owner.
 //!
-//! [`holders`] answers "who holds a lock on this inode" from `/proc/locks` without touching the
-//! lock, so that a status query can never make a concurrent acquirer fail.
+//! [`is_locked`] answers "is it held?" exactly, with a probe of the lock itself; [`holders`]
+//! answers "by whom?" from `/proc/locks`, for messages.
 
 use std::fs::{self, File};
 use std::io;
@@ -232,12 +232,22 @@ pub(crate) fn describe(ft: fs::FileType) -> &'static str {
 }
 
 /// `flock(fd, LOCK_EX|LOCK_NB)`: `Ok(true)` locked, `Ok(false)` held by another.
+///
+/// A refusal is retried three times over about a millisecond: a status query ([`is_locked`])
+/// holds the lock for a microsecond, and must not make a starting service think it is already
+/// running. A real holder costs a conflict report that millisecond.
 fn try_lock(file: &File, path: &Path) -> Result<bool, AcquireError> {
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(true),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
-        Err(e) => Err(AcquireError::io(path, "lock", e.into())),
+    for pause in [20, 200, 800, 0] {
+        match flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) if pause > 0 => {
+                std::thread::sleep(Duration::from_micros(pause))
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+            Err(e) => return Err(AcquireError::io(path, "lock", e.into())),
+        }
     }
+    Ok(false)
 }
 
 /// `flock(fd, LOCK_EX)`, bounded by `deadline` when there is one. Returns `Ok(false)` on
@@ -316,9 +326,31 @@ pub fn holders(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
         .collect())
 }
 
-/// Whether any flock(2) lock is held on inode `(dev, ino)`, per `/proc/locks`.
-pub fn is_locked(dev: u64, ino: u64) -> io::Result<bool> {
-    Ok(!flock_entries(dev, ino)?.is_empty())
+/// Whether anyone holds a flock(2) lock on the file `file` is open on: `flock(LOCK_EX|LOCK_NB)`
+/// on our own open file description, released at once with `LOCK_UN` if it was granted.
+///
+/// This is exact and costs two system calls. Its one side effect is that for the microsecond
+/// the probe holds the lock, another process's non-blocking attempt would fail; [`acquire`]
+/// retries such a failure a few times over about a millisecond, so no pidward acquirer ever
+/// mistakes a prober for a holder. (Reading `/proc/locks` instead would disturb nobody's
+/// attempt, but it write-locks the kernel's global file-lock semaphore, which stalls every
+/// flock(2) on the machine for an RCU grace period, about 10 ms, and a seq_file can skip
+/// entries: see [`holders`], which is for naming a holder, not for deciding.)
+pub fn is_locked(file: &File) -> io::Result<bool> {
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            flock(file, FlockOperation::Unlock)?;
+            Ok(false)
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+        // Some network file systems refuse an exclusive lock on a read-only descriptor.
+        Err(rustix::io::Errno::BADF) => {
+            use std::os::unix::fs::MetadataExt as _;
+            let m = file.metadata()?;
+            Ok(!flock_entries(m.dev(), m.ino())?.is_empty())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn flock_entries(dev: u64, ino: u64) -> io::Result<Vec<u32>> {

@@ -339,18 +339,29 @@ impl LockFile {
         if self.held.is_some() {
             return Ok(true);
         }
-        let meta = match fs::symlink_metadata(&self.path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => {
+        let file = match crate::pidfile::open_for_reading(&self.path) {
+            Ok((file, _)) => file,
+            Err(crate::pidfile::ReadError::NotFound { .. }) => return Ok(false),
+            Err(crate::pidfile::ReadError::Invalid { reason, .. }) => {
+                return Err(Error::Malformed {
+                    path: self.path.clone(),
+                    why: reason.to_string(),
+                });
+            }
+            Err(crate::pidfile::ReadError::Io { source, .. }) => {
                 return Err(Error::Io {
                     path: self.path.clone(),
-                    step: "stat",
-                    source: e,
+                    step: "open",
+                    source,
                 });
             }
         };
-        if flock::is_locked(meta.dev(), meta.ino()).unwrap_or(false) {
+        let locked = flock::is_locked(&file).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            step: "test the lock of",
+            source,
+        })?;
+        if locked {
             return Ok(true);
         }
         Ok(match LockFile::read(&self.path)? {

@@ -565,15 +565,12 @@ pub(crate) fn read_prefix(file: &File, limit: usize) -> io::Result<Vec<u8>> {
 
 /// The start of the file; if it is empty but locked, wait up to [`STARTING_GRACE`] for its
 /// owner to write.
-fn read_settled(file: &File, meta: &fs::Metadata) -> io::Result<Vec<u8>> {
+fn read_settled(file: &File) -> io::Result<Vec<u8>> {
     let bytes = read_first_line(file)?;
     if !bytes.is_empty() {
         return Ok(bytes);
     }
-    read_settled_locked(
-        file,
-        flock::is_locked(meta.dev(), meta.ino()).unwrap_or(false),
-    )
+    read_settled_locked(file, flock::is_locked(file).unwrap_or(false))
 }
 
 fn read_settled_locked(file: &File, locked: bool) -> io::Result<Vec<u8>> {
@@ -593,7 +590,7 @@ fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
 }
 
 /// Open a PID file for reading: no following a final symlink, no blocking on a FIFO.
-fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
+pub(crate) fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -628,8 +625,8 @@ fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
     Ok((file, meta))
 }
 
-fn read_pid_from(path: &Path, file: &File, meta: &fs::Metadata) -> Result<u32, ReadError> {
-    let bytes = read_settled(file, meta).map_err(|e| ReadError::Io {
+fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
+    let bytes = read_settled(file).map_err(|e| ReadError::Io {
         path: path.to_owned(),
         source: e,
     })?;
@@ -674,8 +671,8 @@ pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, R
 /// ```
 pub fn read(path: impl AsRef<Path>) -> Result<u32, ReadError> {
     let path = path.as_ref();
-    let (file, meta) = open_for_reading(path)?;
-    read_pid_from(path, &file, &meta)
+    let (file, _) = open_for_reading(path)?;
+    read_pid_from(path, &file)
 }
 
 /// What [`status`] found.
@@ -840,7 +837,7 @@ pub(crate) fn inspect(path: &Path) -> Inspection {
 }
 
 fn judge(file: &File, meta: &fs::Metadata) -> Status {
-    let locked = match flock::is_locked(meta.dev(), meta.ino()) {
+    let locked = match flock::is_locked(file) {
         Ok(l) => l,
         Err(e) => return Status::Unknown(e),
     };

@@ -4,7 +4,7 @@
 
 mod run_support;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -75,8 +75,7 @@ fn detached_process_is_a_proper_daemon() {
             .any(|l| l.starts_with("lock:") && l.contains("FLOCK") && l.contains("WRITE")),
         "no flock on fd {lock_fd}: {fdinfo}"
     );
-    let ino = std::fs::metadata(&pidfile).unwrap().ino();
-    let dev = std::fs::metadata(&pidfile).unwrap().dev();
+    let held = std::fs::File::open(&pidfile).unwrap();
 
     // Detaching defaults: umask 077, working directory /.
     assert_eq!(status_field(pid, "Umask").unwrap(), "0077");
@@ -92,10 +91,8 @@ fn detached_process_is_a_proper_daemon() {
     .unwrap();
     assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
     assert!(
-        wait_until(Duration::from_secs(2), || !pidward::flock::is_locked(
-            dev, ino
-        )
-        .unwrap()),
+        wait_until(Duration::from_secs(2), || !pidward::flock::is_locked(&held)
+            .unwrap()),
         "the lock outlived the detached process"
     );
 }

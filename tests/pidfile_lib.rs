@@ -298,3 +298,29 @@ fn readers_never_see_a_partial_pid_while_the_owner_rewrites_it() {
         "the rewrites were not observed: {sevens} x 7, {others} x 32000 in {reads} reads"
     );
 }
+
+#[test]
+fn status_queries_never_make_an_acquirer_fail() {
+    let dir = tempdir();
+    let path = dir.path().join("probed.pid");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probes = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = pidfile::status(&path);
+                n += 1;
+            }
+            n
+        })
+    };
+    for i in 0..2000 {
+        match PidFile::acquire(&path) {
+            Ok(guard) => guard.release().unwrap(),
+            Err(e) => panic!("cycle {i}: a status query made the acquirer fail: {e}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(probes.join().unwrap() > 0);
+}
