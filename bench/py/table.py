@@ -1,0 +1,119 @@
+"""Formats the rows that bench/compare.sh collected as one Markdown table.
+
+usage: table.py ROWS.tsv
+
+Records, tab-separated:
+  G  gid  title  unit  baseline-label        a group; unit is ns, MB/s or KiB
+  R  gid  label  value  targets  note        a measured row (value in the group's unit)
+  S  gid  label  reason  targets             a skipped row
+
+Ratio = value / value of the group's baseline row. Targets, ';'-separated:
+  le:X:LABEL    value / value(LABEL) <= X     (time or memory: at most X times LABEL)
+  faster:X:LABEL value(LABEL) / value >= X    (at least X times faster than LABEL)
+  ge:X:LABEL    value / value(LABEL) >= X     (throughput: at least X times LABEL)
+  below:X       value < X (in the group's unit)
+"""
+
+import sys
+
+
+def fmt_value(v, unit):
+    if unit == "ns":
+        if v < 1e3:
+            return f"{v:.0f} ns"
+        if v < 1e6:
+            return f"{v / 1e3:.1f} µs"
+        return f"{v / 1e6:.2f} ms"
+    if unit == "KiB":
+        return f"{v / 1024:.2f} MiB"
+    if unit == "MB/s":
+        return f"{v:,.0f} MB/s"
+    return f"{v:g} {unit}"
+
+
+def short(label):
+    return label.split(" (")[0]
+
+
+def check(target, value, values, unit):
+    """(text, verdict) for one target; verdict is True, False or None (cannot tell)."""
+    kind, _, rest = target.partition(":")
+    if kind == "below":
+        x = float(rest)
+        return f"< {fmt_value(x, unit)}", value < x
+    x, _, ref = rest.partition(":")
+    x = float(x)
+    refv = values.get(ref)
+    if kind == "le":
+        text = f"≤ {x:g}× {short(ref)}"
+        return text, None if refv is None else value / refv <= x
+    if kind == "faster":
+        text = f"≥ {x:g}× faster than {short(ref)}"
+        return text, None if refv is None else refv / value >= x
+    if kind == "ge":
+        text = f"≥ {x:g}× {short(ref)}"
+        return text, None if refv is None else value / refv >= x
+    raise SystemExit(f"table.py: unknown target {target!r}")
+
+
+def main():
+    groups, order, rows = {}, [], {}
+    for line in open(sys.argv[1], encoding="utf-8"):
+        f = line.rstrip("\n").split("\t")
+        if f[0] == "G":
+            groups[f[1]] = {"title": f[2], "unit": f[3], "base": f[4]}
+            order.append(f[1])
+            rows[f[1]] = []
+        elif f[0] in ("R", "S"):
+            rows[f[1]].append(f)
+    out = [
+        "| group | contender | median | ratio | target | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    passed = failed = unknown = 0
+    for gid in order:
+        g = groups[gid]
+        unit = g["unit"]
+        values = {r[2]: float(r[3]) for r in rows[gid] if r[0] == "R"}
+        base = values.get(g["base"])
+        better = "higher" if unit == "MB/s" else "lower"
+        out.append(
+            f"| **{gid}. {g['title']}** | *ratio vs {short(g['base'])}; {better} is better* | | | | |"
+        )
+        for r in rows[gid]:
+            label = r[2]
+            if r[0] == "S":
+                targets = [t for t in r[4].split(";") if t] if len(r) > 4 else []
+                ttext = "; ".join(check(t, 1.0, {}, unit)[0] for t in targets)
+                unknown += bool(targets)
+                out.append(f"| | {label} | skipped: {r[3]} | | {ttext} | {'n/a' if targets else ''} |")
+                continue
+            value = float(r[3])
+            ratio = f"{value / base:.2f}" if base else ""
+            texts, verdicts = [], []
+            for t in (t for t in r[4].split(";") if t):
+                text, ok = check(t, value, values, unit)
+                texts.append(text)
+                verdicts.append(ok)
+            if not verdicts:
+                verdict = ""
+            elif None in verdicts:
+                verdict = "n/a"
+                unknown += 1
+            elif all(verdicts):
+                verdict = "pass"
+                passed += 1
+            else:
+                verdict = "**FAIL**"
+                failed += 1
+            note = f" ({r[5]})" if len(r) > 5 and r[5] else ""
+            out.append(
+                f"| | {label} | {fmt_value(value, unit)}{note} | {ratio} | {'; '.join(texts)} | {verdict} |"
+            )
+    print("\n".join(out))
+    print()
+    print(f"targets: {passed} pass, {failed} fail, {unknown} cannot be judged (a row or its reference was skipped)")
+
+
+if __name__ == "__main__":
+    main()
