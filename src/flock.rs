@@ -118,10 +118,7 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
         _ => None,
     };
     loop {
-        let (file, created) = open_regular(path, mode)?;
-        let meta = file
-            .metadata()
-            .map_err(|e| AcquireError::io(path, "stat", e))?;
+        let (file, meta, created) = open_regular(path, mode)?;
         let locked = match wait {
             Wait::No => try_lock(&file, path)?,
             Wait::Forever => lock_blocking(&file, path, None)?,
@@ -141,7 +138,7 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
                 file,
             });
         }
-        if created {
+        if created && meta.mode() & 0o7777 != mode {
             // Exactly the mode asked for, whatever the umask.
             rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(mode))
                 .map_err(|e| AcquireError::io(path, "set the mode of", e.into()))?;
@@ -157,7 +154,11 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
 
 /// Open `path` read-write without following a final symbolic link and without blocking,
 /// create it if missing, and check that it is a regular file.
-fn open_regular(path: &Path, mode: u32) -> Result<(File, bool), AcquireError> {
+///
+/// `O_NONBLOCK` stays set: on Linux it has no effect on the I/O of a regular file (only on
+/// opening FIFOs and devices, which are refused, and on lease breaks), so clearing it would
+/// cost two `fcntl(2)` calls for nothing.
+fn open_regular(path: &Path, mode: u32) -> Result<(File, fs::Metadata, bool), AcquireError> {
     let open = |create_new: bool| {
         let mut o = fs::OpenOptions::new();
         o.read(true)
@@ -181,22 +182,16 @@ fn open_regular(path: &Path, mode: u32) -> Result<(File, bool), AcquireError> {
             Err(e) if !created && e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(classify_open_error(path, e)),
         };
-        let ft = file
+        let meta = file
             .metadata()
-            .map_err(|e| AcquireError::io(path, "stat", e))?
-            .file_type();
-        if !ft.is_file() {
+            .map_err(|e| AcquireError::io(path, "stat", e))?;
+        if !meta.is_file() {
             return Err(AcquireError::NotRegular {
                 path: path.to_owned(),
-                what: describe(ft),
+                what: describe(meta.file_type()),
             });
         }
-        // Writes must block normally from here on.
-        let flags =
-            rustix::fs::fcntl_getfl(&file).map_err(|e| AcquireError::io(path, "open", e.into()))?;
-        rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| AcquireError::io(path, "open", e.into()))?;
-        return Ok((file, created));
+        return Ok((file, meta, created));
     }
 }
 
@@ -327,24 +322,58 @@ pub fn is_locked(dev: u64, ino: u64) -> io::Result<bool> {
 }
 
 fn flock_entries(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
-    let text = fs::read_to_string("/proc/locks")?;
     let want = format!(
         "{:02x}:{:02x}:{ino}",
         libc::major(dev as libc::dev_t),
         libc::minor(dev as libc::dev_t)
     );
+    // /proc/locks is a seq_file: one read(2) is a consistent snapshot of up to a page, but
+    // between two reads, locks released earlier in the list shift the rest, and an entry can
+    // be skipped. So read it with as few read(2) calls as possible, and when it took more than
+    // one, scan again: a lock held throughout is missed only if every scan misses it.
     let mut pids = Vec::new();
-    for line in text.lines() {
-        // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; blocked waiters have "->".
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 6 || f[1] != "FLOCK" {
-            continue;
+    for _ in 0..3 {
+        let (text, reads) = read_proc_locks()?;
+        for line in text.lines() {
+            // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; blocked waiters have "->".
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 6 && f[1] == "FLOCK" && f[5] == want {
+                let pid = f[4].parse().unwrap_or(0);
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
         }
-        if f[5] == want {
-            pids.push(f[4].parse().unwrap_or(0));
+        if reads <= 1 || !pids.is_empty() {
+            break;
         }
     }
     Ok(pids)
+}
+
+/// `/proc/locks` read with one large buffer, and how many non-empty `read(2)` calls it took.
+fn read_proc_locks() -> io::Result<(String, usize)> {
+    use std::io::Read;
+    let mut file = File::open("/proc/locks")?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0;
+    let mut reads = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                reads += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok((String::from_utf8_lossy(&buf).into_owned(), reads))
 }
 
 /// The locks this process holds, by inode, so that a second acquisition by the owner can

@@ -1,6 +1,75 @@
 //! pidward: the lifecycle of long-running Unix processes, done correctly.
 //!
-//! (crate documentation is written as the capabilities land)
+//! Programs that run for a long time need four things, and pidward gives each a form that
+//! does not break under races, PID reuse or permissions:
+//!
+//! 1. **Single-instance guards**: [`PidFile`](pidfile::PidFile) and
+//!    [`LockFile`](lockfile::LockFile), both on one kernel-locked primitive ([`flock`]).
+//! 2. **Starting services**: [`daemon`], [`privileges`], [`notify`] and [`supervise`].
+//! 3. **Status and stop**: [`pidfile::status`] (LSB codes), [`stop`] schedules over a
+//!    [`pidfd`], and [`Signal`] names.
+//! 4. **Async child processes**: `process` (feature `process`, on tokio).
+//!
+//! # The rules everything here keeps
+//!
+//! * **The lock is the liveness signal.** A PID file is locked with flock(2) by its owner for
+//!   the owner's whole life: locked means alive, unlocked means stale, whatever PID it names.
+//!   Files of programs that take no lock are judged by [`liveness`]: `kill(pid, 0)` with
+//!   EPERM meaning alive, a zombie meaning dead, a process younger than the file meaning the
+//!   PID was reused.
+//! * **Open, lock, verify; then write.** No `O_TRUNC`, no symlinks, no FIFOs; the path must
+//!   still name the inode we locked. A failed acquirer never truncates, rewrites or unlinks.
+//! * **Remove only what is yours. Never signal a bare PID** (a [`pidfd`] pins the process).
+//! * **Fork before threads; after fork, async-signal-safe only.**
+//!
+//! # Is it already running?
+//!
+//! ```
+//! use pidward::pidfile::{self, PidFile, Status};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("app.pid");
+//! let guard = PidFile::acquire(&path)?;
+//! match PidFile::acquire(&path) {
+//!     Err(pidfile::Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+//!     other => panic!("two holders: {other:?}"),
+//! }
+//! assert_eq!(pidfile::status(&path).lsb_code(), 0);
+//! drop(guard); // removes the file: it is still ours
+//! assert!(matches!(pidfile::status(&path), Status::Absent));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Who holds the lock?
+//!
+//! ```
+//! use pidward::lockfile::{Acquire, LockFile};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut lock = LockFile::new(dir.path().join("cache.lock"));
+//! lock.acquire(Acquire::default())?;
+//! let owner = lock.owner()?.unwrap();
+//! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::rfc3339(owner.time));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Stop it
+//!
+//! ```
+//! use pidward::stop::{stop, Outcome, Schedule, StopOptions};
+//! use pidward::Signal;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("worker.pid");
+//! let worker = std::process::Command::new("sleep").arg("60").spawn()?;
+//! std::fs::write(&path, format!("{}\n", worker.id()))?;
+//! let opts = StopOptions {
+//!     schedule: Schedule::parse("TERM/5/KILL/5", Signal::TERM)?,
+//!     ..StopOptions::default()
+//! };
+//! assert!(matches!(stop(&path, &opts)?, Outcome::Stopped { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 

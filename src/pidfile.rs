@@ -11,9 +11,13 @@
 //!   descriptor), and the kernel drops it when the holder dies, however it dies.
 //! * A second acquirer fails with [`Error::AlreadyRunning`] naming the holder's PID, and never
 //!   truncates, rewrites or unlinks the holder's file.
-//! * Writing is "write at offset 0, then truncate to length": a reader takes the first line, so
-//!   it sees the old PID or the new one, never an empty or partial file. (Truncating to zero
-//!   first would also cost a metadata round trip on ext4.)
+//! * Readers never see a partial PID. Bytes overwritten in place become visible to a
+//!   concurrent `read(2)` one by one (a reader can catch `"32"` of `"32000"` written over
+//!   `"7\n"`), but a file that *grows from empty* shows its new length only after the bytes
+//!   are in place. So the PID is only ever written into an empty file: a new file is written
+//!   with one `pwrite(2)` and no truncation at all (the common, fast path); a stale file taken
+//!   over, or a PID rewritten, is first truncated to zero under the lock. Readers that find a
+//!   locked, empty file wait briefly for the owner to finish writing (state "starting").
 //! * Dropping the guard unlinks the file only if the path still names the inode we locked.
 //!
 //! [`read`] and [`status`] work on any PID file, pidward's or a foreign one (nginx-style, never
@@ -284,6 +288,12 @@ impl PidFile {
         };
         if !locked.created {
             check_overwritable(path, &locked.file)?;
+            // Empty it under the lock: the stale PID must not be read as ours, and the new
+            // one must be written into an empty file (see the module docs).
+            locked
+                .file
+                .set_len(0)
+                .map_err(|e| Error::io(path, "truncate", e))?;
         }
         if opts.uid.is_some() || opts.gid.is_some() {
             let uid = opts.uid.map(rustix::fs::Uid::from_raw);
@@ -316,15 +326,33 @@ impl PidFile {
         fresh.then_some(PidFile { inner })
     }
 
-    /// Record `pid` in the file (`pwrite(2)` at offset 0, then `ftruncate(2)` to length).
+    /// Record `pid` in the file: `pwrite(2)` into the empty file, after `ftruncate(2)` to zero
+    /// if a PID was written before.
     ///
-    /// A reader sees the previous first line or the new one, never an empty or partial PID.
+    /// A reader sees the complete old PID, an empty file (and waits), or the complete new PID,
+    /// never part of one.
     pub fn write_pid(&mut self, pid: u32) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let text = format!("{pid}\n");
-        self.inner.file.write_all_at(text.as_bytes(), 0)?;
-        self.inner.file.set_len(text.len() as u64)?;
-        *self.inner.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
+        // "PID\n" without allocating: at most 10 digits and the newline.
+        let mut buf = [0u8; 11];
+        let mut start = buf.len() - 1;
+        buf[start] = b'\n';
+        let mut n = pid;
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let text = &buf[start..];
+        let mut written = self.inner.pid.lock().unwrap_or_else(|e| e.into_inner());
+        if written.is_some() {
+            self.inner.file.set_len(0)?;
+        }
+        self.inner.file.write_all_at(text, 0)?;
+        *written = Some(pid);
         Ok(())
     }
 
@@ -500,23 +528,18 @@ use std::os::unix::fs::DirBuilderExt;
 /// The PID a holder wrote, read through our (unlocked) descriptor on its file. Waits briefly
 /// if the file is still empty; `None` if it stays empty.
 fn holder_pid(file: &File) -> Option<u32> {
-    let deadline = Instant::now() + STARTING_GRACE;
-    loop {
-        match read_first_line(file) {
-            Ok(bytes) if !bytes.is_empty() => {
-                return parse(&bytes, liveness::pid_max()).ok().or_else(|| {
-                    // Garbage under a live lock: name the lock holder instead.
-                    let meta = file.metadata().ok()?;
-                    flock::holders(meta.dev(), meta.ino())
-                        .ok()?
-                        .first()
-                        .copied()
-                });
-            }
-            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-            _ => return None,
-        }
+    let bytes = read_settled_locked(file, true).ok()?;
+    if bytes.is_empty() {
+        return None;
     }
+    parse(&bytes, liveness::pid_max()).ok().or_else(|| {
+        // Garbage under a live lock: name the lock holder instead.
+        let meta = file.metadata().ok()?;
+        flock::holders(meta.dev(), meta.ino())
+            .ok()?
+            .first()
+            .copied()
+    })
 }
 
 /// The most a reader looks at: a PID is at most 7 digits; anything whose first line is longer
@@ -538,6 +561,30 @@ pub(crate) fn read_prefix(file: &File, limit: usize) -> io::Result<Vec<u8>> {
     }
     buf.truncate(len);
     Ok(buf)
+}
+
+/// The start of the file; if it is empty but locked, wait up to [`STARTING_GRACE`] for its
+/// owner to write.
+fn read_settled(file: &File, meta: &fs::Metadata) -> io::Result<Vec<u8>> {
+    let bytes = read_first_line(file)?;
+    if !bytes.is_empty() {
+        return Ok(bytes);
+    }
+    read_settled_locked(
+        file,
+        flock::is_locked(meta.dev(), meta.ino()).unwrap_or(false),
+    )
+}
+
+fn read_settled_locked(file: &File, locked: bool) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + STARTING_GRACE;
+    loop {
+        let bytes = read_first_line(file)?;
+        if !bytes.is_empty() || !locked || Instant::now() >= deadline {
+            return Ok(bytes);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The start of the file: enough to see the first line or that it is too long.
@@ -581,8 +628,8 @@ fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
     Ok((file, meta))
 }
 
-fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
-    let bytes = read_first_line(file).map_err(|e| ReadError::Io {
+fn read_pid_from(path: &Path, file: &File, meta: &fs::Metadata) -> Result<u32, ReadError> {
+    let bytes = read_settled(file, meta).map_err(|e| ReadError::Io {
         path: path.to_owned(),
         source: e,
     })?;
@@ -627,8 +674,8 @@ pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, R
 /// ```
 pub fn read(path: impl AsRef<Path>) -> Result<u32, ReadError> {
     let path = path.as_ref();
-    let (file, _) = open_for_reading(path)?;
-    read_pid_from(path, &file)
+    let (file, meta) = open_for_reading(path)?;
+    read_pid_from(path, &file, &meta)
 }
 
 /// What [`status`] found.
@@ -797,15 +844,9 @@ fn judge(file: &File, meta: &fs::Metadata) -> Status {
         Ok(l) => l,
         Err(e) => return Status::Unknown(e),
     };
-    let deadline = Instant::now() + STARTING_GRACE;
-    let bytes = loop {
-        match read_first_line(file) {
-            Ok(b) if b.is_empty() && locked && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1))
-            }
-            Ok(b) => break b,
-            Err(e) => return Status::Unknown(e),
-        }
+    let bytes = match read_settled_locked(file, locked) {
+        Ok(b) => b,
+        Err(e) => return Status::Unknown(e),
     };
     if bytes.is_empty() && locked {
         return Status::Starting;

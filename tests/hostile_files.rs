@@ -1,6 +1,8 @@
 //! Hostile PID files: each gets its documented result from `status`, `stop`, `read` and
 //! `acquire`, and no existing file changes.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 

@@ -1,5 +1,7 @@
 //! LockFile through the public API, with other owners in separate processes.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 

@@ -3,6 +3,8 @@
 //! younger process is stale; `stop` leaves the impostor alone; a new start succeeds. Likewise
 //! when the file names the very PID of the process asking.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 
@@ -43,7 +45,7 @@ fn reused_pids_are_stale_and_impostors_untouched() {
         .args(["--pid", "--fork", "--mount-proc", "sh", "-c", SCRIPT])
         .env("DIR", dir.path())
         .env("PIDWARD", env!("CARGO_BIN_EXE_pidward"))
-        .env("GUARD", example("guard"))
+        .env("GUARD", guard_exe())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -1,5 +1,7 @@
 //! PidFile through the public API, with holders in separate processes.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 
@@ -182,7 +184,7 @@ fn a_file_that_is_not_a_pid_file_is_never_overwritten() {
 }
 
 #[test]
-fn rewriting_a_shorter_pid_never_shows_a_partial_one() {
+fn rewriting_a_pid_leaves_exactly_the_new_one() {
     let dir = tempdir();
     let path = dir.path().join("w.pid");
     let mut guard = PidFile::options().defer_write(true).acquire(&path).unwrap();
@@ -236,7 +238,7 @@ fn cleanup_handler_respects_an_ignored_signal() {
         .arg("-c")
         .arg(format!(
             "trap '' TERM; exec {} cleanup {}",
-            example("guard").display(),
+            guard_exe().display(),
             path.display()
         ))
         .stdout(std::process::Stdio::piped())
@@ -258,4 +260,35 @@ fn cleanup_handler_respects_an_ignored_signal() {
     assert!(alive(proc_.pid()) && path.exists());
     unsafe { libc::kill(proc_.pid() as i32, libc::SIGHUP) };
     assert!(wait_for(Duration::from_secs(5), || !path.exists()));
+}
+
+#[test]
+fn readers_never_see_a_partial_pid_while_the_owner_rewrites_it() {
+    let dir = tempdir();
+    let path = dir.path().join("flip.pid");
+    let writer = guard("flip", &path, &[]);
+    let end = Instant::now() + Duration::from_secs(1);
+    let mut reads = 0u64;
+    while Instant::now() < end {
+        match pidfile::read(&path) {
+            Ok(7 | 32_000) => reads += 1,
+            Ok(p) if p == writer.pid() => {} // written at acquire, before the loop
+            // Between truncate and write the file is empty; a reader waits for the owner, and
+            // only if the owner is descheduled longer than that (a loaded machine) does it give
+            // up with "empty". Never a wrong or partial PID.
+            Err(pidfile::ReadError::Invalid {
+                reason: Invalid::Empty,
+                ..
+            }) => {}
+
+            other => panic!("a reader saw {other:?} after {reads} good reads"),
+        }
+        match pidfile::status(&path) {
+            Status::Running { pid, locked: true }
+                if pid == 7 || pid == 32_000 || pid == writer.pid() => {}
+            Status::Starting => {}
+            other => panic!("status saw {other:?}"),
+        }
+    }
+    assert!(reads > 100);
 }

@@ -2,6 +2,8 @@
 //! told "already running" with the PID of the holder at that moment, and the holder's file is
 //! byte-identical while it holds it.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 
@@ -19,7 +21,7 @@ fn thirty_two_racers_one_winner_per_moment() {
         let go = dir.path().join(format!("go{round}"));
         let children: Vec<_> = (0..RACERS)
             .map(|_| {
-                Command::new(example("guard"))
+                Command::new(guard_exe())
                     .args(["race", path.to_str().unwrap(), go.to_str().unwrap(), "300"])
                     .stdout(Stdio::piped())
                     .spawn()

@@ -1,5 +1,7 @@
 //! `pidward status`, black-box: LSB exit codes, the human line, and the JSON object.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 

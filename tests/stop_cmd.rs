@@ -1,5 +1,7 @@
 //! `pidward stop`, black-box: schedules, stopped and zombie targets, refusals, exit codes.
 
+#![cfg(feature = "test-helpers")]
+
 mod guards_common;
 use guards_common::*;
 

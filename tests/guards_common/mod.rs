@@ -6,17 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A built example (helper process), found next to the test executable.
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built: run cargo build --examples",
-        path.display()
-    );
-    path
+/// The guard helper process (tests/helpers/guard.rs).
+pub fn guard_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pidward-test-guard"))
 }
 
 /// The pidward binary.
@@ -42,7 +34,7 @@ impl Drop for Proc {
 
 /// Start the guard helper in `mode` and wait until it prints "ready".
 pub fn guard(mode: &str, path: &Path, extra: &[&str]) -> Proc {
-    let mut child = Command::new(example("guard"))
+    let mut child = Command::new(guard_exe())
         .arg(mode)
         .arg(path)
         .args(extra)

@@ -3,9 +3,10 @@
 //!
 //! Usage:
 //!   guard race PATH GO_FILE HOLD_MS   wait for GO_FILE, try once; print the outcome
-//!   guard hold PATH [defer]           acquire, print "ready", sleep until killed
+//!   guard hold PATH defer?            acquire, print "ready", sleep until killed
 //!   guard once PATH                   acquire, print the PID written, release
 //!   guard cleanup PATH                acquire with remove_on_signal, print "ready", sleep
+//!   guard flip PATH                   acquire, then rewrite the PID 7 / 32000 forever
 //!   guard lock PATH                   LockFile acquire, print "ready", sleep until killed
 
 use std::io::Write;
@@ -90,6 +91,14 @@ fn main() {
             ready();
             loop {
                 std::thread::sleep(Duration::from_secs(60));
+            }
+        }
+        "flip" => {
+            let mut guard = PidFile::acquire(path).unwrap();
+            ready();
+            loop {
+                guard.write_pid(7).unwrap();
+                guard.write_pid(32_000).unwrap();
             }
         }
         "lock" => {

@@ -1,0 +1,418 @@
+//! The supervisor's end of sd_notify: a datagram socket that knows who is talking.
+//!
+//! [`Listener`] owns a `SOCK_DGRAM` Unix socket, created `SOCK_CLOEXEC | SOCK_NONBLOCK` and
+//! with `SO_PASSCRED` set *before* its address is known to anyone, so that every datagram
+//! carries the sender's kernel-attested PID, uid and gid. Datagrams are read with recvmsg(2)
+//! (`MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC`) into a fixed buffer of
+//! [`MAX_MESSAGE`](super::MAX_MESSAGE) bytes; file descriptors that a sender attaches
+//! (`SCM_RIGHTS`) are closed as soon as the datagram has been checked, which is also how the
+//! `BARRIER=1` handshake is answered: only after the sender was placed in the tree, since an
+//! answered sender may exit at once.
+//!
+//! Who may speak is an [`Accept`] policy. The process tree is followed through the parent
+//! links in `/proc/PID/stat`; a sender that has already exited cannot be placed in the tree
+//! and is ignored, which is why clients that exit right after sending should wait for a
+//! barrier first (`pidward notify` does). Ignored datagrams are counted
+//! ([`Listener::ignored`]) and logged with `tracing`.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr, sockopt};
+
+use super::message::{MAX_MESSAGE, Notification};
+use super::{context, parse_address};
+
+/// Which senders a [`Listener`] accepts. Datagrams from anyone else are dropped unread.
+///
+/// The process tree is read from `/proc`, which must be the `/proc` of the listener's PID
+/// namespace (as it is, for instance, under `unshare --pid --fork --mount-proc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// Only this process (systemd's `NotifyAccess=main`).
+    Main(u32),
+    /// This process and all its descendants: the tree of the command that was started.
+    Tree(u32),
+    /// The listening process itself and all its descendants. This is the default: for a
+    /// supervisor that is a child subreaper and starts one command, it is exactly the
+    /// supervised tree, including the command's orphans that the kernel re-parented to the
+    /// supervisor (which [`Accept::Tree`] of the command would miss).
+    Descendants,
+    /// Anyone who can reach the socket (systemd's `NotifyAccess=all` without the cgroup).
+    Any,
+}
+
+/// A private sd_notify socket for a supervised child, which passes it in `NOTIFY_SOCKET`.
+///
+/// Poll it ([`AsFd`]) together with the child's pidfd, call [`recv`](Listener::recv) when it
+/// is readable; or let [`ReadySource::wait`](super::ReadySource::wait) do the readiness wait.
+/// Dropping the listener closes the socket and, for a filesystem socket, removes its path if
+/// it still names the socket this listener bound.
+///
+/// ```
+/// use pidward::notify::{Accept, Listener};
+///
+/// let mut listener = Listener::bind_private()?;
+/// assert!(listener.address().to_str().unwrap().starts_with('@'));
+/// listener.set_accept(Accept::Tree(std::process::id()));
+/// assert_eq!(listener.recv()?, None); // nothing sent yet: never blocks
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    address: OsString,
+    /// For a filesystem socket: its path and the (device, inode) bound there.
+    path: Option<(PathBuf, u64, u64)>,
+    accept: Accept,
+    ignored: AtomicU64,
+}
+
+impl Listener {
+    /// Binds a fresh abstract socket with a name chosen by the kernel (autobind: bind(2) with
+    /// an empty `sockaddr_un`). Its [`address`](Listener::address) looks like `@0001f`.
+    ///
+    /// Abstract sockets need no directory, survive the child's chroot and privilege drop, and
+    /// vanish with the last descriptor; they are reachable from the same network namespace
+    /// only. The sender check ([`Accept`]) is what keeps strangers out.
+    pub fn bind_private() -> io::Result<Listener> {
+        let fd = new_socket()?;
+        socket::bind(fd.as_raw_fd(), &UnixAddr::new_unnamed())
+            .map_err(|e| context(e.into(), "binding a notify socket (autobind)"))?;
+        let bound: UnixAddr = socket::getsockname(fd.as_raw_fd())
+            .map_err(|e| context(e.into(), "getsockname on the notify socket"))?;
+        let name = bound.as_abstract().ok_or_else(|| {
+            io::Error::other("the kernel gave the notify socket no abstract name")
+        })?;
+        let mut address = OsString::from("@");
+        address.push(OsStr::from_bytes(name));
+        Ok(Listener {
+            fd,
+            address,
+            path: None,
+            accept: Accept::Descendants,
+            ignored: AtomicU64::new(0),
+        })
+    }
+
+    /// Binds a socket at an address in `NOTIFY_SOCKET` syntax: `@name` for the abstract
+    /// namespace, or an absolute path. A path must not exist yet (an existing file, even a
+    /// stale socket, is an error naming it: this never removes what it did not create); the
+    /// socket file gets the mode `0666` less the umask, so restrict its directory as needed.
+    ///
+    /// ```
+    /// use pidward::notify::Listener;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("notify.sock");
+    /// let listener = Listener::bind(&path)?;
+    /// assert_eq!(listener.address(), path.as_os_str());
+    /// assert!(Listener::bind(&path).is_err()); // in use
+    /// drop(listener);
+    /// assert!(!path.exists()); // removed: it was ours
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind(address: impl AsRef<OsStr>) -> io::Result<Listener> {
+        let address = address.as_ref();
+        let addr = parse_address(address)?;
+        let fd = new_socket()?;
+        socket::bind(fd.as_raw_fd(), &addr)
+            .map_err(|e| context(e.into(), format_args!("binding notify socket {address:?}")))?;
+        let path = match addr.path() {
+            Some(path) => {
+                let meta = std::fs::symlink_metadata(path)
+                    .map_err(|e| context(e, format_args!("stat of notify socket {path:?}")))?;
+                Some((path.to_owned(), meta.dev(), meta.ino()))
+            }
+            None => None,
+        };
+        Ok(Listener {
+            fd,
+            address: address.to_owned(),
+            path,
+            accept: Accept::Descendants,
+            ignored: AtomicU64::new(0),
+        })
+    }
+
+    /// The value to put in the child's `NOTIFY_SOCKET`: `@name` or a path.
+    pub fn address(&self) -> &OsStr {
+        &self.address
+    }
+
+    /// Sets which senders are accepted from now on (the default is [`Accept::Descendants`]).
+    /// A supervisor that learns a new main PID from `MAINPID=` may narrow or move it.
+    pub fn set_accept(&mut self, accept: Accept) {
+        self.accept = accept;
+    }
+
+    /// The current [`Accept`] policy.
+    pub fn accept(&self) -> Accept {
+        self.accept
+    }
+
+    /// How many datagrams were dropped so far: from senders the policy refuses (or that
+    /// exited before they could be placed in the tree), without credentials, or with a NUL
+    /// byte.
+    pub fn ignored(&self) -> u64 {
+        self.ignored.load(Ordering::Relaxed)
+    }
+
+    /// Receives the next accepted message, without blocking (recvmsg(2) with `MSG_DONTWAIT`,
+    /// retried on `EINTR`).
+    ///
+    /// Returns `Ok(None)` when no datagram is waiting. Datagrams that are refused are dropped
+    /// and counted, and reading goes on with the next; after a burst of 64 refused datagrams
+    /// the call returns `Ok(None)` anyway, so that a flood cannot hold the caller: poll again.
+    /// A datagram consisting only of `BARRIER=1` is answered (its descriptor closed) and not
+    /// returned.
+    pub fn recv(&self) -> io::Result<Option<Notification>> {
+        for _ in 0..64 {
+            let Some(datagram) = self.recv_datagram()? else {
+                return Ok(None);
+            };
+            if let Some(notification) = self.check(datagram) {
+                return Ok(Some(notification));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies the policy to one datagram; `None` if it is dropped. The datagram, and with it
+    /// any descriptor it carried, is dropped on return, once the sender has been checked.
+    fn check(&self, datagram: Datagram) -> Option<Notification> {
+        let refuse = |why: &str| {
+            self.ignored.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                sender = datagram.pid,
+                uid = datagram.uid,
+                "ignoring a notify message: {why}"
+            );
+            None
+        };
+        if !datagram.has_credentials && self.accept != Accept::Any {
+            return refuse("it carries no credentials");
+        }
+        if !self.accepts(datagram.pid) {
+            return refuse("the sender is outside the supervised process tree");
+        }
+        let Some(mut n) = Notification::parse(&datagram.bytes[..datagram.len], datagram.truncated)
+        else {
+            return refuse("it contains a NUL byte");
+        };
+        if n.fields.len() == 1 && n.get("BARRIER") == Some("1") {
+            // Answered by closing the descriptor it carried, when `datagram` drops.
+            return None;
+        }
+        if let Some(pid) = n.main_pid {
+            if !self.accepts(pid) {
+                tracing::warn!(
+                    sender = datagram.pid,
+                    main_pid = pid,
+                    "ignoring MAINPID=: it names a process outside the supervised tree"
+                );
+                n.main_pid = None;
+            }
+        }
+        n.sender = datagram.pid;
+        n.uid = datagram.uid;
+        Some(n)
+    }
+
+    /// Whether the policy accepts process `pid` (in this PID namespace).
+    fn accepts(&self, pid: u32) -> bool {
+        match self.accept {
+            Accept::Any => true,
+            _ if pid == 0 => false,
+            Accept::Main(main) => pid == main,
+            Accept::Tree(root) => descends_from(pid, root),
+            Accept::Descendants => descends_from(pid, std::process::id()),
+        }
+    }
+
+    /// recvmsg(2) of one datagram with its credentials; `None` on `EAGAIN`. Descriptors passed
+    /// with `SCM_RIGHTS` are closed when the returned datagram is dropped.
+    fn recv_datagram(&self) -> io::Result<Option<Datagram>> {
+        let mut datagram = Datagram {
+            bytes: [0; MAX_MESSAGE],
+            len: 0,
+            truncated: false,
+            has_credentials: false,
+            pid: 0,
+            uid: 0,
+            _fds: Vec::new(),
+        };
+        // Room for the credentials and for a good number of descriptors; if a sender passes
+        // more, the kernel closes the ones that do not fit and sets MSG_CTRUNC, and the
+        // credentials (which the kernel puts first) are still read.
+        let mut control = [0u64; 64];
+        let mut iov = libc::iovec {
+            iov_base: datagram.bytes.as_mut_ptr().cast(),
+            iov_len: MAX_MESSAGE,
+        };
+        // SAFETY: an all-zero msghdr is valid (no name, no buffers); the fields set below
+        // point at `iov` and `control`, which outlive the call.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = mem::size_of_val(&control) as _;
+        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        let n = loop {
+            // SAFETY: `msg` describes valid, writable buffers of the stated sizes.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags) };
+            if n >= 0 {
+                break n as usize;
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(None),
+                _ => return Err(context(err, "recvmsg on the notify socket")),
+            }
+        };
+        datagram.len = n.min(MAX_MESSAGE);
+        datagram.truncated = n > MAX_MESSAGE || msg.msg_flags & libc::MSG_TRUNC != 0;
+        // SAFETY: `msg` was filled by a successful recvmsg; CMSG_FIRSTHDR/CMSG_NXTHDR stay
+        // within msg_controllen as the kernel set it, and each header's data is read
+        // unaligned.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let header = &*cmsg;
+                let data = libc::CMSG_DATA(cmsg);
+                let data_len =
+                    (header.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                if header.cmsg_level == libc::SOL_SOCKET {
+                    if header.cmsg_type == libc::SCM_CREDENTIALS
+                        && data_len >= mem::size_of::<libc::ucred>()
+                    {
+                        let cred: libc::ucred = std::ptr::read_unaligned(data.cast());
+                        datagram.has_credentials = true;
+                        datagram.pid = u32::try_from(cred.pid).unwrap_or(0);
+                        datagram.uid = cred.uid;
+                    } else if header.cmsg_type == libc::SCM_RIGHTS {
+                        for i in 0..data_len / mem::size_of::<libc::c_int>() {
+                            let raw: libc::c_int =
+                                std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                            // The kernel installed this descriptor for us: we own it. It is
+                            // closed when the datagram is dropped, after the sender check.
+                            datagram._fds.push(OwnedFd::from_raw_fd(raw));
+                        }
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok(Some(datagram))
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some((path, dev, ino)) = &self.path {
+            // Remove only what is ours: the path must still name the socket we bound.
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if meta.dev() == *dev && meta.ino() == *ino {
+                    if let Err(err) = std::fs::remove_file(path) {
+                        tracing::warn!(path = %path.display(), "cannot remove notify socket: {err}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One received datagram with its sender's credentials.
+struct Datagram {
+    bytes: [u8; MAX_MESSAGE],
+    len: usize,
+    truncated: bool,
+    has_credentials: bool,
+    pid: u32,
+    uid: u32,
+    /// Descriptors the sender attached, held until the datagram has been checked: closing
+    /// them answers a barrier, and the sender may exit as soon as it is answered.
+    _fds: Vec<OwnedFd>,
+}
+
+/// socket(2) `AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK` and setsockopt(2)
+/// `SO_PASSCRED`, in that order, before the socket has an address.
+fn new_socket() -> io::Result<OwnedFd> {
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| context(e.into(), "creating a notify socket"))?;
+    socket::setsockopt(&fd, sockopt::PassCred, &true)
+        .map_err(|e| context(e.into(), "setting SO_PASSCRED on the notify socket"))?;
+    Ok(fd)
+}
+
+/// Whether `pid` is `ancestor` or one of its descendants, following the parent links in
+/// `/proc/PID/stat`. A process that is gone (or unreadable) is not placed in any tree.
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    // A parent chain is short; the bound only guards against a pathological /proc.
+    for _ in 0..4096 {
+        if pid == ancestor {
+            return true;
+        }
+        if pid <= 1 {
+            return false;
+        }
+        match parent_of(pid) {
+            Some(parent) => pid = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The parent PID of `pid`: the fourth field of `/proc/PID/stat`, read after the command
+/// name, which is in parentheses and may itself contain spaces and parentheses.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let mut fields = after_comm
+        .split(|&b| b == b' ')
+        .filter(|field| !field.is_empty());
+    let _state = fields.next()?;
+    std::str::from_utf8(fields.next()?).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parent_of_this_process_is_read_from_proc() {
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+        assert!(descends_from(std::process::id(), 1));
+        assert!(descends_from(
+            std::process::id(),
+            std::os::unix::process::parent_id()
+        ));
+        assert!(!descends_from(1, std::process::id()));
+        assert!(
+            !descends_from(u32::MAX, 1),
+            "a missing process is in no tree"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! The child's file descriptor map: [`ChildFd`], and turning a map into pipes and a dup plan.
+//!
+//! Twisted's `childFDs` in Rust: every child fd number the caller names gets one source (a new
+//! pipe, an fd of the parent, `/dev/null`, a file), and every other fd is closed in the child.
+//! Before the child is created the parent
+//!
+//! 1. creates the pipes (`pipe2(O_CLOEXEC)`, at the kernel's default size; the parent's end
+//!    grows a pipe once it proves busy, see `io`) and makes its own ends non-blocking;
+//! 2. checks that every inherited parent fd is open, so that a typo is an error naming the fd;
+//! 3. computes the list of `(source, target)` moves and the ranges of fd numbers to close.
+//!
+//! The child then only runs `fcntl`/`dup2`/`close_range` over these precomputed arrays (see
+//! [`spawn`](super::spawn)). Sources and targets may overlap (a pipe created as fd 4 that must
+//! become child fd 3 while fd 4 must receive another pipe): when they do, the child first
+//! moves every source above the highest target with `F_DUPFD_CLOEXEC`, then `dup2`s each into
+//! place, which is the order `command-fds` uses and which never clobbers a pending source.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::error::{Error, SpawnStep};
+
+/// What a child fd number is connected to.
+///
+/// The default map is `0 => Input`, `1 => Output`, `2 => Output`; every fd not in the map is
+/// closed in the child.
+///
+/// ```
+/// use pidward::process::{ChildFd, Command};
+///
+/// let mut cmd = Command::new("sh");
+/// cmd.arg("-c").arg("echo to-three >&3")
+///     .fd(2, ChildFd::Inherit(2))  // share the parent's stderr
+///     .fd(3, ChildFd::Output);      // a fourth pipe the parent reads
+/// ```
+#[derive(Debug)]
+pub enum ChildFd {
+    /// A pipe that the parent writes and the child reads (Twisted's `"w"`).
+    Input,
+    /// A pipe that the child writes and the parent reads (Twisted's `"r"`).
+    Output,
+    /// The parent's open file descriptor with this number, shared with the child.
+    Inherit(RawFd),
+    /// `/dev/null`, open for reading and writing.
+    Null,
+    /// An open file (or any fd converted into a `File`), shared with the child.
+    File(File),
+    /// Nothing: the fd is closed in the child (use it to remove a default).
+    Closed,
+}
+
+impl From<File> for ChildFd {
+    fn from(file: File) -> ChildFd {
+        ChildFd::File(file)
+    }
+}
+
+impl From<OwnedFd> for ChildFd {
+    fn from(fd: OwnedFd) -> ChildFd {
+        ChildFd::File(File::from(fd))
+    }
+}
+
+/// Which way a pipe runs, seen from the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// The parent writes.
+    Write,
+    /// The parent reads.
+    Read,
+}
+
+/// One move the child makes: `source` becomes child fd `target`; `scratch` is where the child
+/// parks `source` while relocating (written by the child, which shares our memory).
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub(crate) struct FdMove {
+    pub source: RawFd,
+    pub target: RawFd,
+    pub scratch: RawFd,
+}
+
+/// Everything the parent prepared for one spawn's fd map.
+pub(crate) struct FdPlan {
+    /// The moves, in target order.
+    pub moves: Vec<FdMove>,
+    /// Whether sources and targets overlap, so the child must relocate first.
+    pub relocate: bool,
+    /// The lowest fd number above every target: where relocated sources go.
+    pub floor: RawFd,
+    /// Inclusive ranges of fd numbers the child closes.
+    pub close_ranges: Vec<(u32, u32)>,
+    /// The child's ends of the pipes and `/dev/null`: kept open until the child has exec'd.
+    pub child_ends: Vec<OwnedFd>,
+    /// The parent's ends of the pipes, by child fd.
+    pub parent_ends: Vec<(RawFd, Direction, OwnedFd)>,
+}
+
+/// `pipe2(2)` with `O_CLOEXEC`, returning `(read end, write end)`.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new fds that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `fcntl(F_SETFL, O_NONBLOCK)` on a fresh pipe end (whose only other status flag is the access
+/// mode, which F_SETFL ignores).
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: plain fcntl on an fd we own.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `fcntl(F_GETFD)`: whether `fd` is open in this process.
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags; EBADF means closed.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+}
+
+/// The inclusive ranges of fd numbers not in `targets` (sorted, distinct, non-negative).
+pub(crate) fn gaps(targets: &[RawFd]) -> Vec<(u32, u32)> {
+    let mut ranges = Vec::with_capacity(targets.len() + 1);
+    let mut next: u32 = 0;
+    for &t in targets {
+        let t = t as u32;
+        if t > next {
+            ranges.push((next, t - 1));
+        }
+        next = t + 1;
+    }
+    ranges.push((next, u32::MAX));
+    ranges
+}
+
+impl FdPlan {
+    /// Creates the pipes and the move list for `map`.
+    pub(crate) fn new(map: &BTreeMap<RawFd, ChildFd>) -> Result<FdPlan, Error> {
+        let pipes_err = |detail: &str, source: io::Error| Error::Spawn {
+            program: String::new(),
+            step: SpawnStep::Pipes,
+            detail: detail.to_owned(),
+            source,
+        };
+        let mut moves = Vec::with_capacity(map.len());
+        let mut child_ends = Vec::new();
+        let mut parent_ends = Vec::new();
+        let mut null: Option<RawFd> = None;
+        for (&target, spec) in map {
+            if target < 0 {
+                return Err(Error::InvalidCommand(format!(
+                    "child fd {target} is negative"
+                )));
+            }
+            let source = match spec {
+                ChildFd::Closed => continue,
+                ChildFd::Input | ChildFd::Output => {
+                    let (read, write) = pipe().map_err(|e| pipes_err("creating a pipe", e))?;
+                    let (ours, theirs, dir) = match spec {
+                        ChildFd::Input => (write, read, Direction::Write),
+                        _ => (read, write, Direction::Read),
+                    };
+                    set_nonblocking(&ours)
+                        .map_err(|e| pipes_err("making a pipe non-blocking", e))?;
+                    let source = theirs.as_raw_fd();
+                    child_ends.push(theirs);
+                    parent_ends.push((target, dir, ours));
+                    source
+                }
+                ChildFd::Inherit(fd) => {
+                    if !is_open(*fd) {
+                        return Err(Error::InvalidCommand(format!(
+                            "parent fd {fd} (for child fd {target}) is not open"
+                        )));
+                    }
+                    *fd
+                }
+                ChildFd::Null => match null {
+                    Some(fd) => fd,
+                    None => {
+                        let file = File::options()
+                            .read(true)
+                            .write(true)
+                            .open("/dev/null")
+                            .map_err(|e| pipes_err("opening /dev/null", e))?;
+                        let fd = OwnedFd::from(file);
+                        let raw = fd.as_raw_fd();
+                        child_ends.push(fd);
+                        null = Some(raw);
+                        raw
+                    }
+                },
+                ChildFd::File(file) => file.as_raw_fd(),
+            };
+            moves.push(FdMove {
+                source,
+                target,
+                scratch: -1,
+            });
+        }
+        let targets: Vec<RawFd> = moves.iter().map(|m| m.target).collect();
+        // Overlap: some move's source is another move's target, so placing that target first
+        // would clobber the source. Identity moves (source == target) are safe on their own.
+        let relocate = moves
+            .iter()
+            .any(|m| m.source != m.target && targets.binary_search(&m.source).is_ok());
+        let floor = targets.last().map_or(0, |t| t + 1);
+        Ok(FdPlan {
+            moves,
+            relocate,
+            floor,
+            close_ranges: gaps(&targets),
+            child_ends,
+            parent_ends,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_cover_everything_but_targets() {
+        assert_eq!(gaps(&[]), vec![(0, u32::MAX)]);
+        assert_eq!(gaps(&[0, 1, 2]), vec![(3, u32::MAX)]);
+        assert_eq!(gaps(&[0, 2, 5]), vec![(1, 1), (3, 4), (6, u32::MAX)]);
+        assert_eq!(gaps(&[3]), vec![(0, 2), (4, u32::MAX)]);
+    }
+}

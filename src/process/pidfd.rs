@@ -1,0 +1,77 @@
+//! The two pidfd system calls the child handle needs: signal and reap.
+//!
+//! A pidfd names one process for as long as the fd is open, even after it died, so a signal
+//! sent through it can never reach a process that later got the same PID. The handle gets its
+//! pidfd from `clone(CLONE_PIDFD)` at creation, before the child can possibly exit, and reaps
+//! with `waitid(P_PIDFD)`, so it never needs a bare PID for anything.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use super::exit::ExitReason;
+use crate::Signal;
+
+/// `pidfd_send_signal(2)`: sends `signal` to the process behind `pidfd`.
+pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: Signal) -> io::Result<()> {
+    // SAFETY: the syscall takes an fd, a signal number, a null siginfo and no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal.as_raw(),
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `kill(2)` with a negative PID: sends `signal` to every process in group `pgid`.
+pub(crate) fn signal_group(pgid: i32, signal: Signal) -> io::Result<()> {
+    // SAFETY: plain kill(2); pgid > 1 is checked by the caller so this never means "everyone".
+    if unsafe { libc::kill(-pgid, signal.as_raw()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `waitid(P_PIDFD, WEXITED)`: reaps the child behind `pidfd`. With `block == false` (adds
+/// `WNOHANG`) it returns `Ok(None)` while the child is still running.
+pub(crate) fn wait(pidfd: BorrowedFd<'_>, block: bool) -> io::Result<Option<ExitReason>> {
+    let mut flags = libc::WEXITED;
+    if !block {
+        flags |= libc::WNOHANG;
+    }
+    loop {
+        // SAFETY: siginfo_t is plain data; zeroed so that si_pid reads 0 when WNOHANG finds
+        // nothing to report.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes into `info`, which lives for the call.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                flags,
+            )
+        };
+        if ret != 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: waitid filled in the SIGCHLD fields of the union (or left them zero).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        return ExitReason::from_siginfo(info.si_code, status).map(Some);
+    }
+}

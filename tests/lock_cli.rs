@@ -1,0 +1,347 @@
+//! `pidward lock`: argument handling as flock(1) has it, the command's exit status, and the
+//! errors (usage 2, unopenable 66, not executable 126, not found 127).
+
+mod lock_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use lock_support::{free, lock, pidward};
+use predicates::prelude::*;
+
+#[test]
+fn exit_status_passes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    for code in [0, 1, 23, 255] {
+        lock(&[f.to_str().unwrap(), "sh", "-c", &format!("exit {code}")])
+            .assert()
+            .code(code);
+    }
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    for (sig, n) in [("TERM", 15), ("KILL", 9), ("INT", 2)] {
+        lock(&[f.to_str().unwrap(), "sh", "-c", &format!("kill -{sig} $$")])
+            .assert()
+            .code(128 + n);
+    }
+}
+
+#[test]
+fn the_lock_is_released_when_the_command_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    lock(&[f.to_str().unwrap(), "true"]).assert().success();
+    assert!(free(&f));
+    lock(&[f.to_str().unwrap(), "false"]).assert().code(1);
+    assert!(free(&f));
+}
+
+#[test]
+fn missing_command_is_127_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    lock(&[f.to_str().unwrap(), "no-such-command-pidward", "arg"])
+        .assert()
+        .code(127)
+        .stderr(predicate::str::contains(
+            "cannot run no-such-command-pidward: No such file or directory",
+        ));
+    assert!(free(&f));
+}
+
+#[test]
+fn non_executable_file_is_126_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let script = dir.path().join("script");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    lock(&[f.to_str().unwrap(), script.to_str().unwrap()])
+        .assert()
+        .code(126)
+        .stderr(predicate::str::contains(format!(
+            "cannot run {}: Permission denied",
+            script.display()
+        )));
+}
+
+#[test]
+fn unopenable_lock_file_is_66_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("missing-dir").join("f");
+    lock(&[f.to_str().unwrap(), "echo", "ran"])
+        .assert()
+        .code(66)
+        .stdout("")
+        .stderr(predicate::str::contains(format!(
+            "pidward lock: cannot open lock file {}: No such file or directory",
+            f.display()
+        )));
+    assert!(!f.parent().unwrap().exists());
+}
+
+#[test]
+fn a_directory_can_be_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = "flock -n \"$0\" true || echo busy";
+    lock(&[
+        "-o",
+        d.to_str().unwrap(),
+        "sh",
+        "-c",
+        script,
+        d.to_str().unwrap(),
+    ])
+    .assert()
+    .success()
+    .stdout("busy\n");
+    assert!(free(d));
+}
+
+#[test]
+fn lock_file_is_created_like_flock_does() {
+    // O_CREAT with mode 0666, less the umask, like flock(1).
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 027; \"$P\" lock \"$1\" true && flock \"$2\" true")
+        .arg("sh")
+        .arg(&ours)
+        .arg(&theirs)
+        .env("P", env!("CARGO_BIN_EXE_pidward"))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&ours), 0o640);
+    assert_eq!(mode(&ours), mode(&theirs));
+}
+
+#[test]
+fn read_only_file_system_falls_back_to_an_existing_file() {
+    // A read-only bind mount in a private mount namespace: an existing file is still locked
+    // (opened without O_CREAT if need be), a missing one is an error naming the cause.
+    let dir = tempfile::tempdir().unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::write(ro.join("existing"), "").unwrap();
+    let script = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && \
+                  \"$P\" lock \"$1/existing\" echo locked; echo code=$?; \
+                  \"$P\" lock \"$1/missing\" echo locked; echo code=$?";
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&ro)
+        .env("P", env!("CARGO_BIN_EXE_pidward"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout, "locked\ncode=0\ncode=66\n", "{stderr}");
+    assert!(
+        stderr.contains("missing: Read-only file system"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn command_arguments_are_passed_verbatim_like_flock() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let fs = f.to_str().unwrap();
+    // Everything after the file belongs to the command, options included.
+    let args = ["printf", "%s|", "-x", "-n", "--", "-c", "--help", "-w", "1"];
+    let ours = lock(&[&[fs][..], &args[..]].concat()).output().unwrap();
+    let theirs = Command::new("flock").arg(&f).args(args).output().unwrap();
+    assert!(ours.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        "-x|-n|--|-c|--help|-w|1|"
+    );
+    assert_eq!(ours.stdout, theirs.stdout);
+    // Options before the file are ours; a `--` there ends them.
+    lock(&["-n", "--", fs, "printf", "%s|", "-s"])
+        .assert()
+        .success()
+        .stdout("-s|");
+    // A `--` right after the file is skipped (flock(1) would try to run "--").
+    lock(&[fs, "--", "printf", "%s|", "--", "-u"])
+        .assert()
+        .success()
+        .stdout("--|-u|");
+}
+
+#[test]
+fn dash_c_runs_a_string_through_the_shell_like_flock() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let fs = f.to_str().unwrap();
+    lock(&[fs, "-c", "echo $((6 * 7))"])
+        .assert()
+        .success()
+        .stdout("42\n");
+    lock(&[fs, "--command", "exit 5"]).assert().code(5);
+    // Also as an option before the file.
+    lock(&["-c", "echo before", fs])
+        .assert()
+        .success()
+        .stdout("before\n");
+    // The shell is $SHELL, else /bin/sh, as flock(1) has it.
+    for shell in [None, Some("/bin/sh"), Some("/bin/bash")] {
+        let mut ours = lock(&[fs, "-c", "echo $0"]);
+        let mut theirs = Command::new("flock");
+        theirs.arg(&f).args(["-c", "echo $0"]);
+        match shell {
+            Some(s) => {
+                ours.env("SHELL", s);
+                theirs.env("SHELL", s);
+            }
+            None => {
+                ours.env_remove("SHELL");
+                theirs.env_remove("SHELL");
+            }
+        }
+        let expected = theirs.output().unwrap().stdout;
+        ours.assert().success().stdout(expected);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let fs = f.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "required"),
+        (
+            &["-w", "abc", fs, "true"],
+            "'abc' is not a number of seconds",
+        ),
+        (&["-w", "-1", fs, "true"], ""),
+        (&["-E", "256", fs, "true"], "256"),
+        (&[fs], "is not a file descriptor number"),
+        (&[fs, "-c"], "-c requires exactly one command argument"),
+        (
+            &[fs, "-c", "echo", "extra"],
+            "-c requires exactly one command argument",
+        ),
+        (&["-c", "echo", fs, "extra"], "-c takes the whole command"),
+        (&[fs, "--"], "no command after --"),
+        (&["-o", "-F", fs, "true"], "cannot be used with"),
+        (&["--bogus", fs, "true"], "--bogus"),
+    ];
+    for (args, message) in cases {
+        lock(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(*message));
+    }
+    assert!(!f.exists(), "a usage error created the lock file");
+}
+
+#[test]
+fn verbose_reports_the_wait_and_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    lock(&["--verbose", f.to_str().unwrap(), "true"])
+        .assert()
+        .success()
+        .stderr(predicate::str::is_match(
+            "^pidward lock: getting lock took [0-9]+\\.[0-9]{6} seconds\npidward lock: executing true\n$",
+        )
+        .unwrap());
+}
+
+#[test]
+fn no_fork_replaces_pidward_with_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let child = pidward()
+        .args(["lock", "-F"])
+        .arg(&f)
+        .args([
+            "sh",
+            "-c",
+            "echo $$; flock -n \"$0\" true || echo held",
+            f.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{pid}\nheld\n")
+    );
+}
+
+#[test]
+fn a_fifo_is_locked_without_hanging() {
+    // flock(1) would wait forever in open(2) for a writer.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    lock(&["-w", "5", fifo.to_str().unwrap(), "echo", "ran"])
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .success()
+        .stdout("ran\n");
+}
+
+/// `SigIgn` and `SigBlk` of a command run by `runner` (pidward lock or flock) from a shell
+/// that ignores HUP and QUIT, as nohup and `cmd &` arrange.
+fn masks_under_nohup(runner: &[&str], f: &std::path::Path) -> (u64, u64) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' HUP QUIT; exec \"$@\" grep -E '^Sig(Ign|Blk)' /proc/self/status")
+        .arg("sh")
+        .args(runner)
+        .arg(f)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = |key: &str| {
+        let v = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in {text}"));
+        u64::from_str_radix(v.trim(), 16).unwrap()
+    };
+    (hex("SigIgn:"), hex("SigBlk:"))
+}
+
+#[test]
+fn ignored_signals_stay_ignored_like_flock_so_nohup_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let (ours_ign, ours_blk) = masks_under_nohup(&[env!("CARGO_BIN_EXE_pidward"), "lock"], &f);
+    let (theirs_ign, theirs_blk) = masks_under_nohup(&["flock"], &f);
+    // glibc's posix_spawn(3) also leaves its internal signals 32 and 33 ignored.
+    let glibc_internal = (1u64 << 31) | (1 << 32);
+    let hup_quit = (1u64 << (libc::SIGHUP - 1)) | (1 << (libc::SIGQUIT - 1));
+    assert_eq!(ours_ign & hup_quit, hup_quit, "{ours_ign:#x}");
+    assert_eq!(ours_ign & !glibc_internal, theirs_ign & !glibc_internal);
+    // pidward blocks the signals it forwards; the command gets none of that.
+    assert_eq!(ours_blk, 0);
+    assert_eq!(ours_blk, theirs_blk);
+}
