@@ -77,12 +77,12 @@ run_value() {
 }
 
 if [ "$QUICK" = 1 ]; then
-    ROUNDS=2 CYCLE_OPS=500 CYCLE_BATCHES=5 DISK_OPS=100 PY_OPS=200
+    ROUNDS=2 HF_ROUNDS=1 CYCLE_OPS=500 CYCLE_BATCHES=5 DISK_OPS=100 PY_OPS=200
     LOCK_RUNS=40 STOP_RUNS=10 RUN_RUNS=30 READY_RUNS=10 RSS_SLEEP=2
     SPAWN_N=100 SPAWN_ROUNDS=1 PIPE_BYTES=$((128 << 20)) PIPE_RUNS=1
 else
-    ROUNDS=5 CYCLE_OPS=1000 CYCLE_BATCHES=10 DISK_OPS=200 PY_OPS=500
-    LOCK_RUNS=300 STOP_RUNS=40 RUN_RUNS=200 READY_RUNS=40 RSS_SLEEP=5
+    ROUNDS=5 HF_ROUNDS=3 CYCLE_OPS=1000 CYCLE_BATCHES=10 DISK_OPS=200 PY_OPS=500
+    LOCK_RUNS=100 STOP_RUNS=20 RUN_RUNS=70 READY_RUNS=40 RSS_SLEEP=5
     SPAWN_N=300 SPAWN_ROUNDS=3 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=3
 fi
 
@@ -179,13 +179,36 @@ say "file systems: tmpfs dir $TMPFS_DIR ($(stat -f -c %T "$TMPFS_DIR")), disk di
 say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # hyperfine_medians JSON RUNS WARMUP [OPTIONS] CMD...: run hyperfine (under $HF_WRAP when
-# set), print one median (ns) per command.
+# set) in $HF_ROUNDS rounds of RUNS runs, the commands in reverse order every other round (so
+# that a change in the machine's load weighs on all of them alike); print one median (ns) per
+# command: the median over the rounds of hyperfine's medians. OPTIONS are hyperfine options
+# with one value each (--prepare SCRIPT).
 hyperfine_medians() {
     local json=$1 runs=$2 warmup=$3
     shift 3
-    ${HF_WRAP:-} hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$json" "$@" >>"$LOG" 2>&1 || return 1
-    python3 -c 'import json,sys
-for r in json.load(open(sys.argv[1]))["results"]: print(round(r["median"]*1e9))' "$json"
+    local opts=()
+    while [[ ${1:-} == --* ]]; do opts+=("$1" "$2"); shift 2; done
+    local cmds=("$@") r i rev
+    for ((r = 0; r < HF_ROUNDS; r++)); do
+        if ((r % 2)); then
+            rev=()
+            for ((i = ${#cmds[@]} - 1; i >= 0; i--)); do rev+=("${cmds[$i]}"); done
+        else
+            rev=("${cmds[@]}")
+        fi
+        ${HF_WRAP:-} hyperfine -N --style basic --warmup "$warmup" --runs "$runs" "${opts[@]}" \
+            --export-json "$json.$r" "${rev[@]}" >>"$LOG" 2>&1 || return 1
+    done
+    python3 - "$json" "$HF_ROUNDS" "${cmds[@]}" <<'PY'
+import json, statistics, sys
+base, rounds, cmds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+meds = {c: [] for c in cmds}
+for r in range(rounds):
+    for res in json.load(open(f"{base}.{r}"))["results"]:
+        meds[res["command"]].append(res["median"])
+for c in cmds:
+    print(round(statistics.median(meds[c]) * 1e9))
+PY
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -36,7 +36,10 @@ def short(label):
 
 
 def check(target, value, values, unit):
-    """(text, verdict) for one target; verdict is True, False or None (cannot tell)."""
+    """(text, verdict) for one target; verdict is True, False or None (cannot tell).
+
+    When the reference is not the group's baseline, the text ends with the ratio reached.
+    """
     kind, _, rest = target.partition(":")
     if kind == "below":
         x = float(rest)
@@ -45,15 +48,19 @@ def check(target, value, values, unit):
     x = float(x)
     refv = values.get(ref)
     if kind == "le":
-        text = f"≤ {x:g}× {short(ref)}"
-        return text, None if refv is None else value / refv <= x
-    if kind == "faster":
-        text = f"≥ {x:g}× faster than {short(ref)}"
-        return text, None if refv is None else refv / value >= x
-    if kind == "ge":
-        text = f"≥ {x:g}× {short(ref)}"
-        return text, None if refv is None else value / refv >= x
-    raise SystemExit(f"table.py: unknown target {target!r}")
+        text, got = f"≤ {x:g}× {short(ref)}", refv and value / refv
+        ok = None if refv is None else got <= x
+    elif kind == "faster":
+        text, got = f"≥ {x:g}× faster than {short(ref)}", refv and refv / value
+        ok = None if refv is None else got >= x
+    elif kind == "ge":
+        text, got = f"≥ {x:g}× {short(ref)}", refv and value / refv
+        ok = None if refv is None else got >= x
+    else:
+        raise SystemExit(f"table.py: unknown target {target!r}")
+    if refv is not None:
+        text += f" (is {got:.2f}×)"
+    return text, ok
 
 
 def main():
@@ -95,17 +102,15 @@ def main():
                 text, ok = check(t, value, values, unit)
                 texts.append(text)
                 verdicts.append(ok)
-            if not verdicts:
-                verdict = ""
-            elif None in verdicts:
-                verdict = "n/a"
+            if None in verdicts:
                 unknown += 1
-            elif all(verdicts):
-                verdict = "pass"
+            elif verdicts and all(verdicts):
                 passed += 1
-            else:
-                verdict = "**FAIL**"
+            elif verdicts:
                 failed += 1
+            verdict = "; ".join(
+                "n/a" if ok is None else "pass" if ok else "**FAIL**" for ok in verdicts
+            )
             note = f" ({r[5]})" if len(r) > 5 and r[5] else ""
             out.append(
                 f"| | {label} | {fmt_value(value, unit)}{note} | {ratio} | {'; '.join(texts)} | {verdict} |"
