@@ -12,6 +12,7 @@
 #   BENCH_QUICK=1      smaller sizes and fewer runs (128 MiB through cat instead of 1 GiB)
 #   BENCH_GROUPS="1 5" run only these groups (1 PID file, 2 lock, 3 stop, 4 run, 5 process)
 #   BENCH_NO_INSTALL=1 install nothing; groups whose peers are missing are skipped
+#   BENCH_PIDWARD=PATH use this pidward binary instead of target/release/pidward
 #
 # Results and logs go to bench/out/ (table.md, rows.tsv, log.txt, hyperfine JSON).
 set -euo pipefail
@@ -142,7 +143,7 @@ if ! cargo build --release --all-features --bins --examples >>"$LOG" 2>&1; then
     say "note: the build with all features failed (see $LOG); building without them"
     cargo build --release --bins >>"$LOG" 2>&1 || { say "pidward does not build; see $LOG"; exit 1; }
 fi
-PIDWARD=$ROOT/target/release/pidward
+PIDWARD=${BENCH_PIDWARD:-$ROOT/target/release/pidward}
 PIPE_EXAMPLE=$ROOT/target/release/examples/pipe_throughput
 
 say "building the C references"
