@@ -64,6 +64,13 @@ skip() {
 }
 # The median of the numbers on stdin.
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# in_round_order ROUND ITEM...: the items, reversed in odd rounds (so that a drift in the
+# machine's load weighs on every contender alike).
+in_round_order() {
+    local r=$1 i
+    shift
+    if ((r % 2)); then for ((i = $#; i >= 1; i--)); do printf '%s\n' "${!i}"; done; else printf '%s\n' "$@"; fi
+}
 # Last word of the last line of a program's output (the programs print their result there).
 lastword() { tail -n 1 | awk '{print $NF}'; }
 # run_value CMD...: run a measuring program, log its output, print its result.
@@ -82,9 +89,9 @@ if [ "$QUICK" = 1 ]; then
     LOCK_RUNS=40 STOP_RUNS=10 RUN_RUNS=30 READY_RUNS=10 RSS_SLEEP=2
     SPAWN_N=100 SPAWN_ROUNDS=1 PIPE_BYTES=$((128 << 20)) PIPE_RUNS=1
 else
-    ROUNDS=5 HF_ROUNDS=3 CYCLE_OPS=1000 CYCLE_BATCHES=10 DISK_OPS=200 PY_OPS=500
-    LOCK_RUNS=100 STOP_RUNS=20 RUN_RUNS=70 READY_RUNS=40 RSS_SLEEP=5
-    SPAWN_N=300 SPAWN_ROUNDS=3 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=3
+    ROUNDS=7 HF_ROUNDS=5 CYCLE_OPS=2000 CYCLE_BATCHES=10 DISK_OPS=300 PY_OPS=500
+    LOCK_RUNS=100 STOP_RUNS=20 RUN_RUNS=100 READY_RUNS=60 RSS_SLEEP=5
+    SPAWN_N=500 SPAWN_ROUNDS=5 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=5
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -225,9 +232,10 @@ pidfile_group() { # gid title dir ops
         "Python pid.PidFile"
         "Twisted PIDFile"
     )
-    local r label v
+    local r label v ordered
     for ((r = 0; r < ROUNDS; r++)); do
-        for label in "${labels[@]}"; do
+        mapfile -t ordered < <(in_round_order "$r" "${labels[@]}")
+        for label in "${ordered[@]}"; do
             case $label in
             "C floor"*) v=$(run_value "$BIN/pidfile_cycle" floor "$dir/c.pid" "$ops" "$CYCLE_BATCHES") ;;
             "C write"*) v=$(run_value "$BIN/pidfile_cycle" trunc-len "$dir/c.pid" "$ops" "$CYCLE_BATCHES") ;;
@@ -416,7 +424,8 @@ if want 5; then
     labels=("C posix_spawn+waitpid" "std::process::Command" "tokio::process (current-thread)" "pidward::process (current-thread)" "Python subprocess" "Twisted spawnProcess")
     declare -A spawn=()
     for ((r = 0; r < SPAWN_ROUNDS; r++)); do
-        for label in "${labels[@]}"; do
+        mapfile -t ordered < <(in_round_order "$r" "${labels[@]}")
+        for label in "${ordered[@]}"; do
             case $label in
             C*) v=$(run_value "$BIN/spawn_wait" "$SPAWN_N") ;;
             std*) v=$(run_value "$RS/spawn_wait" std "$SPAWN_N") ;;
@@ -447,7 +456,8 @@ if want 5; then
     labels=("C, 2 threads, 64 KiB pipes" "C, 2 threads, 1 MiB pipes and chunks" "tokio::process" "pidward::process" "Twisted spawnProcess")
     declare -A pipe=()
     for ((r = 0; r < PIPE_RUNS; r++)); do
-        for label in "${labels[@]}"; do
+        mapfile -t ordered < <(in_round_order "$r" "${labels[@]}")
+        for label in "${ordered[@]}"; do
             case $label in
             "C, 2 threads, 64"*) v=$(run_value "$BIN/pipe_cat" "$PIPE_BYTES") ;;
             "C, 2 threads, 1 MiB"*) v=$(run_value "$BIN/pipe_cat" "$PIPE_BYTES" 1048576 1048576) ;;

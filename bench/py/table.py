@@ -59,7 +59,8 @@ def check(target, value, values, unit):
     else:
         raise SystemExit(f"table.py: unknown target {target!r}")
     if refv is not None:
-        text += f" (is {got:.2f}×)"
+        # Three decimals when two would print the threshold itself.
+        text += f" (is {got:.3f}×)" if f"{got:.2f}" == f"{x:.2f}" else f" (is {got:.2f}×)"
     return text, ok
 
 
