@@ -10,6 +10,9 @@
 //!    [`pidfd`], and [`Signal`] names.
 //! 4. **Async child processes**: `process` (feature `process`, on tokio).
 //!
+//! The binary `pidward` (`run`, `lock`, `status`, `stop`, `notify`) is this library's first
+//! user: every command is a thin layer over these modules.
+//!
 //! # The rules everything here keeps
 //!
 //! * **The lock is the liveness signal.** A PID file is locked with flock(2) by its owner for
@@ -52,6 +55,31 @@
 //! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::rfc3339(owner.time));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Start it, supervise it
+//!
+//! [`daemon::Daemon`] detaches a program that starts itself (double fork, status pipe, set-up
+//! steps, privilege drop), reporting success or the failed step to the invoking process.
+//! [`supervise::Supervisor`] runs a command as its parent, forwarding signals through a pidfd
+//! and reaping orphans, in a poll loop with no async runtime:
+//!
+//! ```
+//! use pidward::supervise::{exit_code, Supervisor};
+//!
+//! let child = Supervisor::new()
+//!     .spawn(std::process::Command::new("sh").args(["-c", "exit 23"]))?;
+//! assert_eq!(exit_code(child.wait()?), 23);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A service declares readiness to whoever started it (`pidward run --ready notify`, or
+//! systemd) with [`notify::ready`].
+//!
+//! # Drive a child from async code
+//!
+//! With the `process` feature, `pidward::process::Command` spawns children on tokio with any
+//! fd map, backpressured writes, pausable readers, one event stream, pidfd signals and an
+//! exact exit reason; see the module for examples.
 //!
 //! # Stop it
 //!

@@ -48,9 +48,7 @@ impl PidFd {
     ///
     /// Fails with `ESRCH` once the process has exited (even while it is a zombie).
     pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
-        // SAFETY: `Signal` only holds numbers in 1..=SIGRTMAX, all valid for the kernel.
-        let sig = unsafe { rustix::process::Signal::from_raw_unchecked(signal.as_raw()) };
-        Ok(pidfd_send_signal(&self.0, sig)?)
+        send_signal(self.0.as_fd(), signal)
     }
 
     /// Whether the process has exited (`poll(2)` with a zero timeout). A zombie has exited.
@@ -79,6 +77,13 @@ impl PidFd {
             }
         }
     }
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)` on any pidfd (one from `clone(CLONE_PIDFD)` too).
+pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: Signal) -> io::Result<()> {
+    // SAFETY: `Signal` only holds numbers in 1..=SIGRTMAX, all valid for the kernel.
+    let sig = unsafe { rustix::process::Signal::from_raw_unchecked(signal.as_raw()) };
+    Ok(pidfd_send_signal(pidfd, sig)?)
 }
 
 impl AsFd for PidFd {

@@ -1,4 +1,4 @@
-//! The two pidfd system calls the child handle needs: signal and reap.
+//! The pidfd system calls the child handle needs: signal (shared with [`crate::pidfd`]) and reap.
 //!
 //! A pidfd names one process for as long as the fd is open, even after it died, so a signal
 //! sent through it can never reach a process that later got the same PID. The handle gets its
@@ -11,24 +11,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use super::exit::ExitReason;
 use crate::Signal;
 
-/// `pidfd_send_signal(2)`: sends `signal` to the process behind `pidfd`.
-pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: Signal) -> io::Result<()> {
-    // SAFETY: the syscall takes an fd, a signal number, a null siginfo and no flags.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal.as_raw(),
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+pub(crate) use crate::pidfd::send_signal;
 
 /// `kill(2)` with a negative PID: sends `signal` to every process in group `pgid`.
 pub(crate) fn signal_group(pgid: i32, signal: Signal) -> io::Result<()> {

@@ -1,0 +1,216 @@
+//! Resource limits: `NAME=SOFT[:HARD]`, as `prlimit(1)` and systemd's `Limit*=` spell them.
+//!
+//! A [`Rlimit`] is parsed and checked in the caller (before any fork) and applied with one
+//! `setrlimit(2)` call, which is async-signal-safe. A single value sets both limits, as
+//! `prlimit --nofile=64` and `LimitNOFILE=64` do; `unlimited` (or `infinity`) lifts a limit.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A resource whose limit can be set (`RLIMIT_*`), named as in `prlimit(1)` without dashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Resource {
+    name: &'static str,
+    raw: libc::__rlimit_resource_t,
+}
+
+const RESOURCES: &[(&str, libc::__rlimit_resource_t)] = &[
+    ("as", libc::RLIMIT_AS),
+    ("core", libc::RLIMIT_CORE),
+    ("cpu", libc::RLIMIT_CPU),
+    ("data", libc::RLIMIT_DATA),
+    ("fsize", libc::RLIMIT_FSIZE),
+    ("locks", libc::RLIMIT_LOCKS),
+    ("memlock", libc::RLIMIT_MEMLOCK),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE),
+    ("nice", libc::RLIMIT_NICE),
+    ("nofile", libc::RLIMIT_NOFILE),
+    ("nproc", libc::RLIMIT_NPROC),
+    ("rss", libc::RLIMIT_RSS),
+    ("rtprio", libc::RLIMIT_RTPRIO),
+    ("rttime", libc::RLIMIT_RTTIME),
+    ("sigpending", libc::RLIMIT_SIGPENDING),
+    ("stack", libc::RLIMIT_STACK),
+];
+
+impl Resource {
+    /// `RLIMIT_NOFILE`: the number of open file descriptors.
+    pub const NOFILE: Resource = Resource {
+        name: "nofile",
+        raw: libc::RLIMIT_NOFILE,
+    };
+    /// `RLIMIT_CORE`: the size of core dumps.
+    pub const CORE: Resource = Resource {
+        name: "core",
+        raw: libc::RLIMIT_CORE,
+    };
+    /// `RLIMIT_NPROC`: the number of processes of the real user.
+    pub const NPROC: Resource = Resource {
+        name: "nproc",
+        raw: libc::RLIMIT_NPROC,
+    };
+
+    /// The resource's name: `nofile`, `core`, `as`...
+    pub fn name(self) -> &'static str {
+        self.name
+    }
+
+    /// The `RLIMIT_*` constant.
+    pub fn as_raw(self) -> libc::__rlimit_resource_t {
+        self.raw
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl FromStr for Resource {
+    type Err = RlimitParseError;
+
+    /// Parses `nofile`, `NOFILE`, `RLIMIT_NOFILE`...
+    fn from_str(s: &str) -> Result<Resource, RlimitParseError> {
+        let lower = s.to_ascii_lowercase();
+        let name = lower.strip_prefix("rlimit_").unwrap_or(&lower);
+        RESOURCES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(name, raw)| Resource { name, raw })
+            .ok_or_else(|| RlimitParseError(format!("unknown resource {s:?} (known: {})", known())))
+    }
+}
+
+fn known() -> String {
+    RESOURCES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A soft and hard limit for one resource. `None` is unlimited (`RLIM_INFINITY`).
+///
+/// ```
+/// use pidward::daemon::{Resource, Rlimit};
+///
+/// let l: Rlimit = "nofile=64".parse()?;
+/// assert_eq!((l.resource(), l.soft(), l.hard()), (Resource::NOFILE, Some(64), Some(64)));
+/// let l: Rlimit = "core=0:unlimited".parse()?;
+/// assert_eq!((l.soft(), l.hard()), (Some(0), None));
+/// assert!("nofile=100:10".parse::<Rlimit>().is_err()); // soft above hard
+/// assert!("files=10".parse::<Rlimit>().is_err());
+/// # Ok::<(), pidward::daemon::RlimitParseError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    resource: Resource,
+    soft: Option<u64>,
+    hard: Option<u64>,
+}
+
+impl Rlimit {
+    /// A limit; `None` means unlimited. Fails when the soft limit exceeds the hard one.
+    pub fn new(
+        resource: Resource,
+        soft: Option<u64>,
+        hard: Option<u64>,
+    ) -> Result<Rlimit, RlimitParseError> {
+        if let (Some(s), Some(h)) = (soft, hard) {
+            if s > h {
+                return Err(RlimitParseError(format!(
+                    "{resource}: soft limit {s} is above the hard limit {h}"
+                )));
+            }
+        } else if soft.is_none() && hard.is_some() {
+            return Err(RlimitParseError(format!(
+                "{resource}: an unlimited soft limit is above the hard limit"
+            )));
+        }
+        Ok(Rlimit {
+            resource,
+            soft,
+            hard,
+        })
+    }
+
+    /// The resource.
+    pub fn resource(&self) -> Resource {
+        self.resource
+    }
+
+    /// The soft limit (`None`: unlimited).
+    pub fn soft(&self) -> Option<u64> {
+        self.soft
+    }
+
+    /// The hard limit (`None`: unlimited).
+    pub fn hard(&self) -> Option<u64> {
+        self.hard
+    }
+
+    /// Applies the limit to the calling process: `setrlimit(2)`. Async-signal-safe.
+    pub fn apply(&self) -> Result<(), i32> {
+        let lim = libc::rlimit {
+            rlim_cur: self.soft.unwrap_or(libc::RLIM_INFINITY),
+            rlim_max: self.hard.unwrap_or(libc::RLIM_INFINITY),
+        };
+        // SAFETY: plain system call with a pointer to a live struct.
+        if unsafe { libc::setrlimit(self.resource.raw, &lim) } == 0 {
+            Ok(())
+        } else {
+            // SAFETY: reading this thread's errno.
+            Err(unsafe { *libc::__errno_location() })
+        }
+    }
+}
+
+impl fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: Option<u64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
+        write!(
+            f,
+            "{}={}:{}",
+            self.resource,
+            show(self.soft),
+            show(self.hard)
+        )
+    }
+}
+
+impl FromStr for Rlimit {
+    type Err = RlimitParseError;
+
+    /// Parses `NAME=VALUE` (both limits) or `NAME=SOFT:HARD`; a value is a number or
+    /// `unlimited`/`infinity`.
+    fn from_str(s: &str) -> Result<Rlimit, RlimitParseError> {
+        let (name, value) = s
+            .split_once('=')
+            .ok_or_else(|| RlimitParseError(format!("{s:?} is not NAME=SOFT[:HARD]")))?;
+        let resource: Resource = name.trim().parse()?;
+        let number = |v: &str| -> Result<Option<u64>, RlimitParseError> {
+            match v.trim() {
+                "unlimited" | "infinity" => Ok(None),
+                n => n.parse().map(Some).map_err(|_| {
+                    RlimitParseError(format!(
+                        "{resource}: {n:?} is not a number or \"unlimited\""
+                    ))
+                }),
+            }
+        };
+        let (soft, hard) = match value.split_once(':') {
+            Some((soft, hard)) => (number(soft)?, number(hard)?),
+            None => {
+                let v = number(value)?;
+                (v, v)
+            }
+        };
+        Rlimit::new(resource, soft, hard)
+    }
+}
+
+/// A resource limit that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid resource limit: {0}")]
+pub struct RlimitParseError(String);

@@ -1,0 +1,670 @@
+//! The status pipe: how a detached or forked process tells its launcher what happened.
+//!
+//! A start-up report travels over a pipe whose write end is `O_CLOEXEC` and lives only in the
+//! process being started. Each message is one line of at most [`MESSAGE_MAX`] bytes, written
+//! with a single `write(2)`; since that is below `PIPE_BUF`, a message is never interleaved
+//! with another one. The format is plain text, so a message that was cut short (by a process
+//! dying mid-report, or by the length bound) still reads as far as it goes:
+//!
+//! ```text
+//! P <pid>                      the process being started has this PID
+//! O                            started: set-up is done (or the command has been spawned)
+//! R                            ready: the service declared itself ready
+//! X                            exec follows: end of file from now on means exec succeeded
+//! E <step> <code> <detail>     failed: the step, its errno (or exit code), a short detail
+//! ```
+//!
+//! The detail is truncated at a UTF-8 character boundary and marked with `...` when it does not
+//! fit, and decoded lossily, so a cut message never turns into garbage (twistd's status pipe
+//! could cut a message in the middle of an escape sequence).
+//!
+//! The writing side ([`StatusWriter`]) formats into a stack buffer and makes one system call:
+//! it is async-signal-safe, for use between `fork` and `exec`. The reading side
+//! ([`read_report`]) runs in the launcher and may allocate.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// The largest status message, newline included. Below `PIPE_BUF` (4096), so every message is
+/// written atomically.
+pub const MESSAGE_MAX: usize = 256;
+
+/// The most a launcher reads from a status pipe before it stops listening for more.
+const REPORT_MAX: usize = 16 * MESSAGE_MAX;
+
+/// A start-up step, as named in failure reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// `fork(2)` while detaching.
+    Fork,
+    /// `setsid(2)` while detaching.
+    Setsid,
+    /// Acquiring or writing the PID file.
+    PidFile,
+    /// Resolving the user or group.
+    User,
+    /// `chroot(2)`.
+    Chroot,
+    /// `chdir(2)`.
+    Chdir,
+    /// `setrlimit(2)`.
+    Rlimit,
+    /// Opening or installing standard input.
+    Stdin,
+    /// Opening or installing standard output.
+    Stdout,
+    /// Opening or installing standard error.
+    Stderr,
+    /// Installing a file descriptor at a given number.
+    Fd,
+    /// Closing inherited file descriptors (`close_range(2)`).
+    CloseFds,
+    /// `setgroups(2)`.
+    Setgroups,
+    /// `setresgid(2)`.
+    Setgid,
+    /// `setresuid(2)`.
+    Setuid,
+    /// Root could be regained after dropping privileges.
+    RegainRoot,
+    /// Reading the environment file.
+    EnvFile,
+    /// `execve(2)` of the command.
+    Exec,
+    /// Readiness: the service reported a failure (`ERRNO=`) or the listener failed.
+    Ready,
+    /// Readiness: not declared before the timeout.
+    Timeout,
+    /// The command (or the detached process) exited before reporting; the code is its exit
+    /// status (the exit code, or 128 + the signal number).
+    Exited,
+    /// A failure reported by the service itself, with its own message.
+    Service,
+    /// A step name this version does not know (from a cut or foreign message).
+    Unknown,
+}
+
+impl Step {
+    const ALL: [Step; 22] = [
+        Step::Fork,
+        Step::Setsid,
+        Step::PidFile,
+        Step::User,
+        Step::Chroot,
+        Step::Chdir,
+        Step::Rlimit,
+        Step::Stdin,
+        Step::Stdout,
+        Step::Stderr,
+        Step::Fd,
+        Step::CloseFds,
+        Step::Setgroups,
+        Step::Setgid,
+        Step::Setuid,
+        Step::RegainRoot,
+        Step::EnvFile,
+        Step::Exec,
+        Step::Ready,
+        Step::Timeout,
+        Step::Exited,
+        Step::Service,
+    ];
+
+    /// The step's name in messages: `chroot`, `chdir`, `setuid`, `exec`, `pid-file`...
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Fork => "fork",
+            Step::Setsid => "setsid",
+            Step::PidFile => "pid-file",
+            Step::User => "user",
+            Step::Chroot => "chroot",
+            Step::Chdir => "chdir",
+            Step::Rlimit => "rlimit",
+            Step::Stdin => "stdin",
+            Step::Stdout => "stdout",
+            Step::Stderr => "stderr",
+            Step::Fd => "fd",
+            Step::CloseFds => "close-fds",
+            Step::Setgroups => "setgroups",
+            Step::Setgid => "setgid",
+            Step::Setuid => "setuid",
+            Step::RegainRoot => "regain-root",
+            Step::EnvFile => "env-file",
+            Step::Exec => "exec",
+            Step::Ready => "ready",
+            Step::Timeout => "timeout",
+            Step::Exited => "exited",
+            Step::Service => "service",
+            Step::Unknown => "unknown",
+        }
+    }
+
+    fn from_name(name: &[u8]) -> Step {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.name().as_bytes() == name)
+            .unwrap_or(Step::Unknown)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<crate::privileges::DropStep> for Step {
+    fn from(step: crate::privileges::DropStep) -> Step {
+        use crate::privileges::DropStep;
+        match step {
+            DropStep::Setgroups => Step::Setgroups,
+            DropStep::Setgid => Step::Setgid,
+            DropStep::Setuid => Step::Setuid,
+            DropStep::RegainRoot => Step::RegainRoot,
+        }
+    }
+}
+
+/// A failed start-up step: which step, the OS error number (or exit status, for
+/// [`Step::Exited`]), and a short detail such as the path involved.
+///
+/// ```
+/// use pidward::daemon::{Step, StepError};
+///
+/// let e = StepError::new(Step::Chdir, libc::ENOENT, "/no/such/dir");
+/// assert_eq!(e.to_string(), "chdir /no/such/dir: No such file or directory (os error 2)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    step: Step,
+    code: i32,
+    detail: String,
+    unknown_step: Option<String>,
+}
+
+impl StepError {
+    /// A failure of `step` with OS error number (or exit status) `code` and a detail.
+    pub fn new(step: Step, code: i32, detail: impl Into<String>) -> StepError {
+        StepError {
+            step,
+            code,
+            detail: detail.into(),
+            unknown_step: None,
+        }
+    }
+
+    /// A failure of `step` from an I/O error (its OS error number, or `EIO` if it has none).
+    pub fn from_io(step: Step, error: &io::Error, detail: impl Into<String>) -> StepError {
+        StepError::new(step, error.raw_os_error().unwrap_or(libc::EIO), detail)
+    }
+
+    /// The step that failed.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    /// The OS error number, or for [`Step::Exited`] the exit status (code, or 128 + signal).
+    pub fn code(&self) -> i32 {
+        self.code
+    }
+
+    /// The OS error as an [`io::Error`] (meaningless for [`Step::Exited`]).
+    pub fn os_error(&self) -> io::Error {
+        io::Error::from_raw_os_error(self.code)
+    }
+
+    /// The detail: a path, a name, or the service's own message.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = self.unknown_step.as_deref().unwrap_or(self.step.name());
+        let detail = if self.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.detail)
+        };
+        match self.step {
+            Step::Exited => {
+                let subject = if self.detail.is_empty() {
+                    "the process"
+                } else {
+                    &self.detail
+                };
+                let signal = (self.code > 128)
+                    .then(|| crate::Signal::from_raw(self.code - 128))
+                    .flatten();
+                match signal {
+                    Some(sig) => {
+                        write!(f, "{subject} was killed by signal {sig} before it reported")
+                    }
+                    None => write!(
+                        f,
+                        "{subject} exited with status {} before it reported",
+                        self.code
+                    ),
+                }
+            }
+            Step::Timeout => write!(f, "readiness not declared in time{detail}"),
+            Step::RegainRoot => write!(f, "{step}{detail}: root could be regained after the drop"),
+            Step::Service if self.code == 0 => write!(f, "{}", self.detail),
+            _ if self.code == 0 => write!(f, "{step}{detail}"),
+            _ => write!(f, "{step}{detail}: {}", self.os_error()),
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// One decoded message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Message {
+    Pid(u32),
+    Started,
+    Ready,
+    Exec,
+    Failed(StepError),
+}
+
+/// Decodes one line (without its newline), which may have been cut short.
+pub(crate) fn decode(line: &[u8]) -> Option<Message> {
+    let mut fields = line.splitn(4, |&b| b == b' ');
+    let kind = fields.next()?;
+    match kind {
+        b"P" => {
+            let pid = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+            Some(Message::Pid(pid))
+        }
+        b"O" => Some(Message::Started),
+        b"R" => Some(Message::Ready),
+        b"X" => Some(Message::Exec),
+        b"E" => {
+            let name = fields.next().unwrap_or(b"");
+            let step = Step::from_name(name);
+            let code = fields
+                .next()
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let detail = fields.next().map(String::from_utf8_lossy);
+            let mut error =
+                StepError::new(step, code, detail.map(Cow::into_owned).unwrap_or_default());
+            if step == Step::Unknown && !name.is_empty() {
+                error.unknown_step = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            Some(Message::Failed(error))
+        }
+        _ => None,
+    }
+}
+
+/// The write end of a status pipe, used by the process being started.
+///
+/// Every method formats into a stack buffer and makes a single `write(2)`: async-signal-safe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusWriter {
+    fd: RawFd,
+}
+
+impl StatusWriter {
+    pub(crate) fn new(fd: BorrowedFd<'_>) -> StatusWriter {
+        StatusWriter { fd: fd.as_raw_fd() }
+    }
+
+    pub(crate) fn pid(&self, pid: u32) -> io::Result<()> {
+        let mut buf = Buf::new();
+        buf.push(b"P ");
+        buf.push_int(i64::from(pid));
+        self.send(buf)
+    }
+
+    pub(crate) fn started(&self) -> io::Result<()> {
+        let mut buf = Buf::new();
+        buf.push(b"O");
+        self.send(buf)
+    }
+
+    pub(crate) fn ready(&self) -> io::Result<()> {
+        let mut buf = Buf::new();
+        buf.push(b"R");
+        self.send(buf)
+    }
+
+    pub(crate) fn exec(&self) -> io::Result<()> {
+        let mut buf = Buf::new();
+        buf.push(b"X");
+        self.send(buf)
+    }
+
+    /// Reports a failed step. The detail is cut to fit (at a character boundary, marked with
+    /// `...`); newlines in it become spaces.
+    pub(crate) fn failed(&self, step: Step, code: i32, detail: &[u8]) -> io::Result<()> {
+        let mut buf = Buf::new();
+        buf.push(b"E ");
+        buf.push(step.name().as_bytes());
+        buf.push(b" ");
+        buf.push_int(i64::from(code));
+        if !detail.is_empty() {
+            buf.push(b" ");
+            buf.push_detail(detail);
+        }
+        self.send(buf)
+    }
+
+    fn send(&self, mut buf: Buf) -> io::Result<()> {
+        buf.finish();
+        let bytes = &buf.bytes[..buf.len];
+        loop {
+            // SAFETY: writing a live stack buffer to a descriptor we were given.
+            let n = unsafe { libc::write(self.fd, bytes.as_ptr().cast(), bytes.len()) };
+            if n >= 0 {
+                // A pipe write of at most PIPE_BUF bytes is all or nothing.
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// A message being formatted on the stack: one line of at most `MESSAGE_MAX` bytes.
+struct Buf {
+    bytes: [u8; MESSAGE_MAX],
+    len: usize,
+}
+
+impl Buf {
+    fn new() -> Buf {
+        Buf {
+            bytes: [0; MESSAGE_MAX],
+            len: 0,
+        }
+    }
+
+    /// Room left, keeping one byte for the newline.
+    fn room(&self) -> usize {
+        MESSAGE_MAX - 1 - self.len
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        let n = s.len().min(self.room());
+        self.bytes[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    fn push_int(&mut self, value: i64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = value.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if value < 0 {
+            self.push(b"-");
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn push_detail(&mut self, detail: &[u8]) {
+        const MARK: &[u8] = b"...";
+        let room = self.room();
+        let (take, cut) = if detail.len() <= room {
+            (detail.len(), false)
+        } else {
+            let mut end = room.saturating_sub(MARK.len());
+            // Do not split a UTF-8 sequence: back up over continuation bytes.
+            while end > 0 && detail[end] & 0xC0 == 0x80 {
+                end -= 1;
+            }
+            (end, true)
+        };
+        for &b in &detail[..take] {
+            self.bytes[self.len] = if b == b'\n' { b' ' } else { b };
+            self.len += 1;
+        }
+        if cut {
+            self.push(MARK);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.bytes[self.len] = b'\n';
+        self.len += 1;
+    }
+}
+
+/// What a launcher learned from the status pipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Report {
+    /// The PID announced by the process being started, if any.
+    pub(crate) pid: Option<u32>,
+    pub(crate) outcome: Outcome,
+}
+
+/// How the report ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// `O`: started.
+    Started,
+    /// `R`: ready.
+    Ready,
+    /// `X` then end of file: exec succeeded.
+    Execed,
+    /// `E ...`: a step failed.
+    Failed(StepError),
+    /// End of file with no final message: the process died (or closed the pipe) silently.
+    Silent,
+    /// No final message before the deadline.
+    TimedOut,
+}
+
+/// Reads a status pipe until a final message, end of file, or the timeout.
+///
+/// Returns at the first `O`, `R` or `E`; after `X`, waits for end of file (exec succeeded) or
+/// an `E` (exec failed). Reads at most a few kilobytes; a final line without its newline (a
+/// cut message) is decoded too.
+pub(crate) fn read_report(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Report> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut data: Vec<u8> = Vec::with_capacity(MESSAGE_MAX);
+    let mut report = Report {
+        pid: None,
+        outcome: Outcome::Silent,
+    };
+    let mut exec_announced = false;
+    let mut consumed = 0;
+    loop {
+        // Decode every complete line received so far.
+        while let Some(nl) = data[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &data[consumed..consumed + nl];
+            consumed += nl + 1;
+            match decode(line) {
+                Some(Message::Pid(pid)) => report.pid = Some(pid),
+                Some(Message::Started) => {
+                    report.outcome = Outcome::Started;
+                    return Ok(report);
+                }
+                Some(Message::Ready) => {
+                    report.outcome = Outcome::Ready;
+                    return Ok(report);
+                }
+                Some(Message::Exec) => exec_announced = true,
+                Some(Message::Failed(e)) => {
+                    report.outcome = Outcome::Failed(e);
+                    return Ok(report);
+                }
+                None => {}
+            }
+        }
+        if data.len() >= REPORT_MAX {
+            // A flood of chatter: stop reading and judge by what we have.
+            report.outcome = Outcome::Silent;
+            return Ok(report);
+        }
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !wait_readable(fd, left)? {
+                report.outcome = Outcome::TimedOut;
+                return Ok(report);
+            }
+        }
+        let mut chunk = [0u8; MESSAGE_MAX];
+        let n = match rustix::io::read(fd, &mut chunk) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            // End of file: decode a cut final line, if any.
+            if consumed < data.len() {
+                if let Some(Message::Failed(e)) = decode(&data[consumed..]) {
+                    report.outcome = Outcome::Failed(e);
+                    return Ok(report);
+                }
+            }
+            report.outcome = if exec_announced {
+                Outcome::Execed
+            } else {
+                Outcome::Silent
+            };
+            return Ok(report);
+        }
+        data.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Waits until `fd` is readable (or hung up), for at most `timeout`: `poll(2)`.
+fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap()
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let (r, w) = pipe();
+        let writer = StatusWriter::new(w.as_fd());
+        writer.pid(4242).unwrap();
+        writer.failed(Step::Chdir, 2, b"/no/such").unwrap();
+        drop(w);
+        let report = read_report(r.as_fd(), None).unwrap();
+        assert_eq!(report.pid, Some(4242));
+        assert_eq!(
+            report.outcome,
+            Outcome::Failed(StepError::new(Step::Chdir, 2, "/no/such"))
+        );
+    }
+
+    #[test]
+    fn exec_then_eof_is_success_and_silence_is_not() {
+        let (r, w) = pipe();
+        StatusWriter::new(w.as_fd()).exec().unwrap();
+        drop(w);
+        assert_eq!(
+            read_report(r.as_fd(), None).unwrap().outcome,
+            Outcome::Execed
+        );
+        let (r, w) = pipe();
+        StatusWriter::new(w.as_fd()).pid(7).unwrap();
+        drop(w);
+        assert_eq!(
+            read_report(r.as_fd(), None).unwrap().outcome,
+            Outcome::Silent
+        );
+    }
+
+    #[test]
+    fn long_details_are_cut_at_a_character_boundary() {
+        let detail = "é".repeat(400);
+        let (r, w) = pipe();
+        StatusWriter::new(w.as_fd())
+            .failed(Step::Stdout, 13, detail.as_bytes())
+            .unwrap();
+        drop(w);
+        let mut raw = [0u8; 1024];
+        let n = rustix::io::read(&r, &mut raw).unwrap();
+        assert!(n <= MESSAGE_MAX);
+        let Some(Message::Failed(e)) = decode(&raw[..n - 1]) else {
+            panic!("not a failure")
+        };
+        assert_eq!(e.step(), Step::Stdout);
+        assert_eq!(e.code(), 13);
+        assert!(e.detail().ends_with("é..."), "{}", e.detail());
+        assert!(!e.detail().contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn a_cut_message_still_reads() {
+        let Some(Message::Failed(e)) = decode(b"E chroot 2 /sr") else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "chroot /sr: No such file or directory (os error 2)"
+        );
+        let Some(Message::Failed(e)) = decode(b"E chro") else {
+            panic!()
+        };
+        assert_eq!(e.step(), Step::Unknown);
+        assert_eq!(e.to_string(), "chro");
+        // Cut in the middle of a multi-byte character: decoded lossily.
+        let Some(Message::Failed(e)) = decode(b"E exec 2 caf\xC3") else {
+            panic!()
+        };
+        assert_eq!(e.detail(), "caf\u{FFFD}");
+    }
+
+    #[test]
+    fn exited_reports_code_or_signal() {
+        assert_eq!(
+            StepError::new(Step::Exited, 3, "").to_string(),
+            "the process exited with status 3 before it reported"
+        );
+        assert_eq!(
+            StepError::new(Step::Exited, 137, "sleep").to_string(),
+            "sleep was killed by signal KILL before it reported"
+        );
+    }
+
+    #[test]
+    fn every_step_name_decodes_to_itself() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_name(step.name().as_bytes()), step);
+        }
+    }
+}
