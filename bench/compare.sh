@@ -91,7 +91,7 @@ if [ "$QUICK" = 1 ]; then
 else
     ROUNDS=7 HF_ROUNDS=5 CYCLE_OPS=2000 CYCLE_BATCHES=10 DISK_OPS=300 PY_OPS=500
     LOCK_RUNS=100 STOP_RUNS=20 RUN_RUNS=100 READY_RUNS=60 RSS_SLEEP=5
-    SPAWN_N=500 SPAWN_ROUNDS=5 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=5
+    SPAWN_N=500 SPAWN_ROUNDS=5 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=7
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -334,13 +334,15 @@ if want 4; then
         skip 4a "all" "hyperfine or start-stop-daemon is not installed" ""
     else
         cmds=("/bin/true" "start-stop-daemon --start --pidfile $TMPFS_DIR/ssd.pid --make-pidfile --exec /bin/true")
-        [ $HAVE_RUN = 1 ] && cmds+=("$PIDWARD run -- /bin/true" "$PIDWARD run -p $TMPFS_DIR/run.pid -- /bin/true")
+        [ $HAVE_RUN = 1 ] && cmds+=("$PIDWARD run -- /bin/true" "$PIDWARD run -p $TMPFS_DIR/run.pid -- /bin/true"
+            "$PIDWARD run --exec -p $TMPFS_DIR/exec.pid -- /bin/true")
         if mapfile -t m < <(hyperfine_medians "$OUT/run.json" "$RUN_RUNS" 20 "${cmds[@]}") && [ ${#m[@]} = ${#cmds[@]} ]; then
             row 4a "/bin/true" "${m[0]}"
             row 4a "$SSD_START" "${m[1]}"
             if [ $HAVE_RUN = 1 ]; then
                 row 4a "pidward run" "${m[2]}" "le:1.0:$SSD_START"
                 row 4a "pidward run -p F" "${m[3]}" "le:1.0:$SSD_START"
+                row 4a "pidward run --exec -p F (no supervisor, as s-s-d)" "${m[4]}"
             else
                 skip 4a "pidward run" "$WHY_RUN" "le:1.0:$SSD_START"
                 skip 4a "pidward run -p F" "$WHY_RUN" "le:1.0:$SSD_START"
