@@ -62,6 +62,8 @@ skip() {
     printf 'S\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" >>"$ROWS"
     say "skipped: [$1] $2: $3"
 }
+# The numbers given, comma-separated (one sample per round, for bench/py/table.py).
+joined() { local IFS=,; printf '%s' "$*"; }
 # The median of the numbers on stdin.
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 # in_round_order ROUND ITEM...: the items, reversed in odd rounds (so that a drift in the
@@ -189,8 +191,9 @@ say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 # hyperfine_medians JSON RUNS WARMUP [OPTIONS] CMD...: run hyperfine (under $HF_WRAP when
 # set) in $HF_ROUNDS rounds of RUNS runs, the commands in reverse order every other round (so
 # that a change in the machine's load weighs on all of them alike); print one median (ns) per
-# command: the median over the rounds of hyperfine's medians. OPTIONS are hyperfine options
-# with one value each (--prepare SCRIPT).
+# command: hyperfine's median of each round, comma-separated (bench/py/table.py takes their
+# median, and pairs them round by round for ratios). OPTIONS are hyperfine options with one
+# value each (--prepare SCRIPT).
 hyperfine_medians() {
     local json=$1 runs=$2 warmup=$3
     shift 3
@@ -208,14 +211,14 @@ hyperfine_medians() {
             --export-json "$json.$r" "${rev[@]}" >>"$LOG" 2>&1 || return 1
     done
     python3 - "$json" "$HF_ROUNDS" "${cmds[@]}" <<'PY'
-import json, statistics, sys
+import json, sys
 base, rounds, cmds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 meds = {c: [] for c in cmds}
 for r in range(rounds):
     for res in json.load(open(f"{base}.{r}"))["results"]:
         meds[res["command"]].append(res["median"])
 for c in cmds:
-    print(round(statistics.median(meds[c]) * 1e9))
+    print(",".join(str(round(m * 1e9)) for m in meds[c]))
 PY
 }
 
@@ -254,7 +257,7 @@ pidfile_group() { # gid title dir ops
             if [ "$gid" = 1a ]; then target="le:1.15:${labels[0]}"; else target="le:1.0:${labels[1]}"; fi
         fi
         if [ -n "${samples[$label]:-}" ]; then
-            row "$gid" "$label" "$(printf '%s\n' ${samples[$label]} | median)" "$target" ""
+            row "$gid" "$label" "$(joined ${samples[$label]})" "$target" ""
         elif [ -z "$PY" ] && [[ $label == Python* || $label == Twisted* ]]; then
             skip "$gid" "$label" "no Python venv with pid and twisted" "$target"
         else
@@ -443,7 +446,7 @@ if want 5; then
         target=""
         [[ $label == pidward* ]] && target="le:1.1:${labels[0]}"
         if [ -n "${spawn[$label]:-}" ]; then
-            row 5a "$label" "$(printf '%s\n' ${spawn[$label]} | median)" "$target"
+            row 5a "$label" "$(joined ${spawn[$label]})" "$target"
         elif [[ $label == pidward* ]] && [ -n "$WHY_PROCESS" ]; then
             skip 5a "$label" "$WHY_PROCESS" "$target"
         elif [ -z "$PY" ] && [[ $label == Python* || $label == Twisted* ]]; then
@@ -474,7 +477,7 @@ if want 5; then
         target=""
         [[ $label == pidward* ]] && target="ge:2:tokio::process;ge:1:${labels[0]}"
         if [ -n "${pipe[$label]:-}" ]; then
-            row 5b "$label" "$(printf '%s\n' ${pipe[$label]} | median)" "$target"
+            row 5b "$label" "$(joined ${pipe[$label]})" "$target"
         elif [[ $label == pidward* ]]; then
             skip 5b "$label" "${WHY_PROCESS:-examples/pipe_throughput.rs is not there yet}" "$target"
         elif [[ $label == Twisted* ]] && [ -z "$PY" ]; then
