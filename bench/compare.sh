@@ -186,6 +186,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 say "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r)"
 say "file systems: tmpfs dir $TMPFS_DIR ($(stat -f -c %T "$TMPFS_DIR")), disk dir $DISK_DIR ($(df --output=fstype "$DISK_DIR" | tail -n 1))"
+say "peers: $(hyperfine --version 2>/dev/null | head -n 1); $(start-stop-daemon --version 2>/dev/null | head -n 1); $(flock --version 2>/dev/null); $(daemon --version 2>/dev/null); $(gcc --version | head -n 1); $(rustc --version)"
+[ -n "$PY" ] && say "python: $("$PY" -c 'import sys; from importlib.metadata import version; print(sys.version.split()[0], "pid", version("pid"), "twisted", version("twisted"))')"
 say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # hyperfine_medians JSON RUNS WARMUP [OPTIONS] CMD...: run hyperfine (under $HF_WRAP when
