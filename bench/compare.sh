@@ -338,16 +338,18 @@ if want 4; then
     if ! have hyperfine || ! have start-stop-daemon; then
         skip 4a "all" "hyperfine or start-stop-daemon is not installed" ""
     else
-        cmds=("/bin/true" "start-stop-daemon --start --pidfile $TMPFS_DIR/ssd.pid --make-pidfile --exec /bin/true")
+        cmds=("/bin/true" "start-stop-daemon --start --pidfile $TMPFS_DIR/ssd.pid --make-pidfile --exec /bin/true"
+            "$BIN/supervise /bin/true")
         [ $HAVE_RUN = 1 ] && cmds+=("$PIDWARD run -- /bin/true" "$PIDWARD run -p $TMPFS_DIR/run.pid -- /bin/true"
             "$PIDWARD run --exec -p $TMPFS_DIR/exec.pid -- /bin/true")
         if mapfile -t m < <(hyperfine_medians "$OUT/run.json" "$RUN_RUNS" 20 "${cmds[@]}") && [ ${#m[@]} = ${#cmds[@]} ]; then
             row 4a "/bin/true" "${m[0]}"
             row 4a "$SSD_START" "${m[1]}"
+            row 4a "C posix_spawn+waitpid (the least a supervisor does)" "${m[2]}"
             if [ $HAVE_RUN = 1 ]; then
-                row 4a "pidward run" "${m[2]}" "le:1.0:$SSD_START"
-                row 4a "pidward run -p F" "${m[3]}" "le:1.0:$SSD_START"
-                row 4a "pidward run --exec -p F (no supervisor, as s-s-d)" "${m[4]}"
+                row 4a "pidward run" "${m[3]}" "le:1.0:$SSD_START"
+                row 4a "pidward run -p F" "${m[4]}" "le:1.0:$SSD_START"
+                row 4a "pidward run --exec -p F (no supervisor, as s-s-d)" "${m[5]}"
             else
                 skip 4a "pidward run" "$WHY_RUN" "le:1.0:$SSD_START"
                 skip 4a "pidward run -p F" "$WHY_RUN" "le:1.0:$SSD_START"
