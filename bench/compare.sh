@@ -88,11 +88,11 @@ run_value() {
 
 if [ "$QUICK" = 1 ]; then
     ROUNDS=2 HF_ROUNDS=1 CYCLE_OPS=500 CYCLE_BATCHES=5 DISK_OPS=100 PY_OPS=200
-    LOCK_RUNS=40 STOP_RUNS=10 RUN_RUNS=30 READY_RUNS=10 RSS_SLEEP=2
+    LOCK_RUNS=40 STOP_RUNS=8 STOP_IDLE=0.25 RUN_RUNS=30 READY_RUNS=10 RSS_SLEEP=2
     SPAWN_N=100 SPAWN_ROUNDS=1 PIPE_BYTES=$((128 << 20)) PIPE_RUNS=1
 else
     ROUNDS=7 HF_ROUNDS=5 CYCLE_OPS=2000 CYCLE_BATCHES=10 DISK_OPS=300 PY_OPS=500
-    LOCK_RUNS=100 STOP_RUNS=20 RUN_RUNS=100 READY_RUNS=60 RSS_SLEEP=5
+    LOCK_RUNS=100 STOP_RUNS=15 STOP_IDLE=0.25 RUN_RUNS=100 READY_RUNS=60 RSS_SLEEP=5
     SPAWN_N=500 SPAWN_ROUNDS=5 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=7
 fi
 
@@ -299,30 +299,43 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 3. Stop a process that exits on TERM at once: time from call to return.
 # A fresh `sleep` per run, started by hyperfine's --prepare and orphaned to bench/c/reaper (a
-# child subreaper that reaps it the moment it dies, so neither tool sees a zombie).
+# child subreaper that reaps it the moment it dies, so neither tool sees a zombie). The prepare
+# step then idles for $STOP_IDLE s, as the machine would before an operator's or an init
+# script's one-off `stop`: some kernel paths are fast only when called again soon after (a read
+# of /proc/locks waits for an RCU grace period, ~10 ms, unless another read just did). The
+# back-to-back row, without the idle time, shows the difference.
 if want 3; then
     say "3. stop"
     SSD_LABEL="start-stop-daemon --stop --retry TERM/5"
-    group 3 "stop a process that exits on TERM (hyperfine)" ns "$SSD_LABEL"
+    group 3 "stop a process that exits on TERM (hyperfine, ${STOP_IDLE} s idle before each call)" ns "$SSD_LABEL"
     F=$TMPFS_DIR/target.pid
-    PREP=$OUT/stop-prepare.sh
-    cat >"$PREP" <<EOF
+    for idle in "$STOP_IDLE" 0; do
+        cat >"$OUT/stop-prepare-$idle.sh" <<EOF
 #!/bin/sh
 # Start a fresh target and name it in $F (written after it started, as a service would).
 rm -f "$F"
 sleep 1000 </dev/null >/dev/null 2>&1 &
 echo \$! >"$F.tmp" && mv "$F.tmp" "$F"
+sleep $idle
 EOF
-    chmod +x "$PREP"
+        chmod +x "$OUT/stop-prepare-$idle.sh"
+    done
     if ! have hyperfine || ! have start-stop-daemon; then
         skip 3 "all" "hyperfine or start-stop-daemon is not installed" ""
     else
         cmds=("start-stop-daemon --stop --retry TERM/5 --pidfile $F" "$PIDWARD stop -R TERM/5 $F")
-        if mapfile -t m < <(HF_WRAP=$BIN/reaper hyperfine_medians "$OUT/stop.json" "$STOP_RUNS" 3 --prepare "$PREP" "${cmds[@]}") && [ ${#m[@]} = ${#cmds[@]} ]; then
+        if mapfile -t m < <(HF_WRAP=$BIN/reaper hyperfine_medians "$OUT/stop.json" "$STOP_RUNS" 2 \
+            --prepare "$OUT/stop-prepare-$STOP_IDLE.sh" "${cmds[@]}") && [ ${#m[@]} = ${#cmds[@]} ]; then
             row 3 "$SSD_LABEL" "${m[0]}"
             row 3 "pidward stop -R TERM/5" "${m[1]}" "faster:5:$SSD_LABEL"
         else
             skip 3 "all" "hyperfine failed (see bench/out/log.txt)" ""
+        fi
+        if mapfile -t m < <(HF_WRAP=$BIN/reaper hyperfine_medians "$OUT/stop-b2b.json" "$STOP_RUNS" 2 \
+            --prepare "$OUT/stop-prepare-0.sh" "${cmds[1]}") && [ ${#m[@]} = 1 ]; then
+            row 3 "pidward stop -R TERM/5, calls back to back" "${m[0]}"
+        else
+            skip 3 "pidward stop -R TERM/5, calls back to back" "hyperfine failed (see bench/out/log.txt)"
         fi
         cleanup_target() { [ -s "$F" ] && [ "$(cat "/proc/$(cat "$F")/comm" 2>/dev/null)" = sleep ] && kill "$(cat "$F")" 2>/dev/null; rm -f "$F"; }
         cleanup_target || true
