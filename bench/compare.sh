@@ -119,7 +119,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 PATH=$PATH:/usr/sbin:/sbin
 need gcc build-essential || { say "gcc is needed to build the C references"; exit 1; }
-need cargo cargo || { say "cargo is needed to build pidward"; exit 1; }
+have cargo || { say "cargo (Rust 1.85 or later) is needed to build pidward"; exit 1; }
 need flock util-linux || true
 need start-stop-daemon dpkg || true
 need hyperfine hyperfine || true
