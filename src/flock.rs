@@ -126,9 +126,7 @@ pub fn acquire(path: &Path, mode: u32, wait: Wait) -> Result<Locked, AcquireErro
         };
         // Verify: does the path still name the inode we opened? If the previous holder
         // unlinked it meanwhile, our lock (or the holder we saw) is on a dead inode: retry.
-        let same = fs::symlink_metadata(path)
-            .map(|now| now.dev() == meta.dev() && now.ino() == meta.ino())
-            .unwrap_or(false);
+        let same = same_inode(path, meta.dev(), meta.ino());
         if !same {
             continue;
         }
@@ -193,6 +191,11 @@ fn open_regular(path: &Path, mode: u32) -> Result<(File, fs::Metadata, bool), Ac
         }
         return Ok((file, meta, created));
     }
+}
+
+/// Whether `path` (not following a final symlink, `lstat(2)`) names inode `(dev, ino)`.
+pub(crate) fn same_inode(path: &Path, dev: u64, ino: u64) -> bool {
+    rustix::fs::lstat(path).is_ok_and(|st| st.st_dev == dev && st.st_ino == ino)
 }
 
 fn classify_open_error(path: &Path, e: io::Error) -> AcquireError {

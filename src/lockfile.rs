@@ -147,10 +147,7 @@ struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         // Remove only what is ours, while still locked; the lock goes with the descriptor.
-        if let Ok(m) = fs::symlink_metadata(&self.path)
-            && m.dev() == self.dev
-            && m.ino() == self.ino
-        {
+        if flock::same_inode(&self.path, self.dev, self.ino) {
             let _ = fs::remove_file(&self.path);
         }
     }

@@ -423,13 +423,11 @@ impl Inner {
         cleanup::forget(self.dev, self.ino);
         // Unlink only what is ours, while still holding the lock, so that no acquirer can
         // have locked a new file at this path in between.
-        match fs::symlink_metadata(&self.path) {
-            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => {
-                match fs::remove_file(&self.path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
-                }
-            }
+        if !flock::same_inode(&self.path, self.dev, self.ino) {
+            return Ok(());
+        }
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
