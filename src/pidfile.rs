@@ -45,22 +45,26 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
 
 use crate::flock::{self, AcquireError, Wait};
-use crate::liveness::{self, Probe, ProcessInfo};
+use crate::liveness;
 
 mod cleanup;
 mod parse;
+mod read;
+mod status;
 
 pub use parse::{Invalid, parse};
+pub use read::{ReadError, read};
+pub(crate) use read::{open_for_reading, read_prefix, read_start};
+pub(crate) use status::inspect;
+pub use status::{Stale, Status, status};
 
-/// How long a reader waits for a locked but empty PID file to get its PID (the owner is
-/// between taking the lock and writing).
-const STARTING_GRACE: Duration = Duration::from_millis(100);
+use read::{MAX_FIRST_LINE, read_first_line, read_settled_locked};
+use status::judge_unlocked;
 
 /// Why a PID file could not be acquired.
 #[derive(Debug, thiserror::Error)]
@@ -115,34 +119,6 @@ impl Error {
             source,
         }
     }
-}
-
-/// Why [`read`] found no PID.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// There is no file at the path.
-    #[error("{}: no such PID file", path.display())]
-    NotFound {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The file exists but does not hold a valid PID.
-    #[error("{}: invalid PID file: {reason}", path.display())]
-    Invalid {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: Invalid,
-    },
-    /// The file could not be read (EACCES, EIO...).
-    #[error("{}: cannot read: {source}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
 }
 
 /// Options for acquiring a PID file; start from [`PidFile::options`].
@@ -521,8 +497,6 @@ fn create_parents(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-use std::os::unix::fs::DirBuilderExt;
-
 /// The PID a holder wrote, read through our (unlocked) descriptor on its file. Waits briefly
 /// if the file is still empty; `None` if it stays empty.
 fn holder_pid(file: &File) -> Option<u32> {
@@ -538,356 +512,4 @@ fn holder_pid(file: &File) -> Option<u32> {
             .first()
             .copied()
     })
-}
-
-/// The most a reader looks at: a PID is at most 7 digits; anything whose first line is longer
-/// than this is not a PID file.
-const MAX_FIRST_LINE: usize = 64;
-
-/// Read up to `limit` bytes from the start of `file` with `pread(2)`.
-pub(crate) fn read_prefix(file: &File, limit: usize) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; limit];
-    let mut len = 0;
-    while len < buf.len() {
-        match file.read_at(&mut buf[len..], len as u64) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(len);
-    Ok(buf)
-}
-
-/// The start of the file; if it is empty but locked, wait up to [`STARTING_GRACE`] for its
-/// owner to write.
-fn read_settled(file: &File) -> io::Result<Vec<u8>> {
-    let bytes = read_first_line(file)?;
-    if !bytes.is_empty() {
-        return Ok(bytes);
-    }
-    read_settled_locked(file, flock::is_locked(file).unwrap_or(false))
-}
-
-fn read_settled_locked(file: &File, locked: bool) -> io::Result<Vec<u8>> {
-    let deadline = Instant::now() + STARTING_GRACE;
-    loop {
-        let bytes = read_first_line(file)?;
-        if !bytes.is_empty() || !locked || Instant::now() >= deadline {
-            return Ok(bytes);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// The start of the file: enough to see the first line or that it is too long.
-fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
-    read_prefix(file, MAX_FIRST_LINE + 1)
-}
-
-/// Open a PID file for reading: no following a final symlink, no blocking on a FIFO.
-pub(crate) fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => ReadError::NotFound {
-                path: path.to_owned(),
-            },
-            Some(libc::ELOOP) => ReadError::Invalid {
-                path: path.to_owned(),
-                reason: Invalid::NotRegular("a symbolic link"),
-            },
-            Some(libc::ENXIO) => ReadError::Invalid {
-                path: path.to_owned(),
-                reason: Invalid::NotRegular("a socket or FIFO"),
-            },
-            _ => ReadError::Io {
-                path: path.to_owned(),
-                source: e,
-            },
-        })?;
-    let meta = file.metadata().map_err(|e| ReadError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    if !meta.is_file() {
-        return Err(ReadError::Invalid {
-            path: path.to_owned(),
-            reason: Invalid::NotRegular(flock::describe(meta.file_type())),
-        });
-    }
-    Ok((file, meta))
-}
-
-fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
-    let bytes = read_settled(file).map_err(|e| ReadError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    parse(&bytes, liveness::pid_max()).map_err(|reason| ReadError::Invalid {
-        path: path.to_owned(),
-        reason,
-    })
-}
-
-/// Read up to `limit` bytes from the start of the file at `path`, opened as [`read`] opens
-/// it; `None` if there is no file.
-pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, ReadError> {
-    use std::io::Read;
-    let file = match open_for_reading(path) {
-        Ok((file, _)) => file,
-        Err(ReadError::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut buf = Vec::new();
-    file.take(limit as u64)
-        .read_to_end(&mut buf)
-        .map_err(|source| ReadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    Ok(Some(buf))
-}
-
-/// Read the PID in a PID file (first line, surrounding white space trimmed, plain decimal in
-/// `1..=pid_max`).
-///
-/// ```
-/// use pidward::pidfile::{read, ReadError, Invalid};
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("nginx.pid");
-/// assert!(matches!(read(&path), Err(ReadError::NotFound { .. })));
-/// std::fs::write(&path, "4242\n")?;
-/// assert_eq!(read(&path)?, 4242);
-/// std::fs::write(&path, "0x10\n")?;
-/// assert!(matches!(read(&path), Err(ReadError::Invalid { reason: Invalid::NotDecimal(_), .. })));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn read(path: impl AsRef<Path>) -> Result<u32, ReadError> {
-    let path = path.as_ref();
-    let (file, _) = open_for_reading(path)?;
-    read_pid_from(path, &file)
-}
-
-/// What [`status`] found.
-#[derive(Debug)]
-pub enum Status {
-    /// A live process holds the file: locked by its owner, or (for a foreign, unlocked file)
-    /// the PID is alive and older than the file.
-    Running {
-        /// The PID in the file.
-        pid: u32,
-        /// Whether the file is locked (pidward's own files are).
-        locked: bool,
-    },
-    /// Locked, but the owner has not written its PID yet.
-    Starting,
-    /// The file names a process that is not running any more.
-    Stale {
-        /// The PID in the file.
-        pid: u32,
-        /// Why it is stale.
-        why: Stale,
-    },
-    /// No file at the path.
-    Absent,
-    /// The file holds no valid PID (or is not a regular file).
-    Invalid(Invalid),
-    /// The file could not be read, so nothing can be said.
-    Unknown(io::Error),
-}
-
-/// Why a PID file is stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stale {
-    /// No process has that PID.
-    Dead,
-    /// The process has exited and waits to be reaped.
-    Zombie,
-    /// A process has that PID, but it started after the file was written: the PID was reused.
-    Reused,
-}
-
-impl fmt::Display for Stale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stale::Dead => "no process has this PID",
-            Stale::Zombie => "the process has exited (zombie)",
-            Stale::Reused => "the PID now belongs to a process started after the file was written",
-        })
-    }
-}
-
-impl Status {
-    /// The state's name: `running`, `starting`, `stale`, `absent`, `invalid`, `unknown`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Status::Running { .. } => "running",
-            Status::Starting => "starting",
-            Status::Stale { .. } => "stale",
-            Status::Absent => "absent",
-            Status::Invalid(_) => "invalid",
-            Status::Unknown(_) => "unknown",
-        }
-    }
-
-    /// The PID the file names, when it names one.
-    pub fn pid(&self) -> Option<u32> {
-        match self {
-            Status::Running { pid, .. } | Status::Stale { pid, .. } => Some(*pid),
-            _ => None,
-        }
-    }
-
-    /// Whether the program is running (or starting): it holds the file.
-    pub fn is_running(&self) -> bool {
-        matches!(self, Status::Running { .. } | Status::Starting)
-    }
-
-    /// The LSB `status` exit code: 0 running, 1 dead but PID file exists, 3 not running,
-    /// 4 unknown.
-    pub fn lsb_code(&self) -> u8 {
-        match self {
-            Status::Running { .. } | Status::Starting => 0,
-            Status::Stale { .. } => 1,
-            Status::Absent => 3,
-            Status::Invalid(_) | Status::Unknown(_) => 4,
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::Running { pid, locked: true } => write!(f, "running as PID {pid}"),
-            Status::Running { pid, locked: false } => {
-                write!(f, "running as PID {pid} (file not locked)")
-            }
-            Status::Starting => f.write_str("starting (locked, no PID written yet)"),
-            Status::Stale { pid, why } => write!(f, "not running: stale PID {pid} ({why})"),
-            Status::Absent => f.write_str("not running (no PID file)"),
-            Status::Invalid(why) => write!(f, "invalid PID file: {why}"),
-            Status::Unknown(e) => write!(f, "unknown: {e}"),
-        }
-    }
-}
-
-/// Everything [`status`] looked at, for callers that act on the answer (`stop`).
-#[derive(Debug)]
-pub(crate) struct Inspection {
-    pub status: Status,
-    /// The file's metadata, when it could be opened.
-    pub meta: Option<fs::Metadata>,
-}
-
-/// Whether the program that owns a PID file is running. Works on pidward's files (the lock
-/// decides) and on foreign ones (liveness rules of [`crate::liveness`]).
-///
-/// ```
-/// use pidward::pidfile::{status, Stale, Status};
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("nginx.pid");
-/// assert_eq!(status(&path).lsb_code(), 3);
-/// std::fs::write(&path, format!("{}\n", std::process::id()))?;
-/// // Not locked, but the PID is alive and older than the file: a foreign PID file.
-/// assert!(matches!(status(&path), Status::Running { locked: false, .. }));
-/// let mut gone = std::process::Command::new("true").spawn()?;
-/// gone.wait()?;
-/// std::fs::write(&path, format!("{}\n", gone.id()))?;
-/// assert!(matches!(status(&path), Status::Stale { why: Stale::Dead, .. }));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn status(path: impl AsRef<Path>) -> Status {
-    inspect(path.as_ref()).status
-}
-
-pub(crate) fn inspect(path: &Path) -> Inspection {
-    let (file, meta) = match open_for_reading(path) {
-        Ok(x) => x,
-        Err(ReadError::NotFound { .. }) => {
-            return Inspection {
-                status: Status::Absent,
-                meta: None,
-            };
-        }
-        Err(ReadError::Invalid { reason, .. }) => {
-            return Inspection {
-                status: Status::Invalid(reason),
-                meta: fs::symlink_metadata(path).ok(),
-            };
-        }
-        Err(ReadError::Io { source, .. }) => {
-            return Inspection {
-                status: Status::Unknown(source),
-                meta: None,
-            };
-        }
-    };
-    let status = judge(&file, &meta);
-    Inspection {
-        status,
-        meta: Some(meta),
-    }
-}
-
-fn judge(file: &File, meta: &fs::Metadata) -> Status {
-    let locked = match flock::is_locked(file) {
-        Ok(l) => l,
-        Err(e) => return Status::Unknown(e),
-    };
-    let bytes = match read_settled_locked(file, locked) {
-        Ok(b) => b,
-        Err(e) => return Status::Unknown(e),
-    };
-    if bytes.is_empty() && locked {
-        return Status::Starting;
-    }
-    let pid = match parse(&bytes, liveness::pid_max()) {
-        Ok(pid) => pid,
-        Err(why) => return Status::Invalid(why),
-    };
-    if locked {
-        // The lock is the liveness signal: locked means alive, whatever the PID says.
-        return Status::Running { pid, locked };
-    }
-    judge_unlocked(pid, meta)
-}
-
-/// A foreign file, or one whose owner died: decide from the process table.
-fn judge_unlocked(pid: u32, meta: &fs::Metadata) -> Status {
-    let locked = false;
-    match liveness::probe(pid) {
-        Probe::Dead => Status::Stale {
-            pid,
-            why: Stale::Dead,
-        },
-        Probe::Zombie => Status::Stale {
-            pid,
-            why: Stale::Zombie,
-        },
-        Probe::Alive | Probe::AliveNotPermitted => {
-            let written = file_written(meta);
-            match ProcessInfo::of(pid) {
-                Ok(info) if info.started_after(written) => Status::Stale {
-                    pid,
-                    why: Stale::Reused,
-                },
-                // Gone between the probe and now.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Status::Stale {
-                    pid,
-                    why: Stale::Dead,
-                },
-                _ => Status::Running { pid, locked },
-            }
-        }
-    }
-}
-
-/// When the file's content was last written: its mtime (ctime would move on chmod/chown).
-fn file_written(meta: &fs::Metadata) -> SystemTime {
-    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)
 }
