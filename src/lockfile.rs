@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The first line is the PID, so every PID-file reader (`pidward status` included) reads a
-//! lock file too. The record is written after the lock is taken, write-then-truncate, so
+//! lock file too. The record is written after the lock is taken, into an emptied file, so
 //! readers never see half of it.
 //!
 //! Staleness: a lock file that nobody has flock'ed, left behind by a crashed owner, is
@@ -204,7 +204,7 @@ impl LockFile {
                         dev: locked.dev,
                         ino: locked.ino,
                     });
-                    write_record(&held.file).map_err(|e| io("write", e))?;
+                    write_record(&held.file, locked.created).map_err(|e| io("write", e))?;
                     HELD.insert(held.dev, held.ino, &held);
                     self.held = Some(held);
                     return Ok(self);
@@ -437,15 +437,19 @@ fn read_all(file: &File) -> io::Result<Vec<u8>> {
     crate::pidfile::read_prefix(file, MAX_RECORD)
 }
 
-fn write_record(file: &File) -> io::Result<()> {
+/// Write our record into the (locked) file. Like a PID, the record is only ever written into
+/// an empty file: bytes overwritten in place would be visible to readers one by one.
+fn write_record(file: &File, fresh: bool) -> io::Result<()> {
     let text = format!(
         "{}\nhost={}\ntime={}\n",
         std::process::id(),
         hostname(),
         timefmt::format(SystemTime::now())
     );
-    file.write_all_at(text.as_bytes(), 0)?;
-    file.set_len(text.len() as u64)
+    if !fresh {
+        file.set_len(0)?;
+    }
+    file.write_all_at(text.as_bytes(), 0)
 }
 
 fn parse_record(bytes: &[u8]) -> Result<Owner, String> {
