@@ -153,10 +153,10 @@ fn main() -> ExitCode {
         }
     };
     // The descriptor of an unkept file was closed by the daemon: do not close it again.
-    if let Some(file) = leaked {
-        if !args.nodaemon {
-            std::mem::forget(file);
-        }
+    if let Some(file) = leaked
+        && !args.nodaemon
+    {
+        std::mem::forget(file);
     }
 
     // From here on: the detached process (or this one, with --nodaemon).

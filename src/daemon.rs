@@ -538,13 +538,12 @@ impl Detached {
     ///
     /// Returns only on failure, with [`Step::Exec`] (also reported to the launcher).
     pub fn exec(mut self, cmd: &mut Command) -> StepError {
-        if let Some(pf) = &self.pid_file {
-            if let Err(e) = rustix::io::fcntl_setfd(pf.as_fd(), rustix::io::FdFlags::empty()) {
-                let e =
-                    StepError::from_io(Step::PidFile, &e.into(), pf.path().display().to_string());
-                let _ = self.fail(&e);
-                return e;
-            }
+        if let Some(pf) = &self.pid_file
+            && let Err(e) = rustix::io::fcntl_setfd(pf.as_fd(), rustix::io::FdFlags::empty())
+        {
+            let e = StepError::from_io(Step::PidFile, &e.into(), pf.path().display().to_string());
+            let _ = self.fail(&e);
+            return e;
         }
         if let Some(fd) = &self.status {
             let _ = StatusWriter::new(fd.as_fd()).exec();

@@ -241,6 +241,20 @@ pub enum StopError {
         /// Why it is not trusted.
         why: String,
     },
+    /// The file names a PID that has exited, yet its lock is still held: a process that
+    /// inherited the descriptor (a forked child) keeps the service "running", and the file does
+    /// not say which process that is. Nothing is signalled.
+    #[error(
+        "{}: PID {pid} has exited but the file is still locked by a process that inherited it; \
+         not signalling anything",
+        path.display()
+    )]
+    OrphanedLock {
+        /// The PID file.
+        path: PathBuf,
+        /// The PID it names.
+        pid: u32,
+    },
     /// Sending the signal failed (EPERM: not permitted).
     #[error("cannot send {signal} to PID {pid}: {source}")]
     Signal {
@@ -316,7 +330,18 @@ pub fn stop(path: impl AsRef<Path>, opts: &StopOptions) -> Result<Outcome, StopE
     let pidfd = match PidFd::open(pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-            return Ok(Outcome::NotRunning(pidfile::status(path)));
+            return match pidfile::status(path) {
+                // The writer is gone but its lock lives on in a process that inherited the
+                // descriptor: there is a service, and no PID to reach it by.
+                Status::Running {
+                    pid: again,
+                    locked: true,
+                } if again == pid => Err(StopError::OrphanedLock {
+                    path: path.to_owned(),
+                    pid,
+                }),
+                other => Ok(Outcome::NotRunning(other)),
+            };
         }
         Err(e) => return Err(io_err(e)),
     };

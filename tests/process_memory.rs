@@ -93,7 +93,7 @@ async fn a_paused_event_stream_reader_blocks_the_child_and_memory_stays_flat() {
                 Event::Data { fd: 1, data } => {
                     received += data.len() as u64;
                     chunks += 1;
-                    if chunks % 64 == 0 {
+                    if chunks.is_multiple_of(64) {
                         // A slow consumer: pause, let time pass, resume.
                         child.pause(1);
                         sleep(Duration::from_millis(20)).await;

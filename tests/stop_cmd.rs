@@ -211,3 +211,37 @@ fn eperm_means_alive_and_not_permitted() {
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not permitted"));
 }
+
+#[test]
+fn a_lock_outliving_its_writer_is_not_signalled() {
+    let dir = tempdir();
+    let f = dir.path().join("orphan.pid");
+    let out = Command::new(guard_exe())
+        .args(["orphan", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let heir: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let _heir = KillOnDrop(heir);
+    // The writer is dead; its child holds the lock: the service is running.
+    let st = pidward().arg("status").arg(&f).output().unwrap();
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let (code, _, err, _) = stop(&[], &f);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("still locked"), "{err}");
+    assert!(alive(heir), "nothing may be signalled");
+}
+
+/// Kills a process that is not our child (so cannot be a `Child`) when the test ends.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+    }
+}

@@ -620,14 +620,14 @@ impl Prepared {
             .zip([Step::Stdin, Step::Stdout, Step::Stderr])
             .enumerate()
         {
-            if let Some(fd) = fd {
-                if let Err(errno) = dup_to(fd.as_raw_fd(), i as RawFd) {
-                    return Err(Failure {
-                        step,
-                        errno,
-                        detail: &self.stdio_detail[i],
-                    });
-                }
+            if let Some(fd) = fd
+                && let Err(errno) = dup_to(fd.as_raw_fd(), i as RawFd)
+            {
+                return Err(Failure {
+                    step,
+                    errno,
+                    detail: &self.stdio_detail[i],
+                });
             }
         }
         for (target, fd) in &self.fds {

@@ -529,11 +529,11 @@ pub(crate) fn read_report(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::
         };
         if n == 0 {
             // End of file: decode a cut final line, if any.
-            if consumed < data.len() {
-                if let Some(Message::Failed(e)) = decode(&data[consumed..]) {
-                    report.outcome = Outcome::Failed(e);
-                    return Ok(report);
-                }
+            if consumed < data.len()
+                && let Some(Message::Failed(e)) = decode(&data[consumed..])
+            {
+                report.outcome = Outcome::Failed(e);
+                return Ok(report);
             }
             report.outcome = if exec_announced {
                 Outcome::Execed

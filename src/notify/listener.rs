@@ -210,15 +210,15 @@ impl Listener {
             // Answered by closing the descriptor it carried, when `datagram` drops.
             return None;
         }
-        if let Some(pid) = n.main_pid {
-            if !self.accepts(pid) {
-                tracing::warn!(
-                    sender = datagram.pid,
-                    main_pid = pid,
-                    "ignoring MAINPID=: it names a process outside the supervised tree"
-                );
-                n.main_pid = None;
-            }
+        if let Some(pid) = n.main_pid
+            && !self.accepts(pid)
+        {
+            tracing::warn!(
+                sender = datagram.pid,
+                main_pid = pid,
+                "ignoring MAINPID=: it names a process outside the supervised tree"
+            );
+            n.main_pid = None;
         }
         n.sender = datagram.pid;
         n.uid = datagram.uid;
@@ -324,12 +324,12 @@ impl Drop for Listener {
     fn drop(&mut self) {
         if let Some((path, dev, ino)) = &self.path {
             // Remove only what is ours: the path must still name the socket we bound.
-            if let Ok(meta) = std::fs::symlink_metadata(path) {
-                if meta.dev() == *dev && meta.ino() == *ino {
-                    if let Err(err) = std::fs::remove_file(path) {
-                        tracing::warn!(path = %path.display(), "cannot remove notify socket: {err}");
-                    }
-                }
+            if let Ok(meta) = std::fs::symlink_metadata(path)
+                && meta.dev() == *dev
+                && meta.ino() == *ino
+                && let Err(err) = std::fs::remove_file(path)
+            {
+                tracing::warn!(path = %path.display(), "cannot remove notify socket: {err}");
             }
         }
     }

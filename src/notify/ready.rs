@@ -199,12 +199,11 @@ impl ReadySource {
                     if let Some(status) = &n.status {
                         seen.status = Some(status.clone());
                     }
-                    if let Some(extension) = n.extend_timeout {
-                        if let (Some(current), Some(extended)) =
+                    if let Some(extension) = n.extend_timeout
+                        && let (Some(current), Some(extended)) =
                             (*deadline, Instant::now().checked_add(extension))
-                        {
-                            *deadline = Some(current.max(extended));
-                        }
+                    {
+                        *deadline = Some(current.max(extended));
                     }
                     if n.ready {
                         return Ok(Some(ReadyOutcome::Ready {

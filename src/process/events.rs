@@ -137,19 +137,20 @@ impl Child {
             .map(|(&fd, _)| fd)
             .collect();
         for fd in writers {
-            if let Some(Pipe::Writer(writer)) = self.pipes.get(&fd) {
-                if writer.poll_peer_closed(cx).is_ready() {
-                    self.pipes.remove(&fd);
-                    return Poll::Ready(Ok(Some(Event::Closed { fd })));
-                }
+            if let Some(Pipe::Writer(writer)) = self.pipes.get(&fd)
+                && writer.poll_peer_closed(cx).is_ready()
+            {
+                self.pipes.remove(&fd);
+                return Poll::Ready(Ok(Some(Event::Closed { fd })));
             }
         }
 
-        if self.exited_reported && self.pipes.is_empty() {
-            if let Some(reason) = self.reason {
-                self.ended_reported = true;
-                return Poll::Ready(Ok(Some(Event::Ended(reason))));
-            }
+        if self.exited_reported
+            && self.pipes.is_empty()
+            && let Some(reason) = self.reason
+        {
+            self.ended_reported = true;
+            return Poll::Ready(Ok(Some(Event::Ended(reason))));
         }
         Poll::Pending
     }

@@ -6,10 +6,12 @@
 //!   guard hold PATH defer?            acquire, print "ready", sleep until killed
 //!   guard once PATH                   acquire, print the PID written, release
 //!   guard cleanup PATH                acquire with remove_on_signal, print "ready", sleep
+//!   guard orphan PATH                 acquire, pass the lock to a `sleep` child, exit
 //!   guard flip PATH                   acquire, then rewrite the PID 7 / 32000 forever
 //!   guard lock PATH                   LockFile acquire, print "ready", sleep until killed
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -92,6 +94,24 @@ fn main() {
             loop {
                 std::thread::sleep(Duration::from_secs(60));
             }
+        }
+        "orphan" => {
+            // Hand the lock to a child (`sleep`) through an inherited descriptor, print the
+            // child's PID and exit without releasing: the file names a dead PID, still locked.
+            use std::os::fd::AsRawFd;
+            let guard = PidFile::acquire(path).unwrap();
+            let fd = guard.as_fd().as_raw_fd();
+            // SAFETY: clearing FD_CLOEXEC on a descriptor we own.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            let child = std::process::Command::new("sleep")
+                .arg("300")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            println!("{}", child.id());
+            std::io::stdout().flush().unwrap();
+            std::process::exit(0);
         }
         "flip" => {
             let mut guard = PidFile::acquire(path).unwrap();

@@ -162,10 +162,11 @@ pub fn tagged(tag: &str) -> Vec<u32> {
         if pid == me {
             continue;
         }
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&cmdline).contains(tag) && alive(pid) {
-                pids.push(pid);
-            }
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(tag)
+            && alive(pid)
+        {
+            pids.push(pid);
         }
     }
     pids

@@ -112,19 +112,17 @@ pub fn main(args: Args) -> ExitCode {
         eprintln!("pidward notify: {err}");
         return ExitCode::from(1);
     }
-    if args.ready {
-        if let Err(err) = notify::notify_fd() {
-            eprintln!("pidward notify: {err}");
-            return ExitCode::from(1);
-        }
+    if args.ready
+        && let Err(err) = notify::notify_fd()
+    {
+        eprintln!("pidward notify: {err}");
+        return ExitCode::from(1);
     }
-    if !args.no_block {
-        if let Err(err) = notifier.barrier(BARRIER_TIMEOUT) {
-            eprintln!(
-                "pidward notify: the message was sent, but {err} (--no-block skips this wait)"
-            );
-            return ExitCode::from(1);
-        }
+    if !args.no_block
+        && let Err(err) = notifier.barrier(BARRIER_TIMEOUT)
+    {
+        eprintln!("pidward notify: the message was sent, but {err} (--no-block skips this wait)");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

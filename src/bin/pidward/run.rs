@@ -479,10 +479,9 @@ impl Plan {
             failure.early_exit,
             self.stderr_file(),
             failure.message.as_mut(),
-        ) {
-            if let Some(tail) = tail(&path, 10, 2048) {
-                message.push_str(&format!("\nlast lines of {}:\n{tail}", path.display()));
-            }
+        ) && let Some(tail) = tail(&path, 10, 2048)
+        {
+            message.push_str(&format!("\nlast lines of {}:\n{tail}", path.display()));
         }
         failure
     }
@@ -574,21 +573,20 @@ fn ensure_standard_streams() {
     }
     for fd in 0..3 {
         // SAFETY: F_GETFD on a descriptor number only queries it.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            if let Ok(null) = std::fs::OpenOptions::new()
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1
+            && let Ok(null) = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open("/dev/null")
-            {
-                let null: OwnedFd = null.into();
-                if null.as_raw_fd() != fd {
-                    // SAFETY: dup2 onto a descriptor number that is free.
-                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
-                } else {
-                    // It landed on the right number, but with O_CLOEXEC: clear that.
-                    let _ = rustix::io::fcntl_setfd(&null, rustix::io::FdFlags::empty());
-                    std::mem::forget(null);
-                }
+        {
+            let null: OwnedFd = null.into();
+            if null.as_raw_fd() != fd {
+                // SAFETY: dup2 onto a descriptor number that is free.
+                unsafe { libc::dup2(null.as_raw_fd(), fd) };
+            } else {
+                // It landed on the right number, but with O_CLOEXEC: clear that.
+                let _ = rustix::io::fcntl_setfd(&null, rustix::io::FdFlags::empty());
+                std::mem::forget(null);
             }
         }
     }

@@ -106,13 +106,13 @@ enum Reporter<'a> {
 impl Reporter<'_> {
     fn fail(&mut self, e: StepError) -> Failure {
         let mut failure = Failure::from(e.clone());
-        if let Reporter::Detached(d) = self {
-            if d.is_reporting() {
-                let _ = d.fail(&e);
-                // The launcher prints it; printing it here too would put it in the
-                // command's stderr file, and into the tail the launcher quotes.
-                failure.message = None;
-            }
+        if let Reporter::Detached(d) = self
+            && d.is_reporting()
+        {
+            let _ = d.fail(&e);
+            // The launcher prints it; printing it here too would put it in the
+            // command's stderr file, and into the tail the launcher quotes.
+            failure.message = None;
         }
         failure
     }
@@ -221,21 +221,21 @@ fn supervise(
     // The command holds the set-up, including our copy of the notify-fd pipe's write end:
     // drop it, or the end of file that says "the command gave up" would never come.
     drop(cmd);
-    if let Some(pf) = &mut child_pid_file {
-        if let Err(e) = pf.write_pid(child.pid()) {
-            eprintln!(
-                "pidward run: warning: {}: cannot write PID: {e}",
-                pf.path().display()
-            );
-        }
+    if let Some(pf) = &mut child_pid_file
+        && let Err(e) = pf.write_pid(child.pid())
+    {
+        eprintln!(
+            "pidward run: warning: {}: cannot write PID: {e}",
+            pf.path().display()
+        );
     }
 
     let me = std::process::id();
     let relay = |status: Option<&str>| {
-        if let Some(up) = &upstream {
-            if let Err(e) = up.relay_ready(me, status) {
-                eprintln!("pidward run: warning: relaying readiness: {e}");
-            }
+        if let Some(up) = &upstream
+            && let Err(e) = up.relay_ready(me, status)
+        {
+            eprintln!("pidward run: warning: relaying readiness: {e}");
         }
     };
     if channel.is_none() {
@@ -272,10 +272,8 @@ fn supervise(
             Ok(r) => r,
             Err(e) => break Err(Failure::setup(format!("poll: {e}"))),
         };
-        if sig_ready {
-            if let Err(e) = child.handle_signals() {
-                eprintln!("pidward run: warning: forwarding signals: {e}");
-            }
+        if sig_ready && let Err(e) = child.handle_signals() {
+            eprintln!("pidward run: warning: forwarding signals: {e}");
         }
         // The channel is read before the exit is acted on: a READY=1 sent just before
         // exiting still counts.
@@ -336,10 +334,10 @@ fn supervise(
                     _ => {}
                 }
             }
-            if let Some(e) = failure {
-                if !child_ready {
-                    break Err(start_failed(&mut child, report, e));
-                }
+            if let Some(e) = failure
+                && !child_ready
+            {
+                break Err(start_failed(&mut child, report, e));
             }
         }
         if child_ready {
