@@ -187,9 +187,24 @@ fn a_locked_pidward_file_is_stopped_through_its_holder() {
 
 #[test]
 fn eperm_means_alive_and_not_permitted() {
+    // The target is a root-owned process in a session of its own: kill(2) lets any
+    // process send SIGCONT within its own session, whatever the uids, so a target that
+    // shares the test's session (PID 1 in a container can) would not refuse anyone.
     let dir = tempdir();
-    let f = dir.path().join("init.pid");
-    std::fs::write(&f, "1\n").unwrap();
+    let f = dir.path().join("root-owned.pid");
+    let mut target = Proc(
+        Command::new("setsid")
+            .args(["sleep", "300"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = target.pid();
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    }));
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(&f, format!("{pid}\n")).unwrap();
     let as_nobody = |args: &[&str]| {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -206,10 +221,16 @@ fn eperm_means_alive_and_not_permitted() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("running as PID 1"));
-    let out = as_nobody(&["stop", "-s", "CONT"]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not permitted"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("running as PID {pid}")));
+    let out = as_nobody(&["stop", "-R", "TERM/1/KILL/1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("not permitted"), "{err}");
+    assert!(
+        target.0.try_wait().unwrap().is_none(),
+        "the target was signalled"
+    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{pid}\n"));
 }
 
 #[test]
