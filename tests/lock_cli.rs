@@ -345,3 +345,68 @@ fn ignored_signals_stay_ignored_like_flock_so_nohup_works() {
     assert_eq!(ours_blk, 0);
     assert_eq!(ours_blk, theirs_blk);
 }
+
+/// The children of `pid`, from `/proc/PID/task/PID/children`.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn closed_standard_fds_are_reopened_on_dev_null_before_any_file_is_opened() {
+    // Started with 0, 1 and 2 closed, pidward must not let the lock file (or the PID file of
+    // `run`) take the place of standard output: the command's 0-2 are /dev/null and what it
+    // prints goes nowhere, not into the file.
+    let dir = tempfile::tempdir().unwrap();
+    let lockf = dir.path().join("f");
+    let pidf = dir.path().join("run.pid");
+    let command = [
+        "sh",
+        "-c",
+        "echo into-stdout; echo into-stderr >&2; exec sleep 30",
+    ];
+    let f = lockf.to_str().unwrap();
+    let p = pidf.to_str().unwrap();
+    for args in [vec!["lock", f], vec!["run", "-p", p, "--"]] {
+        let mut pidward = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$@" <&- >&- 2>&-"#)
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_pidward"))
+            .args(&args)
+            .args(command)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let sleeper = loop {
+            let sleeping = children(pidward.id()).into_iter().find(|c| {
+                std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|s| s == "sleep\n")
+            });
+            if let Some(pid) = sleeping {
+                break pid;
+            }
+            assert!(std::time::Instant::now() < deadline, "{args:?}: no sleep");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        for fd in 0..3 {
+            let target = std::fs::read_link(format!("/proc/{sleeper}/fd/{fd}")).unwrap();
+            assert_eq!(
+                target,
+                std::path::Path::new("/dev/null"),
+                "{args:?} fd {fd}"
+            );
+        }
+        assert_eq!(std::fs::read(&lockf).unwrap(), b"", "{args:?}");
+        if args[0] == "run" {
+            let pid = std::fs::read_to_string(&pidf).unwrap();
+            assert_eq!(pid, format!("{}\n", pidward.id()));
+        }
+        // SAFETY: kill(2) of our own grandchild, which is still running (found above).
+        unsafe { libc::kill(sleeper as i32, libc::SIGTERM) };
+        assert_eq!(pidward.wait().unwrap().code(), Some(128 + 15), "{args:?}");
+    }
+    assert!(!pidf.exists(), "the PID file outlived the run");
+}

@@ -35,7 +35,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidward::flock::{Mode, holders, lock_until};
@@ -120,12 +120,12 @@ enum Target {
 }
 
 /// `pidward lock`.
-pub fn main(args: Args) -> ExitCode {
+pub fn main(args: Args) -> u8 {
     match run(args) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(Failure(code, message)) => {
             eprintln!("pidward lock: {message}");
-            ExitCode::from(code)
+            code
         }
     }
 }

@@ -2,14 +2,23 @@
 //!
 //! One file per subcommand; each parses its own arguments with clap and calls the library.
 //! Usage errors exit 2 (clap's convention, and the table in the README).
+//!
+//! The binary starts without std's runtime start-up (`#![no_main]`, see `startup.rs`): every
+//! `pidward lock … true` or `pidward run …` pays for its own start-up, and std's spends most of
+//! its time on a stack-overflow guard that reads `/proc/self/maps`. `startup::init` keeps the
+//! two parts that matter to a process tool, and `main` returns through `process::exit`, which
+//! flushes stdout as a normal return from a std `main` would.
 
-use std::process::ExitCode;
+#![no_main]
+
+use std::ffi::{c_char, c_int};
 
 use clap::{Parser, Subcommand};
 
 mod lock;
 mod notify;
 mod run;
+mod startup;
 mod status;
 mod stop;
 
@@ -38,13 +47,19 @@ enum Command {
     Notify(notify::Args),
 }
 
-fn main() -> ExitCode {
+/// The C entry point, called by the C runtime with the process's arguments, which std reads
+/// on its own (glibc passes them to std's `.init_array` hook), so `argc` and `argv` go unused.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    // SAFETY: this is the first Rust code to run, and the process has one thread.
+    unsafe { startup::init() };
     let cli = Cli::parse();
-    match cli.command {
+    let code = match cli.command {
         Command::Lock(args) => lock::main(args),
         Command::Status(args) => status::main(args),
         Command::Stop(args) => stop::main(args),
         Command::Run(args) => run::main(args),
         Command::Notify(args) => notify::main(args),
-    }
+    };
+    std::process::exit(code.into())
 }

@@ -22,7 +22,6 @@
 //! malformed, sending failed, or no confirmation in time; 2 usage error (including nothing
 //! to send, a `VAR=VALUE` that is not one, and a multi-line value).
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use pidward::notify::{self, NOTIFY_FD, NOTIFY_SOCKET, Notifier};
@@ -69,7 +68,7 @@ pub struct Args {
     fields: Vec<String>,
 }
 
-pub fn main(args: Args) -> ExitCode {
+pub fn main(args: Args) -> u8 {
     let mut lines = Vec::new();
     if args.ready {
         lines.push("READY=1".to_owned());
@@ -94,7 +93,7 @@ pub fn main(args: Args) -> ExitCode {
         eprintln!(
             "pidward notify: nothing to send (give --ready, --status=TEXT, --pid, --stopping, --reloading or VAR=VALUE)"
         );
-        return ExitCode::from(2);
+        return 2;
     }
     let message = lines.join("\n");
 
@@ -102,7 +101,7 @@ pub fn main(args: Args) -> ExitCode {
         Ok(notifier) => notifier,
         Err(err) => {
             eprintln!("pidward notify: {err}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     let Some(notifier) = notifier else {
@@ -110,25 +109,25 @@ pub fn main(args: Args) -> ExitCode {
     };
     if let Err(err) = notifier.send(&message) {
         eprintln!("pidward notify: {err}");
-        return ExitCode::from(1);
+        return 1;
     }
     if args.ready
         && let Err(err) = notify::notify_fd()
     {
         eprintln!("pidward notify: {err}");
-        return ExitCode::from(1);
+        return 1;
     }
     if !args.no_block
         && let Err(err) = notifier.barrier(BARRIER_TIMEOUT)
     {
         eprintln!("pidward notify: the message was sent, but {err} (--no-block skips this wait)");
-        return ExitCode::from(1);
+        return 1;
     }
-    ExitCode::SUCCESS
+    0
 }
 
 /// No `NOTIFY_SOCKET`: readiness can still go over `NOTIFY_FD`.
-fn notify_fd_only(ready: bool, line_count: usize) -> ExitCode {
+fn notify_fd_only(ready: bool, line_count: usize) -> u8 {
     if ready {
         match notify::notify_fd() {
             Ok(true) => {
@@ -137,19 +136,19 @@ fn notify_fd_only(ready: bool, line_count: usize) -> ExitCode {
                         "pidward notify: {NOTIFY_SOCKET} is not set; only readiness was sent, over {NOTIFY_FD}"
                     );
                 }
-                return ExitCode::SUCCESS;
+                return 0;
             }
             Ok(false) => {}
             Err(err) => {
                 eprintln!("pidward notify: {err}");
-                return ExitCode::from(1);
+                return 1;
             }
         }
     }
     eprintln!(
         "pidward notify: {NOTIFY_SOCKET} is not set: no supervisor is listening for notifications"
     );
-    ExitCode::from(1)
+    1
 }
 
 /// `parent`, `self`, or a positive decimal PID.

@@ -25,7 +25,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -260,15 +260,15 @@ fn exit_code_of(e: &StepError) -> u8 {
     }
 }
 
-pub fn main(args: Args) -> ExitCode {
+pub fn main(args: Args) -> u8 {
     ensure_standard_streams();
     match run(*args.options) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(Failure { code, message, .. }) => {
             if let Some(message) = message {
                 eprintln!("pidward run: {message}");
             }
-            ExitCode::from(code)
+            code
         }
     }
 }

@@ -4,7 +4,6 @@
 //! (no file), 4 unknown (invalid file, unreadable file).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use pidward::liveness::ProcessInfo;
 use pidward::pidfile::{self, Status};
@@ -18,7 +17,7 @@ pub struct Args {
     pidfile: PathBuf,
 }
 
-pub fn main(args: Args) -> ExitCode {
+pub fn main(args: Args) -> u8 {
     let status = pidfile::status(&args.pidfile);
     let info = match &status {
         Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
@@ -37,7 +36,7 @@ pub fn main(args: Args) -> ExitCode {
         }
         println!("{line}");
     }
-    ExitCode::from(status.lsb_code())
+    status.lsb_code()
 }
 
 fn json(path: &std::path::Path, status: &Status, info: Option<&ProcessInfo>) -> serde_json::Value {

@@ -5,7 +5,6 @@
 //! `pidward stop -s HUP` is a reload.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use pidward::Signal;
 use pidward::stop::{Outcome, Schedule, StopOptions, stop};
@@ -34,14 +33,14 @@ pub struct Args {
     pidfile: PathBuf,
 }
 
-pub fn main(args: Args) -> ExitCode {
+pub fn main(args: Args) -> u8 {
     let signal = args.signal.unwrap_or(Signal::TERM);
     let schedule = match (&args.retry, args.signal) {
         (Some(text), _) => match Schedule::parse(text, signal) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("pidward stop: {e}");
-                return ExitCode::from(2);
+                return 2;
             }
         },
         (None, Some(sig)) => Schedule::once(sig),
@@ -64,33 +63,33 @@ pub fn main(args: Args) -> ExitCode {
             if args.verbose {
                 eprintln!("{path}: stopped PID {pid} (sent {})", sent_text(&sent));
             }
-            ExitCode::SUCCESS
+            0
         }
         Ok(Outcome::Signalled { pid, sent }) => {
             if args.verbose {
                 eprintln!("{path}: sent {} to PID {pid}", sent_text(&sent));
             }
-            ExitCode::SUCCESS
+            0
         }
         Ok(Outcome::NotRunning(status)) => {
             eprintln!("{path}: {status}; nothing to stop");
-            ExitCode::from(if args.strict { 7 } else { 0 })
+            if args.strict { 7 } else { 0 }
         }
         Ok(Outcome::StillRunning { pid, sent }) => {
             eprintln!(
                 "{path}: PID {pid} is still running after the whole schedule (sent {})",
                 sent_text(&sent)
             );
-            ExitCode::from(1)
+            1
         }
         Ok(Outcome::WouldSend { pid, schedule }) => {
             println!("would stop PID {pid} with schedule {schedule}");
-            ExitCode::SUCCESS
+            0
         }
         // Cannot tell, untrusted file, or not permitted: LSB "unknown".
         Err(e) => {
             eprintln!("pidward stop: {e}");
-            ExitCode::from(4)
+            4
         }
     }
 }
