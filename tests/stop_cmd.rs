@@ -205,24 +205,28 @@ fn eperm_means_alive_and_not_permitted() {
     }));
     std::thread::sleep(Duration::from_millis(50));
     std::fs::write(&f, format!("{pid}\n")).unwrap();
-    let as_nobody = |args: &[&str]| {
+    let as_nobody = |args: &[&str], file: &Path| {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_pidward"))
             .args(args)
-            .arg(&f)
+            .arg(file)
             .output()
             .unwrap()
     };
-    let out = as_nobody(&["status"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("running as PID {pid}")));
-    let out = as_nobody(&["stop", "-R", "TERM/1/KILL/1"]);
+    // The case operators meet most: a file naming init, read by an unprivileged user.
+    let init = dir.path().join("init.pid");
+    std::fs::write(&init, "1\n").unwrap();
+    for (file, pid) in [(init.as_path(), 1), (f.as_path(), pid)] {
+        let out = as_nobody(&["status"], file);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains(&format!("running as PID {pid}")),
+            "{stdout}"
+        );
+    }
+    let out = as_nobody(&["stop", "-R", "TERM/1/KILL/1"], &f);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("not permitted"), "{err}");
