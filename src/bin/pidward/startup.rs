@@ -1,6 +1,8 @@
 //! Process start-up: the part of std's runtime start-up that `pidward` keeps.
 //!
-//! A std `main` is called after `std::rt::init`, which on Linux does three things:
+//! A std `main` is called after `std::rt::init`, which on Linux does, besides recording the
+//! main thread and the arguments (glibc hands those to std itself, before any `main`), three
+//! things:
 //!
 //! 1. reopens any of fds 0, 1 and 2 that is closed on `/dev/null`, so that the next file
 //!    opened cannot become "standard output" by accident (a lock file that a stray `println!`
