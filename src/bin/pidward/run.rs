@@ -23,7 +23,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
@@ -261,7 +261,7 @@ fn exit_code_of(e: &StepError) -> u8 {
 }
 
 pub fn main(args: Args) -> u8 {
-    ensure_standard_streams();
+    cloexec_inherited_fds();
     match run(*args.options) {
         Ok(code) => code,
         Err(Failure { code, message, .. }) => {
@@ -399,7 +399,7 @@ impl Plan {
     /// The steps every mode applies to the command: root, directory, umask, limits, user.
     fn command_setup(&self) -> Setup {
         // Inherited descriptors were marked close-on-exec at start-up (see
-        // `ensure_standard_streams`), and ours are close-on-exec: the command gets 0-2 only,
+        // `cloexec_inherited_fds`), and ours are close-on-exec: the command gets 0-2 only,
         // without a close-fds step in the child.
         let mut setup =
             Setup::new().close_fds(CLOSE_IN_CHILD.load(std::sync::atomic::Ordering::Relaxed));
@@ -561,33 +561,13 @@ fn dup_stderr() -> Option<OwnedFd> {
     rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3).ok()
 }
 
-/// Opens `/dev/null` on any of descriptors 0–2 that is closed, so that files opened later
-/// can never land there (and be clobbered when the standard streams are set up); marks every
-/// inherited descriptor above 2 close-on-exec (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`),
-/// so that no command started from here inherits it.
-fn ensure_standard_streams() {
+/// Marks every inherited descriptor above 2 close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`), so that no command started from here inherits it. (Descriptors 0-2
+/// are valid already: `startup::init` reopened any closed one on `/dev/null`.)
+fn cloexec_inherited_fds() {
     // SAFETY: plain system call; on kernels without the flag, the command's set-up closes
     // them instead (see `command_setup`).
     if unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
         CLOSE_IN_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    for fd in 0..3 {
-        // SAFETY: F_GETFD on a descriptor number only queries it.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1
-            && let Ok(null) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-        {
-            let null: OwnedFd = null.into();
-            if null.as_raw_fd() != fd {
-                // SAFETY: dup2 onto a descriptor number that is free.
-                unsafe { libc::dup2(null.as_raw_fd(), fd) };
-            } else {
-                // It landed on the right number, but with O_CLOEXEC: clear that.
-                let _ = rustix::io::fcntl_setfd(&null, rustix::io::FdFlags::empty());
-                std::mem::forget(null);
-            }
-        }
     }
 }
