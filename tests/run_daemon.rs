@@ -4,22 +4,11 @@
 mod run_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use run_support::*;
-
-fn run(args: &[&str]) -> (Output, Duration) {
-    let start = Instant::now();
-    let out = Command::cargo_bin("pidward")
-        .unwrap()
-        .arg("run")
-        .args(args)
-        .output()
-        .unwrap();
-    (out, start.elapsed())
-}
 
 /// The descriptors of a process above 2.
 fn extra_fds(pid: u32) -> Vec<std::path::PathBuf> {

@@ -3,29 +3,11 @@
 
 mod run_support;
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use pidward::notify::{Accept, Listener};
 use run_support::*;
-
-/// `pidward run ARGS`, with `$PIDWARD` set for scripts that call `pidward notify`.
-fn run_with(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
-    let start = Instant::now();
-    let out = Command::new(pidward())
-        .arg("run")
-        .args(args)
-        .env("PIDWARD", pidward())
-        .env_remove("NOTIFY_SOCKET")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    (out, start.elapsed())
-}
-
-fn run(args: &[&str]) -> (Output, Duration) {
-    run_with(args, &[])
-}
 
 #[test]
 fn the_launcher_returns_when_the_command_is_ready() {

@@ -3,8 +3,8 @@
 
 mod run_support;
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use run_support::*;
@@ -13,12 +13,6 @@ fn pidward_run(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("pidward").unwrap();
     cmd.arg("run").args(args);
     cmd
-}
-
-fn run(args: &[&str]) -> (Output, Duration) {
-    let start = Instant::now();
-    let out = pidward_run(args).output().unwrap();
-    (out, start.elapsed())
 }
 
 #[test]

@@ -5,11 +5,32 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The `pidward` binary under test.
 pub fn pidward() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pidward"))
+}
+
+/// `pidward run ARGS` with `env` added, `$PIDWARD` set (for scripts that call `pidward
+/// notify`) and no inherited `NOTIFY_SOCKET`: its output, and how long it took.
+pub fn run_with(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = Command::new(pidward())
+        .arg("run")
+        .args(args)
+        .env("PIDWARD", pidward())
+        .env_remove("NOTIFY_SOCKET")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out, start.elapsed())
+}
+
+/// [`run_with`] without extra environment.
+pub fn run(args: &[&str]) -> (Output, Duration) {
+    run_with(args, &[])
 }
 
 /// An example program, built next to the binary. A full `cargo test` or `cargo nextest run`
