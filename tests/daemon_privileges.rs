@@ -34,19 +34,7 @@ fn drops_to_nobody_with_its_groups_for_good() {
     }
     let s = Scratch::new();
     let pid = start(&s, &["--user", "nobody"]);
-    let (uid, gid, groups) = nobody();
-    assert_eq!(
-        status_field(pid, "Uid").unwrap(),
-        format!("{uid} {uid} {uid} {uid}")
-    );
-    assert_eq!(
-        status_field(pid, "Gid").unwrap(),
-        format!("{gid} {gid} {gid} {gid}")
-    );
-    assert_eq!(groups_of(pid), groups);
-    // No capability left either: real, effective and saved ids are all nobody's.
-    assert_eq!(status_field(pid, "CapEff").unwrap(), "0000000000000000");
-    assert_eq!(status_field(pid, "CapPrm").unwrap(), "0000000000000000");
+    assert_dropped_to_nobody(pid);
 }
 
 #[test]

@@ -49,17 +49,7 @@ fn user_nobody_gets_nobodys_ids_and_groups() {
         &["--user", "nobody"],
         &["sh", "-c", "sleep 30; :", &s.tag],
     );
-    let (uid, gid, expected) = nobody();
-    assert_eq!(
-        status_field(pid, "Uid").unwrap(),
-        format!("{uid} {uid} {uid} {uid}")
-    );
-    assert_eq!(
-        status_field(pid, "Gid").unwrap(),
-        format!("{gid} {gid} {gid} {gid}")
-    );
-    assert_eq!(groups_of(pid), expected);
-    assert_eq!(status_field(pid, "CapEff").unwrap(), "0000000000000000");
+    assert_dropped_to_nobody(pid);
     // The supervisor stays root (it must remove its PID files at the end).
     let sup = stat(pid).unwrap().ppid;
     assert_eq!(status_field(sup, "Uid").unwrap(), "0 0 0 0");

@@ -111,6 +111,23 @@ pub fn groups_of(pid: u32) -> Vec<u32> {
     g
 }
 
+/// Asserts that `pid` runs as `nobody` for good: real, effective, saved and file-system
+/// uid and gid are nobody's, its groups are nobody's, and no capability is left.
+pub fn assert_dropped_to_nobody(pid: u32) {
+    let (uid, gid, groups) = nobody();
+    assert_eq!(
+        status_field(pid, "Uid").unwrap(),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        status_field(pid, "Gid").unwrap(),
+        format!("{gid} {gid} {gid} {gid}")
+    );
+    assert_eq!(groups_of(pid), groups);
+    assert_eq!(status_field(pid, "CapEff").unwrap(), "0000000000000000");
+    assert_eq!(status_field(pid, "CapPrm").unwrap(), "0000000000000000");
+}
+
 /// Fields of `/proc/PID/stat` that the tests look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
