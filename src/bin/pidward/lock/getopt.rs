@@ -134,7 +134,7 @@ impl<'a, T: Copy + PartialEq> Getopt<'a, T> {
                             .iter()
                             .all(|(_, s)| s.id == first.id && s.has_arg == first.has_arg) =>
                     {
-                        *first
+                        first
                     }
                     _ => {
                         return Event::Ambiguous {
