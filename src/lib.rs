@@ -101,6 +101,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "etcd")]
+pub mod cluster;
 pub mod daemon;
 pub mod flock;
 pub mod liveness;
