@@ -668,6 +668,7 @@ fn set_default(signo: i32) -> io::Result<()> {
     // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
     let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
     dfl.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: installs the valid default action built above.
     cvt(unsafe { libc::sigaction(signo, &dfl, std::ptr::null_mut()) }).map(drop)
 }
 
