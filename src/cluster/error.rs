@@ -145,7 +145,7 @@ pub enum Error {
         /// The lock name.
         name: String,
         /// Who holds it.
-        holder: Holder,
+        holder: Box<Holder>,
     },
     /// The deadline passed while waiting.
     #[error("timed out waiting for {name}")]
@@ -153,7 +153,7 @@ pub enum Error {
         /// The lock name.
         name: String,
         /// Who held it then, when known.
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     /// The lease was lost before the lock was acquired (it expired, or its key was deleted).
     #[error("the lease was lost while waiting: {0}")]

@@ -75,26 +75,6 @@ fn wait_ready(
     }
 }
 
-/// `poll(2)` on one fd until `deadline`, retrying `EINTR`: whether it became readable (or
-/// hung up) before the deadline.
-pub(crate) fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> io::Result<bool> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ts = Timespec {
-            tv_sec: left.as_secs() as _,
-            tv_nsec: left.subsec_nanos() as _,
-        };
-        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) if left.is_zero() => return Ok(false),
-            Ok(0) => continue,
-            Ok(_) => return Ok(true),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// `POST path` with a JSON body to `ep`, connecting, sending and reading the header before
 /// `deadline`; a readable `cancel` fd aborts with [`io::ErrorKind::Interrupted`].
 pub(crate) fn post<'a>(

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use rustix::event::PollFlags;
 use rustix::pipe::{PipeFlags, pipe_with};
 
 use super::error::Error;
@@ -220,7 +221,7 @@ impl Run {
         let mut next = self.sent_ok + self.timing.period();
         loop {
             let wake = next.min(self.fence);
-            match crate::cluster::http::wait_readable(self.stop.as_fd(), wake) {
+            match readable(self.stop.as_fd(), wake) {
                 Ok(true) | Err(_) => return,
                 Ok(false) => {}
             }
@@ -284,9 +285,9 @@ impl Run {
     }
 }
 
-#[cfg(test)]
-fn readable(fd: BorrowedFd<'_>) -> bool {
-    crate::cluster::http::wait_readable(fd, Instant::now() + Duration::from_millis(1)).unwrap()
+/// Whether `fd` becomes readable (or hangs up) before `deadline`.
+fn readable(fd: BorrowedFd<'_>, deadline: Instant) -> std::io::Result<bool> {
+    Ok(!crate::sys::poll_fd_until(fd, PollFlags::IN, Some(deadline))?.is_empty())
 }
 
 #[cfg(test)]
@@ -303,8 +304,9 @@ mod tests {
         assert_eq!(t.fence(now, t.ttl), now + Duration::from_secs(6));
         assert!(t.fence(now, Duration::from_secs(1)) == now);
         let (r, w) = pipe().unwrap();
-        assert!(!readable(r.as_fd()));
+        let soon = || Instant::now() + Duration::from_millis(1);
+        assert!(!readable(r.as_fd(), soon()).unwrap());
         drop(w);
-        assert!(readable(r.as_fd()));
+        assert!(readable(r.as_fd(), soon()).unwrap());
     }
 }

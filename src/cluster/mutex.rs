@@ -140,7 +140,7 @@ impl Contender<'_> {
 
     /// Who holds the lock, for a message: the earliest blocking key (best effort; `ahead`,
     /// the key just before ours, when that cannot be read).
-    fn first_blocker(&mut self, rev: i64, ahead: super::gateway::Kv) -> Holder {
+    fn first_blocker(&mut self, rev: i64, ahead: super::gateway::Kv) -> Box<Holder> {
         let prefix = format!("{}/", self.name);
         let end = self.blockers_end();
         let call = self.limits.call();
@@ -151,6 +151,6 @@ impl Contender<'_> {
             Ok((kvs, _)) => kvs.into_iter().next().unwrap_or(ahead),
             Err(_) => ahead,
         };
-        Holder::from_kv(first.key, first.create_revision, &first.value)
+        Box::new(Holder::from_kv(first.key, first.create_revision, &first.value))
     }
 }
