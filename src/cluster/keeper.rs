@@ -302,7 +302,7 @@ mod tests {
         };
         let now = Instant::now();
         assert_eq!(t.fence(now, t.ttl), now + Duration::from_secs(6));
-        assert!(t.fence(now, Duration::from_secs(1)) == now);
+        assert!(t.fence(now, Duration::from_secs(1)) <= now);
         let (r, w) = pipe().unwrap();
         let soon = || Instant::now() + Duration::from_millis(1);
         assert!(!readable(r.as_fd(), soon()).unwrap());

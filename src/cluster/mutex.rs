@@ -151,6 +151,10 @@ impl Contender<'_> {
             Ok((kvs, _)) => kvs.into_iter().next().unwrap_or(ahead),
             Err(_) => ahead,
         };
-        Box::new(Holder::from_kv(first.key, first.create_revision, &first.value))
+        Box::new(Holder::from_kv(
+            first.key,
+            first.create_revision,
+            &first.value,
+        ))
     }
 }
