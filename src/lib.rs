@@ -101,6 +101,7 @@
 
 #![warn(missing_docs)]
 
+pub mod child;
 #[cfg(feature = "etcd")]
 pub mod cluster;
 pub mod daemon;
