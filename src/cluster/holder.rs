@@ -68,9 +68,7 @@ impl Holder {
                         .collect()
                 })
                 .unwrap_or_default(),
-            started: v["start"]
-                .as_str()
-                .and_then(|t| crate::time::parse_rfc3339(t).ok()),
+            started: v["start"].as_str().and_then(|s| crate::time::parse_rfc3339(s).ok()),
         }
     }
 }
