@@ -46,10 +46,6 @@ use pidward::supervise::{Supervisor, exit_code};
 const CONFLICT: u8 = 1;
 /// Lock file cannot be opened.
 const CANNOT_OPEN: u8 = 66;
-/// Command found but not executable.
-const CANNOT_EXECUTE: u8 = 126;
-/// Command not found.
-const NOT_FOUND: u8 = 127;
 /// Usage error, as clap reports them.
 const USAGE: u8 = 2;
 
@@ -400,11 +396,10 @@ fn seconds(d: Duration) -> String {
 
 /// Exit code and message for a command that could not be started.
 fn exec_failure(program: &str, e: &io::Error) -> Failure {
-    let code = match e.kind() {
-        io::ErrorKind::NotFound => NOT_FOUND,
-        _ => CANNOT_EXECUTE,
-    };
-    Failure(code, format!("cannot run {program}: {}", os_text(e)))
+    Failure(
+        pidward::supervise::exec_error_code(e),
+        format!("cannot run {program}: {}", os_text(e)),
+    )
 }
 
 /// The OS error text without std's " (os error N)" suffix.
