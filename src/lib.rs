@@ -114,6 +114,7 @@ pub mod process;
 pub mod signal;
 pub mod stop;
 pub mod supervise;
+mod sys;
 mod timefmt;
 
 pub use signal::Signal;

@@ -19,6 +19,8 @@ use std::fs;
 use std::io;
 use std::time::{Duration, SystemTime};
 
+use crate::sys;
+
 /// What `kill(pid, 0)` and `/proc` say about a PID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
@@ -60,8 +62,8 @@ pub fn probe(pid: u32) -> Probe {
             _ => return Probe::Dead,
         },
     };
-    match ProcessInfo::of(pid) {
-        Ok(info) if info.state == 'Z' || info.state == 'X' => Probe::Zombie,
+    match sys::proc_stat::read(raw) {
+        Ok(stat) if stat.state == b'Z' || stat.state == b'X' => Probe::Zombie,
         _ => alive,
     }
 }
@@ -87,30 +89,11 @@ pub struct ProcessInfo {
 impl ProcessInfo {
     /// Read `/proc/PID/stat`, `/proc/PID/status` and `/proc/PID/cmdline`.
     pub fn of(pid: u32) -> io::Result<ProcessInfo> {
-        let stat = fs::read(format!("/proc/{pid}/stat"))?;
-        // The command name may hold any bytes, ')' included: the fields start after the last ')'.
-        let close = stat
-            .iter()
-            .rposition(|&b| b == b')')
-            .ok_or_else(|| bad_proc(pid, "stat"))?;
-        let open = stat.iter().position(|&b| b == b'(').unwrap_or(0);
-        let comm = String::from_utf8_lossy(&stat[open + 1..close]).into_owned();
-        let rest = std::str::from_utf8(&stat[close + 1..]).map_err(|_| bad_proc(pid, "stat"))?;
-        let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-        // fields[0] is field 3 (state) of proc_pid_stat(5); starttime is field 22.
-        let state = fields
-            .first()
-            .and_then(|s| s.chars().next())
-            .ok_or_else(|| bad_proc(pid, "stat"))?;
-        let ppid = fields
-            .get(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad_proc(pid, "stat"))?;
-        let ticks: u64 = fields
-            .get(19)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad_proc(pid, "stat"))?;
+        let raw_pid = i32::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+        let stat = sys::proc_stat::read(raw_pid)?;
+        let ppid = u32::try_from(stat.ppid).map_err(|_| bad_proc(pid, "stat"))?;
         let hz = clock_ticks_per_second();
+        let ticks = stat.start_time;
         let started_since_boot = Duration::from_secs(ticks / hz)
             + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
         let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -129,12 +112,15 @@ impl ProcessInfo {
             cmdline.pop();
         }
         if raw.is_empty() {
+            // Kernel threads and zombies: the command name, as ps(1) shows it.
+            let comm = fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = String::from_utf8_lossy(comm.strip_suffix(b"\n").unwrap_or(&comm));
             cmdline = vec![format!("[{comm}]")];
         }
         Ok(ProcessInfo {
             pid,
             ppid,
-            state,
+            state: char::from(stat.state),
             started_since_boot,
             uid,
             cmdline,

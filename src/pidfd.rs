@@ -10,10 +10,10 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::PollFlags;
 use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
 
-use crate::Signal;
+use crate::{Signal, sys};
 
 /// An open pidfd.
 ///
@@ -60,22 +60,9 @@ impl PidFd {
     ///
     /// Returns the moment the process is gone: there is no sleep-and-check loop.
     pub fn wait_timeout(&self, timeout: Duration) -> io::Result<bool> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ts = Timespec {
-                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
-                tv_nsec: left.subsec_nanos().into(),
-            };
-            let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
-            match poll(&mut fds, Some(&ts)) {
-                Ok(0) if left.is_zero() => return Ok(false),
-                Ok(0) => continue,
-                Ok(_) => return Ok(true),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let deadline = Instant::now().checked_add(timeout);
+        let revents = sys::poll_fd_until(self.0.as_fd(), PollFlags::IN, deadline)?;
+        Ok(!revents.is_empty())
     }
 }
 

@@ -51,6 +51,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::flock::{self, AcquireError, Wait};
 use crate::liveness;
+use crate::sys;
 
 mod cleanup;
 mod parse;
@@ -310,19 +311,11 @@ impl PidFile {
     pub fn write_pid(&mut self, pid: u32) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         // "PID\n" without allocating: at most 10 digits and the newline.
-        let mut buf = [0u8; 11];
-        let mut start = buf.len() - 1;
-        buf[start] = b'\n';
-        let mut n = pid;
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let text = &buf[start..];
+        let digits = sys::decimal::Decimal::new(pid.into());
+        let mut buf = [b'\n'; 11];
+        let len = digits.as_bytes().len();
+        buf[..len].copy_from_slice(digits.as_bytes());
+        let text = &buf[..=len];
         let mut written = self.inner.pid.lock().unwrap_or_else(|e| e.into_inner());
         if written.is_some() {
             self.inner.file.set_len(0)?;

@@ -92,6 +92,7 @@ fn make(dir: &Path, name: &str, how: &Make) -> std::path::PathBuf {
         Make::Dir => std::fs::create_dir(&path).unwrap(),
         Make::Fifo => {
             let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: a plain system call with no memory-safety preconditions.
             assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
         }
     }

@@ -223,6 +223,7 @@ fn killed_politely_leaves_no_file() {
     let path = dir.path().join("c.pid");
     let mut holder = guard("cleanup", &path, &[]);
     assert!(path.exists());
+    // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(holder.pid() as i32, libc::SIGTERM) };
     let status = holder.0.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
@@ -255,9 +256,11 @@ fn cleanup_handler_respects_an_ignored_signal() {
     );
     let proc_ = Proc(child);
     wait_for(Duration::from_secs(5), || path.exists());
+    // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(proc_.pid() as i32, libc::SIGTERM) };
     std::thread::sleep(Duration::from_millis(200));
     assert!(alive(proc_.pid()) && path.exists());
+    // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(proc_.pid() as i32, libc::SIGHUP) };
     assert!(wait_for(Duration::from_secs(5), || !path.exists()));
 }

@@ -165,6 +165,7 @@ async fn broken_pipe_with_default_sigpipe_disposition_does_not_kill_the_parent()
     })
     .await
     .unwrap();
+    // SAFETY: a plain system call with no memory-safety preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 

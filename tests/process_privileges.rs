@@ -32,9 +32,9 @@ fn stat_fields(pid: u32) -> Vec<String> {
 
 fn require_root() {
     // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
     assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+        euid, 0,
         "this test proves privilege changes and must run as root"
     );
 }

@@ -74,6 +74,7 @@ fn a_stopped_process_still_stops() {
     let dir = tempdir();
     let f = dir.path().join("svc.pid");
     let mut svc = service("echo $$ > \"$F\"; exec sleep 300", &f);
+    // SAFETY: a plain system call with no memory-safety preconditions.
     unsafe { libc::kill(svc.pid() as i32, libc::SIGSTOP) };
     let (code, _, err, took) = stop(&[], &f);
     assert_eq!(code, 0, "{err}");
@@ -267,6 +268,7 @@ struct KillOnDrop(u32);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
+        // SAFETY: a plain system call with no memory-safety preconditions.
         unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
     }
 }

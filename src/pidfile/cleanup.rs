@@ -18,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use crate::Signal;
+use crate::{Signal, sys};
 
 const SLOTS: usize = 8;
 
@@ -59,11 +59,7 @@ pub(super) fn install(path: &Path, dev: u64, ino: u64) -> io::Result<Vec<Signal>
     let _ = old; // the previous string (same file) is leaked too: at most SLOTS strings
     let mut installed = Vec::new();
     for sig in SIGNALS {
-        // SAFETY: sigaction(2) with a null new action only reads the current one.
-        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
-        if unsafe { libc::sigaction(sig.as_raw(), std::ptr::null(), &mut current) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let current = sys::sigaction::get(sig.as_raw())?;
         if current.sa_sigaction == handler as *const () as libc::sighandler_t {
             installed.push(sig);
             continue;
@@ -71,14 +67,18 @@ pub(super) fn install(path: &Path, dev: u64, ino: u64) -> io::Result<Vec<Signal>
         if current.sa_sigaction != libc::SIG_DFL {
             continue;
         }
-        // SAFETY: installing a handler that is async-signal-safe (see `handler`).
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        // The current action is a valid `struct sigaction` to start from (default, no flags).
+        let mut action = current;
         action.sa_sigaction = handler as *const () as libc::sighandler_t;
         action.sa_flags = libc::SA_RESTART;
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        for other in SIGNALS {
-            unsafe { libc::sigaddset(&mut action.sa_mask, other.as_raw()) };
+        // SAFETY: sigemptyset/sigaddset write into a live sigset_t, with valid signal numbers.
+        unsafe {
+            libc::sigemptyset(&mut action.sa_mask);
+            for other in SIGNALS {
+                libc::sigaddset(&mut action.sa_mask, other.as_raw());
+            }
         }
+        // SAFETY: installing a handler that is async-signal-safe (see `handler`).
         if unsafe { libc::sigaction(sig.as_raw(), &action, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -116,12 +116,10 @@ extern "C" fn handler(sig: libc::c_int) {
             }
         }
     }
-    // SAFETY: restore the default action and re-raise: the signal is blocked while we run,
-    // so it is delivered (and kills the process) as soon as the handler returns.
-    unsafe {
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &dfl, std::ptr::null_mut());
-        libc::raise(sig);
-    }
+    // Restore the default action and re-raise: the signal is blocked while we run, so it is
+    // delivered (and kills the process) as soon as the handler returns. Nothing to do if the
+    // reset fails: the signal was caught, and this is the best the handler can do.
+    let _ = sys::sigaction::set_default(sig);
+    // SAFETY: raise(3) is async-signal-safe.
+    unsafe { libc::raise(sig) };
 }

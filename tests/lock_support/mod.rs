@@ -74,8 +74,8 @@ pub fn free(path: &Path) -> bool {
 
 /// Send `sig` to `pid`.
 pub fn kill(pid: u32, sig: i32) {
-    // SAFETY: kill(2) on a process this test started.
     assert_eq!(
+        // SAFETY: kill(2) on a process this test started.
         unsafe { libc::kill(pid as i32, sig) },
         0,
         "kill {pid} {sig}"
