@@ -115,8 +115,8 @@ pub use client::{
 pub use listener::{Accept, Listener};
 pub use message::{MAX_MESSAGE, Notification};
 pub use ready::{ReadyOutcome, ReadySource};
-pub use watch::{CLOSE_GRACE, ReadyWatch};
 pub(crate) use watch::poll_until;
+pub use watch::{CLOSE_GRACE, ReadyWatch};
 
 /// The environment variable holding the sd_notify socket address (`/path` or `@abstract`).
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";

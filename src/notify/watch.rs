@@ -211,10 +211,12 @@ impl WatchState {
                 status: self.status.clone(),
             });
         }
-        n.errno.filter(|&e| e > 0).map(|errno| ReadyOutcome::Failed {
-            errno,
-            status: self.status.clone(),
-        })
+        n.errno
+            .filter(|&e| e > 0)
+            .map(|errno| ReadyOutcome::Failed {
+                errno,
+                status: self.status.clone(),
+            })
     }
 }
 

@@ -92,34 +92,15 @@ impl Drop for Restore {
             unsafe { libc::sigaction(libc::SIGCHLD, old, std::ptr::null_mut()) };
         }
         if self.subreaper {
-            let _ = rustix::process::set_child_subreaper(None);
+            let _ = crate::sys::subreaper::set(false);
         }
     }
 }
 
-/// `sigaction(signo, NULL, &old)`: the current disposition.
-pub(crate) fn get_action(signo: i32) -> io::Result<libc::sigaction> {
-    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only queries.
-    cvt(unsafe { libc::sigaction(signo, std::ptr::null(), old.as_mut_ptr()) })?;
-    // SAFETY: filled by sigaction on success.
-    Ok(unsafe { old.assume_init() })
-}
-
-/// `sigaction(signo, SIG_DFL)`.
-pub(crate) fn set_default(signo: i32) -> io::Result<()> {
-    // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
-    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-    dfl.sa_sigaction = libc::SIG_DFL;
-    // SAFETY: a valid signal number and a fully initialised action.
-    cvt(unsafe { libc::sigaction(signo, &dfl, std::ptr::null_mut()) }).map(drop)
-}
-
-/// Signals whose disposition is `SIG_IGN` now, except `SIGPIPE` (std resets it in children)
-/// and the ones that cannot be caught. One `sigaction(2)` query per signal.
+/// Signals whose disposition is `SIG_IGN` now, except `SIGPIPE` (std resets it in children
+/// itself).
 pub(crate) fn ignored_signals() -> Vec<i32> {
-    (1..=libc::SIGRTMAX())
-        .filter(|&s| !matches!(s, libc::SIGKILL | libc::SIGSTOP | libc::SIGPIPE))
-        .filter(|&s| get_action(s).is_ok_and(|a| a.sa_sigaction == libc::SIG_IGN))
-        .collect()
+    let mut ignored = crate::sys::sigaction::ignored();
+    ignored.retain(|&s| s != libc::SIGPIPE);
+    ignored
 }

@@ -25,7 +25,9 @@ pub enum Error {
         source: io::Error,
     },
     /// The command did not declare readiness before the deadline.
-    #[error("readiness not declared in time ({program} did not declare readiness within {timeout:?})")]
+    #[error(
+        "readiness not declared in time ({program} did not declare readiness within {timeout:?})"
+    )]
     Timeout {
         /// The program, as given.
         program: String,
@@ -144,7 +146,10 @@ fn status_suffix(status: Option<&str>) -> String {
 
 /// "exited with status N" or "was killed by signal NAME".
 fn describe(status: &ExitStatus) -> String {
-    match (status.code(), status.signal().and_then(crate::Signal::from_raw)) {
+    match (
+        status.code(),
+        status.signal().and_then(crate::Signal::from_raw),
+    ) {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(signal)) => format!("was killed by signal {signal}"),
         (None, None) => "ended".to_owned(),

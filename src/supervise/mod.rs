@@ -30,10 +30,11 @@
 //! - **Children get a clean slate.** `execve(2)` resets handlers, but the signal mask and
 //!   *ignored* dispositions survive it. When the caller has signals blocked, or ignores some
 //!   (and [`Supervisor::reset_ignored`] is on, the default), a `pre_exec` hook empties the
-//!   mask (`sigprocmask(2)`) and resets those signals to `SIG_DFL` (`sigaction(2)`) in the
-//!   child. `SIGPIPE`, which the Rust runtime ignores, is left to std, which resets it
-//!   itself. One exception: glibc's `posix_spawn(3)` leaves its two internal signals (32 and
-//!   33, below `SIGRTMIN`) ignored in the child; they are not application signals.
+//!   mask (`sigprocmask(2)`) and resets every disposition to `SIG_DFL` in the child, with
+//!   raw `rt_sigaction(2)` calls: glibc's own two signals (32 and 33, below `SIGRTMIN`) are
+//!   refused by its `sigaction(3)` and left alone by its `posix_spawn(3)`, yet an ignored one
+//!   would stay ignored across the exec. `SIGPIPE`, which the Rust runtime ignores, is left to
+//!   std, which resets it itself.
 //! - **`SIGCHLD` must not be ignored** while we wait: with `SIG_IGN` (or `SA_NOCLDWAIT`) the
 //!   kernel reaps children by itself and their exit status is lost. The supervisor sets
 //!   `SIG_DFL` for the duration and restores the caller's disposition afterwards.

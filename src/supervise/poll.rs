@@ -48,7 +48,8 @@ pub(crate) fn wait(
         n += 1;
     }
     let ready = poll_until(&mut fds[..n], deadline)?;
-    let readable = |at: Option<usize>| at.is_some_and(|i| ready > 0 && !fds[i].revents().is_empty());
+    let readable =
+        |at: Option<usize>| at.is_some_and(|i| ready > 0 && !fds[i].revents().is_empty());
     Ok(Readable {
         signals: readable(Some(0)),
         extra: readable(extra_at),

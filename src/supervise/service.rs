@@ -18,9 +18,7 @@ use std::time::Duration;
 use super::error::Call;
 use super::{Error, Supervised, Supervisor, poll, tree};
 use crate::daemon::{Setup, Step, StepError};
-use crate::notify::{
-    Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadyOutcome, ReadySource, ReadyWatch,
-};
+use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadyOutcome, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
 
 /// When a start counts as done.
@@ -233,7 +231,8 @@ impl Running {
         let program = self.program.clone();
         let failure = match outcome {
             ReadyOutcome::Ready { main_pid, status } => {
-                if let Some(ReadySource::Notify(listener)) = self.watch.take().map(|w| w.into_source())
+                if let Some(ReadySource::Notify(listener)) =
+                    self.watch.take().map(|w| w.into_source())
                 {
                     self.listener = Some(listener);
                 }

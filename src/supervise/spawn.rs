@@ -9,10 +9,11 @@ use std::marker::PhantomData;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use super::catching::{Catching, Restore, get_action, ignored_signals, set_default};
+use super::catching::{Catching, Restore, ignored_signals};
 use super::sigset::SigSet;
 use super::{Supervised, Supervisor};
 use crate::pidfd::PidFd;
+use crate::sys::{sigaction, subreaper};
 
 /// A `pre_exec` hook, as `CommandExt::pre_exec` takes it.
 type Hook = Box<dyn FnMut() -> io::Result<()> + Send + Sync + 'static>;
@@ -40,14 +41,14 @@ impl Supervisor {
         let mut restore = Restore::default();
 
         // With SIGCHLD ignored the kernel would reap the child itself and lose its status.
-        let chld = get_action(libc::SIGCHLD)?;
+        let chld = sigaction::get(libc::SIGCHLD)?;
         if chld.sa_sigaction == libc::SIG_IGN || chld.sa_flags & libc::SA_NOCLDWAIT != 0 {
-            set_default(libc::SIGCHLD)?;
+            sigaction::set_default(libc::SIGCHLD)?;
             restore.sigchld = Some(chld);
         }
 
-        if self.subreaper && rustix::process::child_subreaper()?.is_none() {
-            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+        if self.subreaper && !subreaper::get()? {
+            subreaper::set(true)?;
             restore.subreaper = true;
         }
 
@@ -98,30 +99,23 @@ impl Supervisor {
     }
 
     /// The `pre_exec` hook that empties the child's signal mask (`sigprocmask(2)`) and resets
-    /// ignored signals (`sigaction(2)`), or `None` when the child would get a clean slate
-    /// anyway: then std can use `posix_spawn(3)`.
+    /// every disposition to the default (`rt_sigaction(2)`) when some are ignored, or `None`
+    /// when the child would get a clean slate anyway: then std can use `posix_spawn(3)`.
     fn clean_slate_hook(&self) -> io::Result<Option<Hook>> {
         // Everything the hook uses is built here, before the fork: it must not allocate.
-        let ignored = if self.reset_ignored {
-            ignored_signals()
-        } else {
-            Vec::new()
-        };
+        let reset = self.reset_ignored && !ignored_signals().is_empty();
         let masked = !SigSet::current()?.is_empty();
-        if ignored.is_empty() && !masked {
+        if !reset && !masked {
             return Ok(None);
         }
         let empty = SigSet::empty();
         Ok(Some(Box::new(move || {
-            // Runs in the child between fork(2) and execve(2). It makes only sigaction(2) and
-            // sigprocmask(2) calls, on a list and a set built before the fork and on stack
-            // values: no allocation, no locks, so it is async-signal-safe.
-            // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
-            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-            dfl.sa_sigaction = libc::SIG_DFL;
-            for &signo in &ignored {
-                // SAFETY: a valid signal number and a fully initialised action.
-                unsafe { libc::sigaction(signo, &dfl, std::ptr::null_mut()) };
+            // Runs in the child between fork(2) and execve(2). It makes only raw
+            // rt_sigaction(2) calls (the C library's sigaction refuses its own two signals,
+            // which a parent may have ignored) and sigprocmask(2), on a set built before the
+            // fork: no allocation, no locks, so it is async-signal-safe.
+            if reset && let Err((_, errno)) = crate::sys::sigaction::reset_all_raw() {
+                return Err(io::Error::from_raw_os_error(errno));
             }
             // SAFETY: `empty` is an initialised set.
             if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty.0, std::ptr::null_mut()) } == -1

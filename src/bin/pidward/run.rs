@@ -21,7 +21,6 @@
 //! 124 readiness timeout; 125 a set-up step failed (the message names it); 126 the command
 //! cannot be executed; 127 it was not found.
 
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,7 +53,6 @@ const FORWARD: [pidward::Signal; 8] = [
     pidward::Signal::WINCH,
     pidward::Signal::CONT,
 ];
-
 
 pub fn main(args: Args) -> u8 {
     cloexec_inherited_fds();
@@ -147,7 +145,6 @@ fn split_user(args: &Options) -> Result<(Option<String>, Option<String>), Failur
         (None, g) => Ok((user, g.clone())),
     }
 }
-
 
 impl Plan {
     /// `path` made absolute against the caller's working directory.
@@ -259,4 +256,3 @@ fn cloexec_inherited_fds() {
         CLOSE_IN_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
-

@@ -166,4 +166,3 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
         .and_then(|v| Duration::try_from_secs_f64(v).ok())
         .ok_or_else(|| format!("{s:?} is not a number of seconds"))
 }
-

@@ -44,9 +44,7 @@ pub fn exec(plan: Plan) -> Result<u8, Failure> {
     Err(report_to(&report, Failure::from(error)))
 }
 
-
 /// A close-on-exec copy of stderr (`fcntl(F_DUPFD_CLOEXEC)`), above the standard streams.
 fn dup_stderr() -> Option<OwnedFd> {
     rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3).ok()
 }
-

@@ -106,7 +106,6 @@ impl Plan {
     }
 }
 
-
 /// The last `lines` lines (at most `max` bytes) of a file, indented; `None` if empty or
 /// unreadable.
 fn tail(path: &Path, lines: usize, max: u64) -> Option<String> {
@@ -123,7 +122,6 @@ fn tail(path: &Path, lines: usize, max: u64) -> Option<String> {
     (!shown.is_empty()).then(|| shown.join("\n"))
 }
 
-
 /// Prints a failure on a saved descriptor (the original stderr) and returns it without a
 /// message, so that it is not printed again on the redirected one.
 pub fn report_to(fd: &Option<OwnedFd>, failure: Failure) -> Failure {
@@ -139,4 +137,3 @@ pub fn report_to(fd: &Option<OwnedFd>, failure: Failure) -> Failure {
         _ => failure,
     }
 }
-
