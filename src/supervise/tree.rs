@@ -21,68 +21,96 @@ use crate::stop::{Schedule, Step};
 /// schedule ends; reaps them. Returns the command's status once it has been reaped (here or
 /// before), `None` if it outlived the schedule.
 pub(crate) fn stop(child: &mut Supervised, schedule: &Schedule) -> io::Result<Option<ExitStatus>> {
-    let mut status = child.try_wait()?;
+    let mut stop = Stopping {
+        status: child.try_wait()?,
+        last: None,
+        signalled: Vec::new(),
+    };
     for step in schedule.run_order() {
-        if status.is_some() && children(child.pid()).is_empty() {
+        if stop.status.is_some() && children(child.pid()).is_empty() {
             break;
         }
         match step {
             Step::Signal(signal) => {
-                send_all(child, status.is_none(), signal);
-                if signal.is_catchable() && signal != Signal::CONT {
-                    send_all(child, status.is_none(), Signal::CONT);
-                }
+                stop.last = Some(signal);
+                stop.signalled.clear();
+                stop.send(child);
             }
-            Step::Wait(d) => status = wait_all(child, status, Instant::now() + d)?,
+            Step::Wait(d) => stop.wait(child, Instant::now() + d)?,
             Step::Forever => {}
         }
     }
-    Ok(status)
+    Ok(stop.status)
 }
 
-/// Sends `signal` to the command (if not reaped yet) and to our other children.
-fn send_all(child: &Supervised, main: bool, signal: Signal) {
-    if main {
-        let _ = child.send(signal);
-    }
-    for pid in children(child.pid()) {
-        // SAFETY: kill(2) on our own unreaped child, whose PID cannot have been recycled.
-        unsafe { libc::kill(pid, signal.as_raw()) };
-    }
+/// A stop in progress.
+struct Stopping {
+    /// The command's status, once reaped.
+    status: Option<ExitStatus>,
+    /// The signal of the current step.
+    last: Option<Signal>,
+    /// Who has had it: an orphan re-parented to us after the step began gets it on arrival.
+    signalled: Vec<i32>,
 }
 
-/// Reaps as the tree exits, until it is all gone or `deadline`; the command's status.
-fn wait_all(
-    child: &mut Supervised,
-    mut status: Option<ExitStatus>,
-    deadline: Instant,
-) -> io::Result<Option<ExitStatus>> {
-    loop {
-        if status.is_none() {
-            status = child.try_wait()?;
+impl Stopping {
+    /// Sends the current step's signal (and `SIGCONT`) to whoever has not had it yet: the
+    /// command, if not reaped, and our other children.
+    fn send(&mut self, child: &Supervised) {
+        let Some(signal) = self.last else { return };
+        let cont = signal.is_catchable() && signal != Signal::CONT;
+        let main = child.pid() as i32;
+        if self.status.is_none() && !self.signalled.contains(&main) {
+            let _ = child.send(signal);
+            if cont {
+                let _ = child.send(Signal::CONT);
+            }
+            self.signalled.push(main);
         }
-        if status.is_some() {
-            child.reap_orphans()?;
+        for pid in children(child.pid()) {
+            if self.signalled.contains(&pid) {
+                continue;
+            }
+            // SAFETY: kill(2) on our own unreaped child, whose PID cannot have been recycled.
+            unsafe { libc::kill(pid, signal.as_raw()) };
+            if cont {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+            }
+            self.signalled.push(pid);
         }
-        let others = children(child.pid());
-        for &pid in &others {
-            let mut st = 0;
-            // SAFETY: reaps our own child if it has exited.
-            unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-        }
-        if status.is_some() && children(child.pid()).is_empty() {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            return Ok(status);
-        }
-        // SIGCHLD wakes the poll; the bound covers an orphan of an orphan that exits before
-        // it is re-parented to us (no SIGCHLD reaches us for it).
-        let until = deadline.min(Instant::now() + Duration::from_millis(50));
-        let readable = super::poll::wait(child, None, Some(until), status.is_none())?;
-        if readable.signals {
-            // Drains the signalfd (a signal sent to us now goes to the command, as ever).
-            let _ = child.handle_signals();
+    }
+
+    /// Reaps as the tree exits, until it is all gone or `deadline`.
+    fn wait(&mut self, child: &mut Supervised, deadline: Instant) -> io::Result<()> {
+        loop {
+            if self.status.is_none() {
+                self.status = child.try_wait()?;
+            }
+            if self.status.is_some() {
+                child.reap_orphans()?;
+            }
+            for pid in children(child.pid()) {
+                let mut st = 0;
+                // SAFETY: reaps our own child if it has exited.
+                unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+            }
+            if self.status.is_some() && children(child.pid()).is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+            // Orphans re-parented to us since the step began.
+            self.send(child);
+            // SIGCHLD wakes the poll; the bound covers an orphan of an orphan that exits or
+            // is re-parented to us without a SIGCHLD reaching us.
+            let until = deadline.min(Instant::now() + Duration::from_millis(50));
+            let readable = super::poll::wait(child, None, Some(until), self.status.is_none())?;
+            if readable.signals {
+                // Drains the signalfd (a signal sent to us now goes to the command, as ever).
+                let _ = child.handle_signals();
+            }
         }
     }
 }
