@@ -105,7 +105,7 @@ impl ReadySource {
     }
 
     /// Waits until the child declares readiness, fails, exits, or the deadline passes: a
-    /// [`ReadyWatch`] polled (poll(2)) together with the child's pidfd until it has an
+    /// [`ReadyWatch`](super::ReadyWatch) polled (poll(2)) together with the child's pidfd until it has an
     /// outcome.
     ///
     /// - `child`: a pidfd of the started process (pidfd_open(2)); it becomes readable when
