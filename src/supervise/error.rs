@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use crate::daemon::{Step, StepError};
+use crate::child::{Error as StepError, Step};
 
 /// Why [`Service::start`](super::Service::start) or a wait of
 /// [`Running`](super::Running) failed. Every variant that ends a start has stopped the
@@ -99,7 +99,7 @@ impl std::fmt::Display for Call {
 
 impl Error {
     /// The same failure in the vocabulary of a detached start's status pipe
-    /// ([`Detached::fail`](crate::daemon::Detached::fail)), which carries a step, a number
+    /// ([`Started::fail`](crate::daemon::Started::fail)), which carries a step, a number
     /// and a detail; its `Display` reads as this error's.
     pub fn step_error(&self) -> StepError {
         match self {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::error::Call;
 use super::{Error, Supervised, Supervisor, poll, tree};
-use crate::daemon::{Setup, Step, StepError};
+use crate::child::{Error as StepError, Setup, Step};
 use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadyOutcome, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
 
@@ -47,7 +47,7 @@ pub struct Started {
 /// ```
 /// use std::process::Command;
 /// use std::time::Duration;
-/// use pidward::daemon::Setup;
+/// use pidward::child::Setup;
 /// use pidward::supervise::{Error, Ready, Service};
 ///
 /// let mut cmd = Command::new("sh");

@@ -14,7 +14,7 @@
 //!   the command has been spawned (or, with `--ready`, declared readiness), and otherwise the
 //!   failed step and its error, with the matching exit code.
 //! - **`--exec`**: no supervisor. Set up this process, then replace it with the command,
-//!   which inherits the PID file's lock (see [`pidward::daemon::Detached::exec`] for the
+//!   which inherits the PID file's lock (see [`pidward::daemon::Started::exec`] for the
 //!   caveat). With `--daemon` too, detach first.
 //!
 //! Exit codes: the command's (or 128+N); 1 already running (0 with `--oknodo`); 2 usage;
@@ -25,7 +25,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pidward::daemon::{Setup, Stdio, Step};
+use pidward::child::{Setup, Stdio, Step};
 use pidward::pidfile::{self, PidFile};
 use pidward::privileges::Credentials;
 

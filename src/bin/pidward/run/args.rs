@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use pidward::daemon::Rlimit;
+use pidward::child::Rlimit;
 
 use super::env;
 

@@ -1,6 +1,6 @@
 //! `pidward run --exec`: no supervisor; set this process up, then become the command.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use pidward::daemon::Daemon;
 
@@ -17,20 +17,20 @@ pub fn exec(plan: Plan) -> Result<u8, Failure> {
     // travel to the launcher over the status pipe instead.)
     let report = if plan.args.daemon { None } else { dup_stderr() };
     // Detached, the launcher waits for the exec: end of file after the exec announcement.
-    let mut daemon = Daemon::new()
-        .detach(plan.args.daemon)
-        .report_ready(true)
-        .setup(plan.command_setup());
+    let mut setup = plan.command_setup();
     let (out, err) = plan.output_stdio();
     if let Some(out) = out {
-        daemon = daemon.stdout(out);
+        setup = setup.stdout(out);
     }
     if let Some(err) = err {
-        daemon = daemon.stderr(err);
+        setup = setup.stderr(err);
     }
     if let Some(fd) = &report {
-        daemon = daemon.keep_fd(fd);
+        setup = setup.keep_fd(fd.as_fd());
     }
+    let mut daemon = Daemon::new(setup)
+        .detach(plan.args.daemon)
+        .report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
     }

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use pidward::daemon::{self, Step, StepError};
+use pidward::child::{Error as StepError, Step};
+use pidward::daemon;
 use pidward::supervise;
 
 use super::Plan;

@@ -4,7 +4,10 @@
 //! reports the outcome of the start to the launcher over the status pipe; a foreground one
 //! relays readiness upward when it runs under a `NOTIFY_SOCKET` of its own.
 
-use pidward::daemon::{Daemon, Detached};
+use std::os::fd::AsFd;
+
+use pidward::child::Setup;
+use pidward::daemon::{Daemon, Started};
 use pidward::notify::Notifier;
 use pidward::pidfile::PidFile;
 use pidward::supervise::{self, Ready, Service, Supervisor, exit_code};
@@ -51,20 +54,21 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     let setup = plan.command_setup();
     // The detached supervisor's own streams go where the command's should: the command
     // inherits them.
-    let mut daemon = Daemon::new().report_ready(true);
+    let mut own = Setup::new();
     let (out, err) = plan.output_stdio();
     if let Some(out) = out {
-        daemon = daemon.stdout(out);
+        own = own.stdout(out);
     }
     if let Some(err) = err {
-        daemon = daemon.stderr(err);
+        own = own.stderr(err);
     }
     if let Some(mask) = plan.args.umask {
-        daemon = daemon.umask(mask);
+        own = own.umask(mask);
     }
     if let Some(pf) = &child_pid_file {
-        daemon = daemon.keep_fd(pf);
+        own = own.keep_fd(pf.as_fd());
     }
+    let mut daemon = Daemon::new(own).report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
     }
@@ -84,7 +88,7 @@ enum Reporter<'a> {
     /// Nobody waits: failures become pidward's own exit.
     Foreground,
     /// A launcher waits on the status pipe.
-    Detached(&'a mut Detached),
+    Detached(&'a mut Started),
 }
 
 impl Reporter<'_> {
@@ -117,7 +121,7 @@ impl Reporter<'_> {
 /// Spawns the command under a [`Service`] and runs it until it exits.
 fn supervise(
     plan: &Plan,
-    setup: pidward::daemon::Setup,
+    setup: Setup,
     mut child_pid_file: Option<PidFile>,
     report: &mut Reporter,
 ) -> Result<u8, Failure> {
