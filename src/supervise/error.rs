@@ -24,10 +24,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The command did not declare readiness before the deadline.
-    #[error(
-        "readiness not declared in time ({program} did not declare readiness within {timeout:?})"
-    )]
+    /// The command did not declare readiness before the deadline; it has been stopped.
+    #[error("readiness not declared in time ({})", timeout_detail(.program, *.timeout,
+        *.stopped_in, .status.as_deref()))]
     Timeout {
         /// The program, as given.
         program: String,
@@ -36,10 +35,11 @@ pub enum Error {
         timeout: Duration,
         /// The last `STATUS=` it sent, if any.
         status: Option<String>,
+        /// How long stopping it (and its orphans) took.
+        stopped_in: Duration,
     },
-    /// The command reported a failure (`ERRNO=` without `READY=1`).
-    #[error("ready ({program} reported a failure{}): {}", status_suffix(.status.as_deref()),
-        io::Error::from_raw_os_error(*.errno))]
+    /// The command reported a failure (`ERRNO=` without `READY=1`); it has been stopped.
+    #[error("{}", reported_detail(.program, *.errno, .status.as_deref()))]
     Reported {
         /// The program, as given.
         program: String,
@@ -57,12 +57,15 @@ pub enum Error {
         fd: i32,
     },
     /// The command exited before it declared readiness.
-    #[error("{program} {} before it reported", describe(.status))]
+    #[error("{program} {} before it reported{}", describe(.status),
+        self::last_status(.last_status.as_deref()))]
     Exited {
         /// The program, as given.
         program: String,
         /// How it ended.
         status: ExitStatus,
+        /// The last `STATUS=` it sent, if any.
+        last_status: Option<String>,
     },
     /// A system call of the supervision loop failed.
     #[error("{call}: {source}")]
@@ -106,42 +109,86 @@ impl Error {
             Error::Setup(e) => e.clone(),
             Error::Channel { source } => StepError::from_io(Step::Ready, source, ""),
             Error::Timeout {
-                program, timeout, ..
+                program,
+                timeout,
+                status,
+                stopped_in,
             } => StepError::new(
                 Step::Timeout,
                 0,
-                format!("({program} did not declare readiness within {timeout:?})"),
+                format!(
+                    "({})",
+                    timeout_detail(program, *timeout, *stopped_in, status.as_deref())
+                ),
             ),
+            // The service's own failure, with its own words: the errno travels in the text.
             Error::Reported {
                 program,
                 errno,
                 status,
             } => StepError::new(
-                Step::Ready,
-                *errno,
-                format!(
-                    "({program} reported a failure{})",
-                    status_suffix(status.as_deref())
-                ),
+                Step::Service,
+                0,
+                reported_detail(program, *errno, status.as_deref()),
             ),
             Error::Closed { program, fd } => StepError::new(
                 Step::Ready,
                 0,
                 format!("({program} closed descriptor {fd} without declaring readiness)"),
             ),
-            Error::Exited { program, status } => StepError::new(
+            Error::Exited {
+                program,
+                status,
+                last_status: last,
+            } => StepError::new(
                 Step::Exited,
                 i32::from(super::exit_code(*status)),
-                program.clone(),
+                format!("{program}{}", last_status(last.as_deref())),
             ),
             Error::Loop { source, .. } => StepError::from_io(Step::Unknown, source, ""),
         }
     }
 }
 
-/// `; status: TEXT` when there is a status.
-fn status_suffix(status: Option<&str>) -> String {
-    status.map(|s| format!("; status: {s}")).unwrap_or_default()
+/// "PROGRAM did not declare readiness within 2s; stopped in 0.1s; last status: TEXT".
+fn timeout_detail(
+    program: &str,
+    timeout: Duration,
+    stopped_in: Duration,
+    status: Option<&str>,
+) -> String {
+    format!(
+        "{program} did not declare readiness within {}; stopped in {}{}",
+        seconds(timeout),
+        seconds(stopped_in),
+        last_status(status)
+    )
+}
+
+/// "PROGRAM reported a failure: Address already in use (os error 98); last status: TEXT".
+fn reported_detail(program: &str, errno: i32, status: Option<&str>) -> String {
+    format!(
+        "{program} reported a failure: {}{}",
+        io::Error::from_raw_os_error(errno),
+        last_status(status)
+    )
+}
+
+/// "; last status: TEXT" when the command sent a `STATUS=`.
+fn last_status(status: Option<&str>) -> String {
+    status
+        .map(|s| format!("; last status: {s}"))
+        .unwrap_or_default()
+}
+
+/// A duration in seconds as people write it: `0.5s`, `12s`, `3m04s`.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        let text = format!("{:.1}", d.as_secs_f64());
+        format!("{}s", text.strip_suffix(".0").unwrap_or(&text))
+    } else {
+        crate::time::Human(d).to_string()
+    }
 }
 
 /// "exited with status N" or "was killed by signal NAME".

@@ -83,7 +83,7 @@ mod tree;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code};
-pub use service::{Ready, Running, Service, Started};
+pub use service::{KillMode, Ready, Running, Service, Started};
 pub use supervised::Supervised;
 
 /// The signals forwarded by default.

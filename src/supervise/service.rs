@@ -13,13 +13,16 @@
 use std::os::fd::AsFd;
 use std::os::unix::io::RawFd;
 use std::process::{Command, ExitStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::Call;
 use super::{Error, Supervised, Supervisor, poll, tree};
 use crate::child::{Error as StepError, Setup, Step};
 use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadyOutcome, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
+
+/// How long a failed system call of the loop waits before it is tried again.
+const RETRY: Duration = Duration::from_millis(10);
 
 /// When a start counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +34,19 @@ pub enum Ready {
     Notify,
     /// A newline on descriptor N (notify-fd), announced in `NOTIFY_FD`.
     Fd(RawFd),
+}
+
+/// What ends with the command when its main process exits (or after a failed start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KillMode {
+    /// The whole tree: every process re-parented to the supervisor (a child subreaper) is
+    /// stopped with the stop schedule before the supervisor reports the exit. A service is
+    /// over when nothing of it is left.
+    #[default]
+    Tree,
+    /// Only the main process: orphans that outlive it are left running (and unsupervised).
+    Main,
 }
 
 /// What a successful start said.
@@ -46,7 +62,7 @@ pub struct Started {
 ///
 /// ```
 /// use std::process::Command;
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use pidward::child::Setup;
 /// use pidward::supervise::{Error, Ready, Service};
 ///
@@ -68,6 +84,7 @@ pub struct Service {
     ready: Ready,
     ready_timeout: Duration,
     stop: Schedule,
+    kill_mode: KillMode,
 }
 
 impl Default for Service {
@@ -85,6 +102,7 @@ impl Service {
             ready: Ready::Exec,
             ready_timeout: Duration::from_secs(60),
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
+            kill_mode: KillMode::Tree,
         }
     }
 
@@ -106,10 +124,16 @@ impl Service {
         self
     }
 
-    /// How a failed start is stopped (default: `TERM/5/KILL/5`), the command and its orphans
-    /// together.
+    /// How a failed start is stopped, the command and its orphans together, and how the
+    /// orphans left by a command that exited are (default: `TERM/5/KILL/5`).
     pub fn stop_schedule(mut self, schedule: Schedule) -> Service {
         self.stop = schedule;
+        self
+    }
+
+    /// What ends with the main process (default: [`KillMode::Tree`]).
+    pub fn kill_mode(mut self, mode: KillMode) -> Service {
+        self.kill_mode = mode;
         self
     }
 
@@ -168,6 +192,7 @@ impl Service {
             ready: self.ready,
             ready_timeout: self.ready_timeout,
             stop: self.stop,
+            kill_mode: self.kill_mode,
             status: None,
         })
     }
@@ -185,6 +210,7 @@ pub struct Running {
     ready: Ready,
     ready_timeout: Duration,
     stop: Schedule,
+    kill_mode: KillMode,
     status: Option<String>,
 }
 
@@ -210,11 +236,16 @@ impl Running {
             return Ok(Started::default());
         };
         let outcome = loop {
-            let readable = poll::wait(&self.child, Some(watch.as_fd()), watch.deadline(), true)
-                .map_err(|source| Error::Loop {
-                    call: Call::Poll,
-                    source,
-                })?;
+            let Ok(readable) = poll::wait(&self.child, Some(watch.as_fd()), watch.deadline(), true)
+            else {
+                // Never abandon a live command: a failing poll(2) (ENOMEM) is retried; the
+                // deadline and the command's exit are still checked below.
+                std::thread::sleep(RETRY);
+                if let Some(outcome) = watch.poll(self.child.pidfd(), |_| {}).ok().flatten() {
+                    break outcome;
+                }
+                continue;
+            };
             if readable.signals {
                 // A signal that cannot be forwarded has nowhere else to go.
                 let _ = self.child.handle_signals();
@@ -243,11 +274,17 @@ impl Running {
                 errno,
                 status,
             },
-            ReadyOutcome::Timeout => Error::Timeout {
-                program,
-                timeout: self.ready_timeout,
-                status: self.status.clone(),
-            },
+            ReadyOutcome::Timeout => {
+                let begun = Instant::now();
+                self.watch = None;
+                let _ = tree::stop(&mut self.child, &self.stop);
+                return Err(Error::Timeout {
+                    program,
+                    timeout: self.ready_timeout,
+                    status: self.status.clone(),
+                    stopped_in: begun.elapsed(),
+                });
+            }
             ReadyOutcome::Closed => Error::Closed {
                 program,
                 fd: match self.ready {
@@ -259,7 +296,11 @@ impl Running {
                 let status = self.reap()?;
                 self.watch = None;
                 let _ = tree::stop(&mut self.child, &self.stop);
-                return Err(Error::Exited { program, status });
+                return Err(Error::Exited {
+                    program,
+                    status,
+                    last_status: self.status.clone(),
+                });
             }
         };
         self.watch = None;
@@ -268,22 +309,34 @@ impl Running {
     }
 
     /// Waits for the command to exit, forwarding signals and reading sd_notify messages
-    /// meanwhile; returns its status. Orphans that have exited are reaped before returning.
-    /// Call [`wait_ready`](Running::wait_ready) first when the start waits for readiness.
+    /// meanwhile, then (with [`KillMode::Tree`]) stops what is left of the tree with the stop
+    /// schedule; returns the command's status. Call [`wait_ready`](Running::wait_ready)
+    /// first when the start waits for readiness.
+    ///
+    /// A system call that fails in the loop is retried: the command is never left running
+    /// unsupervised. `Err` only when the command's own status cannot be collected.
     pub fn wait(mut self) -> Result<ExitStatus, Error> {
         let status = loop {
-            if let Some(status) = self.child.try_wait().map_err(|source| Error::Loop {
-                call: Call::Wait,
-                source,
-            })? {
-                break status;
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                // ECHILD: someone else reaped it (SIGCHLD ignored in a library caller).
+                Err(source) if source.raw_os_error() == Some(libc::ECHILD) => {
+                    return Err(Error::Loop {
+                        call: Call::Wait,
+                        source,
+                    });
+                }
+                Err(_) => {
+                    std::thread::sleep(RETRY);
+                    continue;
+                }
             }
             let listener = self.listener.as_ref().map(|l| l.as_fd());
-            let readable =
-                poll::wait(&self.child, listener, None, true).map_err(|source| Error::Loop {
-                    call: Call::Poll,
-                    source,
-                })?;
+            let Ok(readable) = poll::wait(&self.child, listener, None, true) else {
+                std::thread::sleep(RETRY);
+                continue;
+            };
             if readable.signals {
                 let _ = self.child.handle_signals();
             }
@@ -298,7 +351,14 @@ impl Running {
                 }
             }
         };
-        let _ = self.child.reap_orphans();
+        match self.kill_mode {
+            KillMode::Tree => {
+                let _ = tree::stop(&mut self.child, &self.stop);
+            }
+            KillMode::Main => {
+                let _ = self.child.reap_orphans();
+            }
+        }
         Ok(status)
     }
 

@@ -6,6 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use pidward::child::Rlimit;
+use pidward::stop::Schedule;
+use pidward::supervise::KillMode;
 
 use super::env;
 
@@ -22,8 +24,10 @@ pub struct Args {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Exit codes: the command's own (or 128+N if signal N killed it); 1 already running (0 with \
---oknodo); 2 usage error; 124 readiness not declared in time; 125 a set-up step failed (the \
-message names it); 126 the command cannot be executed; 127 the command was not found.")]
+--oknodo); 2 usage error; 122 the command exited before it was ready (with --daemon, or when \
+it exited 0; its status is in the message); 123 it reported a failure (ERRNO=); 124 readiness \
+not declared in time; 125 a set-up step failed (the message names it); 126 the command cannot \
+be executed; 127 the command was not found.")]
 pub struct Options {
     /// Detach (double fork, new session); return once the command has started, or is ready
     /// with --ready. Detached, the umask defaults to 077 and the standard streams to
@@ -110,6 +114,17 @@ pub struct Options {
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
     pub ready_timeout: Duration,
 
+    /// How the command and what is left of its tree are stopped: after a failed start, and
+    /// the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5).
+    #[arg(long, value_name = "SCHEDULE", default_value = "TERM/5/KILL/5",
+        value_parser = parse_schedule)]
+    pub stop_schedule: Schedule,
+
+    /// What ends with the command: tree (every process it left behind, the default) or main
+    /// (only the command; orphans that outlive it run on).
+    #[arg(long, value_name = "tree|main", default_value = "tree", value_parser = parse_kill_mode)]
+    pub kill_mode: KillMode,
+
     /// The command and its arguments.
     #[arg(
         required = true,
@@ -161,4 +176,18 @@ pub fn parse_umask(s: &str) -> Result<u32, String> {
 /// Seconds, possibly fractional.
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     pidward::time::parse_seconds(s).map_err(|e| e.to_string())
+}
+
+/// A stop schedule (`TERM/5/KILL/5`, or a bare number of seconds before KILL).
+pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    Schedule::parse(s, pidward::Signal::TERM).map_err(|e| e.to_string())
+}
+
+/// `tree` or `main`.
+pub fn parse_kill_mode(s: &str) -> Result<KillMode, String> {
+    match s {
+        "tree" => Ok(KillMode::Tree),
+        "main" => Ok(KillMode::Main),
+        _ => Err(format!("{s:?} is not tree or main")),
+    }
 }

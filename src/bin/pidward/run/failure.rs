@@ -49,23 +49,39 @@ impl From<StepError> for Failure {
     }
 }
 
+/// Exit code: the command exited before it was ready (detached: its own code is in the
+/// message; in the foreground, only when it exited 0).
+pub const EXITED_EARLY: u8 = 122;
+/// Exit code: the command reported a failure (`ERRNO=`) instead of readiness.
+pub const REPORTED_FAILURE: u8 = 123;
+
+/// In the foreground, a command that ends the start passes its own status on (the shells'
+/// convention); 0 would read as success, so that one is [`EXITED_EARLY`].
 impl From<&supervise::Error> for Failure {
     fn from(e: &supervise::Error) -> Failure {
         let step = e.step_error();
+        let code = match e {
+            supervise::Error::Exited { status, .. } => {
+                Some(supervise::exit_code(*status)).filter(|&c| c != 0)
+            }
+            _ => None,
+        };
         Failure {
             early_exit: step.step() == Step::Exited,
-            ..Failure::new(exit_code_of(&step), e.to_string())
+            ..Failure::new(code.unwrap_or(exit_code_of(&step)), e.to_string())
         }
     }
 }
 
-/// The exit code for a failed step: 127 not found, 126 not executable, 124 readiness
-/// timeout, the command's own status when it exited early (never 0), 125 otherwise.
+/// The exit code for a failed step, one per cause: 127 not found, 126 not executable, 124
+/// readiness timeout, 123 the command reported a failure, 122 it exited before it was ready,
+/// 125 any other set-up step.
 fn exit_code_of(e: &StepError) -> u8 {
     match e.step() {
         Step::Exec => supervise::exec_error_code(&e.os_error()),
         Step::Timeout => 124,
-        Step::Exited if (1..=255).contains(&e.code()) => e.code() as u8,
+        Step::Service => REPORTED_FAILURE,
+        Step::Exited => EXITED_EARLY,
         _ => 125,
     }
 }

@@ -134,8 +134,16 @@ fn supervise(
         }
     };
     let mode = plan.args.ready.unwrap_or(ReadyMode::Exec);
+    // The signals stay blocked until pidward exits: one that arrives after the command has
+    // exited must not kill pidward before it has removed its PID files.
+    let supervisor = Supervisor::new()
+        .forward(&FORWARD)
+        .subreaper(true)
+        .keep_blocked(true);
     let service = Service::new()
-        .supervisor(Supervisor::new().forward(&FORWARD).subreaper(true))
+        .supervisor(supervisor)
+        .stop_schedule(plan.args.stop_schedule.clone())
+        .kill_mode(plan.args.kill_mode)
         .ready(match mode {
             ReadyMode::Exec => Ready::Exec,
             ReadyMode::Notify => Ready::Notify,
