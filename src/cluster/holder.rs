@@ -10,8 +10,6 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::time::{Human, Rfc3339, parse_rfc3339};
-
 /// Who holds (or waits for) a lock: one lock key and what its value says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
@@ -49,7 +47,7 @@ impl Holder {
     pub(crate) fn to_value(&self) -> Vec<u8> {
         let mut v = json!({ "pid": self.pid, "host": self.host, "argv": self.argv });
         if let Some(t) = self.started {
-            v["start"] = Value::String(Rfc3339(t).to_string());
+            v["start"] = Value::String(crate::time::Rfc3339(t).to_string());
         }
         v.to_string().into_bytes()
     }
@@ -70,7 +68,7 @@ impl Holder {
                         .collect()
                 })
                 .unwrap_or_default(),
-            started: v["start"].as_str().and_then(|t| parse_rfc3339(t).ok()),
+            started: v["start"].as_str().and_then(|s| crate::time::parse_rfc3339(s).ok()),
         }
     }
 }
@@ -90,7 +88,7 @@ impl fmt::Display for Holder {
             write!(f, " ({})", self.argv.join(" "))?;
         }
         if let Some(d) = self.started.and_then(|t| t.elapsed().ok()) {
-            write!(f, ", running for {}", Human(d))?;
+            write!(f, ", running for {}", crate::time::Human(d))?;
         }
         Ok(())
     }
