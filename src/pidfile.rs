@@ -49,7 +49,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::flock::{self, AcquireError, Wait};
+use crate::flock::{self, Wait};
 use crate::liveness;
 use crate::sys;
 
@@ -252,37 +252,42 @@ impl PidFile {
         }
         let locked = match flock::acquire(path, opts.mode, opts.wait) {
             Ok(l) => l,
-            Err(AcquireError::Busy { path, file }) => {
+            Err(flock::Error::Busy { path, file }) => {
                 let pid = holder_pid(&file);
                 return Err(Error::AlreadyRunning { path, pid });
             }
-            Err(AcquireError::NotRegular { path, what }) => {
+            Err(flock::Error::NotRegular { path, what }) => {
                 return Err(Error::NotRegular { path, what });
             }
-            Err(AcquireError::Io { path, step, source }) => {
-                return Err(Error::Io { path, step, source });
+            Err(flock::Error::Io { path, step, source }) => {
+                return Err(Error::Io {
+                    path,
+                    step: step.as_str(),
+                    source,
+                });
             }
         };
-        if !locked.created {
-            check_overwritable(path, &locked.file)?;
+        if !locked.created() {
+            check_overwritable(path, locked.file())?;
             // Empty it under the lock: the stale PID must not be read as ours, and the new
             // one must be written into an empty file (see the module docs).
             locked
-                .file
+                .file()
                 .set_len(0)
                 .map_err(|e| Error::io(path, "truncate", e))?;
         }
         if opts.uid.is_some() || opts.gid.is_some() {
             let uid = opts.uid.map(rustix::fs::Uid::from_raw);
             let gid = opts.gid.map(rustix::fs::Gid::from_raw);
-            rustix::fs::fchown(&locked.file, uid, gid)
+            rustix::fs::fchown(locked.file(), uid, gid)
                 .map_err(|e| Error::io(path, "change the owner of", e.into()))?;
         }
+        let (dev, ino) = (locked.dev(), locked.ino());
         let inner = Arc::new(Inner {
-            file: locked.file,
+            file: locked.into_file(),
             path: path.to_owned(),
-            dev: locked.dev,
-            ino: locked.ino,
+            dev,
+            ino,
             pid: Mutex::new(None),
             done: false.into(),
         });
