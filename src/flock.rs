@@ -44,7 +44,7 @@ pub use fd::{is_locked, lock_until, unlock};
 pub use ofd::Range;
 use open::open_regular;
 pub(crate) use open::{describe, same_inode};
-pub use proc_locks::holders;
+pub use proc_locks::{holders, range_holders};
 pub(crate) use registry::Registry;
 
 /// How long to wait for a lock.

@@ -253,3 +253,22 @@ fn unlock_drops_an_ofd_lock_of_a_descriptor() {
     .success()
     .stdout("held=1\nafter=0\n");
 }
+
+#[test]
+fn a_range_conflict_names_the_process_that_took_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let fs = f.to_str().unwrap();
+    let holder = OurHolder::new(&["--start", "10", "--length", "5"], &f);
+    let pid = holder.0.id();
+    let out = lock(&["--start", "12", "-n", "--verbose", fs, "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // pidward lock took it; the `sleep` that inherited the description is not named.
+    let named = format!("pidward lock: {fs} is locked by PID {pid} (");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert_eq!(stderr.matches("PID ").count(), 1, "{stderr}");
+    assert!(stderr.contains("running for "), "{stderr}");
+}

@@ -1,4 +1,9 @@
-//! Who holds a flock(2) lock, from `/proc/locks`: for messages, never for decisions.
+//! Who holds a lock, from `/proc`: for messages, never for decisions.
+//!
+//! flock(2) holders come from `/proc/locks`; byte-range holders from `/proc/PID/fdinfo/FD`,
+//! because `/proc/locks` shows an open file description lock with PID -1 (it belongs to a
+//! description, which many processes may share), while each descriptor's `fdinfo` lists the
+//! locks its description owns, as current `lslocks` reads them.
 //!
 //! `/proc/locks` lists every file lock on the machine, one per line:
 //! `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (blocked waiters are marked `->`). It
@@ -7,8 +12,10 @@
 //! the kernel's global file-lock semaphore, and it is a seq_file that can skip entries between
 //! two `read(2)` calls; [`is_locked`](super::is_locked) probes the lock itself instead.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io;
+
+use super::{Mode, Range};
 
 /// The PIDs holding flock(2) locks on inode `(dev, ino)`, from `/proc/locks`.
 ///
@@ -24,11 +31,7 @@ pub fn holders(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
 }
 
 pub(super) fn flock_entries(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
-    let want = format!(
-        "{:02x}:{:02x}:{ino}",
-        libc::major(dev as libc::dev_t),
-        libc::minor(dev as libc::dev_t)
-    );
+    let want = inode_key(dev, ino);
     // /proc/locks is a seq_file: one read(2) is a consistent snapshot of up to a page, but
     // between two reads, locks released earlier in the list shift the rest, and an entry can
     // be skipped. So read it with as few read(2) calls as possible, and when it took more than
@@ -76,4 +79,72 @@ fn read_proc_locks() -> io::Result<(String, usize)> {
     }
     buf.truncate(len);
     Ok((String::from_utf8_lossy(&buf).into_owned(), reads))
+}
+
+/// The PIDs with a descriptor whose open file description holds a byte-range lock on inode
+/// `(dev, ino)` that conflicts with a `mode` lock of `range`: open file description locks
+/// and POSIX record locks alike (the two kinds conflict with each other), from every
+/// `/proc/PID/fdinfo/FD` we may read.
+///
+/// A description shared by a parent and its children shows under each of them. This reads
+/// every process's descriptors: it is for the message a person reads after a conflict.
+pub fn range_holders(dev: u64, ino: u64, mode: Mode, range: Range) -> io::Result<Vec<u32>> {
+    let want = inode_key(dev, ino);
+    let lo = range.start();
+    let hi = match range.length() {
+        0 => u64::MAX,
+        n => lo.saturating_add(n - 1),
+    };
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fdinfo")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            fs::read_to_string(fd.path()).is_ok_and(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("lock:"))
+                    .any(|l| conflicts(l, &want, mode, lo, hi))
+            })
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
+
+/// Whether one `fdinfo` lock line (`1: OFDLCK ADVISORY WRITE -1 08:01:5678 0 EOF`) is a
+/// range lock on inode `want` that conflicts with a `mode` lock of bytes `lo..=hi`.
+fn conflicts(line: &str, want: &str, mode: Mode, lo: u64, hi: u64) -> bool {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() < 8 || f[5] != want || !matches!(f[1], "OFDLCK" | "POSIX") {
+        return false;
+    }
+    if mode == Mode::Shared && f[3] != "WRITE" {
+        return false;
+    }
+    let start = f[6].parse::<u64>();
+    let end = if f[7] == "EOF" {
+        Ok(u64::MAX)
+    } else {
+        f[7].parse::<u64>()
+    };
+    matches!((start, end), (Ok(start), Ok(end)) if start <= hi && lo <= end)
+}
+
+/// `MAJ:MIN:INO` as `/proc/locks` and `fdinfo` write an inode (device numbers in hex).
+fn inode_key(dev: u64, ino: u64) -> String {
+    format!(
+        "{:02x}:{:02x}:{ino}",
+        libc::major(dev as libc::dev_t),
+        libc::minor(dev as libc::dev_t)
+    )
 }

@@ -37,7 +37,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pidward::flock::{Kind, Range, lock_until, unlock};
+use pidward::flock::{Kind, Mode, Range, lock_until, unlock};
 use pidward::supervise::{Supervisor, exit_code};
 
 mod etcd;
@@ -192,7 +192,7 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         };
         match result {
             Ok(true) => break,
-            Ok(false) => return Err(conflict(name, &inv, &target, nonblock, wait)),
+            Ok(false) => return Err(conflict(name, &inv, &target, kind, nonblock, wait)),
             Err(e) if target.reopen(&inv, &e)? => {}
             Err(e) => {
                 let code = match e.raw_os_error() {
@@ -256,6 +256,7 @@ fn conflict(
     name: &Name,
     inv: &Invocation,
     target: &Locking<'_>,
+    kind: Kind,
     nonblock: bool,
     wait: Option<Duration>,
 ) -> Failure {
@@ -277,7 +278,11 @@ fn conflict(
         Some(t) if timed_out => format!("timed out after {}s: ", seconds(t)),
         _ => String::new(),
     };
-    let holders = holder::describe(target.fd.as_fd());
+    let mode = match inv.op {
+        Op::Lock(mode) => mode,
+        Op::Unlock => Mode::Exclusive,
+    };
+    let holders = holder::describe(target.fd.as_fd(), kind, mode);
     let label = match target.path {
         Some(_) => target.label.clone(),
         None => fd_label(&target.label),
