@@ -84,16 +84,16 @@
 //! # Stop it
 //!
 //! ```
-//! use pidward::stop::{stop, Outcome, Schedule, StopOptions};
+//! use pidward::stop::{stop, Options, Outcome, Schedule};
 //! use pidward::Signal;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("worker.pid");
 //! let worker = std::process::Command::new("sleep").arg("60").spawn()?;
 //! std::fs::write(&path, format!("{}\n", worker.id()))?;
-//! let opts = StopOptions {
+//! let opts = Options {
 //!     schedule: Schedule::parse("TERM/5/KILL/5", Signal::TERM)?,
-//!     ..StopOptions::default()
+//!     ..Options::default()
 //! };
 //! assert!(matches!(stop(&path, &opts)?, Outcome::Stopped { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

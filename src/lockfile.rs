@@ -107,6 +107,13 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// The file could not be opened or read as a PID file is (it is not a regular file, it is
+    /// unreadable, or its first line is no PID).
+    #[error(transparent)]
+    Read {
+        /// What the PID-file reader found.
+        source: crate::pidfile::Error,
+    },
     /// An I/O error, with the step.
     #[error("{}: cannot {step}: {source}", path.display())]
     Io {
@@ -338,20 +345,8 @@ impl LockFile {
         }
         let file = match crate::pidfile::open_for_reading(&self.path) {
             Ok((file, _)) => file,
-            Err(crate::pidfile::ReadError::NotFound { .. }) => return Ok(false),
-            Err(crate::pidfile::ReadError::Invalid { reason, .. }) => {
-                return Err(Error::Malformed {
-                    path: self.path.clone(),
-                    why: reason.to_string(),
-                });
-            }
-            Err(crate::pidfile::ReadError::Io { source, .. }) => {
-                return Err(Error::Io {
-                    path: self.path.clone(),
-                    step: "open",
-                    source,
-                });
-            }
+            Err(crate::pidfile::Error::NotFound { .. }) => return Ok(false),
+            Err(source) => return Err(Error::Read { source }),
         };
         let locked = flock::is_locked(&file).map_err(|source| Error::Io {
             path: self.path.clone(),
@@ -379,19 +374,7 @@ impl LockFile {
         let bytes = match crate::pidfile::read_start(path, MAX_RECORD) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(None),
-            Err(crate::pidfile::ReadError::Invalid { reason, .. }) => {
-                return Err(Error::Malformed {
-                    path: path.to_owned(),
-                    why: reason.to_string(),
-                });
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    path: path.to_owned(),
-                    step: "read",
-                    source: io::Error::other(e.to_string()),
-                });
-            }
+            Err(source) => return Err(Error::Read { source }),
         };
         if bytes.is_empty() {
             return Ok(None);
