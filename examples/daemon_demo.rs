@@ -12,12 +12,14 @@
 //! and exits 125 (a step failed), 124 (no report in time), 3 (threads) or 1 (died silently).
 //! The detached process prints one line on stdout and one on stderr, lingers, and exits.
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use pidward::daemon::{Daemon, Error, Rlimit, Stdio, Step, StepError};
+use pidward::child::{Error as StepError, Rlimit, Setup, Stdio, Step};
+use pidward::daemon::{Daemon, Error};
 use pidward::pidfile::PidFile;
 
 #[derive(Parser)]
@@ -95,47 +97,49 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    let mut daemon = Daemon::new().detach(!args.nodaemon);
-    if let Some(pf) = pid_file {
-        daemon = daemon.pid_file(pf);
-    }
+    let mut setup = Setup::new();
     if let Some(dir) = &args.chroot {
-        daemon = daemon.chroot(dir);
+        setup = setup.chroot(dir);
     }
     if let Some(dir) = &args.chdir {
-        daemon = daemon.working_directory(dir);
+        setup = setup.working_directory(dir);
     }
     if let Some(mask) = args.umask {
-        daemon = daemon.umask(mask);
+        setup = setup.umask(mask);
     }
     if let Some(path) = &args.stdout {
-        daemon = daemon.stdout(Stdio::append(path).mode(args.output_mode));
+        setup = setup.stdout(Stdio::append(path).mode(args.output_mode));
     }
     if let Some(path) = &args.stderr {
-        daemon = daemon.stderr(Stdio::append(path).mode(args.output_mode));
+        setup = setup.stderr(Stdio::append(path).mode(args.output_mode));
     }
     if let Some(user) = &args.user {
-        daemon = daemon.user(user);
+        setup = setup.user(user);
     }
     if let Some(group) = &args.group {
-        daemon = daemon.group(group);
+        setup = setup.group(group);
     }
     for limit in &args.rlimit {
-        daemon = daemon.rlimit(*limit);
+        setup = setup.rlimit(*limit);
     }
     let kept = args
         .keep_open
         .as_ref()
         .map(|p| std::fs::File::open(p).expect("open --keep-open file"));
     if let Some(file) = &kept {
-        daemon = daemon.keep_fd(file);
+        setup = setup.keep_fd(file.as_fd());
     }
     let leaked = args
         .leak_open
         .as_ref()
         .map(|p| std::fs::File::open(p).expect("open --leak-open file"));
     let waits = args.ready_after_ms.is_some() || args.fail.is_some() || args.kill_self;
-    daemon = daemon.effective_only(args.euid).report_ready(waits);
+    let mut daemon = Daemon::new(setup.effective_only(args.euid))
+        .detach(!args.nodaemon)
+        .report_ready(waits);
+    if let Some(pf) = pid_file {
+        daemon = daemon.pid_file(pf);
+    }
     if let Some(ms) = args.report_timeout_ms {
         daemon = daemon.report_timeout(Duration::from_millis(ms));
     }

@@ -101,6 +101,7 @@
 
 #![warn(missing_docs)]
 
+pub mod child;
 pub mod daemon;
 pub mod flock;
 pub mod liveness;

@@ -6,15 +6,14 @@
 //!   up in the user database (which may allocate, read files, or talk to NSS services), builds
 //!   the full list of supplementary groups with `getgrouplist(3)`, and reports every problem
 //!   (unknown user, unknown group, not root) as an [`Error`] where the caller can print it.
-//! - [`Credentials::drop_privileges`] runs where the switch must happen, typically in a forked
-//!   child between `fork` and `exec`. It only makes system calls with values computed
-//!   beforehand: no allocation, no lookup, no formatting. It is therefore async-signal-safe and
-//!   can run in a `pre_exec` hook or in a child forked from a multithreaded parent.
+//! - The switch itself is a step of the child set-up ([`crate::child`]), between `fork` and
+//!   `exec`, with raw system calls on the values resolved here: no allocation, no lookup.
 //!
 //! The order is fixed, because each step needs the privilege that the next one removes:
 //! `setgroups` (the user's groups, or exactly the named group) → `setresgid` → `setresuid` →
 //! verify that `setuid(0)` and `setgid(0)` now fail. A process that could regain root after
-//! the drop is reported as a failure ([`DropStep::RegainRoot`]), never silently accepted.
+//! the drop is reported as a failure ([`Step::RegainRoot`](crate::child::Step::RegainRoot)),
+//! never silently accepted; so is a failed `setgroups`.
 //!
 //! Effective-only credentials (twistd's `--euid`) change just the effective user and group
 //! ids: the real and saved ids stay, so the process can switch back. That mode exists for
@@ -40,7 +39,6 @@
 //! ```
 
 use std::ffi::CString;
-use std::fmt;
 use std::io;
 
 use nix::unistd::{Gid, Group, Uid, User};
@@ -86,74 +84,10 @@ pub enum Error {
     },
 }
 
-/// The step of [`Credentials::drop_privileges`] that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DropStep {
-    /// `setgroups(2)`: replacing the supplementary groups.
-    Setgroups,
-    /// `setresgid(2)` (or `setegid(2)` for effective-only credentials).
-    Setgid,
-    /// `setresuid(2)` (or `seteuid(2)` for effective-only credentials).
-    Setuid,
-    /// After the drop, `setuid(0)` or `setgid(0)` succeeded: root could be regained.
-    RegainRoot,
-}
-
-impl DropStep {
-    /// A short name for the step, as used in messages: `setgroups`, `setgid`, `setuid`,
-    /// `regain-root`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DropStep::Setgroups => "setgroups",
-            DropStep::Setgid => "setgid",
-            DropStep::Setuid => "setuid",
-            DropStep::RegainRoot => "regain-root",
-        }
-    }
-}
-
-impl fmt::Display for DropStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A failed [`Credentials::drop_privileges`]: the step, and the OS error number (0 for
-/// [`DropStep::RegainRoot`], where the problem is a call that succeeded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DropError {
-    /// The step that failed.
-    pub step: DropStep,
-    /// `errno` of the failed call, or 0.
-    pub errno: i32,
-}
-
-impl fmt::Display for DropError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.step == DropStep::RegainRoot {
-            write!(
-                f,
-                "{}: root could be regained after dropping privileges",
-                self.step
-            )
-        } else {
-            write!(
-                f,
-                "{}: {}",
-                self.step,
-                io::Error::from_raw_os_error(self.errno)
-            )
-        }
-    }
-}
-
-impl std::error::Error for DropError {}
-
 /// User, group and supplementary groups to switch to, resolved ahead of time.
 ///
-/// Built by [`Credentials::resolve`] before forking; applied by
-/// [`Credentials::drop_privileges`], which is async-signal-safe.
+/// Built by [`Credentials::resolve`] before forking; applied by the child set-up
+/// ([`Setup::credentials`](crate::child::Setup::credentials)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     uid: Option<u32>,
@@ -219,11 +153,29 @@ impl Credentials {
         Ok(creds)
     }
 
+    /// Numeric ids taken as they are, without a look-up or a permission check (the kernel
+    /// decides, at the switch): `groups` replaces the supplementary groups when given.
+    #[allow(dead_code)]
+    pub(crate) fn from_ids(
+        uid: Option<u32>,
+        gid: Option<u32>,
+        groups: Option<Vec<u32>>,
+    ) -> Credentials {
+        Credentials {
+            uid,
+            gid,
+            groups,
+            user_name: None,
+            effective_only: false,
+            noop: false,
+        }
+    }
+
     /// Switches only the effective user and group ids (twistd's `euid` option), keeping the
     /// real and saved ids, so that the process can switch back later.
     ///
     /// The supplementary groups are still replaced. Since regaining root is the point of this
-    /// mode, [`drop_privileges`](Self::drop_privileges) does not check that it fails.
+    /// mode, the switch does not check that it fails.
     pub fn effective_only(mut self, effective_only: bool) -> Credentials {
         self.effective_only = effective_only;
         self.noop = self.compute_noop();
@@ -255,71 +207,10 @@ impl Credentials {
         self.effective_only
     }
 
-    /// True when the process already runs with these ids and is not root, so that
-    /// [`drop_privileges`](Self::drop_privileges) has nothing to do.
+    /// True when the process already runs with these ids and is not root, so that the switch
+    /// has nothing to do.
     pub fn is_noop(&self) -> bool {
         self.noop
-    }
-
-    /// Switches to these credentials, in the order `setgroups` → `setresgid` → `setresuid`,
-    /// then checks that `setuid(0)` and `setgid(0)` fail (unless the target is root or the
-    /// credentials are effective-only).
-    ///
-    /// Async-signal-safe: it only calls `setgroups(2)`, `setresgid(2)`, `setresuid(2)`,
-    /// `setuid(2)` and `setgid(2)` with values resolved before, and allocates nothing. It may
-    /// run in a child forked from a multithreaded process, before `exec`.
-    ///
-    /// Called in a multithreaded process (without fork), the C library applies the change to
-    /// every thread.
-    pub fn drop_privileges(&self) -> Result<(), DropError> {
-        if self.noop {
-            return Ok(());
-        }
-        let fail = |step| DropError {
-            step,
-            errno: errno(),
-        };
-        if let Some(groups) = &self.groups {
-            // SAFETY: the pointer and length describe a live slice of gid_t.
-            if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 {
-                return Err(fail(DropStep::Setgroups));
-            }
-        }
-        let keep = u32::MAX; // -1: leave this id as it is
-        if let Some(gid) = self.gid {
-            let (r, e, s) = if self.effective_only {
-                (keep, gid, keep)
-            } else {
-                (gid, gid, gid)
-            };
-            // SAFETY: plain system call with integer arguments.
-            if unsafe { libc::setresgid(r, e, s) } != 0 {
-                return Err(fail(DropStep::Setgid));
-            }
-        }
-        if let Some(uid) = self.uid {
-            let (r, e, s) = if self.effective_only {
-                (keep, uid, keep)
-            } else {
-                (uid, uid, uid)
-            };
-            // SAFETY: plain system call with integer arguments.
-            if unsafe { libc::setresuid(r, e, s) } != 0 {
-                return Err(fail(DropStep::Setuid));
-            }
-        }
-        if !self.effective_only && self.uid.is_some_and(|uid| uid != 0) {
-            // Both calls must fail: a process that gave up uid 0 for good cannot take it back.
-            // SAFETY: plain system calls with integer arguments.
-            let regained = unsafe { libc::setuid(0) == 0 || libc::setgid(0) == 0 };
-            if regained {
-                return Err(DropError {
-                    step: DropStep::RegainRoot,
-                    errno: 0,
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Whether switching needs no system call: not root, and already running with the ids.
@@ -396,12 +287,6 @@ fn resolve_group(group: &str) -> Result<u32, Error> {
     group
         .parse::<u32>()
         .map_err(|_| Error::UnknownGroup(group.to_owned()))
-}
-
-/// The calling thread's `errno`, read without allocating.
-fn errno() -> i32 {
-    // SAFETY: __errno_location returns the calling thread's errno slot.
-    unsafe { *libc::__errno_location() }
 }
 
 #[cfg(test)]

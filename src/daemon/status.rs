@@ -1,4 +1,5 @@
-//! The status pipe: how a detached or forked process tells its launcher what happened.
+//! The status-pipe protocol: how a detached or forked process tells its launcher what
+//! happened (the steps themselves are [`child::Step`](crate::child::Step)).
 //!
 //! A start-up report travels over a pipe whose write end is `O_CLOEXEC` and lives only in the
 //! process being started. Each message is one line of at most [`MESSAGE_MAX`] bytes, written
@@ -23,245 +24,18 @@
 //! ([`read_report`]) runs in the launcher and may allocate.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::child::{Error as StepError, Step};
+
 /// The largest status message, newline included. Below `PIPE_BUF` (4096), so every message is
 /// written atomically.
-pub const MESSAGE_MAX: usize = 256;
+pub(crate) const MESSAGE_MAX: usize = 256;
 
 /// The most a launcher reads from a status pipe before it stops listening for more.
 const REPORT_MAX: usize = 16 * MESSAGE_MAX;
-
-/// A start-up step, as named in failure reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Step {
-    /// `fork(2)` while detaching.
-    Fork,
-    /// `setsid(2)` while detaching.
-    Setsid,
-    /// Acquiring or writing the PID file.
-    PidFile,
-    /// Resolving the user or group.
-    User,
-    /// `chroot(2)`.
-    Chroot,
-    /// `chdir(2)`.
-    Chdir,
-    /// `setrlimit(2)`.
-    Rlimit,
-    /// Opening or installing standard input.
-    Stdin,
-    /// Opening or installing standard output.
-    Stdout,
-    /// Opening or installing standard error.
-    Stderr,
-    /// Installing a file descriptor at a given number.
-    Fd,
-    /// Closing inherited file descriptors (`close_range(2)`).
-    CloseFds,
-    /// `setgroups(2)`.
-    Setgroups,
-    /// `setresgid(2)`.
-    Setgid,
-    /// `setresuid(2)`.
-    Setuid,
-    /// Root could be regained after dropping privileges.
-    RegainRoot,
-    /// Reading the environment file.
-    EnvFile,
-    /// `execve(2)` of the command.
-    Exec,
-    /// Readiness: the service reported a failure (`ERRNO=`) or the listener failed.
-    Ready,
-    /// Readiness: not declared before the timeout.
-    Timeout,
-    /// The command (or the detached process) exited before reporting; the code is its exit
-    /// status (the exit code, or 128 + the signal number).
-    Exited,
-    /// A failure reported by the service itself, with its own message.
-    Service,
-    /// A step name this version does not know (from a cut or foreign message).
-    Unknown,
-}
-
-impl Step {
-    const ALL: [Step; 22] = [
-        Step::Fork,
-        Step::Setsid,
-        Step::PidFile,
-        Step::User,
-        Step::Chroot,
-        Step::Chdir,
-        Step::Rlimit,
-        Step::Stdin,
-        Step::Stdout,
-        Step::Stderr,
-        Step::Fd,
-        Step::CloseFds,
-        Step::Setgroups,
-        Step::Setgid,
-        Step::Setuid,
-        Step::RegainRoot,
-        Step::EnvFile,
-        Step::Exec,
-        Step::Ready,
-        Step::Timeout,
-        Step::Exited,
-        Step::Service,
-    ];
-
-    /// The step's name in messages: `chroot`, `chdir`, `setuid`, `exec`, `pid-file`...
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Fork => "fork",
-            Step::Setsid => "setsid",
-            Step::PidFile => "pid-file",
-            Step::User => "user",
-            Step::Chroot => "chroot",
-            Step::Chdir => "chdir",
-            Step::Rlimit => "rlimit",
-            Step::Stdin => "stdin",
-            Step::Stdout => "stdout",
-            Step::Stderr => "stderr",
-            Step::Fd => "fd",
-            Step::CloseFds => "close-fds",
-            Step::Setgroups => "setgroups",
-            Step::Setgid => "setgid",
-            Step::Setuid => "setuid",
-            Step::RegainRoot => "regain-root",
-            Step::EnvFile => "env-file",
-            Step::Exec => "exec",
-            Step::Ready => "ready",
-            Step::Timeout => "timeout",
-            Step::Exited => "exited",
-            Step::Service => "service",
-            Step::Unknown => "unknown",
-        }
-    }
-
-    fn from_name(name: &[u8]) -> Step {
-        Step::ALL
-            .into_iter()
-            .find(|s| s.name().as_bytes() == name)
-            .unwrap_or(Step::Unknown)
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl From<crate::privileges::DropStep> for Step {
-    fn from(step: crate::privileges::DropStep) -> Step {
-        use crate::privileges::DropStep;
-        match step {
-            DropStep::Setgroups => Step::Setgroups,
-            DropStep::Setgid => Step::Setgid,
-            DropStep::Setuid => Step::Setuid,
-            DropStep::RegainRoot => Step::RegainRoot,
-        }
-    }
-}
-
-/// A failed start-up step: which step, the OS error number (or exit status, for
-/// [`Step::Exited`]), and a short detail such as the path involved.
-///
-/// ```
-/// use pidward::daemon::{Step, StepError};
-///
-/// let e = StepError::new(Step::Chdir, libc::ENOENT, "/no/such/dir");
-/// assert_eq!(e.to_string(), "chdir /no/such/dir: No such file or directory (os error 2)");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepError {
-    step: Step,
-    code: i32,
-    detail: String,
-    unknown_step: Option<String>,
-}
-
-impl StepError {
-    /// A failure of `step` with OS error number (or exit status) `code` and a detail.
-    pub fn new(step: Step, code: i32, detail: impl Into<String>) -> StepError {
-        StepError {
-            step,
-            code,
-            detail: detail.into(),
-            unknown_step: None,
-        }
-    }
-
-    /// A failure of `step` from an I/O error (its OS error number, or `EIO` if it has none).
-    pub fn from_io(step: Step, error: &io::Error, detail: impl Into<String>) -> StepError {
-        StepError::new(step, error.raw_os_error().unwrap_or(libc::EIO), detail)
-    }
-
-    /// The step that failed.
-    pub fn step(&self) -> Step {
-        self.step
-    }
-
-    /// The OS error number, or for [`Step::Exited`] the exit status (code, or 128 + signal).
-    pub fn code(&self) -> i32 {
-        self.code
-    }
-
-    /// The OS error as an [`io::Error`] (meaningless for [`Step::Exited`]).
-    pub fn os_error(&self) -> io::Error {
-        io::Error::from_raw_os_error(self.code)
-    }
-
-    /// The detail: a path, a name, or the service's own message.
-    pub fn detail(&self) -> &str {
-        &self.detail
-    }
-}
-
-impl fmt::Display for StepError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let step = self.unknown_step.as_deref().unwrap_or(self.step.name());
-        let detail = if self.detail.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", self.detail)
-        };
-        match self.step {
-            Step::Exited => {
-                let subject = if self.detail.is_empty() {
-                    "the process"
-                } else {
-                    &self.detail
-                };
-                let signal = (self.code > 128)
-                    .then(|| crate::Signal::from_raw(self.code - 128))
-                    .flatten();
-                match signal {
-                    Some(sig) => {
-                        write!(f, "{subject} was killed by signal {sig} before it reported")
-                    }
-                    None => write!(
-                        f,
-                        "{subject} exited with status {} before it reported",
-                        self.code
-                    ),
-                }
-            }
-            Step::Timeout => write!(f, "readiness not declared in time{detail}"),
-            Step::RegainRoot => write!(f, "{step}{detail}: root could be regained after the drop"),
-            Step::Service if self.code == 0 => write!(f, "{}", self.detail),
-            _ if self.code == 0 => write!(f, "{step}{detail}"),
-            _ => write!(f, "{step}{detail}: {}", self.os_error()),
-        }
-    }
-}
-
-impl std::error::Error for StepError {}
 
 /// One decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,13 +67,18 @@ pub(crate) fn decode(line: &[u8]) -> Option<Message> {
                 .and_then(|c| std::str::from_utf8(c).ok())
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0);
-            let detail = fields.next().map(String::from_utf8_lossy);
-            let mut error =
-                StepError::new(step, code, detail.map(Cow::into_owned).unwrap_or_default());
-            if step == Step::Unknown && !name.is_empty() {
-                error.unknown_step = Some(String::from_utf8_lossy(name).into_owned());
-            }
-            Some(Message::Failed(error))
+            let detail = fields
+                .next()
+                .map(String::from_utf8_lossy)
+                .map(Cow::into_owned)
+                .unwrap_or_default();
+            Some(Message::Failed(
+                if step == Step::Unknown && !name.is_empty() {
+                    StepError::unknown(name, code, detail)
+                } else {
+                    StepError::new(step, code, detail)
+                },
+            ))
         }
         _ => None,
     }
@@ -647,24 +426,5 @@ mod tests {
             panic!()
         };
         assert_eq!(e.detail(), "caf\u{FFFD}");
-    }
-
-    #[test]
-    fn exited_reports_code_or_signal() {
-        assert_eq!(
-            StepError::new(Step::Exited, 3, "").to_string(),
-            "the process exited with status 3 before it reported"
-        );
-        assert_eq!(
-            StepError::new(Step::Exited, 137, "sleep").to_string(),
-            "sleep was killed by signal KILL before it reported"
-        );
-    }
-
-    #[test]
-    fn every_step_name_decodes_to_itself() {
-        for step in Step::ALL {
-            assert_eq!(Step::from_name(step.name().as_bytes()), step);
-        }
     }
 }

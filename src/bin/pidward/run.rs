@@ -14,7 +14,7 @@
 //!   the command has been spawned (or, with `--ready`, declared readiness), and otherwise the
 //!   failed step and its error, with the matching exit code.
 //! - **`--exec`**: no supervisor. Set up this process, then replace it with the command,
-//!   which inherits the PID file's lock (see [`pidward::daemon::Detached::exec`] for the
+//!   which inherits the PID file's lock (see [`pidward::daemon::Started::exec`] for the
 //!   caveat). With `--daemon` too, detach first.
 //!
 //! Exit codes: the command's (or 128+N); 1 already running (0 with `--oknodo`); 2 usage;
@@ -23,13 +23,14 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
-use pidward::daemon::{self, Daemon, Rlimit, Setup, Stdio, Step, StepError};
+use pidward::child::{Error as StepError, Rlimit, Setup, Stdio, Step};
+use pidward::daemon::{self, Daemon};
 use pidward::pidfile::{self, PidFile};
 use pidward::privileges::Credentials;
 
@@ -513,20 +514,20 @@ fn exec(plan: Plan) -> Result<u8, Failure> {
     // travel to the launcher over the status pipe instead.)
     let report = if plan.args.daemon { None } else { dup_stderr() };
     // Detached, the launcher waits for the exec: end of file after the exec announcement.
-    let mut daemon = Daemon::new()
-        .detach(plan.args.daemon)
-        .report_ready(true)
-        .setup(plan.command_setup());
+    let mut setup = plan.command_setup();
     let (out, err) = plan.output_stdio();
     if let Some(out) = out {
-        daemon = daemon.stdout(out);
+        setup = setup.stdout(out);
     }
     if let Some(err) = err {
-        daemon = daemon.stderr(err);
+        setup = setup.stderr(err);
     }
     if let Some(fd) = &report {
-        daemon = daemon.keep_fd(fd);
+        setup = setup.keep_fd(fd.as_fd());
     }
+    let mut daemon = Daemon::new(setup)
+        .detach(plan.args.daemon)
+        .report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
     }

@@ -19,7 +19,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use pidward::daemon::{Daemon, Detached, Step, StepError};
+use pidward::child::{Error as StepError, Setup, Step};
+use pidward::daemon::{Daemon, Started};
 use pidward::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, Notifier};
 use pidward::pidfile::PidFile;
 use pidward::supervise::{Supervised, Supervisor, exit_code};
@@ -67,20 +68,21 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     let setup = plan.command_setup();
     // The detached supervisor's own streams go where the command's should: the command
     // inherits them.
-    let mut daemon = Daemon::new().report_ready(true);
+    let mut own = Setup::new();
     let (out, err) = plan.output_stdio();
     if let Some(out) = out {
-        daemon = daemon.stdout(out);
+        own = own.stdout(out);
     }
     if let Some(err) = err {
-        daemon = daemon.stderr(err);
+        own = own.stderr(err);
     }
     if let Some(mask) = plan.args.umask {
-        daemon = daemon.umask(mask);
+        own = own.umask(mask);
     }
     if let Some(pf) = &child_pid_file {
-        daemon = daemon.keep_fd(pf);
+        own = own.keep_fd(pf.as_fd());
     }
+    let mut daemon = Daemon::new(own).report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
     }
@@ -100,7 +102,7 @@ enum Reporter<'a> {
     /// Nobody waits: failures become pidward's own exit.
     Foreground,
     /// A launcher waits on the status pipe.
-    Detached(&'a mut Detached),
+    Detached(&'a mut Started),
 }
 
 impl Reporter<'_> {
@@ -162,7 +164,7 @@ enum Event {
 /// Spawns the command under a supervisor and runs the loop until it exits.
 fn supervise(
     plan: &Plan,
-    mut setup: pidward::daemon::Setup,
+    mut setup: Setup,
     mut child_pid_file: Option<PidFile>,
     report: &mut Reporter,
 ) -> Result<u8, Failure> {

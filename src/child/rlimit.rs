@@ -1,7 +1,7 @@
 //! Resource limits: `NAME=SOFT[:HARD]`, as `prlimit(1)` and systemd's `Limit*=` spell them.
 //!
-//! A [`Rlimit`] is parsed and checked in the caller (before any fork) and applied with one
-//! `setrlimit(2)` call, which is async-signal-safe. A single value sets both limits, as
+//! A [`Rlimit`] is parsed and checked in the caller (before any fork) and applied by the
+//! child set-up with one `prlimit64(2)` call. A single value sets both limits, as
 //! `prlimit --nofile=64` and `LimitNOFILE=64` do; `unlimited` (or `infinity`) lifts a limit.
 
 use std::fmt;
@@ -33,23 +33,30 @@ const RESOURCES: &[(&str, libc::__rlimit_resource_t)] = &[
     ("stack", libc::RLIMIT_STACK),
 ];
 
-impl Resource {
-    /// `RLIMIT_NOFILE`: the number of open file descriptors.
-    pub const NOFILE: Resource = Resource {
-        name: "nofile",
-        raw: libc::RLIMIT_NOFILE,
+macro_rules! resources {
+    ($($konst:ident $name:literal $raw:ident: $doc:literal;)*) => {
+        impl Resource {
+            $(
+                #[doc = concat!("`", stringify!($raw), "`: ", $doc)]
+                pub const $konst: Resource = Resource { name: $name, raw: libc::$raw };
+            )*
+        }
     };
-    /// `RLIMIT_CORE`: the size of core dumps.
-    pub const CORE: Resource = Resource {
-        name: "core",
-        raw: libc::RLIMIT_CORE,
-    };
-    /// `RLIMIT_NPROC`: the number of processes of the real user.
-    pub const NPROC: Resource = Resource {
-        name: "nproc",
-        raw: libc::RLIMIT_NPROC,
-    };
+}
 
+resources! {
+    AS "as" RLIMIT_AS: "the address space, in bytes.";
+    CORE "core" RLIMIT_CORE: "the size of core dumps, in bytes.";
+    CPU "cpu" RLIMIT_CPU: "CPU time, in seconds.";
+    DATA "data" RLIMIT_DATA: "the data segment, in bytes.";
+    FSIZE "fsize" RLIMIT_FSIZE: "the size of files written, in bytes.";
+    MEMLOCK "memlock" RLIMIT_MEMLOCK: "locked memory, in bytes.";
+    NOFILE "nofile" RLIMIT_NOFILE: "the number of open file descriptors.";
+    NPROC "nproc" RLIMIT_NPROC: "the number of processes of the real user.";
+    STACK "stack" RLIMIT_STACK: "the stack size, in bytes.";
+}
+
+impl Resource {
     /// The resource's name: `nofile`, `core`, `as`...
     pub fn name(self) -> &'static str {
         self.name
@@ -93,7 +100,7 @@ fn known() -> String {
 /// A soft and hard limit for one resource. `None` is unlimited (`RLIM_INFINITY`).
 ///
 /// ```
-/// use pidward::daemon::{Resource, Rlimit};
+/// use pidward::child::{Resource, Rlimit};
 ///
 /// let l: Rlimit = "nofile=64".parse()?;
 /// assert_eq!((l.resource(), l.soft(), l.hard()), (Resource::NOFILE, Some(64), Some(64)));
@@ -101,7 +108,7 @@ fn known() -> String {
 /// assert_eq!((l.soft(), l.hard()), (Some(0), None));
 /// assert!("nofile=100:10".parse::<Rlimit>().is_err()); // soft above hard
 /// assert!("files=10".parse::<Rlimit>().is_err());
-/// # Ok::<(), pidward::daemon::RlimitParseError>(())
+/// # Ok::<(), pidward::child::RlimitParseError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
@@ -150,19 +157,10 @@ impl Rlimit {
         self.hard
     }
 
-    /// Applies the limit to the calling process: `setrlimit(2)`. Async-signal-safe.
-    pub fn apply(&self) -> Result<(), i32> {
-        let lim = libc::rlimit {
-            rlim_cur: self.soft.unwrap_or(libc::RLIM_INFINITY),
-            rlim_max: self.hard.unwrap_or(libc::RLIM_INFINITY),
-        };
-        // SAFETY: plain system call with a pointer to a live struct.
-        if unsafe { libc::setrlimit(self.resource.raw, &lim) } == 0 {
-            Ok(())
-        } else {
-            // SAFETY: reading this thread's errno.
-            Err(unsafe { *libc::__errno_location() })
-        }
+    /// The resource and the kernel's `struct rlimit64` (soft, hard), for the child set-up.
+    pub(crate) fn as_raw(&self) -> (libc::__rlimit_resource_t, [u64; 2]) {
+        let raw = |v: Option<u64>| v.unwrap_or(libc::RLIM_INFINITY);
+        (self.resource.raw, [raw(self.soft), raw(self.hard)])
     }
 }
 

@@ -1,0 +1,210 @@
+//! [`Exec`]: the program a spawned child runs, and its arguments and environment.
+//!
+//! Prepared ([`Exec::prepare`]) into a [`Program`]: argv and envp as `CString`s with their
+//! null-terminated pointer arrays, and every path `execve(2)` will try (the program itself if
+//! it contains a `/`, else one per `PATH` entry), so that the child only walks arrays.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString, c_char};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::ptr;
+
+use super::{Error, Step};
+
+/// A program to run, found in `PATH` unless it contains a `/`, with its arguments and
+/// environment.
+///
+/// `PATH` is the child's (when the environment given to the child has one), else the
+/// parent's, else `/usr/bin:/bin`. The child's `argv[0]` is `program` as given.
+///
+/// ```
+/// use pidward::child::{Exec, Setup};
+///
+/// let spawned = Setup::new().spawn(Exec::new("true").env("GREETING", "hello"))?;
+/// # let _ = spawned;
+/// # Ok::<(), pidward::child::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Exec {
+    program: OsString,
+    args: Vec<OsString>,
+    env_clear: bool,
+    env: BTreeMap<OsString, Option<OsString>>,
+}
+
+impl Exec {
+    /// Runs `program`.
+    pub fn new(program: impl AsRef<OsStr>) -> Exec {
+        Exec {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env_clear: false,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// The program as given.
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// Adds one argument; any bytes but NUL arrive in the child unchanged.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Exec {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Exec
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for the child (on top of the inherited environment,
+    /// unless [`env_clear`](Exec::env_clear) was called).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Exec {
+        self.env
+            .insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
+        self
+    }
+
+    /// Removes a variable from the child's environment.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Exec {
+        self.env.insert(key.as_ref().to_owned(), None);
+        self
+    }
+
+    /// Starts the child with an empty environment: variables set before this call are
+    /// forgotten; the ones set after it are the child's whole environment.
+    pub fn env_clear(&mut self) -> &mut Exec {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// Builds every string and pointer array the child needs; errors are [`Step::Command`].
+    pub(crate) fn prepare(&self) -> Result<Program, Error> {
+        let mut argv = Vec::with_capacity(self.args.len() + 1);
+        argv.push(cstring("program", &self.program)?);
+        for arg in &self.args {
+            argv.push(cstring("argument", arg)?);
+        }
+        let (envp, path) = self.environment()?;
+        let candidates = candidates(&self.program, path)?;
+        Ok(Program {
+            argv_ptrs: pointers(&argv),
+            envp_ptrs: pointers(&envp),
+            candidate_ptrs: candidates.iter().map(|s| s.as_ptr()).collect(),
+            _strings: [argv, envp, candidates],
+        })
+    }
+
+    /// The child's environment as `KEY=VALUE` strings, and its `PATH`.
+    fn environment(&self) -> Result<(Vec<CString>, Option<OsString>), Error> {
+        let mut env: BTreeMap<OsString, OsString> = if self.env_clear {
+            BTreeMap::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (key, value) in &self.env {
+            let bytes = key.as_bytes();
+            if bytes.is_empty() || bytes.contains(&b'=') || bytes.contains(&0) {
+                return Err(invalid(format!(
+                    "environment variable name {key:?} is empty or contains '=' or NUL"
+                )));
+            }
+            match value {
+                Some(v) => env.insert(key.clone(), v.clone()),
+                None => env.remove(key),
+            };
+        }
+        let path = env.get(OsStr::new("PATH")).cloned();
+        let mut out = Vec::with_capacity(env.len());
+        for (key, value) in env {
+            let mut entry = key.into_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            out.push(CString::new(entry).map_err(|e| {
+                invalid(format!(
+                    "environment entry {:?} contains a NUL byte",
+                    OsStr::from_bytes(&e.into_vec())
+                ))
+            })?);
+        }
+        Ok((out, path))
+    }
+}
+
+/// An [`Exec`] ready for `execve(2)`: the strings and the pointer arrays into them.
+#[derive(Debug)]
+pub(crate) struct Program {
+    argv_ptrs: Vec<*const c_char>,
+    envp_ptrs: Vec<*const c_char>,
+    candidate_ptrs: Vec<*const c_char>,
+    /// What the pointers point into (moving a `CString` does not move its bytes).
+    _strings: [Vec<CString>; 3],
+}
+
+impl Program {
+    pub(crate) fn argv(&self) -> *const *const c_char {
+        self.argv_ptrs.as_ptr()
+    }
+
+    pub(crate) fn envp(&self) -> *const *const c_char {
+        self.envp_ptrs.as_ptr()
+    }
+
+    pub(crate) fn candidates(&self) -> &[*const c_char] {
+        &self.candidate_ptrs
+    }
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(Step::Command, libc::EINVAL, message)
+}
+
+/// `value` as a C string, or an error naming what contained a NUL byte.
+fn cstring(what: &str, value: &OsStr) -> Result<CString, Error> {
+    CString::new(value.as_bytes())
+        .map_err(|_| invalid(format!("{what} {value:?} contains a NUL byte")))
+}
+
+/// The paths to try for `program`: itself if it contains a `/`, else each `PATH` entry.
+fn candidates(program: &OsStr, child_path: Option<OsString>) -> Result<Vec<CString>, Error> {
+    let bytes = program.as_bytes();
+    if bytes.is_empty() {
+        return Err(invalid("the program name is empty".to_owned()));
+    }
+    if bytes.contains(&b'/') {
+        return Ok(vec![cstring("program", program)?]);
+    }
+    let path = child_path
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
+    let mut out = Vec::new();
+    for dir in path.as_bytes().split(|&b| b == b':') {
+        let mut full = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
+        full.push(b'/');
+        full.extend_from_slice(bytes);
+        out.push(cstring("program", OsStr::from_bytes(&full))?);
+    }
+    Ok(out)
+}
+
+/// A null-terminated array of pointers into `strings`.
+fn pointers(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect()
+}

@@ -1,0 +1,325 @@
+//! [`Setup`]: the public description of a started process's environment, and [`Stdio`].
+//!
+//! A `Setup` is plain data. [`Setup::prepare`] turns it into a [`Plan`](super::Plan) in the
+//! caller (resolving, opening, allocating); the plan is then applied after `fork` or `clone`.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use super::rlimit::Rlimit;
+use super::{Error, Exec, Plan, Spawned};
+use crate::privileges::Credentials;
+
+/// Where a standard stream of the started process goes.
+///
+/// ```
+/// use pidward::child::Stdio;
+///
+/// let _quiet = Stdio::null();
+/// let _log = Stdio::append("/var/log/app.log").mode(0o640);
+/// ```
+#[derive(Debug)]
+pub struct Stdio(pub(super) Kind);
+
+#[derive(Debug)]
+pub(super) enum Kind {
+    Inherit,
+    Null,
+    Append { path: PathBuf, mode: u32 },
+    Fd(OwnedFd),
+}
+
+impl Stdio {
+    /// Keep the stream the caller has.
+    pub fn inherit() -> Stdio {
+        Stdio(Kind::Inherit)
+    }
+
+    /// `/dev/null` (opened read-write before any `chroot`).
+    pub fn null() -> Stdio {
+        Stdio(Kind::Null)
+    }
+
+    /// A file opened for appending (`O_APPEND`), created if missing with mode 0640 (exactly:
+    /// the umask does not apply). An existing file keeps its mode. Opened by the caller,
+    /// before any `chroot` or privilege drop.
+    pub fn append(path: impl Into<PathBuf>) -> Stdio {
+        Stdio(Kind::Append {
+            path: path.into(),
+            mode: 0o640,
+        })
+    }
+
+    /// For [`Stdio::append`]: the mode of a newly created file. No effect on other kinds.
+    pub fn mode(self, mode: u32) -> Stdio {
+        match self.0 {
+            Kind::Append { path, .. } => Stdio(Kind::Append {
+                path,
+                mode: mode & 0o7777,
+            }),
+            other => Stdio(other),
+        }
+    }
+
+    /// The path of an [`append`](Stdio::append) target.
+    pub(super) fn path(&self) -> Option<&Path> {
+        match &self.0 {
+            Kind::Append { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl From<OwnedFd> for Stdio {
+    /// This descriptor (installed with `dup2`).
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio(Kind::Fd(fd))
+    }
+}
+
+impl From<File> for Stdio {
+    /// This open file.
+    fn from(file: File) -> Stdio {
+        Stdio(Kind::Fd(file.into()))
+    }
+}
+
+/// Where a descriptor installed in the child comes from.
+#[derive(Debug)]
+pub(super) enum Source {
+    /// Ours: closed in the parent once the child has it.
+    Owned(OwnedFd),
+    /// The caller's: it stays open for as long as the spawn runs.
+    #[allow(dead_code)]
+    Borrowed(RawFd),
+}
+
+/// The session and process group of the started process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Session {
+    /// The caller's.
+    #[default]
+    Inherit,
+    /// A new session (`setsid(2)`), which is also a new process group.
+    New,
+    /// This process group (`setpgid(0, pgid)`; 0 makes a new one).
+    Group(i32),
+}
+
+/// The process environment a started process runs in.
+///
+/// Everything fallible that can be done early is done in [`Setup::prepare`], in the caller:
+/// users and groups are resolved, output files are opened (with the caller's privileges, in
+/// the caller's root: "open everything privileged first"), paths become `CString`s, and every
+/// descriptor that will be installed is moved above the numbers it will be installed at.
+/// After the fork or clone the steps only make system calls on those values, in this order:
+///
+/// 1. signal dispositions back to `SIG_DFL` (when spawning a command);
+/// 2. `setsid(2)` or `setpgid(2)`;
+/// 3. `dup2(2)` of the standard streams and of the extra descriptors to their numbers;
+/// 4. `close_range(2)` of every other inherited descriptor, keeping the ones asked for;
+/// 5. `setrlimit(2)` for each limit (while still privileged: raising a hard limit needs it);
+/// 6. `umask(2)`;
+/// 7. `chroot(2)`, then `chdir("/")` inside it; `chdir(2)` to the working directory;
+/// 8. the privilege drop: `setgroups` → `setresgid` → `setresuid` → check that root cannot
+///    be regained;
+/// 9. an empty signal mask and `execve(2)` (when spawning a command).
+///
+/// Nothing is changed unless asked: a default `Setup` applies no step.
+///
+/// ```
+/// use pidward::child::{Setup, Stdio};
+///
+/// let setup = Setup::new()
+///     .working_directory("/")
+///     .umask(0o027)
+///     .stdout(Stdio::null())
+///     .rlimit("nofile=1024".parse()?)
+///     .close_fds(true);
+/// let plan = setup.prepare()?; // resolves and opens everything, forks nothing
+/// # drop(plan);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Setup {
+    pub(super) chroot: Option<PathBuf>,
+    pub(super) working_directory: Option<PathBuf>,
+    pub(super) umask: Option<u32>,
+    pub(super) stdio: [Option<Stdio>; 3],
+    pub(super) user: Option<String>,
+    pub(super) group: Option<String>,
+    pub(super) credentials: Option<Credentials>,
+    pub(super) effective_only: bool,
+    pub(super) rlimits: Vec<Rlimit>,
+    pub(super) fds: Vec<(RawFd, Source)>,
+    pub(super) keep_fds: Vec<RawFd>,
+    pub(super) close_fds: bool,
+    pub(super) close_unmapped: bool,
+    pub(super) session: Session,
+    pub(super) keep_ignored: bool,
+}
+
+impl Setup {
+    /// A set-up that changes nothing.
+    pub fn new() -> Setup {
+        Setup::default()
+    }
+
+    /// Change the root directory (`chroot(2)`), then the working directory to `/` inside it.
+    /// Needs root (`CAP_SYS_CHROOT`).
+    pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Setup {
+        self.chroot = Some(dir.into());
+        self
+    }
+
+    /// Change the working directory (`chdir(2)`), after any `chroot` (so a path inside it).
+    /// A relative program path is found from there.
+    pub fn working_directory(mut self, dir: impl Into<PathBuf>) -> Setup {
+        self.working_directory = Some(dir.into());
+        self
+    }
+
+    /// Set the file mode creation mask (`umask(2)`).
+    pub fn umask(mut self, mask: u32) -> Setup {
+        self.umask = Some(mask & 0o777);
+        self
+    }
+
+    /// Where standard input comes from.
+    pub fn stdin(mut self, stdio: Stdio) -> Setup {
+        self.stdio[0] = Some(stdio);
+        self
+    }
+
+    /// Where standard output goes.
+    pub fn stdout(mut self, stdio: Stdio) -> Setup {
+        self.stdio[1] = Some(stdio);
+        self
+    }
+
+    /// Where standard error goes.
+    pub fn stderr(mut self, stdio: Stdio) -> Setup {
+        self.stdio[2] = Some(stdio);
+        self
+    }
+
+    /// Switch to this user (name or number), with its primary group and all its
+    /// supplementary groups unless [`group`](Setup::group) names one.
+    pub fn user(mut self, user: impl Into<String>) -> Setup {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Switch to this group (name or number), which becomes the only supplementary group.
+    pub fn group(mut self, group: impl Into<String>) -> Setup {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Switch to credentials resolved beforehand (instead of [`user`](Setup::user) and
+    /// [`group`](Setup::group)).
+    pub fn credentials(mut self, credentials: Credentials) -> Setup {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Change only the effective user and group ids (see
+    /// [`Credentials::effective_only`]).
+    pub fn effective_only(mut self, yes: bool) -> Setup {
+        self.effective_only = yes;
+        self
+    }
+
+    /// Set a resource limit (a later limit for the same resource replaces an earlier one).
+    pub fn rlimit(mut self, limit: Rlimit) -> Setup {
+        self.rlimits.retain(|l| l.resource() != limit.resource());
+        self.rlimits.push(limit);
+        self
+    }
+
+    /// Install `fd` at descriptor number `target` (at least 3) in the started process, and
+    /// keep it open there.
+    pub fn fd(mut self, target: RawFd, fd: OwnedFd) -> Setup {
+        self.fds.push((target, Source::Owned(fd)));
+        self
+    }
+
+    /// Install the caller's descriptor `fd` at `target` (any number, 0-2 included); the
+    /// caller keeps it open until the spawn returns.
+    #[allow(dead_code)]
+    pub(crate) fn fd_borrowed(mut self, target: RawFd, fd: RawFd) -> Setup {
+        self.fds.push((target, Source::Borrowed(fd)));
+        self
+    }
+
+    /// Keep this inherited descriptor open when [`close_fds`](Setup::close_fds) is on.
+    pub fn keep_fd(mut self, fd: BorrowedFd<'_>) -> Setup {
+        self.keep_fds.push(fd.as_raw_fd());
+        self
+    }
+
+    /// Close every inherited descriptor above 2 except the kept ones and those given with
+    /// [`fd`](Setup::fd).
+    pub fn close_fds(mut self, yes: bool) -> Setup {
+        self.close_fds = yes;
+        self
+    }
+
+    /// Close every descriptor, 0-2 included, that is not installed with an `fd` call.
+    #[allow(dead_code)]
+    pub(crate) fn close_unmapped(mut self) -> Setup {
+        self.close_unmapped = true;
+        self
+    }
+
+    /// Start a new session (`setsid(2)`), which is also a new process group.
+    pub fn new_session(mut self) -> Setup {
+        self.session = Session::New;
+        self
+    }
+
+    /// Join process group `pgid` (`setpgid(2)`); 0 makes a new group led by the process.
+    pub fn process_group(mut self, pgid: i32) -> Setup {
+        self.session = Session::Group(pgid);
+        self
+    }
+
+    /// When spawning: leave the signals the caller ignores (`SIG_IGN`) ignored, as POSIX
+    /// `execve(2)` does and `nohup` relies on (default: every disposition back to
+    /// `SIG_DFL`). glibc's two internal signals (32 and 33) are reset either way.
+    pub fn keep_ignored_signals(mut self, yes: bool) -> Setup {
+        self.keep_ignored = yes;
+        self
+    }
+
+    /// Resolves and opens everything, in the calling process; see [`Plan`].
+    ///
+    /// Errors name their step: [`Step::User`](super::Step::User) for an unknown user or
+    /// group (or a switch that needs root), [`Step::Stdout`](super::Step::Stdout) and the
+    /// like for a file that cannot be opened.
+    pub fn prepare(self) -> Result<Plan, Error> {
+        Plan::new(self)
+    }
+
+    /// Prepares, then starts `exec` with this set-up; see [`spawn`](super::spawn).
+    pub fn spawn(self, exec: &Exec) -> Result<Spawned, Error> {
+        super::spawn(&self.prepare()?, exec)
+    }
+
+    pub(crate) fn has_stdio(&self, fd: usize) -> bool {
+        self.stdio[fd].is_some()
+    }
+
+    pub(crate) fn has_umask(&self) -> bool {
+        self.umask.is_some()
+    }
+
+    pub(crate) fn has_working_directory(&self) -> bool {
+        self.working_directory.is_some() || self.chroot.is_some()
+    }
+
+    pub(crate) fn has_close_fds(&self) -> bool {
+        self.close_fds
+    }
+}
