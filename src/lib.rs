@@ -102,6 +102,8 @@
 #![warn(missing_docs)]
 
 pub mod child;
+#[cfg(feature = "etcd")]
+pub mod cluster;
 pub mod daemon;
 pub mod flock;
 pub mod liveness;
