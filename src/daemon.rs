@@ -108,7 +108,7 @@ pub enum Error {
     },
     /// No report came before the deadline set with [`Daemon::report_timeout`]. The detached
     /// process may still be running, and still holds the PID file.
-    #[error("the detached process{} did not report within {}", pid_text(*.pid), crate::human_duration(*.timeout))]
+    #[error("the detached process{} did not report within {}", pid_text(*.pid), crate::time::Human(*.timeout))]
     Timeout {
         /// Its PID, if it announced one.
         pid: Option<u32>,

@@ -52,7 +52,7 @@
 //! let mut lock = LockFile::new(dir.path().join("cache.lock"));
 //! lock.acquire(Acquire::default())?;
 //! let owner = lock.owner()?.unwrap();
-//! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::rfc3339(owner.time));
+//! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::time::Rfc3339(owner.time));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -118,16 +118,6 @@ pub mod signal;
 pub mod stop;
 pub mod supervise;
 mod sys;
-mod timefmt;
+pub mod time;
 
 pub use signal::Signal;
-
-/// A duration for people: `12s`, `4m10s`, `2h5m`, `3d4h`.
-pub fn human_duration(d: std::time::Duration) -> String {
-    timefmt::human(d)
-}
-
-/// A time as RFC 3339 UTC with milliseconds: `2026-11-22T13:21:31.123Z`.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    timefmt::format(t)
-}

@@ -46,9 +46,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::flock::{self, AcquireError, Wait};
+use crate::flock::{self, Wait};
 use crate::liveness::{self, ProcessInfo};
-use crate::timefmt;
 
 /// Who holds a lock file, as recorded in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +67,7 @@ impl fmt::Display for Owner {
             "PID {} on host {} since {}",
             self.pid,
             self.host,
-            timefmt::format(self.time)
+            crate::time::Rfc3339(self.time)
         )
     }
 }
@@ -202,21 +201,23 @@ impl LockFile {
             match flock::acquire(&self.path, 0o644, Wait::No) {
                 Ok(locked) => {
                     // Unlocked: any previous record is a crashed owner's, or another tool's.
-                    if !locked.created && !how.force {
-                        self.check_unlocked_record(&locked.file, how)?;
+                    let created = locked.created();
+                    if !created && !how.force {
+                        self.check_unlocked_record(locked.file(), how)?;
                     }
+                    let (dev, ino) = (locked.dev(), locked.ino());
                     let held = Arc::new(Held {
-                        file: locked.file,
+                        file: locked.into_file(),
                         path: self.path.clone(),
-                        dev: locked.dev,
-                        ino: locked.ino,
+                        dev,
+                        ino,
                     });
-                    write_record(&held.file, locked.created).map_err(|e| io("write", e))?;
+                    write_record(&held.file, created).map_err(|e| io("write", e))?;
                     HELD.insert(held.dev, held.ino, &held);
                     self.held = Some(held);
                     return Ok(self);
                 }
-                Err(AcquireError::Busy { file, .. }) => {
+                Err(flock::Error::Busy { file, .. }) => {
                     if !how.force {
                         let owner = match parse_record(&read_all(&file).map_err(|e| io("read", e))?)
                         {
@@ -243,13 +244,15 @@ impl LockFile {
                         fs::remove_file(&self.path).map_err(|e| io("remove", e))?;
                     }
                 }
-                Err(AcquireError::NotRegular { what, .. }) => {
+                Err(flock::Error::NotRegular { what, .. }) => {
                     return Err(Error::Malformed {
                         path: self.path.clone(),
                         why: format!("it is {what}, not a regular file"),
                     });
                 }
-                Err(AcquireError::Io { step, source, .. }) => return Err(io(step, source)),
+                Err(flock::Error::Io { step, source, .. }) => {
+                    return Err(io(step.as_str(), source));
+                }
             }
         }
         Err(io(
@@ -427,7 +430,7 @@ fn write_record(file: &File, fresh: bool) -> io::Result<()> {
         "{}\nhost={}\ntime={}\n",
         std::process::id(),
         hostname(),
-        timefmt::format(SystemTime::now())
+        crate::time::Rfc3339(SystemTime::now())
     );
     if !fresh {
         file.set_len(0)?;
@@ -447,7 +450,7 @@ fn parse_record(bytes: &[u8]) -> Result<Owner, String> {
         match line.split_once('=') {
             Some(("host", h)) if !h.trim().is_empty() => host = Some(h.trim().to_owned()),
             Some(("time", t)) => {
-                time = Some(timefmt::parse(t).ok_or_else(|| format!("bad time {t:?}"))?)
+                time = Some(crate::time::parse_rfc3339(t).map_err(|_| format!("bad time {t:?}"))?)
             }
             _ => {}
         }

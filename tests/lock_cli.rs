@@ -1,5 +1,6 @@
 //! `pidward lock`: argument handling as flock(1) has it, the command's exit status, and the
-//! errors (usage 2, unopenable 66, not executable 126, not found 127).
+//! errors (usage 64, unopenable 66, cannot create 73, cannot run the command 69), each compared
+//! with `/usr/bin/flock` where it behaves the same.
 
 mod lock_support;
 
@@ -41,33 +42,67 @@ fn the_lock_is_released_when_the_command_is_done() {
     assert!(free(&f));
 }
 
+/// `flock ARGS` (the real one): exit code and stderr.
+fn flock(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new("flock").args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
-fn missing_command_is_127_and_named() {
+fn a_command_that_cannot_be_run_is_69_and_named_like_flock() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
-    lock(&[f.to_str().unwrap(), "no-such-command-pidward", "arg"])
-        .assert()
-        .code(127)
-        .stderr(predicate::str::contains(
-            "cannot run no-such-command-pidward: No such file or directory",
+    let fs = f.to_str().unwrap();
+    let script = dir.path().join("script");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let script = script.to_str().unwrap();
+    let missing = "no-such-command-pidward";
+    for (args, program, why) in [
+        (
+            vec![fs, missing, "arg"],
+            missing,
+            "No such file or directory",
+        ),
+        (vec![fs, script], script, "Permission denied"),
+        (
+            vec!["-F", fs, missing],
+            missing,
+            "No such file or directory",
+        ),
+    ] {
+        let (code, stderr) = flock(&args);
+        assert_eq!(code, Some(69), "{args:?}");
+        assert_eq!(
+            stderr,
+            format!("flock: failed to execute {program}: {why}\n")
+        );
+        lock(&args).assert().code(69).stdout("").stderr(format!(
+            "pidward lock: failed to execute {program}: {why}\n"
         ));
+    }
     assert!(free(&f));
 }
 
 #[test]
-fn non_executable_file_is_126_and_named() {
+fn dash_c_with_a_shell_that_is_not_there_is_69_like_flock() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
-    let script = dir.path().join("script");
-    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
-    lock(&[f.to_str().unwrap(), script.to_str().unwrap()])
+    let fs = f.to_str().unwrap();
+    let theirs = Command::new("flock")
+        .args([fs, "-c", "true"])
+        .env("SHELL", "/no/such/shell")
+        .output()
+        .unwrap();
+    assert_eq!(theirs.status.code(), Some(69));
+    lock(&[fs, "-c", "true"])
+        .env("SHELL", "/no/such/shell")
         .assert()
-        .code(126)
-        .stderr(predicate::str::contains(format!(
-            "cannot run {}: Permission denied",
-            script.display()
-        )));
+        .code(69)
+        .stderr("pidward lock: failed to execute /no/such/shell: No such file or directory\n");
 }
 
 #[test]
@@ -126,9 +161,10 @@ fn lock_file_is_created_like_flock_does() {
 }
 
 #[test]
-fn read_only_file_system_falls_back_to_an_existing_file() {
+fn read_only_file_system_locks_an_existing_file_and_cannot_create_one() {
     // A read-only bind mount in a private mount namespace: an existing file is still locked
-    // (opened without O_CREAT if need be), a missing one is an error naming the cause.
+    // (O_CREAT on an existing file needs no write access), a missing one is an error naming
+    // the cause.
     let dir = tempfile::tempdir().unwrap();
     let ro = dir.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
@@ -152,7 +188,8 @@ fn read_only_file_system_falls_back_to_an_existing_file() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stdout, "locked\ncode=0\ncode=66\n", "{stderr}");
+    // flock(1) says EX_CANTCREAT (73) for a file it cannot create on a read-only file system.
+    assert_eq!(stdout, "locked\ncode=0\ncode=73\n", "{stderr}");
     assert!(
         stderr.contains("missing: Read-only file system"),
         "{stderr}"
@@ -222,50 +259,173 @@ fn dash_c_runs_a_string_through_the_shell_like_flock() {
 }
 
 #[test]
-fn usage_errors_exit_2_and_change_nothing() {
+fn usage_errors_exit_64_like_flock_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     let fs = f.to_str().unwrap();
-    let cases: &[(&[&str], &str)] = &[
-        (&[], "required"),
+    let try_help = "\nTry 'pidward lock --help' for more information.\n";
+    // (arguments, pidward's whole stderr but the prefix, whether flock 2.38.1 exits 64 too)
+    let cases: &[(&[&str], &str, bool)] = &[
+        (&[], "not enough arguments", true),
+        (&["-w", "abc", fs, "true"], "invalid timeout: 'abc'", true),
+        (&["-w", "", fs, "true"], "invalid timeout: ''", true),
         (
-            &["-w", "abc", fs, "true"],
-            "'abc' is not a number of seconds",
+            &["-E", "256", fs, "true"],
+            "invalid exit code (allowed values: 0-255): '256': Numerical result out of range",
+            true,
         ),
-        (&["-w", "-1", fs, "true"], ""),
-        (&["-E", "256", fs, "true"], "256"),
-        (&[fs], "is not a file descriptor number"),
-        (&[fs, "-c"], "-c requires exactly one command argument"),
         (
-            &[fs, "-c", "echo", "extra"],
+            &["-E", "x", fs, "true"],
+            "invalid exit code (allowed values: 0-255): 'x'",
+            true,
+        ),
+        (&[fs], &format!("invalid file descriptor: '{fs}'"), true),
+        (
+            &[fs, "-c"],
             "-c requires exactly one command argument",
+            true,
         ),
-        (&["-c", "echo", fs, "extra"], "-c takes the whole command"),
-        (&[fs, "--"], "no command after --"),
-        (&["-o", "-F", fs, "true"], "cannot be used with"),
-        (&["--bogus", fs, "true"], "--bogus"),
+        (
+            &[fs, "--command", "echo", "x"],
+            "--command requires exactly one command argument",
+            true,
+        ),
+        (
+            &["-c", "echo", fs, "extra"],
+            "-c requires exactly one command argument",
+            true,
+        ),
+        (&[fs, "--"], "missing command after '--'", false),
+        (
+            &["-o", "-F", fs, "true"],
+            "the --no-fork and --close options are incompatible",
+            true,
+        ),
+        (
+            &["--bogus", fs, "true"],
+            "unrecognized option '--bogus'",
+            true,
+        ),
+        (&["-z", fs, "true"], "unrecognized option '-z'", true),
+        (
+            &["--command=x", fs],
+            "unrecognized option '--command=x'",
+            true,
+        ),
+        (
+            &["--no", fs, "true"],
+            "option '--no' is ambiguous; possibilities: '--nonblocking' '--no-fork'",
+            true,
+        ),
+        (
+            &["--nb=1", fs, "true"],
+            "option '--nb' doesn't allow an argument",
+            true,
+        ),
+        (&["-w"], "option '-w' requires an argument", true),
+        (
+            &["--timeout"],
+            "option '--timeout' requires an argument",
+            true,
+        ),
+        (&["--fd", "3"], "missing command", true),
+        (&["--fd", "x", "true"], "invalid file descriptor: 'x'", true),
+        (
+            &["--", "-1"],
+            "missing file descriptor, file or directory",
+            false,
+        ),
+        (
+            &["--start", "1x", fs, "true"],
+            "invalid as start offset: '1x': Invalid argument",
+            true,
+        ),
+        (
+            &["--length", "-1", fs, "true"],
+            "invalid as length of lock range: '-1': Invalid argument",
+            true,
+        ),
     ];
-    for (args, message) in cases {
-        lock(args)
-            .assert()
-            .code(2)
-            .stdout("")
-            .stderr(predicate::str::contains(*message));
+    for (args, message, same_in_flock) in cases {
+        // getopt's own errors and "not enough arguments" add flock's hint.
+        let hinted = message.starts_with("unrecognized")
+            || message.starts_with("option")
+            || *message == "not enough arguments";
+        let want = format!(
+            "pidward lock: {message}{}",
+            if hinted { try_help } else { "\n" }
+        );
+        lock(args).assert().code(64).stdout("").stderr(want);
+        if *same_in_flock {
+            let other = dir.path().join("theirs");
+            let theirs: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == fs { other.to_str().unwrap() } else { a })
+                .collect();
+            assert_eq!(flock(&theirs).0, Some(64), "flock {theirs:?}");
+        }
     }
     assert!(!f.exists(), "a usage error created the lock file");
 }
 
 #[test]
-fn verbose_reports_the_wait_and_the_command() {
+fn a_timeout_the_timer_cannot_take_is_71_like_flock() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
-    lock(&["--verbose", f.to_str().unwrap(), "true"])
+    for w in ["-1", "-0.5", "inf", "1e30"] {
+        let other = dir.path().join("theirs");
+        let (code, stderr) = flock(&["-w", w, other.to_str().unwrap(), "true"]);
+        assert_eq!(code, Some(71), "flock -w {w}");
+        assert_eq!(stderr, "flock: cannot set up timer: Invalid argument\n");
+        lock(&["-w", w, f.to_str().unwrap(), "echo", "ran"])
+            .assert()
+            .code(71)
+            .stdout("")
+            .stderr("pidward lock: cannot set up timer: Invalid argument\n");
+    }
+    // Unlike flock, which has created it by then, pidward checks before opening the file.
+    assert!(!f.exists());
+    // What truncates to zero microseconds is -w 0, which is -n.
+    for w in ["-0", "0.0000001", "-0.0000001", "0x0p0"] {
+        lock(&["-w", w, f.to_str().unwrap(), "echo", "ran"])
+            .assert()
+            .success()
+            .stdout("ran\n");
+    }
+}
+
+#[test]
+fn verbose_reports_the_wait_and_the_command_on_stdout_like_flock() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let line = |name: &str| {
+        format!(
+            "^{name}: getting lock took [0-9]+\\.[0-9]{{6}} seconds\n{name}: executing echo\nran\n$"
+        )
+    };
+    let theirs = Command::new("flock")
+        .args(["--verbose", f.to_str().unwrap(), "echo", "ran"])
+        .output()
+        .unwrap();
+    // flock's lines sit in its stdio buffer until it exits, so on a pipe they come after the
+    // command's output; pidward flushes them before the command starts.
+    let mut theirs: Vec<String> = String::from_utf8_lossy(&theirs.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    theirs.rotate_left(1);
+    let theirs = theirs.join("\n") + "\n";
+    assert!(
+        predicate::str::is_match(line("flock"))
+            .unwrap()
+            .eval(&theirs),
+        "{theirs}"
+    );
+    lock(&["--verbose", f.to_str().unwrap(), "echo", "ran"])
         .assert()
         .success()
-        .stderr(predicate::str::is_match(
-            "^pidward lock: getting lock took [0-9]+\\.[0-9]{6} seconds\npidward lock: executing true\n$",
-        )
-        .unwrap());
+        .stderr("")
+        .stdout(predicate::str::is_match(line("pidward lock")).unwrap());
 }
 
 #[test]

@@ -10,27 +10,31 @@ use lock_support::{Holder, free, lock};
 use predicates::prelude::*;
 
 #[test]
-fn conflict_exits_1_and_names_the_holder() {
+fn conflict_is_silent_like_flock_and_verbose_names_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     let holder = Holder::new(&[], &f);
-    // flock(1) agrees that the lock is taken.
-    assert_eq!(
-        Command::new("flock")
-            .arg("-n")
-            .arg(&f)
-            .arg("true")
-            .status()
-            .unwrap()
-            .code(),
-        Some(1)
-    );
+    // flock(1) agrees that the lock is taken, and says nothing about it.
+    let theirs = Command::new("flock")
+        .arg("-n")
+        .arg(&f)
+        .arg("true")
+        .output()
+        .unwrap();
+    assert_eq!(theirs.status.code(), Some(1));
+    assert!(theirs.stderr.is_empty() && theirs.stdout.is_empty());
+    // Silent too (stderr is not a terminal here): cron mails nothing for a skipped run.
     lock(&["-n", f.to_str().unwrap(), "echo", "ran"])
         .assert()
         .code(1)
         .stdout("")
-        .stderr(predicate::str::contains(format!(
-            "pidward lock: {} is locked by PID {} (flock ",
+        .stderr("");
+    lock(&["-n", "--verbose", f.to_str().unwrap(), "echo", "ran"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!(
+            "pidward lock: failed to get lock\npidward lock: {} is locked by PID {} (flock ",
             f.display(),
             holder.pid()
         )))
@@ -38,11 +42,41 @@ fn conflict_exits_1_and_names_the_holder() {
 }
 
 #[test]
+fn a_person_at_a_terminal_is_told_who_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let holder = Holder::new(&[], &f);
+    // script(1) runs the command on a pseudo-terminal: stderr is a terminal there.
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            "\"$P\" lock -n \"$F\" true; echo \"code=$?\"",
+            "/dev/null",
+        ])
+        .env("P", env!("CARGO_BIN_EXE_pidward"))
+        .env("F", &f)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "pidward lock: {} is locked by PID {}",
+            f.display(),
+            holder.pid()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("failed to get lock"), "{text}");
+    assert!(text.contains("code=1"), "{text}");
+}
+
+#[test]
 fn conflict_exit_code_is_configurable() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     let _holder = Holder::new(&[], &f);
-    lock(&["-n", "-E", "42", f.to_str().unwrap(), "true"])
+    lock(&["-n", "-E", "42", "--verbose", f.to_str().unwrap(), "true"])
         .assert()
         .code(42)
         .stderr(predicate::str::contains("is locked by PID"));
@@ -62,10 +96,13 @@ fn timeout_waits_about_that_long() {
     let f = dir.path().join("f");
     let holder = Holder::new(&[], &f);
     let start = Instant::now();
-    lock(&["-w", "0.3", f.to_str().unwrap(), "echo", "ran"])
+    lock(&["-w", "0.3", "--verbose", f.to_str().unwrap(), "echo", "ran"])
         .assert()
         .code(1)
         .stdout("")
+        .stderr(predicate::str::contains(
+            "pidward lock: timeout while waiting to get lock\n",
+        ))
         .stderr(predicate::str::contains(format!(
             "timed out after 0.3s: {} is locked by PID {}",
             f.display(),
@@ -82,11 +119,20 @@ fn wait_zero_is_nonblocking() {
     let f = dir.path().join("f");
     let _holder = Holder::new(&[], &f);
     let start = Instant::now();
-    lock(&["-w", "0", "-E", "9", f.to_str().unwrap(), "true"])
-        .assert()
-        .code(9)
-        .stderr(predicate::str::contains("is locked by PID"))
-        .stderr(predicate::str::contains("timed out").not());
+    lock(&[
+        "-w",
+        "0",
+        "-E",
+        "9",
+        "--verbose",
+        f.to_str().unwrap(),
+        "true",
+    ])
+    .assert()
+    .code(9)
+    .stderr(predicate::str::contains("failed to get lock"))
+    .stderr(predicate::str::contains("is locked by PID"))
+    .stderr(predicate::str::contains("timed out").not());
     assert!(start.elapsed() < Duration::from_secs(1));
 }
 
@@ -132,7 +178,7 @@ fn shared_locks_coexist_and_exclude_exclusive_ones() {
         .success()
         .stdout("shared\n");
     lock(&["--shared", "-n", fs, "true"]).assert().success();
-    lock(&["-n", fs, "true"])
+    lock(&["-n", "--verbose", fs, "true"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("is locked by PID"));
@@ -206,15 +252,18 @@ fn fd_mode_conflict_names_the_descriptor_and_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     let holder = Holder::new(&[], &f);
-    with_fd9(&f, "\"$P\" lock -n -E 3 9 || exit $?; echo locked")
-        .assert()
-        .code(3)
-        .stdout("")
-        .stderr(predicate::str::contains(format!(
-            "file descriptor 9 ({}) is locked by PID {}",
-            f.display(),
-            holder.pid()
-        )));
+    with_fd9(
+        &f,
+        "\"$P\" lock -n -E 3 --verbose 9 || exit $?; echo locked",
+    )
+    .assert()
+    .code(3)
+    .stdout("")
+    .stderr(predicate::str::contains(format!(
+        "file descriptor 9 ({}) is locked by PID {}",
+        f.display(),
+        holder.pid()
+    )));
 }
 
 #[test]
@@ -233,10 +282,16 @@ fn unlock_releases_the_descriptor() {
 
 #[test]
 fn fd_mode_rejects_a_closed_descriptor() {
+    // flock(1) calls flock(2) on it and reports EBADF as EX_DATAERR.
+    let theirs = Command::new("flock").args(["-n", "97"]).output().unwrap();
+    assert_eq!(theirs.status.code(), Some(65));
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stderr),
+        "flock: 97: Bad file descriptor\n"
+    );
     lock(&["-n", "97"])
         .assert()
-        .code(66)
-        .stderr(predicate::str::contains(
-            "file descriptor 97: Bad file descriptor",
-        ));
+        .code(65)
+        .stdout("")
+        .stderr("pidward lock: 97: Bad file descriptor\n");
 }

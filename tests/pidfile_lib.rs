@@ -8,7 +8,7 @@ use guards_common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
-use pidward::flock::AcquireError;
+use pidward::flock;
 use pidward::pidfile::{self, Error, Invalid, PidFile, Stale, Status};
 
 #[test]
@@ -106,7 +106,7 @@ fn parents_are_created_or_the_blocking_path_is_named() {
     // Without create_dirs, a missing parent is an I/O error naming the path.
     let err = PidFile::acquire(dir.path().join("missing/app.pid")).unwrap_err();
     assert!(
-        matches!(err, Error::Lock(AcquireError::Io { step: "open", .. })),
+        matches!(err, Error::Lock(flock::Error::Io { step: flock::Step::Open, .. })),
         "{err:?}"
     );
 }

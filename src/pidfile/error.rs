@@ -47,7 +47,7 @@ pub enum Error {
     },
     /// Opening, locking or checking the file failed ([`crate::flock`] names the step).
     #[error(transparent)]
-    Lock(crate::flock::AcquireError),
+    Lock(crate::flock::Error),
     /// Another system call failed, in the named step.
     #[error("{}: cannot {step}: {source}", path.display())]
     Io {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::{Error, Options, Step, cleanup, takeover};
-use crate::flock::{self, AcquireError};
+use crate::flock;
 use crate::sys;
 
 /// A held PID file: the lock is held and the file names this process (or the PID given to
@@ -182,35 +182,36 @@ pub(super) fn acquire_with(path: &Path, opts: &Options) -> Result<PidFile, Error
     }
     let locked = match flock::acquire(path, opts.mode, opts.wait) {
         Ok(l) => l,
-        Err(AcquireError::Busy { path, file }) => {
+        Err(flock::Error::Busy { path, file }) => {
             let pid = takeover::holder_pid(&file);
             return Err(Error::AlreadyRunning { path, pid });
         }
-        Err(AcquireError::NotRegular { path, what }) => {
+        Err(flock::Error::NotRegular { path, what }) => {
             return Err(Error::NotRegular { path, what });
         }
         Err(e) => return Err(Error::Lock(e)),
     };
-    if !locked.created {
-        takeover::check_overwritable(path, &locked.file)?;
+    if !locked.created() {
+        takeover::check_overwritable(path, locked.file())?;
         // Empty it under the lock: the stale PID must not be read as ours, and the new
         // one must be written into an empty file (see the module docs).
         locked
-            .file
+            .file()
             .set_len(0)
             .map_err(|e| Error::io(path, Step::Truncate, e))?;
     }
     if opts.uid.is_some() || opts.gid.is_some() {
         let uid = opts.uid.map(rustix::fs::Uid::from_raw);
         let gid = opts.gid.map(rustix::fs::Gid::from_raw);
-        rustix::fs::fchown(&locked.file, uid, gid)
+        rustix::fs::fchown(locked.file(), uid, gid)
             .map_err(|e| Error::io(path, Step::ChangeOwner, e.into()))?;
     }
+    let (dev, ino) = (locked.dev(), locked.ino());
     let inner = Arc::new(Inner {
-        file: locked.file,
+        file: locked.into_file(),
         path: path.to_owned(),
-        dev: locked.dev,
-        ino: locked.ino,
+        dev,
+        ino,
         pid: Mutex::new(None),
         done: false.into(),
     });

@@ -156,13 +156,9 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// A wait in seconds: digits and at most one point, as start-stop-daemon takes it.
+/// A wait of the schedule: anything else is a signal (`-5` included, as `kill -5`).
 fn parse_secs(text: &str) -> Option<Duration> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return None;
-    }
-    let secs: f64 = text.parse().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
+    crate::time::parse_seconds(text).ok()
 }
 
 #[cfg(test)]

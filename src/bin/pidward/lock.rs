@@ -1,223 +1,274 @@
-//! `pidward lock`: run a command while holding a file lock, flock(1)-compatible.
+//! `pidward lock`: run a command while holding a file lock, as util-linux's flock(1) does.
 //!
 //! ```text
-//! pidward lock [OPTIONS] FILE|DIR [--] COMMAND [ARGS...]
-//! pidward lock [OPTIONS] FILE|DIR -c STRING
-//! pidward lock [OPTIONS] FD
+//! pidward lock [options] <file>|<directory> <command> [<argument>...]
+//! pidward lock [options] <file>|<directory> -c <command>
+//! pidward lock [options] <file descriptor number>
+//! pidward lock [options] --fd <file descriptor number> <command> [<argument>...]
 //! ```
 //!
-//! The argument list is read the way flock(1) reads it: options come first, the first operand
-//! is the lock file, and everything after it belongs to the command, hyphens included
-//! (`pidward lock F cmd -x` passes `-x` to `cmd`). Right after the file, `-c STRING` runs the
-//! string with `$SHELL -c` (`/bin/sh` when `SHELL` is unset), as flock(1) does; a single `--`
-//! there is skipped.
+//! A drop-in for flock(1) (util-linux 2.42): the same options read the same way
+//! (`lock/getopt.rs`, `lock/options.rs`), the same streams (`--verbose` on stdout), the same
+//! exit codes, and, under a name ending in `flock` (`ln -s pidward flock`), the same `flock:`
+//! prefix. The file is opened as flock opens it (`O_RDONLY|O_NOCTTY|O_CREAT`, mode 0666 less
+//! the umask, `O_WRONLY` for an exclusive `--fcntl` lock, a directory read-only, `O_RDWR` again
+//! when an NFS server refuses the lock on a read-only descriptor), plus `O_CLOEXEC` (cleared
+//! before the command starts unless `-o`) and `O_NONBLOCK`, so that a FIFO or a device cannot
+//! make the open hang. It is locked with `flock(2)`, or with `--fcntl` an open file
+//! description lock on a byte range (`--start`, `--length`), both from [`pidward::flock`].
 //!
-//! The file is opened as flock(1) opens it (`O_RDONLY|O_NOCTTY|O_CREAT|O_CLOEXEC`, mode 0666
-//! less the umask; a directory read-only; an existing file read-only when it cannot be
-//! created), plus `O_NONBLOCK` so that a FIFO or a device cannot make the open hang; locked
-//! with `flock(2)`, and the command runs under [`pidward::supervise`]: it
-//! inherits the locked descriptor (unless `-o`), the signals sent to us are forwarded to it,
-//! and we keep the lock until it has exited. The inherited descriptor is made so by clearing
-//! `FD_CLOEXEC` before spawning: this process is single-threaded, so no other child can
-//! catch it, and no hook has to run between fork and exec.
+//! Where pidward goes further, on purpose:
+//! * the command runs under [`pidward::supervise`]: signals sent to us are forwarded to it and
+//!   the lock is kept until it has exited (flock exits and leaves the command running);
+//! * a conflict or a timeout names the holder (PID, command line, how long it has run) when a
+//!   person will read it: with `--verbose`, or when stderr is a terminal; otherwise it is
+//!   silent, as flock is, so that `cron` mails nothing for a skipped run;
+//! * `FILE -- COMMAND` skips the `--`, and `-c STRING FILE` is read as `FILE -c STRING`.
 //!
-//! Beyond flock(1), a conflict or a timeout names the holder: PID, command line, and how long
-//! it has been running (from `/proc/locks` and `/proc/PID`).
-//!
-//! Exit codes: the command's, or 128+N when signal N killed it; 1 (or `-E N`) when the lock
-//! was not obtained; 66 when the lock file cannot be opened; 126/127 when the command cannot
-//! be executed / is not found; 2 for usage errors.
+//! Exit codes: the command's, or 128+N when signal N killed it; 1 (or `-E N`) when the lock was
+//! not obtained; 64 usage; 65 the descriptor cannot be locked; 66 the file cannot be opened (73
+//! cannot be created); 69 the command cannot be run; 71 an OS error.
 
-use std::ffi::{OsStr, OsString};
-use std::fs::File;
-use std::io;
+use std::ffi::OsString;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pidward::flock::{Mode, holders, lock_until};
-use pidward::liveness::ProcessInfo;
+use pidward::flock::{Kind, Mode, Range, lock_until, unlock};
 use pidward::supervise::{Supervisor, exit_code};
 
-/// Lock not obtained.
-const CONFLICT: u8 = 1;
-/// Lock file cannot be opened.
+mod getopt;
+mod holder;
+mod number;
+mod options;
+
+use options::{Invocation, Op, Parsed, Target, Timeout};
+
+/// `EX_USAGE`: a bad option or operand.
+const USAGE: u8 = 64;
+/// `EX_DATAERR`: the descriptor cannot be locked (not open, not lockable).
+const BAD_FD: u8 = 65;
+/// `EX_NOINPUT`: the lock file cannot be opened.
 const CANNOT_OPEN: u8 = 66;
-/// Command found but not executable.
-const CANNOT_EXECUTE: u8 = 126;
-/// Command not found.
-const NOT_FOUND: u8 = 127;
-/// Usage error, as clap reports them.
-const USAGE: u8 = 2;
+/// `EX_UNAVAILABLE`: the command cannot be run.
+const CANNOT_RUN: u8 = 69;
+/// `EX_OSERR`: out of memory, descriptors or locks; a timer that cannot be set.
+const OS_ERROR: u8 = 71;
+/// `EX_CANTCREAT`: the lock file cannot be created (read-only file system, no space).
+const CANNOT_CREATE: u8 = 73;
 
-/// Options and operands of `pidward lock`.
+/// The name messages carry: `pidward lock`, or the name flock(1) was called by.
+pub struct Name(String);
+
+impl Name {
+    /// `pidward lock`.
+    pub fn pidward() -> Name {
+        Name("pidward lock".into())
+    }
+
+    /// The name this program was run as, when it ends in `flock` (`ln -s pidward flock`).
+    pub fn flock(argv0: &std::ffi::OsStr) -> Option<Name> {
+        let base = Path::new(argv0).file_name()?.as_bytes();
+        base.ends_with(b"flock")
+            .then(|| Name(String::from_utf8_lossy(base).into_owned()))
+    }
+}
+
+/// The stand-in that makes `pidward --help` list `lock`; the arguments are read by
+/// [`main`], which `main.rs` calls before clap sees them.
 #[derive(clap::Args, Debug)]
-#[command(
-    override_usage = "pidward lock [OPTIONS] <FILE|DIR> [--] <COMMAND> [ARGS]...\n       \
-                      pidward lock [OPTIONS] <FILE|DIR> -c <STRING>\n       \
-                      pidward lock [OPTIONS] <FD>",
-    after_help = "Exit status: the command's, or 128+N if signal N killed it; 1 (or -E N) if \
-                  the lock was not obtained; 66 if the lock file cannot be opened; 126/127 if \
-                  the command cannot be executed / is not found; 2 for usage errors."
-)]
+#[command(disable_help_flag = true)]
 pub struct Args {
-    /// Take a shared lock.
-    #[arg(short = 's', long, overrides_with_all = ["exclusive", "unlock"])]
-    shared: bool,
-    /// Take an exclusive lock (the default).
-    #[arg(short = 'x', short_alias = 'e', long, overrides_with_all = ["shared", "unlock"])]
-    exclusive: bool,
-    /// Remove a lock (mostly useful with an inherited FD).
-    #[arg(short = 'u', long, overrides_with_all = ["shared", "exclusive"])]
-    unlock: bool,
-    /// Fail at once rather than wait when the lock is held.
-    #[arg(short = 'n', long, visible_alias = "nb")]
-    nonblock: bool,
-    /// Wait at most SECONDS (fractions allowed; 0 means do not wait).
-    #[arg(
-        short = 'w',
-        long = "timeout",
-        visible_alias = "wait",
-        value_name = "SECONDS",
-        value_parser = parse_seconds
-    )]
-    timeout: Option<Duration>,
-    /// Exit with N when the lock is not obtained (0 to 255).
-    #[arg(
-        short = 'E',
-        long,
-        value_name = "N",
-        default_value_t = CONFLICT,
-        value_parser = clap::value_parser!(u8)
-    )]
-    conflict_exit_code: u8,
-    /// Do not pass the lock descriptor on to the command.
-    #[arg(short = 'o', long, conflicts_with = "no_fork")]
-    close: bool,
-    /// Replace this process with the command instead of supervising it (no signal forwarding).
-    #[arg(short = 'F', long)]
-    no_fork: bool,
-    /// Run STRING with `$SHELL -c` (also accepted right after the file, as flock(1) has it).
-    #[arg(short = 'c', long, value_name = "STRING")]
-    command: Option<OsString>,
-    /// Report how long getting the lock took, and what is executed.
-    #[arg(long)]
-    verbose: bool,
-    /// FILE, DIR or FD, then the command and its arguments.
-    #[arg(value_name = "FILE|DIR|FD", required = true, trailing_var_arg = true)]
-    operands: Vec<OsString>,
+    /// flock(1)'s options and operands (see `pidward lock --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
 }
 
-/// What the operands ask for.
-enum Target {
-    /// Lock this path and run this argv.
-    Path(OsString, Vec<OsString>),
-    /// Lock an inherited descriptor.
-    Fd(i32),
+/// An exit code, the message that explains it (none: silent), and whether a usage hint follows.
+pub struct Failure {
+    code: u8,
+    message: Option<String>,
+    try_help: bool,
 }
 
-/// `pidward lock`.
-pub fn main(args: Args) -> u8 {
-    match run(args) {
-        Ok(code) => code,
-        Err(Failure(code, message)) => {
-            eprintln!("pidward lock: {message}");
-            code
+impl Failure {
+    fn new(code: u8, message: String) -> Failure {
+        Failure {
+            code,
+            message: Some(message),
+            try_help: false,
+        }
+    }
+
+    fn usage(message: String) -> Failure {
+        Failure {
+            code: USAGE,
+            message: Some(message),
+            try_help: true,
+        }
+    }
+
+    fn silent(code: u8) -> Failure {
+        Failure {
+            code,
+            message: None,
+            try_help: false,
         }
     }
 }
 
-/// An exit code and the message that explains it.
-struct Failure(u8, String);
-
-fn run(args: Args) -> Result<u8, Failure> {
-    let target = target(&args)?;
-    let mode = if args.shared {
-        Some(Mode::Shared)
-    } else if args.unlock {
-        None
-    } else {
-        Some(Mode::Exclusive)
-    };
-    let nonblock = args.nonblock || args.timeout == Some(Duration::ZERO);
-    let deadline = if nonblock {
-        Some(Instant::now())
-    } else {
-        args.timeout.map(|t| Instant::now() + t)
-    };
-
-    let (fd, name, argv): (OwnedFd, String, Vec<OsString>) = match target {
-        Target::Path(path, argv) => {
-            let file = open_lock_file(Path::new(&path))?;
-            (file.into(), Path::new(&path).display().to_string(), argv)
+/// `pidward lock ARGS` (or `flock ARGS`): the exit code.
+pub fn main(name: Name, args: &[OsString]) -> u8 {
+    let result = match options::parse(args) {
+        Ok(Parsed::Help) => {
+            print!("{}", help(&name));
+            Ok(0)
         }
-        Target::Fd(fd) => {
-            let borrowed = inherited_fd(fd)?;
-            // Our own descriptor for it: closing ours does not unlock (the lock belongs to
-            // the open file description, which the caller keeps).
-            let own = borrowed.try_clone_to_owned().map_err(|e| {
-                Failure(
-                    CANNOT_OPEN,
-                    format!("file descriptor {fd}: {}", os_text(&e)),
-                )
-            })?;
-            let name = match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
-                Ok(p) => format!("file descriptor {fd} ({})", p.display()),
-                Err(_) => format!("file descriptor {fd}"),
-            };
-            (own, name, Vec::new())
+        Ok(Parsed::Version) => {
+            println!("{} from pidward {}", name.0, env!("CARGO_PKG_VERSION"));
+            Ok(0)
         }
+        Ok(Parsed::Run(inv)) => run(&name, inv),
+        Err(f) => Err(f),
+    };
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if let Some(message) = f.message {
+                eprintln!("{}: {message}", name.0);
+            }
+            if f.try_help {
+                eprintln!("Try '{} --help' for more information.", name.0);
+            }
+            f.code
+        }
+    }
+}
+
+/// An open lock target and how to name it in messages.
+struct Locking<'a> {
+    fd: Held<'a>,
+    label: String,
+    path: Option<&'a Path>,
+    writable: bool,
+}
+
+/// The descriptor locked: one we opened, or the caller's.
+enum Held<'a> {
+    Own(OwnedFd),
+    Inherited(BorrowedFd<'a>),
+}
+
+impl Held<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Held::Own(fd) => fd.as_fd(),
+            Held::Inherited(fd) => *fd,
+        }
+    }
+}
+
+fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
+    let wait = match &inv.timeout {
+        Some(Timeout::Unusable) => {
+            return Err(Failure::new(
+                OS_ERROR,
+                "cannot set up timer: Invalid argument".into(),
+            ));
+        }
+        Some(Timeout::Wait(d)) => Some(*d),
+        None => None,
+    };
+    // flock keeps microseconds: anything shorter is `-w 0`, which is `-n`.
+    let nonblock = inv.nonblock || wait.is_some_and(|d| d.as_micros() == 0);
+    let kind = if inv.fcntl {
+        Kind::Ofd(Range::new(inv.start, inv.length))
+    } else {
+        Kind::Flock
+    };
+    let write_only = inv.fcntl && inv.op == Op::Lock(Mode::Exclusive);
+    let mut target = match &inv.target {
+        Target::Path(path) => {
+            let path = Path::new(path);
+            Locking {
+                fd: Held::Own(open_lock_file(path, write_only, false)?),
+                label: path.display().to_string(),
+                path: Some(path),
+                writable: write_only,
+            }
+        }
+        Target::Fd(n) => Locking {
+            // SAFETY: the caller's descriptor, used only while this process runs and never
+            // closed by it; if it is not open, flock(2) or fcntl(2) says EBADF.
+            fd: Held::Inherited(unsafe { BorrowedFd::borrow_raw(*n) }),
+            label: n.to_string(),
+            path: None,
+            writable: false,
+        },
     };
 
     let started = Instant::now();
-    match mode {
-        None => rustix::fs::flock(&fd, rustix::fs::FlockOperation::Unlock)
-            .map_err(|e| Failure(CANNOT_OPEN, format!("cannot unlock {name}: {e}")))?,
-        Some(mode) => {
-            let locked = lock_until(fd.as_fd(), mode, deadline).map_err(|e| {
-                Failure(CANNOT_OPEN, format!("cannot lock {name}: {}", os_text(&e)))
-            })?;
-            if !locked {
-                let why = match (nonblock, args.timeout) {
-                    (false, Some(t)) => format!("timed out after {}s: ", seconds(t)),
-                    _ => String::new(),
+    let deadline = if nonblock {
+        Some(started)
+    } else {
+        wait.map(|d| started + d)
+    };
+    loop {
+        let result = match inv.op {
+            Op::Unlock => unlock(target.fd.as_fd(), kind).map(|()| true),
+            Op::Lock(mode) => lock_until(target.fd.as_fd(), kind, mode, deadline),
+        };
+        match result {
+            Ok(true) => break,
+            Ok(false) => return Err(conflict(name, &inv, &target, nonblock, wait)),
+            Err(e) if reopen_read_write(&inv, &target, &e) => {
+                let path = target.path.expect("only files are reopened");
+                target.fd = Held::Own(open_lock_file(path, false, true)?);
+                target.writable = true;
+            }
+            Err(e) => {
+                let code = match e.raw_os_error() {
+                    Some(libc::ENOLCK | libc::ENOMEM) => OS_ERROR,
+                    _ => BAD_FD,
                 };
-                return Err(Failure(
-                    args.conflict_exit_code,
-                    format!("{why}{name} is locked by {}", describe_holders(&fd)),
+                return Err(Failure::new(
+                    code,
+                    format!("{}: {}", target.label, os_text(&e)),
                 ));
             }
         }
     }
-    if args.verbose {
-        eprintln!(
-            "pidward lock: getting lock took {:.6} seconds",
-            started.elapsed().as_secs_f64()
+    let mut out = io::stdout().lock();
+    if inv.verbose {
+        let took = started.elapsed();
+        let _ = writeln!(
+            out,
+            "{}: getting lock took {}.{:06} seconds",
+            name.0,
+            took.as_secs(),
+            took.subsec_micros()
         );
     }
-    if argv.is_empty() {
-        // FD mode: the caller keeps the lock through its own descriptor.
+    if inv.argv.is_empty() {
+        // A descriptor alone: its holder keeps the lock.
         return Ok(0);
     }
-
-    if !args.close {
-        // The command inherits the locked descriptor (see the module docs).
-        let flags = rustix::io::fcntl_getfd(&fd)
-            .map_err(|e| Failure(CANNOT_OPEN, format!("{name}: {e}")))?;
-        rustix::io::fcntl_setfd(&fd, flags - rustix::io::FdFlags::CLOEXEC)
-            .map_err(|e| Failure(CANNOT_OPEN, format!("{name}: {e}")))?;
+    let program = inv.argv[0].to_string_lossy().into_owned();
+    if inv.verbose {
+        let _ = writeln!(out, "{}: executing {program}", name.0);
     }
-    let program = argv[0].to_string_lossy().into_owned();
-    if args.verbose {
-        eprintln!("pidward lock: executing {program}");
-    }
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
-
-    if args.no_fork {
+    // Before the command writes to the same stdout.
+    let _ = out.flush();
+    drop(out);
+    pass_on(&target.fd, inv.close)?;
+    let mut cmd = Command::new(&inv.argv[0]);
+    cmd.args(&inv.argv[1..]);
+    if inv.no_fork {
         let e = cmd.exec();
         return Err(exec_failure(&program, &e));
     }
@@ -228,168 +279,124 @@ fn run(args: Args) -> Result<u8, Failure> {
         .map_err(|e| exec_failure(&program, &e))?;
     let status = child
         .wait()
-        .map_err(|e| Failure(1, format!("waiting for {program}: {}", os_text(&e))))?;
-    // The lock goes with `fd`, only now that the command has exited.
-    drop(fd);
+        .map_err(|e| Failure::new(1, format!("waitpid failed: {}", os_text(&e))))?;
+    // The lock goes with the descriptor, only now that the command has exited.
+    drop(target);
     Ok(exit_code(status))
 }
 
-/// Sort the operands: FILE and a command, FILE -c STRING, or a lone FD.
-fn target(args: &Args) -> Result<Target, Failure> {
-    let usage = |m: String| Failure(USAGE, m);
-    let (first, rest) = args
-        .operands
-        .split_first()
-        .expect("clap requires one operand");
-    let mut argv: Vec<OsString> = rest.to_vec();
-    let shell_string = if let Some(s) = &args.command {
-        if !argv.is_empty() {
-            return Err(usage(
-                "-c takes the whole command as one string; nothing may follow the file".into(),
-            ));
-        }
-        Some(s.clone())
-    } else if matches!(
-        argv.first().and_then(|a| a.to_str()),
-        Some("-c" | "--command")
-    ) {
-        if argv.len() != 2 {
-            return Err(usage(format!(
-                "{} requires exactly one command argument",
-                argv[0].to_string_lossy()
-            )));
-        }
-        Some(argv[1].clone())
-    } else {
-        if argv.first().map(OsString::as_os_str) == Some(OsStr::new("--")) {
-            argv.remove(0);
-            if argv.is_empty() {
-                return Err(usage("no command after --".into()));
-            }
-        }
-        None
+/// flock's NFS fallback: a lock refused with `EIO` or `EBADF` on a descriptor we opened
+/// read-only is tried again on one opened read-write, when the file allows it (flock(2) is
+/// emulated with fcntl(2) locks there, which want a writable descriptor to lock exclusively).
+fn reopen_read_write(inv: &Invocation, target: &Locking<'_>, e: &io::Error) -> bool {
+    let Some(path) = target.path else {
+        return false;
     };
-    if let Some(s) = shell_string {
-        let shell = std::env::var_os("SHELL")
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "/bin/sh".into());
-        return Ok(Target::Path(first.clone(), vec![shell, "-c".into(), s]));
+    matches!(e.raw_os_error(), Some(libc::EIO | libc::EBADF))
+        && !target.writable
+        && inv.op != Op::Lock(Mode::Shared)
+        && rustix::fs::access(
+            path,
+            rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK,
+        )
+        .is_ok()
+}
+
+/// The lock was not obtained: flock's silence, or the holder for a person to read.
+fn conflict(
+    name: &Name,
+    inv: &Invocation,
+    target: &Locking<'_>,
+    nonblock: bool,
+    wait: Option<Duration>,
+) -> Failure {
+    let timed_out = !nonblock && wait.is_some();
+    if inv.verbose {
+        let what = if timed_out {
+            "timeout while waiting to get lock"
+        } else {
+            "failed to get lock"
+        };
+        eprintln!("{}: {what}", name.0);
     }
-    if !argv.is_empty() {
-        return Ok(Target::Path(first.clone(), argv));
+    // SAFETY: isatty(3) on fd 2.
+    let person = inv.verbose || unsafe { libc::isatty(2) } == 1;
+    if !person {
+        return Failure::silent(inv.conflict_exit_code);
     }
-    let text = first.to_string_lossy();
-    match text.parse::<i32>() {
-        Ok(fd) if fd >= 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(Target::Fd(fd)),
-        _ => Err(usage(format!(
-            "'{text}' is not a file descriptor number; to lock a file, name the command to run \
-             after it"
-        ))),
+    let why = match wait {
+        Some(t) if timed_out => format!("timed out after {}s: ", seconds(t)),
+        _ => String::new(),
+    };
+    let holders = holder::describe(target.fd.as_fd());
+    let label = match target.path {
+        Some(_) => target.label.clone(),
+        None => fd_label(&target.label),
+    };
+    Failure::new(
+        inv.conflict_exit_code,
+        format!("{why}{label} is locked by {holders}"),
+    )
+}
+
+/// "file descriptor 9 (/tmp/x)".
+fn fd_label(n: &str) -> String {
+    match std::fs::read_link(format!("/proc/self/fd/{n}")) {
+        Ok(p) => format!("file descriptor {n} ({})", p.display()),
+        Err(_) => format!("file descriptor {n}"),
     }
 }
 
-/// `-w` values: non-negative decimal seconds, fractions allowed.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("'{text}' is not a number of seconds (0 or more)"));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' is too long"))
+/// Let the command inherit the locked descriptor, or not (`-o`), by its close-on-exec flag:
+/// this process is single-threaded, so no other child can catch it, and no hook has to run
+/// between fork and exec.
+fn pass_on(fd: &Held<'_>, close: bool) -> Result<(), Failure> {
+    let fd = fd.as_fd();
+    let result = rustix::io::fcntl_getfd(fd).and_then(|flags| {
+        let flags = if close {
+            flags | rustix::io::FdFlags::CLOEXEC
+        } else {
+            flags - rustix::io::FdFlags::CLOEXEC
+        };
+        rustix::io::fcntl_setfd(fd, flags)
+    });
+    result.map_err(|e| Failure::new(OS_ERROR, format!("fcntl: {}", os_text(&e.into()))))
 }
 
 /// Open the lock file as flock(1) does (module docs).
-fn open_lock_file(path: &Path) -> Result<File, Failure> {
+fn open_lock_file(path: &Path, write_only: bool, read_write: bool) -> Result<OwnedFd, Failure> {
     let open = |create: bool| {
         let mut o = std::fs::OpenOptions::new();
-        // O_NONBLOCK: opening a FIFO or a device never hangs (flock(1) would wait for a
-        // writer or a carrier); flock(2) itself ignores the flag.
-        let flags = libc::O_NOCTTY | libc::O_NONBLOCK;
-        o.read(true).custom_flags(flags).mode(0o666);
+        // O_NONBLOCK: opening a FIFO or a device never hangs; flock(2) ignores the flag.
+        let mut flags = libc::O_NOCTTY | libc::O_NONBLOCK;
         if create {
-            // O_CREAT without O_EXCL: std wants write access for `create`, so ask for it by flag.
-            o.custom_flags(flags | libc::O_CREAT);
+            // O_CREAT without O_EXCL: std wants write access for `create`, so ask by flag.
+            flags |= libc::O_CREAT;
         }
+        match (write_only, read_write, create) {
+            (_, true, true) => o.read(true).write(true),
+            (true, false, true) => o.write(true),
+            _ => o.read(true),
+        };
+        o.custom_flags(flags).mode(0o666);
         o.open(path)
     };
     let result = match open(true) {
+        // Linux refuses O_CREAT (and writing) on a directory: open it read-only.
         Err(e) if e.raw_os_error() == Some(libc::EISDIR) => open(false),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EROFS | libc::EACCES)) => {
-            open(false).map_err(|_| e)
-        }
         other => other,
     };
-    result.map_err(|e| {
-        Failure(
-            CANNOT_OPEN,
+    result.map(OwnedFd::from).map_err(|e| {
+        let code = match e.raw_os_error() {
+            Some(libc::ENOMEM | libc::EMFILE | libc::ENFILE) => OS_ERROR,
+            Some(libc::EROFS | libc::ENOSPC) => CANNOT_CREATE,
+            _ => CANNOT_OPEN,
+        };
+        Failure::new(
+            code,
             format!("cannot open lock file {}: {}", path.display(), os_text(&e)),
         )
     })
-}
-
-/// The inherited descriptor `fd`, if it is open (`fcntl(F_GETFD)`).
-fn inherited_fd(fd: i32) -> Result<BorrowedFd<'static>, Failure> {
-    // SAFETY: only used while this process runs, and only after checking that it is open;
-    // nothing in this process closes inherited descriptors.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_getfd(borrowed).map_err(|e| {
-        Failure(
-            CANNOT_OPEN,
-            format!("file descriptor {fd}: {}", os_text(&e.into())),
-        )
-    })?;
-    Ok(borrowed)
-}
-
-/// "PID 1234 (sleep 100), running for 12s", for every holder `/proc/locks` names.
-fn describe_holders(fd: &OwnedFd) -> String {
-    let Ok(meta) = rustix::fs::fstat(fd) else {
-        return "another process".into();
-    };
-    let pids = holders(meta.st_dev, meta.st_ino).unwrap_or_default();
-    let me = std::process::id();
-    let named: Vec<String> = pids
-        .into_iter()
-        .filter(|&p| p != me)
-        .map(|pid| match ProcessInfo::of(pid) {
-            Ok(info) => format!(
-                "PID {pid} ({}), running for {}",
-                printable(&info.command_line(), 120),
-                human(info.uptime())
-            ),
-            Err(_) => format!("PID {pid}"),
-        })
-        .collect();
-    match named.len() {
-        0 => "another process".into(),
-        _ => named.join("; "),
-    }
-}
-
-/// At most `max` characters, control characters shown as `?`.
-fn printable(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
-
-/// "12s", "3m04s", "2h03m", "4d02h".
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
 }
 
 /// A `-w` value as given back to the user: "0.3", "2".
@@ -400,11 +407,11 @@ fn seconds(d: Duration) -> String {
 
 /// Exit code and message for a command that could not be started.
 fn exec_failure(program: &str, e: &io::Error) -> Failure {
-    let code = match e.kind() {
-        io::ErrorKind::NotFound => NOT_FOUND,
-        _ => CANNOT_EXECUTE,
+    let code = match e.raw_os_error() {
+        Some(libc::ENOMEM) => OS_ERROR,
+        _ => CANNOT_RUN,
     };
-    Failure(code, format!("cannot run {program}: {}", os_text(e)))
+    Failure::new(code, format!("failed to execute {program}: {}", os_text(e)))
 }
 
 /// The OS error text without std's " (os error N)" suffix.
@@ -419,4 +426,49 @@ fn os_text(e: &io::Error) -> String {
         }
         None => e.to_string(),
     }
+}
+
+/// `--help`: flock's, under our name, and what pidward adds.
+fn help(name: &Name) -> String {
+    let n = &name.0;
+    format!(
+        "
+Usage:
+ {n} [options] <file>|<directory> <command> [<argument>...]
+ {n} [options] <file>|<directory> -c <command>
+ {n} [options] <file descriptor number>
+ {n} [options] --fd <file descriptor number> -c <command>
+ {n} [options] --fd <file descriptor number> <command> [<argument>...]
+
+Manage file locks from shell scripts.
+
+Options:
+ -s, --shared             get a shared lock
+ -x, --exclusive          get an exclusive lock (default)
+ -u, --unlock             remove a lock
+ -n, --nb, --nonblocking  fail rather than wait
+ -w, --timeout <secs>     wait for a limited amount of time
+ -E, --conflict-exit-code <number>  exit code after conflict or timeout
+ -o, --close              close file descriptor before running command
+ -c, --command <command>  run a single command string through the shell
+ -F, --no-fork            execute command without forking
+     --wait               same as --timeout
+     --fcntl              use fcntl(F_OFD_SETLK) rather than flock()
+     --start <offset>     starting offset for lock (implies --fcntl)
+     --length <number>    number of bytes to lock (implies --fcntl)
+     --fd <number>        use the file descriptor number to wrap the
+                          lock around the command execution
+     --verbose            increase verbosity
+
+ -h, --help               display this help
+ -V, --version            display version
+
+Beyond flock(1): signals are forwarded to the command and the lock is kept until it exits;
+a conflict names the holder with --verbose or on a terminal; <file> -- <command> skips the --.
+
+Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
+obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
+69 cannot run the command, 71 system error.
+"
+    )
 }

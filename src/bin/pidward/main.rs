@@ -1,7 +1,8 @@
 //! `pidward`: the command-line face of the pidward library.
 //!
-//! One file per subcommand; each parses its own arguments with clap and calls the library.
-//! Usage errors exit 2 (clap's convention, and the table in the README).
+//! One file per subcommand; each parses its own arguments with clap and calls the library,
+//! except `lock`, which reads them as flock(1) does (and answers to the name `flock`). Usage
+//! errors exit 2 (clap's convention, and the table in the README); `lock`'s exit 64, as flock's.
 //!
 //! The binary starts without std's runtime start-up (`#![no_main]`, see `startup.rs`): every
 //! `pidward lock … true` or `pidward run …` pays for its own start-up, and std's spends most of
@@ -53,9 +54,18 @@ enum Command {
 extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // SAFETY: this is the first Rust code to run, and the process has one thread.
     unsafe { startup::init() };
-    let cli = Cli::parse();
+    // `lock` reads its arguments as flock(1) does, not as clap does; so does pidward under a
+    // name ending in `flock`.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(name) = args.first().and_then(|a| lock::Name::flock(a)) {
+        std::process::exit(lock::main(name, &args[1..]).into());
+    }
+    if args.get(1).is_some_and(|a| a == "lock") {
+        std::process::exit(lock::main(lock::Name::pidward(), &args[2..]).into());
+    }
+    let cli = Cli::parse_from(args);
     let code = match cli.command {
-        Command::Lock(args) => lock::main(args),
+        Command::Lock(stub) => lock::main(lock::Name::pidward(), &stub.args),
         Command::Status(args) => status::main(args),
         Command::Stop(args) => stop::main(args),
         Command::Run(args) => run::main(args),

@@ -188,11 +188,7 @@ fn parse_umask(s: &str) -> Result<u32, String> {
 
 /// Seconds, possibly fractional.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    s.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .and_then(|v| Duration::try_from_secs_f64(v).ok())
-        .ok_or_else(|| format!("{s:?} is not a number of seconds"))
+    pidward::time::parse_seconds(s).map_err(|e| e.to_string())
 }
 
 /// Set when inherited descriptors could not be marked close-on-exec at start-up (a kernel

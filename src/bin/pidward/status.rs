@@ -30,7 +30,7 @@ pub fn main(args: Args) -> u8 {
         if let Some(info) = &info {
             line.push_str(&format!(
                 ", up {}: {}",
-                pidward::human_duration(info.uptime()),
+                pidward::time::Human(info.uptime()),
                 info.command_line()
             ));
         }
@@ -53,7 +53,7 @@ fn json(path: &std::path::Path, status: &Status, info: Option<&ProcessInfo>) -> 
         "pid": status.pid(),
         "locked": locked,
         "path": path.display().to_string(),
-        "start_time": info.map(|i| pidward::rfc3339(i.start_time())),
+        "start_time": info.map(|i| pidward::time::Rfc3339(i.start_time()).to_string()),
         "uptime_seconds": info.map(|i| i.uptime().as_secs_f64()),
         "cmdline": info.map(|i| i.cmdline.clone()),
         "reason": reason,

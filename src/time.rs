@@ -1,0 +1,348 @@
+//! Time as people and files write it: one parser of seconds, one duration format for messages,
+//! and RFC 3339 timestamps, without a calendar dependency.
+//!
+//! Every number of seconds pidward reads (`lock -w`, `run --ready-timeout`, the waits of a stop
+//! schedule) goes through [`parse_seconds`], and every duration it shows a person goes through
+//! [`Human`], so that `status` and `lock` say `3m04s` alike.
+//!
+//! [`parse_seconds`] reads the grammar of C's `strtod(3)`, as flock(1) does for `-w` (it calls
+//! `strtold`): decimal with an optional fraction and exponent, or hexadecimal (`0x1p-2`),
+//! leading white space and a sign allowed, and the whole text must be consumed. Negative,
+//! infinite and not-a-number values are errors of their own, so that a caller can answer each
+//! the way its command's convention asks.
+//!
+//! Timestamps ([`Rfc3339`], [`parse_rfc3339`]) are UTC with milliseconds
+//! (`2026-11-22T13:21:31.123Z`): the acquisition time recorded in lock files and start times in
+//! JSON output. Days are converted with Howard Hinnant's `civil_from_days` / `days_from_civil`.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// Why a text is not a number of seconds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not a number at all (empty, trailing characters, not-a-number).
+    #[error("'{text}' is not a number of seconds")]
+    Invalid {
+        /// The text as given.
+        text: String,
+    },
+    /// A number below zero (`-0` is zero, not negative).
+    #[error("'{text}' is a negative number of seconds")]
+    Negative {
+        /// The text as given.
+        text: String,
+    },
+    /// Infinite, or more seconds than a [`Duration`] holds.
+    #[error("'{text}' is too many seconds")]
+    TooLarge {
+        /// The text as given.
+        text: String,
+    },
+    /// Not an RFC 3339 UTC timestamp.
+    #[error("'{text}' is not an RFC 3339 UTC time")]
+    Timestamp {
+        /// The text as given.
+        text: String,
+    },
+}
+
+/// Read a number of seconds, fractions allowed, with the grammar of `strtod(3)`.
+///
+/// ```
+/// use std::time::Duration;
+/// use pidward::time::{parse_seconds, Error};
+///
+/// assert_eq!(parse_seconds("2.5")?, Duration::from_millis(2500));
+/// assert_eq!(parse_seconds("1e2")?, Duration::from_secs(100));
+/// assert_eq!(parse_seconds("0x1p-2")?, Duration::from_millis(250));
+/// assert_eq!(parse_seconds("-0")?, Duration::ZERO);
+/// assert!(matches!(parse_seconds("-1"), Err(Error::Negative { .. })));
+/// assert!(matches!(parse_seconds("5s"), Err(Error::Invalid { .. })));
+/// # Ok::<(), pidward::time::Error>(())
+/// ```
+pub fn parse_seconds(text: &str) -> Result<Duration, Error> {
+    let invalid = || Error::Invalid { text: text.into() };
+    // strtod skips leading white space (isspace: also \v and \f), never trailing.
+    let body = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, unsigned) = match body.as_bytes().first() {
+        Some(b'-') => (true, &body[1..]),
+        Some(b'+') => (false, &body[1..]),
+        _ => (false, body),
+    };
+    let hex = unsigned
+        .get(..2)
+        .is_some_and(|p| p.eq_ignore_ascii_case("0x"));
+    let value = if hex {
+        parse_hex_float(&unsigned[2..]).ok_or_else(invalid)?
+    } else {
+        // Rust's grammar is strtod's decimal one, plus "inf"/"infinity"/"nan": but it also
+        // takes a sign, which was taken above already.
+        if unsigned.starts_with(['+', '-']) {
+            return Err(invalid());
+        }
+        unsigned.parse::<f64>().map_err(|_| invalid())?
+    };
+    if value.is_nan() {
+        return Err(invalid());
+    }
+    if negative && value != 0.0 {
+        return Err(Error::Negative { text: text.into() });
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| Error::TooLarge { text: text.into() })
+}
+
+/// The part of a hexadecimal floating-point number after `0x`: digits, an optional fraction,
+/// an optional binary exponent (`p-2`).
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (mantissa, exponent) = match text.find(['p', 'P']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        value += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exponent {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let e: i32 = e.parse().unwrap_or(if e.starts_with('-') {
+            -100_000
+        } else {
+            100_000
+        });
+        value *= 2f64.powi(e);
+    }
+    Some(value)
+}
+
+/// A duration for people, to the two largest units: `12s`, `3m04s`, `2h03m`, `4d02h`.
+///
+/// ```
+/// use std::time::Duration;
+/// use pidward::time::Human;
+///
+/// assert_eq!(Human(Duration::from_secs(184)).to_string(), "3m04s");
+/// assert_eq!(Human(Duration::from_secs(90_000)).to_string(), "1d01h");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Human(pub Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        match s {
+            0..60 => write!(f, "{s}s"),
+            60..3600 => write!(f, "{}m{:02}s", s / 60, s % 60),
+            3600..86_400 => write!(f, "{}h{:02}m", s / 3600, s % 3600 / 60),
+            _ => write!(f, "{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+        }
+    }
+}
+
+/// A time as RFC 3339 UTC with milliseconds: `2026-11-22T13:21:31.123Z`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use pidward::time::{parse_rfc3339, Rfc3339};
+///
+/// let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_440_091_123);
+/// assert_eq!(Rfc3339(t).to_string(), "2026-11-23T13:21:31.123Z");
+/// assert_eq!(parse_rfc3339("2026-11-23T13:21:31.123Z")?, t);
+/// # Ok::<(), pidward::time::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339(pub SystemTime);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self
+            .0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = d.as_secs() as i64;
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, day) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+            d.subsec_millis()
+        )
+    }
+}
+
+/// Read what [`Rfc3339`] writes (fractions of any length up to nanoseconds, `Z` or `+00:00`).
+pub fn parse_rfc3339(text: &str) -> Result<SystemTime, Error> {
+    parse_utc(text).ok_or_else(|| Error::Timestamp { text: text.into() })
+}
+
+fn parse_utc(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let body = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix("+00:00"))?;
+    let (date, time) = body.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-');
+    let y: i64 = num(date_parts.next()?)?;
+    let m: u32 = num(date_parts.next()?)?;
+    let d: u32 = num(date_parts.next()?)?;
+    let (hms, frac) = match time.split_once('.') {
+        Some((hms, frac)) => (hms, frac),
+        None => (time, ""),
+    };
+    let mut t = hms.splitn(3, ':');
+    let (hh, mm, ss): (u64, u64, u64) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32)
+    };
+    let days = days_from_civil(y, m, d);
+    let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(t: SystemTime) -> String {
+        Rfc3339(t).to_string()
+    }
+
+    fn parse(text: &str) -> Option<SystemTime> {
+        parse_rfc3339(text).ok()
+    }
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(format(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_440_091, 123_000_000);
+        assert_eq!(format(t), "2026-11-23T13:21:31.123Z");
+        assert_eq!(parse("2026-11-23T13:21:31.123Z"), Some(t));
+        assert_eq!(
+            parse("2000-02-29T00:00:00Z"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400))
+        );
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24 13:21:31Z",
+            "x",
+            "2026-11-24T13:21:31",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn round_trip_many() {
+        for secs in (0..4_000_000_000u64).step_by(7_777_777) {
+            let t = SystemTime::UNIX_EPOCH + Duration::new(secs, 5_000_000);
+            assert_eq!(parse(&format(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn seconds_as_strtod_reads_them() {
+        let ok = |t: &str, ms: u64| assert_eq!(parse_seconds(t), Ok(Duration::from_millis(ms)));
+        ok("0", 0);
+        ok("5", 5000);
+        ok(" \t5", 5000);
+        ok("+5", 5000);
+        ok(".5", 500);
+        ok("5.", 5000);
+        ok("2.5e1", 25_000);
+        ok("1E-3", 1);
+        ok("0x10", 16_000);
+        ok("0X.8", 500);
+        ok("0x1p-2", 250);
+        ok("0x1P+1", 2000);
+        ok("-0", 0);
+        ok("-0.0", 0);
+        ok("-0x0", 0);
+        for bad in [
+            "", " ", "5 ", "5s", "abc", "nan", "-nan", "0x", "0xp1", "0x1p", "--1", "+-1",
+        ] {
+            assert!(
+                matches!(parse_seconds(bad), Err(Error::Invalid { .. })),
+                "{bad:?}: {:?}",
+                parse_seconds(bad)
+            );
+        }
+        for neg in ["-1", "-0.5", "-inf", "-0x1"] {
+            assert!(
+                matches!(parse_seconds(neg), Err(Error::Negative { .. })),
+                "{neg}"
+            );
+        }
+        for big in ["inf", "infinity", "1e30", "0x1p200"] {
+            assert!(
+                matches!(parse_seconds(big), Err(Error::TooLarge { .. })),
+                "{big}"
+            );
+        }
+    }
+
+    #[test]
+    fn human_durations() {
+        let h = |s: u64| Human(Duration::from_secs(s)).to_string();
+        assert_eq!(h(0), "0s");
+        assert_eq!(h(59), "59s");
+        assert_eq!(h(60), "1m00s");
+        assert_eq!(h(184), "3m04s");
+        assert_eq!(h(3600 + 180), "1h03m");
+        assert_eq!(h(86_400 * 4 + 7200), "4d02h");
+    }
+}
