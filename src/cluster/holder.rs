@@ -47,7 +47,7 @@ impl Holder {
     pub(crate) fn to_value(&self) -> Vec<u8> {
         let mut v = json!({ "pid": self.pid, "host": self.host, "argv": self.argv });
         if let Some(t) = self.started {
-            v["start"] = Value::String(crate::timefmt::format(t));
+            v["start"] = Value::String(crate::time::Rfc3339(t).to_string());
         }
         v.to_string().into_bytes()
     }
@@ -68,7 +68,7 @@ impl Holder {
                         .collect()
                 })
                 .unwrap_or_default(),
-            started: v["start"].as_str().and_then(crate::timefmt::parse),
+            started: v["start"].as_str().and_then(|s| crate::time::parse_rfc3339(s).ok()),
         }
     }
 }
@@ -88,7 +88,7 @@ impl fmt::Display for Holder {
             write!(f, " ({})", self.argv.join(" "))?;
         }
         if let Some(d) = self.started.and_then(|t| t.elapsed().ok()) {
-            write!(f, ", running for {}", crate::timefmt::human(d))?;
+            write!(f, ", running for {}", crate::time::Human(d))?;
         }
         Ok(())
     }
