@@ -106,7 +106,13 @@ fn parents_are_created_or_the_blocking_path_is_named() {
     // Without create_dirs, a missing parent is an I/O error naming the path.
     let err = PidFile::acquire(dir.path().join("missing/app.pid")).unwrap_err();
     assert!(
-        matches!(err, Error::Lock(flock::Error::Io { step: flock::Step::Open, .. })),
+        matches!(
+            err,
+            Error::Lock(flock::Error::Io {
+                step: flock::Step::Open,
+                ..
+            })
+        ),
         "{err:?}"
     );
 }
