@@ -68,7 +68,9 @@ impl Holder {
                         .collect()
                 })
                 .unwrap_or_default(),
-            started: v["start"].as_str().and_then(|s| crate::time::parse_rfc3339(s).ok()),
+            started: v["start"]
+                .as_str()
+                .and_then(|s| crate::time::parse_rfc3339(s).ok()),
         }
     }
 }

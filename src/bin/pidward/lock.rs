@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use pidward::flock::{Kind, Mode, Range, lock_until, unlock};
 use pidward::supervise::{Supervisor, exit_code};
 
+mod etcd;
 mod getopt;
 mod holder;
 mod number;
@@ -174,6 +175,9 @@ impl Held<'_> {
 }
 
 fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
+    if inv.etcd.wanted() {
+        return etcd::run(name, inv);
+    }
     let wait = match &inv.timeout {
         Some(Timeout::Unusable) => {
             return Err(Failure::new(
@@ -463,12 +467,20 @@ Options:
  -h, --help               display this help
  -V, --version            display version
 
+Cluster lock on etcd (as etcdctl lock takes it; the command is stopped if the lock is lost):
+     --etcd <endpoints>   lock <name> (the <file> operand) on etcd: http://host:port,...
+                          (an empty list reads $PIDWARD_ETCD_ENDPOINTS)
+     --ttl <secs>         lease TTL (default 10, at least 2)
+     --kill-after <secs>  SIGTERM to SIGKILL once the lock is lost (default min(5, TTL/3))
+     --lost-exit-code <n> exit code when the lock was lost (default 75)
+
 Beyond flock(1): signals are forwarded to the command and the lock is kept until it exits;
 a conflict names the holder with --verbose or on a terminal; <file> -- <command> skips the --.
 
 Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
 obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
-69 cannot run the command, 71 system error.
+69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
+the lock was lost while the command ran.
 "
     )
 }

@@ -40,6 +40,11 @@ pub enum Opt {
     Fd,
     Help,
     Version,
+    /// `--etcd`, `--ttl`, `--kill-after`, `--lost-exit-code`: the cluster lock (`etcd.rs`).
+    Etcd,
+    Ttl,
+    KillAfter,
+    LostExitCode,
 }
 
 const fn spec(short: u8, long: &'static str, has_arg: HasArg, id: Opt) -> Spec<Opt> {
@@ -73,6 +78,10 @@ pub static SPECS: &[Spec<Opt>] = {
         spec(0, "fd", Required, Opt::Fd),
         spec(b'h', "help", No, Opt::Help),
         spec(b'V', "version", No, Opt::Version),
+        spec(0, "etcd", Required, Opt::Etcd),
+        spec(0, "ttl", Required, Opt::Ttl),
+        spec(0, "kill-after", Required, Opt::KillAfter),
+        spec(0, "lost-exit-code", Required, Opt::LostExitCode),
     ]
 };
 
@@ -114,6 +123,8 @@ pub struct Invocation {
     pub target: Target,
     /// The command to run; empty when only the lock is taken (`FD`).
     pub argv: Vec<OsString>,
+    /// The cluster lock's settings (`--etcd` and its options).
+    pub etcd: super::etcd::Settings,
 }
 
 /// What the command line asks for.
@@ -195,6 +206,7 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, Failure> {
         length: 0,
         target: Target::Fd(-1),
         argv: Vec::new(),
+        etcd: Default::default(),
     };
     let mut fd: Option<i64> = None;
     let mut command_opt: Option<&OsStr> = None;
@@ -254,6 +266,9 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, Failure> {
             Opt::Fd => fd = Some(descriptor(value)?),
             Opt::Help => return Ok(Parsed::Help),
             Opt::Version => return Ok(Parsed::Version),
+            Opt::Etcd | Opt::Ttl | Opt::KillAfter | Opt::LostExitCode => {
+                inv.etcd.set(opt, value)?
+            }
         }
     }
     if inv.no_fork && inv.close {

@@ -1,0 +1,99 @@
+//! `pidward lock --etcd ENDPOINTS NAME COMMAND`: the command under a cluster lock
+//! ([`pidward::cluster`]) that stops it before the lock can pass to anyone else.
+//!
+//! The lock is taken as `etcdctl lock NAME` takes it (the two exclude each other), with the
+//! local lock's options: `-s`, `-x`, `-n`, `-w` (a deadline for connecting and waiting), `-E`,
+//! `--verbose`, `-c`. `--ttl` sets the lease's TTL (default 10 s, at least 2) and
+//! `--kill-after` the grace between `SIGTERM` and `SIGKILL` when the lock is lost (default
+//! min(5 s, TTL/3), at most TTL/3). `-F`, `-o`, `-u`, `--fcntl` and a descriptor operand are
+//! usage errors: something must stay alive to keep the lease, and there is no descriptor.
+//!
+//! The command runs in a process group of its own, under [`pidward::supervise`] (signals are
+//! forwarded), with `PR_SET_PDEATHSIG(SIGKILL)` set between fork and exec, so that a
+//! `kill -9` of pidward takes the command with it rather than leave it running unlocked.
+//! When the lease keeper declares the lock lost, the group gets `SIGTERM`, then `SIGKILL`
+//! after the grace, and pidward exits 75 (`EX_TEMPFAIL`, or `--lost-exit-code N`) whatever
+//! the command did: all before etcd can expire the lease. The command's environment has
+//! `PIDWARD_LOCK_KEY`, `PIDWARD_LOCK_REV` (the key's create revision, a fencing token),
+//! `PIDWARD_LOCK_LEASE` (hex, as etcdctl writes lease IDs), and `ETCD_LOCK_KEY` /
+//! `ETCD_LOCK_REV` for scripts written for etcdctl.
+//!
+//! Exit codes beyond the local lock's: 68 (`EX_NOHOST`, which no flock path uses) when etcd
+//! cannot be reached or fails before the lock is held; 75 when the lock was lost.
+
+//!
+//! The four long options are pidward's own; next to flock's they make the one-letter
+//! abbreviations `--e`, `--t` and `--l` ambiguous (`--ex`, `--ti`, `--le` still work).
+//!
+//! This file reads the options; `etcd/cluster.rs` takes the lock and runs the command,
+//! `etcd/fence.rs` stops it when the lock is lost. Without the `etcd` feature, `--etcd` is a
+//! usage error that says so.
+
+use std::ffi::{OsStr, OsString};
+use std::time::Duration;
+
+use pidward::time::parse_seconds;
+
+use super::options::Opt;
+use super::{Failure, USAGE};
+
+#[cfg(feature = "etcd")]
+mod cluster;
+#[cfg(feature = "etcd")]
+mod fence;
+
+#[cfg(feature = "etcd")]
+pub use cluster::run;
+
+/// The settings of a cluster lock, as the options set them.
+#[derive(Debug, Default)]
+pub struct Settings {
+    endpoints: Option<OsString>,
+    ttl: Option<Duration>,
+    kill_after: Option<Duration>,
+    lost_exit_code: Option<u8>,
+}
+
+impl Settings {
+    /// Apply one of the cluster options.
+    pub fn set(&mut self, opt: Opt, value: &OsStr) -> Result<(), Failure> {
+        let text = value.to_string_lossy();
+        let secs = |what: &str| {
+            parse_seconds(&text)
+                .map_err(|e| Failure::new(USAGE, format!("invalid {what}: '{text}': {e}")))
+        };
+        match opt {
+            Opt::Etcd => self.endpoints = Some(value.to_owned()),
+            Opt::Ttl => self.ttl = Some(secs("--ttl")?),
+            Opt::KillAfter => self.kill_after = Some(secs("--kill-after")?),
+            Opt::LostExitCode => {
+                let code = text.trim().parse::<u8>().map_err(|_| {
+                    Failure::new(
+                        USAGE,
+                        format!("invalid --lost-exit-code (allowed values: 0-255): '{text}'"),
+                    )
+                })?;
+                self.lost_exit_code = Some(code);
+            }
+            _ => unreachable!("not a cluster option: {opt:?}"),
+        }
+        Ok(())
+    }
+
+    /// Whether the command line asks for the cluster lock (any of its options).
+    pub fn wanted(&self) -> bool {
+        self.endpoints.is_some()
+            || self.ttl.is_some()
+            || self.kill_after.is_some()
+            || self.lost_exit_code.is_some()
+    }
+}
+
+/// Without the `etcd` feature: say so.
+#[cfg(not(feature = "etcd"))]
+pub fn run(_: &super::Name, _: super::options::Invocation) -> Result<u8, Failure> {
+    Err(Failure::new(
+        USAGE,
+        "--etcd: this pidward was built without the etcd feature".into(),
+    ))
+}

@@ -1,0 +1,237 @@
+//! Taking the cluster lock for `pidward lock --etcd` and running the command under it.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pidward::cluster::{Endpoint, Error, Holder, Lock, Options, Wait};
+use pidward::supervise::Supervisor;
+
+use super::super::options::{Invocation, Op, Target, Timeout};
+use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text};
+use super::fence::{die_with_us, supervise};
+
+/// `EX_NOHOST`: etcd unreachable, or a cluster error before the lock was held.
+const UNREACHABLE: u8 = 68;
+/// `EX_TEMPFAIL`: the lock was lost while the command ran.
+const LOST: u8 = 75;
+/// The endpoints when `--etcd` is given an empty list.
+const ENDPOINTS_VAR: &str = "PIDWARD_ETCD_ENDPOINTS";
+/// How long releasing may take once the command is done.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the command line asks of a cluster lock, checked.
+struct Request {
+    endpoints: OsString,
+    name: OsString,
+    argv: Vec<OsString>,
+    shared: bool,
+    nonblock: bool,
+    wait: Option<Duration>,
+    conflict_exit_code: u8,
+    verbose: bool,
+    ttl: Option<Duration>,
+    kill_after: Option<Duration>,
+    lost_exit_code: u8,
+}
+
+/// The options the cluster lock refuses: something must stay alive to keep the lease, and
+/// there is no descriptor.
+fn request(inv: Invocation) -> Result<Request, Failure> {
+    let refuse = |what: &str| {
+        Failure::new(
+            USAGE,
+            format!("{what} cannot be used with --etcd (the lease needs pidward alive)"),
+        )
+    };
+    let Some(endpoints) = inv.etcd.endpoints else {
+        return Err(Failure::new(
+            USAGE,
+            "--ttl, --kill-after and --lost-exit-code need --etcd".into(),
+        ));
+    };
+    if inv.no_fork {
+        return Err(refuse("--no-fork"));
+    }
+    if inv.close {
+        return Err(refuse("--close"));
+    }
+    if inv.op == Op::Unlock {
+        return Err(refuse("--unlock"));
+    }
+    if inv.fcntl {
+        return Err(refuse("--fcntl (--start, --length)"));
+    }
+    let Target::Path(name) = inv.target else {
+        return Err(Failure::new(
+            USAGE,
+            "--etcd: missing command (or a descriptor given)".into(),
+        ));
+    };
+    if inv.argv.is_empty() {
+        return Err(Failure::new(USAGE, "--etcd: missing command".into()));
+    }
+    let wait = match inv.timeout {
+        Some(Timeout::Unusable) => {
+            return Err(Failure::new(
+                OS_ERROR,
+                "cannot set up timer: Invalid argument".into(),
+            ));
+        }
+        Some(Timeout::Wait(d)) => Some(d),
+        None => None,
+    };
+    Ok(Request {
+        endpoints,
+        name,
+        argv: inv.argv,
+        shared: inv.op == Op::Lock(pidward::flock::Mode::Shared),
+        nonblock: inv.nonblock,
+        wait,
+        conflict_exit_code: inv.conflict_exit_code,
+        verbose: inv.verbose,
+        ttl: inv.etcd.ttl,
+        kill_after: inv.etcd.kill_after,
+        lost_exit_code: inv.etcd.lost_exit_code.unwrap_or(LOST),
+    })
+}
+
+/// Take the lock, run the command, stop it if the lock is lost: the exit code.
+pub fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
+    let r = request(inv)?;
+    let opts = options(&r)?;
+    let lock_name = r.name.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let lock = Lock::acquire(&lock_name, &opts).map_err(|e| acquire_failure(name, &r, e))?;
+    if r.verbose {
+        let took = started.elapsed();
+        println!(
+            "{}: getting lock took {}.{:06} seconds",
+            name.0,
+            took.as_secs(),
+            took.subsec_micros()
+        );
+    }
+    let program = r.argv[0].to_string_lossy().into_owned();
+    let mut cmd = Command::new(&r.argv[0]);
+    cmd.args(&r.argv[1..]).process_group(0);
+    let rev = lock.revision().to_string();
+    cmd.env("PIDWARD_LOCK_KEY", lock.key())
+        .env("PIDWARD_LOCK_REV", &rev)
+        .env("PIDWARD_LOCK_LEASE", format!("{:x}", lock.lease()))
+        .env("ETCD_LOCK_KEY", lock.key())
+        .env("ETCD_LOCK_REV", &rev);
+    die_with_us(&mut cmd);
+    let child = Supervisor::new()
+        .reset_ignored(false)
+        .spawn(&mut cmd)
+        .map_err(|e| exec_failure(&program, &e))?;
+    let (code, lost) = supervise(name, &lock_name, &lock, child, opts.grace_in_effect())?;
+    let expires = lock.expires();
+    if let Err(e) = lock.release(RELEASE_TIMEOUT) {
+        let left = expires.map_or(opts.ttl_in_effect(), |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        eprintln!(
+            "{}: warning: cannot release {lock_name} ({}); the lock expires within {}s",
+            name.0,
+            chain(&e),
+            left.as_secs() + 1
+        );
+    }
+    Ok(if lost { r.lost_exit_code } else { code })
+}
+
+/// The library's options from the request; usage errors for bad endpoints and timings.
+fn options(r: &Request) -> Result<Options, Failure> {
+    let mut text = r.endpoints.to_string_lossy().into_owned();
+    if text.trim().is_empty() {
+        text = std::env::var(ENDPOINTS_VAR).unwrap_or_default();
+    }
+    if text.trim().is_empty() {
+        return Err(Failure::new(
+            USAGE,
+            format!("--etcd: no endpoints given (and {ENDPOINTS_VAR} is not set)"),
+        ));
+    }
+    let endpoints = Endpoint::parse_list(&text).map_err(|e| Failure::new(USAGE, e.to_string()))?;
+    let argv = r.argv.iter().map(|a| a.to_string_lossy().into_owned());
+    let mut opts = Options::new(endpoints)
+        .shared(r.shared)
+        .holder(Holder::this_process(argv.collect()));
+    if let Some(ttl) = r.ttl {
+        opts = opts.ttl(ttl);
+    }
+    if let Some(k) = r.kill_after {
+        let most = opts.ttl_in_effect() / 3;
+        if k > most {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "--kill-after {:.3}: must be at most a third of the TTL ({:.3}s)",
+                    k.as_secs_f64(),
+                    most.as_secs_f64()
+                ),
+            ));
+        }
+        opts = opts.grace(k);
+    }
+    let wait = match r.wait {
+        _ if r.nonblock => Wait::No,
+        Some(d) if d.as_micros() == 0 => Wait::No,
+        Some(d) => Wait::Timeout(d),
+        None => Wait::Forever,
+    };
+    if let Some(d) = r.wait {
+        // Every call fits in the deadline.
+        opts = opts.call_timeout(d.clamp(Duration::from_millis(100), Duration::from_secs(5)));
+    }
+    Ok(opts.wait(wait))
+}
+
+/// The message and code for a lock not obtained.
+fn acquire_failure(name: &Name, r: &Request, e: Error) -> Failure {
+    match &e {
+        Error::Locked { .. } | Error::TimedOut { .. } => {
+            if r.verbose {
+                let what = match e {
+                    Error::TimedOut { .. } => "timeout while waiting to get lock",
+                    _ => "failed to get lock",
+                };
+                eprintln!("{}: {what}", name.0);
+            }
+            // SAFETY: isatty(3) on fd 2.
+            if !r.verbose && unsafe { libc::isatty(2) } != 1 {
+                return Failure::silent(r.conflict_exit_code);
+            }
+            let message = match &e {
+                Error::TimedOut {
+                    name,
+                    holder: Some(h),
+                } => format!("timed out: {name} is locked by {h}"),
+                other => other.to_string(),
+            };
+            Failure::new(r.conflict_exit_code, message)
+        }
+        Error::InvalidName { .. } | Error::InvalidEndpoint { .. } => {
+            Failure::new(USAGE, e.to_string())
+        }
+        _ => Failure::new(UNREACHABLE, chain(&e)),
+    }
+}
+
+/// An error and its sources, `: `-separated.
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => os_text(io),
+            None => s.to_string(),
+        };
+        text = format!("{text}: {more}");
+        source = s.source();
+    }
+    text
+}
