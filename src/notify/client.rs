@@ -29,7 +29,7 @@ use nix::sys::socket::{
     self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, sockopt,
 };
 use nix::sys::time::TimeVal;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::PollFlags;
 
 use super::{NOTIFY_FD, NOTIFY_SOCKET, context, parse_address};
 
@@ -144,27 +144,18 @@ impl Notifier {
         // The listener closes its copy of the write end when it reads the message: then the
         // read end reports POLLHUP.
         let deadline = Instant::now().checked_add(timeout);
-        loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "notify socket {:?} did not confirm reading the messages within {:?}",
-                        self.address, timeout
-                    ),
-                ));
-            }
-            let timespec = left.map(|left| {
-                Timespec::try_from(left.min(Duration::from_secs(3600))).expect("bounded")
-            });
-            let mut fds = [PollFd::new(&read, PollFlags::IN)];
-            match poll(&mut fds, timespec.as_ref()) {
-                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-                Ok(_) => return Ok(()),
-                Err(err) => return Err(context(err.into(), "poll on the barrier pipe")),
-            }
+        let revents = crate::sys::poll_fd_until(read.as_fd(), PollFlags::IN, deadline)
+            .map_err(|err| context(err, "poll on the barrier pipe"))?;
+        if revents.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "notify socket {:?} did not confirm reading the messages within {:?}",
+                    self.address, timeout
+                ),
+            ));
         }
+        Ok(())
     }
 
     /// sendmsg(2) to the address with `MSG_NOSIGNAL`, retried on `EINTR`, passing `fds` with

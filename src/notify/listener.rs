@@ -382,16 +382,10 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
     false
 }
 
-/// The parent PID of `pid`: the fourth field of `/proc/PID/stat`, read after the command
-/// name, which is in parentheses and may itself contain spaces and parentheses.
+/// The parent PID of `pid`, from `/proc/PID/stat`.
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    let mut fields = after_comm
-        .split(|&b| b == b' ')
-        .filter(|field| !field.is_empty());
-    let _state = fields.next()?;
-    std::str::from_utf8(fields.next()?).ok()?.parse().ok()
+    let stat = crate::sys::proc_stat::read(i32::try_from(pid).ok()?).ok()?;
+    u32::try_from(stat.ppid).ok()
 }
 
 #[cfg(test)]

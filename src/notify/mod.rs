@@ -19,7 +19,8 @@
 //! | side | item | does |
 //! |---|---|---|
 //! | supervisor | [`Listener`] | a private datagram socket with `SO_PASSCRED`; [`Listener::recv`] returns one parsed [`Notification`] from an accepted sender ([`Accept`]) |
-//! | supervisor | [`ReadySource`], [`ReadySource::wait`] | the whole readiness wait over a listener or a pipe plus the child's pidfd, with a timeout that `EXTEND_TIMEOUT_USEC=` can extend; gives a [`ReadyOutcome`] |
+//! | supervisor | [`ReadyWatch`] | the non-blocking readiness wait for a caller's own poll loop: [`ReadyWatch::poll`] drains the channel, owns the deadline that `EXTEND_TIMEOUT_USEC=` extends, gives a [`ReadyOutcome`] when the start is over |
+//! | supervisor | [`ReadySource`], [`ReadySource::wait`] | the same wait, blocking, over a listener or a pipe plus the child's pidfd |
 //! | supervisor | [`Notifier::relay_ready`] | tells *its own* supervisor (an outer `NOTIFY_SOCKET`) that the service is ready, naming its `MAINPID=` |
 //! | service | [`ready`], [`status`], [`stopping`], [`reloading`], [`extend_timeout`], [`errno()`], [`notify`], [`barrier`] | the client: sends to `$NOTIFY_SOCKET`, `Ok(false)` when there is none; works under systemd too |
 //! | service | [`notify_fd`] | writes the newline to `$NOTIFY_FD` and closes it |
@@ -106,6 +107,7 @@ mod client;
 mod listener;
 mod message;
 mod ready;
+mod watch;
 
 pub use client::{
     Notifier, barrier, errno, extend_timeout, notify, notify_fd, ready, reloading, status, stopping,
@@ -113,6 +115,8 @@ pub use client::{
 pub use listener::{Accept, Listener};
 pub use message::{MAX_MESSAGE, Notification};
 pub use ready::{ReadyOutcome, ReadySource};
+pub(crate) use watch::poll_until;
+pub use watch::{CLOSE_GRACE, ReadyWatch};
 
 /// The environment variable holding the sd_notify socket address (`/path` or `@abstract`).
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
