@@ -180,17 +180,7 @@ pub(super) fn acquire_with(path: &Path, opts: &Options) -> Result<PidFile, Error
     if opts.create_dirs {
         super::dirs::create_parents(path)?;
     }
-    let locked = match flock::acquire(path, opts.mode, opts.wait) {
-        Ok(l) => l,
-        Err(flock::Error::Busy { path, file }) => {
-            let pid = takeover::holder_pid(&file);
-            return Err(Error::AlreadyRunning { path, pid });
-        }
-        Err(flock::Error::NotRegular { path, what }) => {
-            return Err(Error::NotRegular { path, what });
-        }
-        Err(e) => return Err(Error::Lock(e)),
-    };
+    let locked = lock(path, opts)?;
     if !locked.created() {
         takeover::check_overwritable(path, locked.file())?;
         // Empty it under the lock: the stale PID must not be read as ours, and the new
@@ -223,4 +213,31 @@ pub(super) fn acquire_with(path: &Path, opts: &Options) -> Result<PidFile, Error
     }
     HELD.insert(pidfile.inner.dev, pidfile.inner.ino, &pidfile.inner);
     Ok(pidfile)
+}
+
+/// [`flock::acquire`], with a refusal confirmed before it is reported as "already running".
+///
+/// A status query holds the lock for the instant of its probe, and on a loaded machine that
+/// instant can outlast flock's own short retries. A real holder still holds the lock once its
+/// PID has been read (which waits for a starting holder to write); a prober is long gone, so
+/// the lock is tried again.
+fn lock(path: &Path, opts: &Options) -> Result<flock::Locked, Error> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match flock::acquire(path, opts.mode, opts.wait) {
+            Ok(l) => return Ok(l),
+            Err(flock::Error::Busy { path, file }) => {
+                let pid = takeover::holder_pid(&file);
+                if attempts < 3 && !flock::is_locked(&file).unwrap_or(true) {
+                    continue;
+                }
+                return Err(Error::AlreadyRunning { path, pid });
+            }
+            Err(flock::Error::NotRegular { path, what }) => {
+                return Err(Error::NotRegular { path, what });
+            }
+            Err(e) => return Err(Error::Lock(e)),
+        }
+    }
 }
