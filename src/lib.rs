@@ -46,12 +46,11 @@
 //! # Who holds the lock?
 //!
 //! ```
-//! use pidward::lockfile::{Acquire, LockFile};
+//! use pidward::lockfile::{self, LockFile};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let mut lock = LockFile::new(dir.path().join("cache.lock"));
-//! lock.acquire(Acquire::default())?;
-//! let owner = lock.owner()?.unwrap();
+//! let lock = LockFile::acquire(dir.path().join("cache.lock"))?;
+//! let owner = lockfile::read(lock.path())?.unwrap();
 //! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::time::Rfc3339(owner.time));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
