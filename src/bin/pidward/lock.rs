@@ -231,8 +231,14 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
             Ok(true) => break,
             Ok(false) => return Err(conflict(name, &inv, &target, nonblock, wait)),
             Err(e) if reopen_read_write(&inv, &target, &e) => {
-                let path = target.path.expect("only files are reopened");
-                target.fd = Held::Own(open_lock_file(path, false, true)?);
+                let (Some(path), Held::Own(old)) = (target.path, &mut target.fd) else {
+                    unreachable!("only files we opened are reopened");
+                };
+                let new = open_lock_file(path, false, true)?;
+                // In place of the old descriptor, as flock's close-then-open has it: the
+                // command finds the lock on the same descriptor number.
+                rustix::io::dup2(&new, old)
+                    .map_err(|e| Failure::new(OS_ERROR, format!("dup2: {}", os_text(&e.into()))))?;
                 target.writable = true;
             }
             Err(e) => {
@@ -293,7 +299,7 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
 /// read-only is tried again on one opened read-write, when the file allows it (flock(2) is
 /// emulated with fcntl(2) locks there, which want a writable descriptor to lock exclusively).
 fn reopen_read_write(inv: &Invocation, target: &Locking<'_>, e: &io::Error) -> bool {
-    let Some(path) = target.path else {
+    let (Some(path), Held::Own(_)) = (target.path, &target.fd) else {
         return false;
     };
     matches!(e.raw_os_error(), Some(libc::EIO | libc::EBADF))
