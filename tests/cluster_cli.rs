@@ -497,3 +497,32 @@ fn leader_killed_a_holder_with_every_endpoint_keeps_the_lock_one_without_fences_
         "b's waiter started before b was stopped:\n{text}"
     );
 }
+
+#[test]
+fn with_authentication_on_the_credentials_come_from_the_environment() {
+    let etcd = Etcd::start();
+    let e = etcd.endpoint();
+    for args in [&["user", "add", "root:s3cret"][..], &["auth", "enable"]] {
+        let out = etcd.etcdctl().args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let run = |user: Option<&str>| {
+        let mut c = lock(&e, &["-w", "3", "a", "true"]);
+        c.env_remove("PIDWARD_ETCD_USER")
+            .env_remove("PIDWARD_ETCD_PASSWORD");
+        if let Some(u) = user {
+            c.env("PIDWARD_ETCD_USER", u);
+        }
+        c.output().unwrap()
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(68), "{out:?}");
+    let out = run(Some("root:wrong"));
+    assert_eq!(out.status.code(), Some(68), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("logging in"),
+        "{out:?}"
+    );
+    let out = run(Some("root:s3cret"));
+    assert!(out.status.success(), "{out:?}");
+}

@@ -24,6 +24,8 @@ use super::http;
 
 /// gRPC's UNAVAILABLE: try another endpoint.
 const UNAVAILABLE: u64 = 14;
+/// `Auth.Authenticate`.
+const AUTHENTICATE: &str = "/v3/auth/authenticate";
 
 /// One key as a range answers it.
 #[derive(Debug, Clone)]
@@ -33,11 +35,27 @@ pub(crate) struct Kv {
     pub(crate) value: Vec<u8>,
 }
 
-/// The endpoints, tried in turn from the last one that answered.
+/// The endpoints, tried in turn from the last one that answered, and the credentials.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     endpoints: Vec<Endpoint>,
     current: usize,
+    credentials: Option<Credentials>,
+    /// The auth token `Authenticate` gave, while it is good.
+    token: Option<String>,
+}
+
+/// A user name and password for etcd's authentication.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({:?}, <password>)", self.user)
+    }
 }
 
 /// An int64 field, as a string or a number; absent means 0 (proto3 default).
@@ -62,10 +80,12 @@ pub(crate) fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 impl Client {
-    pub(crate) fn new(endpoints: Vec<Endpoint>) -> Client {
+    pub(crate) fn new(endpoints: Vec<Endpoint>, credentials: Option<Credentials>) -> Client {
         Client {
             endpoints,
             current: 0,
+            credentials,
+            token: None,
         }
     }
 
@@ -122,15 +142,58 @@ impl Client {
     /// One request to the current endpoint. On error, whether another endpoint (or a later
     /// try) may do better.
     fn attempt<'a>(
-        &self,
+        &mut self,
         step: Step,
         path: &str,
         body: &[u8],
         deadline: Instant,
         cancel: Option<BorrowedFd<'a>>,
     ) -> Result<http::Response<'a>, (Error, bool)> {
+        if self.token.is_none()
+            && let Some(c) = &self.credentials
+        {
+            let login = json!({ "name": c.user, "password": c.password }).to_string();
+            let r = self.attempt_as(
+                Step::Authenticate,
+                AUTHENTICATE,
+                login.as_bytes(),
+                None,
+                deadline,
+                None,
+            )?;
+            let bytes = r
+                .read_all()
+                .map_err(|e| (self.unreachable(step, e), true))?;
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| (self.malformed(Step::Authenticate, Some(e)), false))?;
+            let token = v["token"].as_str();
+            let token = token.ok_or_else(|| (self.malformed(Step::Authenticate, None), false))?;
+            self.token = Some(token.to_owned());
+        }
+        let token = self.token.clone();
+        let result = self.attempt_as(step, path, body, token.as_deref(), deadline, cancel);
+        if let Err((Error::Server { message, .. }, _)) = &result
+            && message.contains("invalid auth token")
+        {
+            // Expired (etcd's simple tokens do, after a while): log in again next time.
+            self.token = None;
+            return result.map_err(|(e, _)| (e, true));
+        }
+        result
+    }
+
+    /// One request with this token.
+    fn attempt_as<'a>(
+        &self,
+        step: Step,
+        path: &str,
+        body: &[u8],
+        token: Option<&str>,
+        deadline: Instant,
+        cancel: Option<BorrowedFd<'a>>,
+    ) -> Result<http::Response<'a>, (Error, bool)> {
         let ep = &self.endpoints[self.current];
-        let answer = http::post(ep, path, body, deadline, cancel).and_then(|r| {
+        let answer = http::post(ep, path, body, token, deadline, cancel).and_then(|r| {
             if r.status == 200 {
                 Ok(Ok(r))
             } else {

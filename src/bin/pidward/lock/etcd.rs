@@ -18,6 +18,10 @@
 //! `PIDWARD_LOCK_LEASE` (hex, as etcdctl writes lease IDs), and `ETCD_LOCK_KEY` /
 //! `ETCD_LOCK_REV` for scripts written for etcdctl.
 //!
+//! With etcd's authentication on, `PIDWARD_ETCD_USER` (`USER` or `USER:PASSWORD`) and
+//! `PIDWARD_ETCD_PASSWORD` give the credentials (the environment, not argv, which any user
+//! can read with `ps`).
+//!
 //! Exit codes beyond the local lock's: 68 (`EX_NOHOST`, which no flock path uses) when etcd
 //! cannot be reached or fails before the lock is held; 75 when the lock was lost.
 
