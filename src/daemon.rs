@@ -15,7 +15,7 @@
 //!    so it can never acquire a controlling terminal by opening one.
 //! 3. **In the final process**: the [`Setup`] steps (standard streams, closing inherited
 //!    descriptors, resource limits, umask, `chroot`, `chdir`, privilege drop; see
-//!    [`Setup`] and [`child`](crate::child)), then its PID goes into the PID file (whose lock it inherited), then
+//!    [`Setup`] and [`crate::child`]), then its PID goes into the PID file (whose lock it inherited), then
 //!    it reports on the status pipe.
 //! 4. **The launcher** reads the status pipe. It exits with status 0 only when the final
 //!    process reported success (or readiness, with [`Daemon::report_ready`]). A failure

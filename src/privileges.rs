@@ -155,7 +155,6 @@ impl Credentials {
 
     /// Numeric ids taken as they are, without a look-up or a permission check (the kernel
     /// decides, at the switch): `groups` replaces the supplementary groups when given.
-    #[allow(dead_code)]
     pub(crate) fn from_ids(
         uid: Option<u32>,
         gid: Option<u32>,

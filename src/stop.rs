@@ -123,7 +123,7 @@ impl Schedule {
     }
 
     /// The steps in the order they run, `forever` unrolled lazily.
-    fn run_order(&self) -> impl Iterator<Item = Step> + '_ {
+    pub fn run_order(&self) -> impl Iterator<Item = Step> + '_ {
         let steps = &self.0;
         let (head, repeat): (&[Step], &[Step]) =
             match steps.iter().position(|s| *s == Step::Forever) {

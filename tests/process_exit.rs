@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use pidward::Signal;
-use pidward::process::{Command, Event, ExitReason, Resource};
+use pidward::child::{Resource, Rlimit};
+use pidward::process::{Command, Event, ExitReason};
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -66,7 +67,7 @@ async fn every_killed_by_n_case() {
             // No core files: the core-dumping signals report core_dumped = false then.
             let mut child = Command::new("sleep")
                 .arg("60")
-                .rlimit(Resource::Core, 0, 0)
+                .rlimit(Rlimit::new(Resource::CORE, Some(0), Some(0)).unwrap())
                 .spawn()
                 .unwrap();
             child.signal(signal).unwrap();
@@ -95,7 +96,7 @@ async fn a_core_dump_is_reported() {
     let mut child = Command::new("sleep")
         .arg("60")
         .current_dir(dir.path())
-        .rlimit(Resource::Core, u64::MAX, u64::MAX)
+        .rlimit(Rlimit::new(Resource::CORE, None, None).unwrap())
         .spawn()
         .unwrap();
     child.signal(Signal::QUIT).unwrap();

@@ -2,7 +2,8 @@
 //! the child, checked through /proc/<pid>, and the parent left unchanged. Runs as root.
 #![cfg(feature = "process")]
 
-use pidward::process::{Command, Resource};
+use pidward::child::{Resource, Rlimit};
+use pidward::process::Command;
 
 /// The value of `field` in /proc/<pid>/status.
 fn status_field(pid: u32, field: &str) -> String {
@@ -105,8 +106,8 @@ async fn umask_rlimit_session_group_and_directory() {
     let mut child = Command::new("sleep")
         .arg("30")
         .umask(0o027)
-        .rlimit(Resource::NoFile, 64, 128)
-        .rlimit(Resource::Core, 0, pidward::process::RLIM_INFINITY)
+        .rlimit(Rlimit::new(Resource::NOFILE, Some(64), Some(128)).unwrap())
+        .rlimit(Rlimit::new(Resource::CORE, Some(0), None).unwrap())
         .setsid(true)
         .current_dir(dir.path())
         .kill_on_drop(true)
@@ -159,4 +160,79 @@ async fn umask_rlimit_session_group_and_directory() {
         m
     };
     assert_ne!(mask, 0o027);
+}
+
+#[tokio::test]
+async fn a_named_user_brings_its_groups_and_a_named_group_is_the_only_one() {
+    require_root();
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .user("nobody")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let pid = child.id();
+    assert_eq!(
+        status_field(pid, "Uid"),
+        format!("{uid}\t{uid}\t{uid}\t{uid}")
+    );
+    assert_eq!(
+        status_field(pid, "Gid"),
+        format!("{gid}\t{gid}\t{gid}\t{gid}")
+    );
+    assert!(
+        status_field(pid, "Groups")
+            .split_whitespace()
+            .any(|g| g == gid.to_string())
+    );
+    child.kill().await.unwrap();
+
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .user("nobody")
+        .group("0")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    assert_eq!(status_field(child.id(), "Groups"), "0");
+    child.kill().await.unwrap();
+
+    let err = Command::new("true")
+        .user("pidward-no-such-user")
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, pidward::process::Error::Credentials { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("pidward-no-such-user"), "{err}");
+}
+
+#[tokio::test]
+async fn a_child_that_could_regain_root_does_not_start() {
+    require_root();
+    // With SECBIT_NO_SETUID_FIXUP the kernel keeps the capabilities of a process that gives
+    // up uid 0, so setuid(0) would succeed after the switch: the set-up must refuse to exec.
+    const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+    // SAFETY: prctl(2) on this test process (nextest runs each test in its own process).
+    let r = unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) };
+    assert_eq!(
+        r,
+        0,
+        "PR_SET_SECUREBITS: {}",
+        std::io::Error::last_os_error()
+    );
+    for cmd in [
+        Command::new("true").uid(65534).gid(65534),
+        Command::new("true").user("nobody"),
+    ] {
+        match cmd.spawn() {
+            Err(pidward::process::Error::Spawn { step, .. }) => {
+                assert_eq!(step, pidward::child::Step::RegainRoot)
+            }
+            other => panic!("expected a regain-root failure, got {other:?}"),
+        }
+    }
 }

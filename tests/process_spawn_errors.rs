@@ -4,9 +4,10 @@
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 
-use pidward::process::{Command, Error, SpawnStep};
+use pidward::child::{Resource, Rlimit, Step};
+use pidward::process::{Command, Error};
 
-fn spawn_error(cmd: &mut Command) -> (SpawnStep, ErrorKind, Option<i32>, String) {
+fn spawn_error(cmd: &mut Command) -> (Step, ErrorKind, Option<i32>, String) {
     match cmd.spawn() {
         Ok(_) => panic!("spawn of {cmd:?} succeeded"),
         Err(err @ Error::Spawn { step, .. }) => {
@@ -41,12 +42,12 @@ async fn a_missing_program_is_not_found() {
     let (step, kind, errno, text) = spawn_error(&mut Command::new("pidward-no-such-program"));
     assert_eq!(
         (step, kind, errno),
-        (SpawnStep::Exec, ErrorKind::NotFound, Some(libc::ENOENT))
+        (Step::Exec, ErrorKind::NotFound, Some(libc::ENOENT))
     );
     assert!(text.contains("pidward-no-such-program"), "{text}");
 
     let (step, kind, ..) = spawn_error(&mut Command::new("/nonexistent/dir/program"));
-    assert_eq!((step, kind), (SpawnStep::Exec, ErrorKind::NotFound));
+    assert_eq!((step, kind), (Step::Exec, ErrorKind::NotFound));
 }
 
 #[tokio::test]
@@ -59,11 +60,7 @@ async fn a_file_that_is_not_executable_is_permission_denied() {
     let (step, kind, errno, _) = spawn_error(&mut Command::new(&script));
     assert_eq!(
         (step, kind, errno),
-        (
-            SpawnStep::Exec,
-            ErrorKind::PermissionDenied,
-            Some(libc::EACCES)
-        )
+        (Step::Exec, ErrorKind::PermissionDenied, Some(libc::EACCES))
     );
 
     // Found in PATH but not executable: EACCES too, as execvp reports it.
@@ -79,18 +76,18 @@ async fn a_file_that_is_not_executable_is_permission_denied() {
     std::fs::write(&junk, b"\x7fELF but not really").unwrap();
     std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (step, _, errno, _) = spawn_error(&mut Command::new(&junk));
-    assert_eq!((step, errno), (SpawnStep::Exec, Some(libc::ENOEXEC)));
+    assert_eq!((step, errno), (Step::Exec, Some(libc::ENOEXEC)));
 }
 
 #[tokio::test]
 async fn a_bad_working_directory_is_reported_with_its_path() {
     let (step, kind, _, text) =
         spawn_error(Command::new("true").current_dir("/nonexistent/workdir"));
-    assert_eq!((step, kind), (SpawnStep::Chdir, ErrorKind::NotFound));
+    assert_eq!((step, kind), (Step::Chdir, ErrorKind::NotFound));
     assert!(text.contains("/nonexistent/workdir"), "{text}");
 
     let (step, _, errno, _) = spawn_error(Command::new("true").current_dir("/etc/hostname"));
-    assert_eq!((step, errno), (SpawnStep::Chdir, Some(libc::ENOTDIR)));
+    assert_eq!((step, errno), (Step::Chdir, Some(libc::ENOTDIR)));
 }
 
 #[tokio::test]
@@ -120,12 +117,11 @@ fn spawn_outside_a_runtime_is_an_error() {
 
 #[tokio::test]
 async fn contradictory_settings_are_rejected_before_anything_starts() {
+    // A soft limit above the hard one cannot even be built.
+    let e = Rlimit::new(Resource::NOFILE, Some(10), Some(5)).unwrap_err();
+    assert!(e.to_string().contains("soft limit 10"), "{e}");
     for (cmd, needle) in [
         (Command::new("true").setsid(true).process_group(0), "setsid"),
-        (
-            Command::new("true").rlimit(pidward::process::Resource::NoFile, 10, 5),
-            "soft limit 10",
-        ),
         (
             Command::new("true").fd(-1, pidward::process::ChildFd::Null),
             "child fd -1",

@@ -61,7 +61,8 @@ fn death_before_readiness_fails_at_once_with_its_status() {
         "echo 'cannot open config' >&2; sleep 0.2; exit 7",
     ]);
     let msg = stderr(&out);
-    assert_eq!(out.status.code(), Some(7), "{msg}");
+    // Detached, one code says "died before it was ready"; its own status is in the message.
+    assert_eq!(out.status.code(), Some(122), "{msg}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert!(
         msg.contains("sh exited with status 7 before it reported"),
@@ -77,16 +78,30 @@ fn death_before_readiness_fails_at_once_with_its_status() {
 
     // Killed by a signal: 128+N.
     let (out, _) = run(&["-d", "--ready", "notify", "--", "sh", "-c", "kill -USR1 $$"]);
-    assert_eq!(out.status.code(), Some(128 + 10), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(122), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("killed by signal USR1"),
         "{}",
         stderr(&out)
     );
 
-    // Exiting 0 without declaring readiness is still a failed start.
+    // Exiting 0 without declaring readiness is still a failed start, not a set-up failure.
     let (out, _) = run(&["-d", "--ready", "notify", "--", "true"]);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(122), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("true exited with status 0"),
+        "{}",
+        stderr(&out)
+    );
+
+    // In the foreground the command's own status passes through, as the shells do; only 0
+    // (which would read as success) becomes 122.
+    let (out, _) = run(&["--ready", "notify", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let (out, _) = run(&["--ready", "notify", "--", "sh", "-c", "kill -USR1 $$"]);
+    assert_eq!(out.status.code(), Some(128 + 10), "{}", stderr(&out));
+    let (out, _) = run(&["--ready", "notify", "--", "true"]);
+    assert_eq!(out.status.code(), Some(122), "{}", stderr(&out));
 }
 
 #[test]
@@ -168,9 +183,13 @@ fn errno_fails_the_start_naming_the_error() {
         &s.tag,
     ]);
     let msg = stderr(&out);
-    assert_eq!(out.status.code(), Some(125), "{msg}");
-    assert!(msg.contains("Address already in use"), "{msg}");
-    assert!(msg.contains("binding"), "{msg}");
+    assert_eq!(out.status.code(), Some(123), "{msg}");
+    assert!(
+        msg.contains("sh reported a failure: Address already in use"),
+        "{msg}"
+    );
+    assert!(msg.contains("last status: binding"), "{msg}");
+    assert!(!msg.contains("ready ("), "reads like success: {msg}");
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(
         wait_until(Duration::from_secs(2), || s.stray().is_empty()),

@@ -313,6 +313,8 @@ fn child_gets_a_clean_slate() {
 fn a_signal_that_arrives_during_spawn_is_forwarded_not_fatal() {
     // The child sends TERM and USR1 to the supervisor between fork and exec, while `spawn`
     // has not returned: the supervisor must survive and pass them on once the child runs.
+    // (The demo is built first: the window is for the run, not for the build.)
+    demo_path();
     let start = Instant::now();
     let out = demo(&["--raise-in-child", "USR1", "--", "sleep", "20"])
         .output()

@@ -18,7 +18,8 @@
 //! allocation, no lock, no formatting, no panic path, no thread-local of its own, no write to
 //! memory but its own stack and `errno`. Every call is either a raw `syscall(2)` or a C
 //! library function that is a thin wrapper around one system call (`dup2`, `fcntl`, `setsid`,
-//! `setpgid`, `umask`, `chroot`, `chdir`, `close_range`, `close`, `execve`), which
+//! `setpgid`, `umask`, `chroot`, `chdir`, `execve`), or one of the async-signal-safe
+//! wrappers of [`crate::sys`] (`errno`, `close_from`, `sigaction::reset_all_raw`), which
 //! async-signal-safety (`signal-safety(7)`) allows; the pointers passed are to the plan's own
 //! `CString`s and vectors, which outlive the call because the parent either waits
 //! (`CLONE_VFORK`) or owns a copy (`fork`).
@@ -41,14 +42,14 @@
 //! (see [`Plan::detail`]).
 
 use std::ffi::c_long;
-use std::os::fd::RawFd;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::Step;
 use super::exec::Program;
 use super::plan::{Failure, Plan};
 use super::setup::Session;
+use crate::sys::{self, errno};
 
 /// Where the plan is being applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +79,6 @@ mod nr {
     pub const SETRESUID: libc::c_long = libc::SYS_setresuid;
     pub const SETUID: libc::c_long = libc::SYS_setuid;
     pub const SETGID: libc::c_long = libc::SYS_setgid;
-}
-
-/// The calling thread's `errno`.
-fn errno() -> i32 {
-    // SAFETY: see the module header; __errno_location returns this thread's slot.
-    unsafe { *libc::__errno_location() }
 }
 
 /// `Err` with `errno` unless `ret` is 0 (or positive).
@@ -129,10 +124,12 @@ impl Plan {
             check(ret.into(), m.step, i as u32)?;
         }
         if let Some(close) = &self.close {
-            close_from(close.low, &close.keep, mode == Mode::PreExec).map_err(|errno| Failure {
-                step: Step::CloseFds,
-                errno,
-                index: 0,
+            sys::close_from(close.low, &close.keep, mode == Mode::PreExec).map_err(|errno| {
+                Failure {
+                    step: Step::CloseFds,
+                    errno,
+                    index: 0,
+                }
             })?;
         }
         for (i, limit) in self.rlimits.iter().enumerate() {
@@ -169,6 +166,13 @@ impl Plan {
     /// signals are blocked meanwhile (the parent blocked them around `clone`). An all-zero
     /// kernel `struct sigaction` is `SIG_DFL` with no flags and an empty mask.
     fn reset_signals(&self) -> Result<(), Failure> {
+        if self.keep_ignored == 0 {
+            return sys::sigaction::reset_all_raw().map_err(|(signo, errno)| Failure {
+                step: Step::Signals,
+                errno,
+                index: signo as u32,
+            });
+        }
         let dfl = [0u64; 4];
         for signo in 1..=64u32 {
             let keep = self.keep_ignored & (1 << (signo - 1)) != 0;
@@ -266,73 +270,6 @@ pub(crate) fn exec(program: &Program) -> Failure {
         errno: if saw_eacces { libc::EACCES } else { last },
         index: 0,
     }
-}
-
-/// Set once `close_range(2)` was found missing (`ENOSYS`, or `EINVAL` for the flag): from
-/// then on the per-descriptor loop is used without asking the kernel again.
-static NO_CLOSE_RANGE: AtomicBool = AtomicBool::new(false);
-
-/// Closes (or marks close-on-exec) every descriptor from `low` up except those in `keep`
-/// (any order): `close_range(2)` over the gaps, or one `close`/`fcntl` per descriptor up to
-/// `RLIMIT_NOFILE` on kernels without it. No allocation.
-#[allow(clippy::undocumented_unsafe_blocks)] // see the module header
-pub(crate) fn close_from(low: u32, keep: &[RawFd], cloexec: bool) -> Result<(), i32> {
-    let mut low = low;
-    loop {
-        let next = keep
-            .iter()
-            .filter(|&&fd| fd >= 0 && fd as u32 >= low)
-            .min()
-            .map(|&fd| fd as u32);
-        let high = next.map_or(u32::MAX, |fd| fd.wrapping_sub(1));
-        if next.is_none_or(|fd| fd > low) {
-            close_range(low, high, cloexec)?;
-        }
-        match next {
-            Some(fd) if fd < u32::MAX => low = fd + 1,
-            _ => return Ok(()),
-        }
-    }
-}
-
-#[allow(clippy::undocumented_unsafe_blocks)] // see the module header
-fn close_range(low: u32, high: u32, cloexec: bool) -> Result<(), i32> {
-    if !NO_CLOSE_RANGE.load(Ordering::Relaxed) {
-        let flags = if cloexec {
-            libc::CLOSE_RANGE_CLOEXEC
-        } else {
-            0
-        };
-        if unsafe { libc::syscall(libc::SYS_close_range, low, high, flags) } == 0 {
-            return Ok(());
-        }
-        match errno() {
-            libc::ENOSYS | libc::EINVAL => NO_CLOSE_RANGE.store(true, Ordering::Relaxed),
-            e => return Err(e),
-        }
-    }
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.min(1 << 20) as u32
-    } else {
-        1024
-    };
-    let mut fd = low;
-    while fd <= high && fd < max {
-        // EBADF for a descriptor that is not open is expected.
-        unsafe {
-            if cloexec {
-                libc::fcntl(fd as RawFd, libc::F_SETFD, libc::FD_CLOEXEC)
-            } else {
-                libc::close(fd as RawFd)
-            }
-        };
-        fd += 1;
-    }
-    Ok(())
 }
 
 /// What a `CLONE_VM` child reads and reports through: it lives on the stack of the parent

@@ -320,23 +320,13 @@ fn cred_detail(creds: &Credentials) -> Vec<u8> {
     format!("uid {} gid {}", show(creds.uid()), show(creds.gid())).into_bytes()
 }
 
-/// The signals this process ignores, as a mask (bit N-1 for signal N).
-/// glibc's two internal signals (below `SIGRTMIN`) are not among them: they are reset.
+/// The signals this process ignores, as a mask (bit N-1 for signal N). glibc's two internal
+/// signals (below `SIGRTMIN`) are not application signals: they are reset either way.
 fn ignored_mask() -> u64 {
-    let mut mask = 0;
-    for signo in 1..=64 {
-        if signo == 32 || signo == 33 {
-            continue;
-        }
-        let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-        // SAFETY: a query only (no new action); `old` is written on success.
-        let r = unsafe { libc::sigaction(signo, std::ptr::null(), old.as_mut_ptr()) };
-        // SAFETY: filled in by sigaction on success (and zeroed otherwise).
-        if r == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN {
-            mask |= 1 << (signo - 1);
-        }
-    }
-    mask
+    crate::sys::sigaction::ignored()
+        .into_iter()
+        .filter(|&s| (1..=64).contains(&s) && s != 32 && s != 33)
+        .fold(0, |mask, s| mask | 1 << (s - 1))
 }
 
 /// `/dev/null`, read-write, close-on-exec, never a controlling terminal.

@@ -91,7 +91,6 @@ pub(super) enum Source {
     /// Ours: closed in the parent once the child has it.
     Owned(OwnedFd),
     /// The caller's: it stays open for as long as the spawn runs.
-    #[allow(dead_code)]
     Borrowed(RawFd),
 }
 
@@ -247,7 +246,6 @@ impl Setup {
 
     /// Install the caller's descriptor `fd` at `target` (any number, 0-2 included); the
     /// caller keeps it open until the spawn returns.
-    #[allow(dead_code)]
     pub(crate) fn fd_borrowed(mut self, target: RawFd, fd: RawFd) -> Setup {
         self.fds.push((target, Source::Borrowed(fd)));
         self
@@ -267,7 +265,6 @@ impl Setup {
     }
 
     /// Close every descriptor, 0-2 included, that is not installed with an `fd` call.
-    #[allow(dead_code)]
     pub(crate) fn close_unmapped(mut self) -> Setup {
         self.close_unmapped = true;
         self

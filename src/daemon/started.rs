@@ -51,8 +51,9 @@ impl Started {
         }
     }
 
-    /// Reports a failure: the launcher's [`Daemon::start`] returns it as [`Error::Step`].
-    /// The message is cut to fit [`MESSAGE_MAX`]. Does nothing if the report was already
+    /// Reports a failure: the launcher's [`Daemon::start`](super::Daemon::start) returns it
+    /// as [`Error::Step`](super::Error::Step). The message is cut to fit one status message
+    /// (256 bytes). Does nothing if the report was already
     /// sent (or there is no launcher).
     pub fn fail(&mut self, error: &child::Error) -> io::Result<()> {
         match self.status.take() {
@@ -77,7 +78,7 @@ impl Started {
 
     /// Replaces this process with `cmd` (`execvp(3)`), keeping the PID file locked: the lock
     /// descriptor loses `FD_CLOEXEC`, so the command inherits it. A launcher still waiting
-    /// (start with [`Daemon::report_ready`] so that it does) exits 0 once the exec succeeded:
+    /// (start with [`Daemon::report_ready`](super::Daemon::report_ready) so that it does) exits 0 once the exec succeeded:
     /// the status pipe is close-on-exec, and its end of file after the exec announcement is
     /// the success report.
     ///

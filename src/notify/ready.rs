@@ -1,26 +1,26 @@
-//! The readiness wait: one blocking call that says how a child's start-up ended.
+//! Where readiness comes from ([`ReadySource`]), how a start-up ended ([`ReadyOutcome`]), and
+//! the blocking wait for it.
 //!
 //! [`ReadySource::wait`] polls (poll(2)) two descriptors: the readiness channel (the sd_notify
 //! [`Listener`] or the read end of a notify-fd pipe) and the child's pidfd, which becomes
-//! readable when the child exits. It returns the moment the outcome is known: `READY=1` (or a
-//! newline on the pipe), an `ERRNO=` without `READY=1`, the child's exit, the pipe closed
-//! without a newline by a child that lives on, or the deadline. (A dying child closes the
-//! pipe a moment before its pidfd reports the exit; an end of file is therefore weighed
-//! against the pidfd for up to 100 ms.) The deadline starts at the given timeout and each
-//! `EXTEND_TIMEOUT_USEC=` pushes it to at least *now + the extension*, as systemd does. The
-//! channel is always drained before the child's exit is reported, so a child that sends
-//! `READY=1` and exits at once is still seen as ready. `EINTR` restarts the poll with the
-//! time that is left; nothing here can block past the deadline.
+//! readable when the child exits, and hands each wake-up to a
+//! [`ReadyWatch`](super::ReadyWatch), the non-blocking wait that owns the deadline (its module
+//! docs say how `EXTEND_TIMEOUT_USEC=` and the child's exit are weighed). It returns the moment
+//! the outcome is known: `READY=1` (or a newline on the pipe), an `ERRNO=` without `READY=1`,
+//! the child's exit, the pipe closed without a newline by a child that lives on, or the
+//! deadline. `EINTR` restarts the poll with the time that is left; nothing here can block past
+//! the deadline.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::{PollFd, PollFlags};
 
-use super::context;
+use super::error::{Call, Error};
 use super::listener::Listener;
 use super::message::Notification;
+use super::watch::{WatchState, poll_until};
 
 /// Where a child's readiness comes from.
 #[derive(Debug)]
@@ -98,13 +98,15 @@ impl ReadySource {
     /// assert_eq!(outcome, ReadyOutcome::Ready { main_pid: None, status: None });
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn pipe() -> io::Result<(ReadySource, OwnedFd)> {
+    pub fn pipe() -> Result<(ReadySource, OwnedFd), Error> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| context(e.into(), "creating the notify-fd pipe"))?;
+            .map_err(Error::sys(Call::Pipe))?;
         Ok((ReadySource::Fd(read), write))
     }
 
-    /// Waits until the child declares readiness, fails, exits, or the deadline passes.
+    /// Waits until the child declares readiness, fails, exits, or the deadline passes: a
+    /// [`ReadyWatch`](super::ReadyWatch) polled (poll(2)) together with the child's pidfd until it has an
+    /// outcome.
     ///
     /// - `child`: a pidfd of the started process (pidfd_open(2)); it becomes readable when
     ///   the process exits. The process is not reaped here.
@@ -122,160 +124,28 @@ impl ReadySource {
         child: BorrowedFd<'_>,
         timeout: Duration,
         mut on_message: impl FnMut(&Notification),
-    ) -> io::Result<ReadyOutcome> {
-        let mut deadline = Instant::now().checked_add(timeout);
-        let mut seen = Seen::default();
-        if let ReadySource::Fd(fd) = self {
-            set_nonblocking(fd)?;
-        }
-        let mut exited = false;
+    ) -> Result<ReadyOutcome, Error> {
+        let mut state = WatchState::new(self, timeout)?;
         loop {
-            // The channel is drained before the exit is reported: a message the child sent
-            // just before exiting still counts.
-            match self.drain(&mut seen, &mut deadline, &mut on_message)? {
-                Some(ReadyOutcome::Closed) if exited || has_exited(child, CLOSE_GRACE)? => {
-                    // A dying child closes its descriptors before it becomes a zombie: the
-                    // end of file was its death, not a choice.
-                    return Ok(ReadyOutcome::ChildExited);
-                }
-                Some(outcome) => return Ok(outcome),
-                None => {}
+            if let Some(outcome) = state.poll(self, child, &mut on_message)? {
+                return Ok(outcome);
             }
-            if exited {
-                return Ok(ReadyOutcome::ChildExited);
-            }
-            let remaining = match deadline {
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(ReadyOutcome::Timeout);
-                    }
-                    Some(left)
-                }
-                None => None,
-            };
-            let channel = self.channel();
+            let channel = self.as_fd();
             let mut fds = [
                 PollFd::new(&channel, PollFlags::IN),
                 PollFd::new(&child, PollFlags::IN),
             ];
-            // poll(2) rounds its timeout up, so waking before the deadline only means a
-            // message arrived; a timeout beyond what poll takes is capped and re-armed.
-            let cap = Duration::from_secs(24 * 3600);
-            let timespec = remaining.map(|left| {
-                Timespec::try_from(left.min(cap)).expect("a capped duration fits a timespec")
-            });
-            match poll(&mut fds, timespec.as_ref()) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(err) => return Err(context(err.into(), "poll on the readiness channel")),
-            }
-            exited = !fds[1].revents().is_empty();
+            poll_until(&mut fds, state.deadline).map_err(Error::sys(Call::PollChannel))?;
         }
     }
+}
 
-    /// The descriptor to poll for this source.
-    fn channel(&self) -> BorrowedFd<'_> {
+impl AsFd for ReadySource {
+    /// The descriptor to poll for this source: the listener's socket or the pipe's read end.
+    fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             ReadySource::Notify(listener) => listener.as_fd(),
             ReadySource::Fd(fd) => fd.as_fd(),
         }
     }
-
-    /// Reads everything that is waiting; returns an outcome if the wait is over.
-    fn drain(
-        &self,
-        seen: &mut Seen,
-        deadline: &mut Option<Instant>,
-        on_message: &mut impl FnMut(&Notification),
-    ) -> io::Result<Option<ReadyOutcome>> {
-        match self {
-            ReadySource::Notify(listener) => {
-                while let Some(n) = listener.recv()? {
-                    on_message(&n);
-                    if let Some(pid) = n.main_pid {
-                        seen.main_pid = Some(pid);
-                    }
-                    if let Some(status) = &n.status {
-                        seen.status = Some(status.clone());
-                    }
-                    if let Some(extension) = n.extend_timeout
-                        && let (Some(current), Some(extended)) =
-                            (*deadline, Instant::now().checked_add(extension))
-                    {
-                        *deadline = Some(current.max(extended));
-                    }
-                    if n.ready {
-                        return Ok(Some(ReadyOutcome::Ready {
-                            main_pid: seen.main_pid,
-                            status: seen.status.take(),
-                        }));
-                    }
-                    if let Some(errno) = n.errno.filter(|&e| e > 0) {
-                        return Ok(Some(ReadyOutcome::Failed {
-                            errno,
-                            status: seen.status.take(),
-                        }));
-                    }
-                }
-                Ok(None)
-            }
-            ReadySource::Fd(fd) => {
-                let mut buf = [0u8; 256];
-                // Bounded, so that a child writing without end cannot hold the wait.
-                for _ in 0..64 {
-                    match rustix::io::read(fd, &mut buf) {
-                        Ok(0) => return Ok(Some(ReadyOutcome::Closed)),
-                        Ok(n) if buf[..n].contains(&b'\n') => {
-                            return Ok(Some(ReadyOutcome::Ready {
-                                main_pid: None,
-                                status: None,
-                            }));
-                        }
-                        Ok(_) => continue,
-                        Err(rustix::io::Errno::INTR) => continue,
-                        Err(rustix::io::Errno::AGAIN) => return Ok(None),
-                        Err(err) => {
-                            return Err(context(err.into(), "read from the notify-fd pipe"));
-                        }
-                    }
-                }
-                Ok(None)
-            }
-        }
-    }
-}
-
-/// How long an end of file on the notify fd waits for the child's pidfd: the kernel closes
-/// an exiting process's descriptors a moment before it reports the exit.
-const CLOSE_GRACE: Duration = Duration::from_millis(100);
-
-/// Whether the pidfd becomes readable (the process exits) within `within` (poll(2), retried
-/// on `EINTR` with the time left).
-fn has_exited(pidfd: BorrowedFd<'_>, within: Duration) -> io::Result<bool> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let timespec = Timespec::try_from(left).expect("a short duration fits a timespec");
-        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-        match poll(&mut fds, Some(&timespec)) {
-            Ok(ready) => return Ok(ready > 0),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(err) => return Err(context(err.into(), "poll on the child's pidfd")),
-        }
-    }
-}
-
-/// What the messages of one wait said so far.
-#[derive(Default)]
-struct Seen {
-    main_pid: Option<u32>,
-    status: Option<String>,
-}
-
-/// fcntl(2) `F_SETFL` adding `O_NONBLOCK`.
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    let flags = rustix::fs::fcntl_getfl(fd)?;
-    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)
-        .map_err(|e| context(e.into(), "making the notify-fd pipe non-blocking"))
 }

@@ -36,8 +36,8 @@ use crate::Signal;
 /// Handle options carried over from the [`Command`](super::Command).
 pub(crate) struct Options {
     pub kill_on_drop: bool,
-    /// The process group to signal instead of the child alone.
-    pub group: Option<libc::pid_t>,
+    /// Whether signals address the child's process group (which the child leads).
+    pub group: bool,
 }
 
 /// One pipe held by the handle.
@@ -79,7 +79,7 @@ pub struct Child {
     /// Where the event stream starts looking for readable pipes next (round robin).
     pub(crate) cursor: RawFd,
     kill_on_drop: bool,
-    group: Option<libc::pid_t>,
+    group: bool,
 }
 
 impl Child {
@@ -277,85 +277,6 @@ impl Child {
         self.paused.clear();
     }
 
-    // ----- taking pipes out -----
-
-    /// Takes the writer of child fd `fd` out of the handle, to write from elsewhere.
-    pub fn take_writer(&mut self, fd: RawFd) -> Option<ChildWriter> {
-        match self.pipes.remove(&fd) {
-            Some(Pipe::Writer(w)) => Some(w),
-            Some(other) => {
-                self.pipes.insert(fd, other);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Takes the reader of child fd `fd` out of the handle, to read from elsewhere.
-    pub fn take_reader(&mut self, fd: RawFd) -> Option<ChildReader> {
-        match self.pipes.remove(&fd) {
-            Some(Pipe::Reader(r)) => {
-                self.paused.remove(&fd);
-                Some(r)
-            }
-            Some(other) => {
-                self.pipes.insert(fd, other);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// `take_writer(0)`.
-    pub fn take_stdin(&mut self) -> Option<ChildWriter> {
-        self.take_writer(0)
-    }
-
-    /// `take_reader(1)`.
-    pub fn take_stdout(&mut self) -> Option<ChildReader> {
-        self.take_reader(1)
-    }
-
-    /// `take_reader(2)`.
-    pub fn take_stderr(&mut self) -> Option<ChildReader> {
-        self.take_reader(2)
-    }
-
-    // ----- closing -----
-
-    /// Closes the parent's end of child fd `fd` (Twisted's `closeChildFD`): for a pipe the
-    /// parent writes the child reads EOF; for one it reads, the child's writes fail with
-    /// `EPIPE`. The event stream reports [`Event::Closed`]. Unknown fds are ignored.
-    pub fn close_fd(&mut self, fd: RawFd) {
-        if self.pipes.remove(&fd).is_some() {
-            self.paused.remove(&fd);
-            self.pending.push_back(Event::Closed { fd });
-        }
-    }
-
-    /// `close_fd(0)`: the child reads EOF on stdin.
-    pub fn close_stdin(&mut self) {
-        self.close_fd(0);
-    }
-
-    /// `close_fd(1)`.
-    pub fn close_stdout(&mut self) {
-        self.close_fd(1);
-    }
-
-    /// `close_fd(2)`.
-    pub fn close_stderr(&mut self) {
-        self.close_fd(2);
-    }
-
-    /// Closes every pipe the handle holds (Twisted's `loseConnection`).
-    pub fn close_all(&mut self) {
-        let fds: Vec<RawFd> = self.pipes.keys().copied().collect();
-        for fd in fds {
-            self.close_fd(fd);
-        }
-    }
-
     // ----- signals -----
 
     /// Sends `signal` to the child (or its process group, with
@@ -364,17 +285,26 @@ impl Child {
     /// After the child was reaped this is [`Error::ProcessExitedAlready`] and nothing is sent.
     /// Before that, a child that has exited but is not reaped yet (a zombie) accepts and
     /// ignores the signal.
+    ///
+    /// A group signal goes through the pidfd too (`PIDFD_SIGNAL_PROCESS_GROUP`): it reaches the
+    /// group the child leads and no other, even if the kernel reaped the child behind this
+    /// handle's back (`SIGCHLD` ignored) and its number was reused. Kernels before 6.9 cannot
+    /// do that: [`Error::GroupSignalUnsupported`], and nothing is sent.
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
         if self.reason.is_some() {
             return Err(Error::ProcessExitedAlready { pid: self.pid });
         }
-        let result = match self.group {
-            Some(pgid) if pgid > 1 => pidfd::signal_group(pgid, signal),
-            _ => pidfd::send_signal(self.pidfd(), signal),
+        let result = if self.group {
+            pidfd::signal_group(self.pidfd(), signal)
+        } else {
+            pidfd::send_signal(self.pidfd(), signal)
         };
         match result {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                 Err(Error::ProcessExitedAlready { pid: self.pid })
+            }
+            Err(e) if self.group && e.raw_os_error() == Some(libc::EINVAL) => {
+                Err(Error::GroupSignalUnsupported { pid: self.pid })
             }
             other => Ok(other?),
         }
@@ -441,8 +371,11 @@ impl Drop for Child {
         if self.reason.is_some() {
             return;
         }
-        if self.kill_on_drop {
-            let _ = self.signal(Signal::KILL);
+        if self.kill_on_drop
+            && let Err(Error::GroupSignalUnsupported { .. }) = self.signal(Signal::KILL)
+        {
+            // The group cannot be addressed safely: kill at least the child itself.
+            let _ = pidfd::send_signal(self.pidfd(), Signal::KILL);
         }
         if let Ok(Some(_)) = self.try_wait() {
             return;

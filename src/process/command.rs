@@ -15,53 +15,11 @@ use std::path::{Path, PathBuf};
 use super::child::Child;
 use super::error::Error;
 use super::fdmap::ChildFd;
+use crate::child::Rlimit;
 
 /// The size a busy pipe grows to by default: 1 MiB, the kernel's default
 /// `/proc/sys/fs/pipe-max-size`. Large pipes move data in fewer, larger system calls.
 pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
-
-/// A resource limit that [`Command::rlimit`] can set in the child (`setrlimit(2)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Resource {
-    /// `RLIMIT_AS`: address space, bytes.
-    AddressSpace,
-    /// `RLIMIT_CORE`: core file size, bytes.
-    Core,
-    /// `RLIMIT_CPU`: CPU time, seconds.
-    Cpu,
-    /// `RLIMIT_DATA`: data segment, bytes.
-    Data,
-    /// `RLIMIT_FSIZE`: file size, bytes.
-    FileSize,
-    /// `RLIMIT_MEMLOCK`: locked memory, bytes.
-    MemLock,
-    /// `RLIMIT_NOFILE`: open files.
-    NoFile,
-    /// `RLIMIT_NPROC`: processes of the real user.
-    NProc,
-    /// `RLIMIT_STACK`: stack size, bytes.
-    Stack,
-}
-
-impl Resource {
-    pub(crate) fn as_raw(self) -> libc::c_int {
-        (match self {
-            Resource::AddressSpace => libc::RLIMIT_AS,
-            Resource::Core => libc::RLIMIT_CORE,
-            Resource::Cpu => libc::RLIMIT_CPU,
-            Resource::Data => libc::RLIMIT_DATA,
-            Resource::FileSize => libc::RLIMIT_FSIZE,
-            Resource::MemLock => libc::RLIMIT_MEMLOCK,
-            Resource::NoFile => libc::RLIMIT_NOFILE,
-            Resource::NProc => libc::RLIMIT_NPROC,
-            Resource::Stack => libc::RLIMIT_STACK,
-        }) as libc::c_int
-    }
-}
-
-/// The value for "no limit" in [`Command::rlimit`].
-pub const RLIM_INFINITY: u64 = u64::MAX;
 
 /// A description of a child process to start.
 ///
@@ -89,13 +47,15 @@ pub struct Command {
     pub(crate) env_clear: bool,
     pub(crate) env: BTreeMap<OsString, Option<OsString>>,
     pub(crate) cwd: Option<PathBuf>,
+    pub(crate) user: Option<String>,
+    pub(crate) group: Option<String>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     pub(crate) groups: Option<Vec<u32>>,
     pub(crate) pgroup: Option<i32>,
     pub(crate) setsid: bool,
     pub(crate) umask: Option<u32>,
-    pub(crate) rlimits: Vec<(Resource, u64, u64)>,
+    pub(crate) rlimits: Vec<Rlimit>,
     pub(crate) fds: BTreeMap<RawFd, ChildFd>,
     pub(crate) kill_on_drop: bool,
     pub(crate) kill_group: bool,
@@ -119,6 +79,8 @@ impl Command {
             env_clear: false,
             env: BTreeMap::new(),
             cwd: None,
+            user: None,
+            group: None,
             uid: None,
             gid: None,
             groups: None,
@@ -193,8 +155,27 @@ impl Command {
         self
     }
 
-    /// Runs the child as this user id (`setresuid(2)`). When the parent is root and no
-    /// [`groups`](Command::groups) were given, the supplementary groups are cleared too.
+    /// Runs the child as this user (name or number), with its primary group and all its
+    /// supplementary groups unless [`group`](Command::group) names one: resolved at
+    /// [`spawn`](Command::spawn) as [`Credentials::resolve`](crate::privileges::Credentials::resolve)
+    /// does. The switch is checked: a child that could regain root fails to start
+    /// ([`Step::RegainRoot`](crate::child::Step::RegainRoot)). Excludes the numeric
+    /// [`uid`](Command::uid), [`gid`](Command::gid) and [`groups`](Command::groups).
+    pub fn user(&mut self, user: impl Into<String>) -> &mut Command {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Runs the child with this group (name or number) as its primary and only
+    /// supplementary group; see [`user`](Command::user).
+    pub fn group(&mut self, group: impl Into<String>) -> &mut Command {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Runs the child as this user id (`setresuid(2)`), then checks that root cannot be
+    /// regained. When the parent is root and no [`groups`](Command::groups) were given, the
+    /// supplementary groups are cleared too.
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.uid = Some(uid);
         self
@@ -231,10 +212,21 @@ impl Command {
         self
     }
 
-    /// Sets a resource limit in the child; [`RLIM_INFINITY`] means no limit.
-    pub fn rlimit(&mut self, resource: Resource, soft: u64, hard: u64) -> &mut Command {
-        self.rlimits.retain(|(r, _, _)| *r != resource);
-        self.rlimits.push((resource, soft, hard));
+    /// Sets a resource limit in the child (`setrlimit(2)`); a later limit for the same
+    /// resource replaces an earlier one.
+    ///
+    /// ```
+    /// use pidward::child::{Resource, Rlimit};
+    /// use pidward::process::Command;
+    ///
+    /// let mut cmd = Command::new("true");
+    /// cmd.rlimit(Rlimit::new(Resource::CORE, Some(0), None)?)
+    ///     .rlimit("nofile=256".parse()?);
+    /// # Ok::<(), pidward::child::RlimitParseError>(())
+    /// ```
+    pub fn rlimit(&mut self, limit: Rlimit) -> &mut Command {
+        self.rlimits.retain(|l| l.resource() != limit.resource());
+        self.rlimits.push(limit);
         self
     }
 
@@ -269,9 +261,11 @@ impl Command {
 
     /// Whether [`Child::signal`] and kill-on-drop address the child's whole process group.
     ///
-    /// Implies [`process_group(0)`](Command::process_group) unless a group or a session was
-    /// asked for. Group signals are only sent while the group leader is unreaped, so the group
-    /// id cannot have been reused.
+    /// Implies [`process_group(0)`](Command::process_group) unless a session was asked for:
+    /// the child leads its group. Group signals go through the child's pidfd
+    /// (`pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`), so they can never reach a
+    /// group whose id was reused; kernels before 6.9 lack that, and the signal is refused
+    /// ([`Error::GroupSignalUnsupported`]) rather than sent by number.
     pub fn kill_process_group(&mut self, group: bool) -> &mut Command {
         self.kill_group = group;
         self

@@ -7,63 +7,9 @@
 //! errors (where `BrokenPipe` means the child closed its end). [`Error`] converts into
 //! [`std::io::Error`] so that `?` works in functions returning `io::Result`.
 
-use std::fmt;
 use std::io;
 
-/// The step of starting a child that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SpawnStep {
-    /// Creating a pipe or opening `/dev/null` in the parent.
-    Pipes,
-    /// `clone(2)`: the kernel refused to create the process.
-    Clone,
-    /// Resetting signal dispositions and the signal mask in the child.
-    Signals,
-    /// `setsid(2)` in the child.
-    Setsid,
-    /// `setpgid(2)` in the child.
-    ProcessGroup,
-    /// Placing the mapped file descriptors at their child fd numbers (`fcntl`, `dup2`).
-    FdMap,
-    /// Closing every other file descriptor (`close_range(2)`).
-    CloseFds,
-    /// `umask(2)` in the child.
-    Umask,
-    /// `setrlimit(2)` in the child.
-    Rlimit,
-    /// `chdir(2)` to the working directory.
-    Chdir,
-    /// `setgroups(2)`: the supplementary groups.
-    Groups,
-    /// `setresgid(2)`.
-    Gid,
-    /// `setresuid(2)`.
-    Uid,
-    /// `execve(2)`: the program was not found, not executable, or not loadable.
-    Exec,
-}
-
-impl fmt::Display for SpawnStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SpawnStep::Pipes => "creating pipes",
-            SpawnStep::Clone => "creating the process",
-            SpawnStep::Signals => "resetting signals",
-            SpawnStep::Setsid => "starting a new session",
-            SpawnStep::ProcessGroup => "setting the process group",
-            SpawnStep::FdMap => "mapping file descriptors",
-            SpawnStep::CloseFds => "closing inherited file descriptors",
-            SpawnStep::Umask => "setting the umask",
-            SpawnStep::Rlimit => "setting a resource limit",
-            SpawnStep::Chdir => "changing directory",
-            SpawnStep::Groups => "setting supplementary groups",
-            SpawnStep::Gid => "setting the group id",
-            SpawnStep::Uid => "setting the user id",
-            SpawnStep::Exec => "executing the program",
-        })
-    }
-}
+use crate::child::{self, Step};
 
 /// Errors of [`Command`](super::Command) and [`Child`](super::Child).
 #[derive(Debug, thiserror::Error)]
@@ -72,18 +18,27 @@ pub enum Error {
     /// The command cannot be run as configured; nothing was started.
     #[error("invalid command: {0}")]
     InvalidCommand(String),
+    /// The user or group named with [`Command::user`](super::Command::user) or
+    /// [`Command::group`](super::Command::group) cannot be resolved or switched to; nothing
+    /// was started.
+    #[error("cannot start {program:?}: {source}")]
+    Credentials {
+        /// The program as given to [`Command::new`](super::Command::new).
+        program: String,
+        /// Why.
+        #[source]
+        source: crate::privileges::Error,
+    },
     /// A step of starting the child failed; no child is left behind.
-    #[error("cannot start {program:?}: {detail}: {source}")]
+    #[error("cannot start {program:?}: {source}")]
     Spawn {
         /// The program as given to [`Command::new`](super::Command::new).
         program: String,
         /// The step that failed.
-        step: SpawnStep,
-        /// The step with its argument, e.g. `changing directory to "/srv"`.
-        detail: String,
-        /// The OS error of the failed step.
+        step: Step,
+        /// The step, its errno and its detail (e.g. the directory of a failed `chdir`).
         #[source]
-        source: io::Error,
+        source: child::Error,
     },
     /// The child fd is not a pipe that this handle writes: it was not set up as
     /// [`ChildFd::Input`](super::ChildFd::Input), or it was taken or closed.
@@ -101,6 +56,16 @@ pub enum Error {
         /// The PID the child had.
         pid: u32,
     },
+    /// Signalling the child's process group needs `pidfd_send_signal(2)` with
+    /// `PIDFD_SIGNAL_PROCESS_GROUP` (Linux 6.9), which this kernel lacks: a group signal by
+    /// number could reach a recycled group, so none was sent.
+    #[error(
+        "process {pid}: this kernel cannot signal a process group through a pidfd (Linux 6.9 or later needed); no signal was sent"
+    )]
+    GroupSignalUnsupported {
+        /// The child's PID, which leads the group.
+        pid: u32,
+    },
     /// An I/O error; `BrokenPipe` when writing means that the child closed its end.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -113,7 +78,12 @@ impl Error {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Error::InvalidCommand(_) => io::ErrorKind::InvalidInput,
-            Error::Spawn { source, .. } => source.kind(),
+            Error::Credentials { source, .. } => match source {
+                crate::privileges::Error::NotRoot { .. } => io::ErrorKind::PermissionDenied,
+                _ => io::ErrorKind::InvalidInput,
+            },
+            Error::Spawn { source, .. } => source.os_error().kind(),
+            Error::GroupSignalUnsupported { .. } => io::ErrorKind::Unsupported,
             Error::NotWritable { .. } => io::ErrorKind::InvalidInput,
             Error::ProcessExitedAlready { .. } => io::ErrorKind::NotFound,
             Error::Io(e) => e.kind(),
@@ -123,7 +93,8 @@ impl Error {
     /// The errno behind this error, if there is one.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Spawn { source, .. } | Error::Io(source) => source.raw_os_error(),
+            Error::Spawn { source, .. } => Some(source.code()),
+            Error::Io(source) => source.raw_os_error(),
             _ => None,
         }
     }

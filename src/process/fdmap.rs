@@ -1,4 +1,4 @@
-//! The child's file descriptor map: [`ChildFd`], and turning a map into pipes and a dup plan.
+//! The child's file descriptor map: [`ChildFd`], and turning a map into pipes and moves.
 //!
 //! Twisted's `childFDs` in Rust: every child fd number the caller names gets one source (a new
 //! pipe, an fd of the parent, `/dev/null`, a file), and every other fd is closed in the child.
@@ -7,20 +7,16 @@
 //! 1. creates the pipes (`pipe2(O_CLOEXEC)`, at the kernel's default size; the parent's end
 //!    grows a pipe once it proves busy, see `io`) and makes its own ends non-blocking;
 //! 2. checks that every inherited parent fd is open, so that a typo is an error naming the fd;
-//! 3. computes the list of `(source, target)` moves and the ranges of fd numbers to close.
-//!
-//! The child then only runs `fcntl`/`dup2`/`close_range` over these precomputed arrays (see
-//! [`spawn`](super::spawn)). Sources and targets may overlap (a pipe created as fd 4 that must
-//! become child fd 3 while fd 4 must receive another pipe): when they do, the child first
-//! moves every source above the highest target with `F_DUPFD_CLOEXEC`, then `dup2`s each into
-//! place, which is the order `command-fds` uses and which never clobbers a pending source.
+//! 3. lists the `(target, source)` moves, which the child set-up ([`crate::child`]) lays out
+//!    so that overlapping sources and targets never clobber each other.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::error::{Error, SpawnStep};
+use super::error::Error;
+use crate::child::{self, Step};
 
 /// What a child fd number is connected to.
 ///
@@ -72,26 +68,10 @@ pub(crate) enum Direction {
     Read,
 }
 
-/// One move the child makes: `source` becomes child fd `target`; `scratch` is where the child
-/// parks `source` while relocating (written by the child, which shares our memory).
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-pub(crate) struct FdMove {
-    pub source: RawFd,
-    pub target: RawFd,
-    pub scratch: RawFd,
-}
-
 /// Everything the parent prepared for one spawn's fd map.
 pub(crate) struct FdPlan {
-    /// The moves, in target order.
-    pub moves: Vec<FdMove>,
-    /// Whether sources and targets overlap, so the child must relocate first.
-    pub relocate: bool,
-    /// The lowest fd number above every target: where relocated sources go.
-    pub floor: RawFd,
-    /// Inclusive ranges of fd numbers the child closes.
-    pub close_ranges: Vec<(u32, u32)>,
+    /// `(child fd, source fd)`, in child fd order; sources stay open until the child exec'd.
+    pub moves: Vec<(RawFd, RawFd)>,
     /// The child's ends of the pipes and `/dev/null`: kept open until the child has exec'd.
     pub child_ends: Vec<OwnedFd>,
     /// The parent's ends of the pipes, by child fd.
@@ -109,45 +89,19 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// `fcntl(F_SETFL, O_NONBLOCK)` on a fresh pipe end (whose only other status flag is the access
-/// mode, which F_SETFL ignores).
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: plain fcntl on an fd we own.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// `fcntl(F_GETFD)`: whether `fd` is open in this process.
 fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor flags; EBADF means closed.
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
 }
 
-/// The inclusive ranges of fd numbers not in `targets` (sorted, distinct, non-negative).
-pub(crate) fn gaps(targets: &[RawFd]) -> Vec<(u32, u32)> {
-    let mut ranges = Vec::with_capacity(targets.len() + 1);
-    let mut next: u32 = 0;
-    for &t in targets {
-        let t = t as u32;
-        if t > next {
-            ranges.push((next, t - 1));
-        }
-        next = t + 1;
-    }
-    ranges.push((next, u32::MAX));
-    ranges
-}
-
 impl FdPlan {
     /// Creates the pipes and the move list for `map`.
     pub(crate) fn new(map: &BTreeMap<RawFd, ChildFd>) -> Result<FdPlan, Error> {
-        let pipes_err = |detail: &str, source: io::Error| Error::Spawn {
+        let pipes_err = |detail: &str, e: io::Error| Error::Spawn {
             program: String::new(),
-            step: SpawnStep::Pipes,
-            detail: detail.to_owned(),
-            source,
+            step: Step::Pipes,
+            source: child::Error::from_io(Step::Pipes, &e, detail),
         };
         let mut moves = Vec::with_capacity(map.len());
         let mut child_ends = Vec::new();
@@ -167,7 +121,7 @@ impl FdPlan {
                         ChildFd::Input => (write, read, Direction::Write),
                         _ => (read, write, Direction::Read),
                     };
-                    set_nonblocking(&ours)
+                    crate::sys::set_nonblocking(ours.as_fd(), true)
                         .map_err(|e| pipes_err("making a pipe non-blocking", e))?;
                     let source = theirs.as_raw_fd();
                     child_ends.push(theirs);
@@ -199,39 +153,12 @@ impl FdPlan {
                 },
                 ChildFd::File(file) => file.as_raw_fd(),
             };
-            moves.push(FdMove {
-                source,
-                target,
-                scratch: -1,
-            });
+            moves.push((target, source));
         }
-        let targets: Vec<RawFd> = moves.iter().map(|m| m.target).collect();
-        // Overlap: some move's source is another move's target, so placing that target first
-        // would clobber the source. Identity moves (source == target) are safe on their own.
-        let relocate = moves
-            .iter()
-            .any(|m| m.source != m.target && targets.binary_search(&m.source).is_ok());
-        let floor = targets.last().map_or(0, |t| t + 1);
         Ok(FdPlan {
             moves,
-            relocate,
-            floor,
-            close_ranges: gaps(&targets),
             child_ends,
             parent_ends,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gaps_cover_everything_but_targets() {
-        assert_eq!(gaps(&[]), vec![(0, u32::MAX)]);
-        assert_eq!(gaps(&[0, 1, 2]), vec![(3, u32::MAX)]);
-        assert_eq!(gaps(&[0, 2, 5]), vec![(1, 1), (3, 4), (6, u32::MAX)]);
-        assert_eq!(gaps(&[3]), vec![(0, 2), (4, u32::MAX)]);
     }
 }

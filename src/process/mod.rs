@@ -78,8 +78,9 @@
 //!
 //! # Design
 //!
-//! Children are started with `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` (the technique of
-//! `posix_spawn`, plus the steps it lacks; see `spawn.rs`), and reaped through their pidfd
+//! Children are started by the child set-up engine ([`crate::child::spawn`]:
+//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, the technique of `posix_spawn` plus the
+//! steps it lacks), and reaped through their pidfd
 //! registered with tokio's reactor: one reaping regime, no `SIGCHLD` handler. A pipe grows to
 //! 1 MiB (`F_SETPIPE_SZ`, best effort) once it proves busy, and data moves in large reads and
 //! vectored writes. Linux 5.4 or later is required (pidfds with `waitid(P_PIDFD)`).
@@ -95,13 +96,14 @@ mod exit;
 mod fdmap;
 mod io;
 mod pidfd;
+mod pipes;
 mod reaper;
 mod sigpipe;
 mod spawn;
 
 pub use child::Child;
-pub use command::{Command, DEFAULT_PIPE_SIZE, RLIM_INFINITY, Resource};
-pub use error::{Error, SpawnStep};
+pub use command::{Command, DEFAULT_PIPE_SIZE};
+pub use error::Error;
 pub use events::Event;
 pub use exit::ExitReason;
 pub use fdmap::ChildFd;

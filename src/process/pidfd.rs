@@ -13,10 +13,26 @@ use crate::Signal;
 
 pub(crate) use crate::pidfd::send_signal;
 
-/// `kill(2)` with a negative PID: sends `signal` to every process in group `pgid`.
-pub(crate) fn signal_group(pgid: i32, signal: Signal) -> io::Result<()> {
-    // SAFETY: plain kill(2); pgid > 1 is checked by the caller so this never means "everyone".
-    if unsafe { libc::kill(-pgid, signal.as_raw()) } == 0 {
+/// `PIDFD_SIGNAL_PROCESS_GROUP` (`include/uapi/linux/pidfd.h`, Linux 6.9).
+const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
+
+/// `pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`: sends `signal` to the process
+/// group led by the pidfd's process. The group is named by the kernel's reference to that
+/// process, never by a number, so it cannot be a recycled group. `EINVAL` on kernels before
+/// 6.9, which do not know the flag.
+pub(crate) fn signal_group(pidfd: BorrowedFd<'_>, signal: Signal) -> io::Result<()> {
+    // SAFETY: raw pidfd_send_signal(pidfd, sig, NULL, flags): a valid fd, a valid signal
+    // number, no siginfo.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal.as_raw(),
+            std::ptr::null::<libc::siginfo_t>(),
+            PIDFD_SIGNAL_PROCESS_GROUP,
+        )
+    };
+    if ret == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())

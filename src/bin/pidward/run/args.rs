@@ -1,0 +1,193 @@
+//! The command line of `pidward run`: its options and the parsers of their values.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use pidward::child::Rlimit;
+use pidward::stop::Schedule;
+use pidward::supervise::KillMode;
+
+use super::env;
+
+/// Start a command: supervise it (default), detach it (--daemon), or exec it (--exec).
+///
+/// The options live on the heap: they are many, and the other subcommands' are few.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub options: Box<Options>,
+}
+
+/// The options of `pidward run`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Exit codes: the command's own (or 128+N if signal N killed it); 1 already running (0 with \
+--oknodo); 2 usage error; 122 the command exited before it was ready (with --daemon, or when \
+it exited 0; its status is in the message); 123 it reported a failure (ERRNO=); 124 readiness \
+not declared in time; 125 a set-up step failed (the message names it); 126 the command cannot \
+be executed; 127 the command was not found.")]
+pub struct Options {
+    /// Detach (double fork, new session); return once the command has started, or is ready
+    /// with --ready. Detached, the umask defaults to 077 and the standard streams to
+    /// /dev/null.
+    #[arg(short = 'd', long)]
+    pub daemon: bool,
+
+    /// No supervisor: set up, then replace pidward with the command (which inherits the PID
+    /// file's lock, and must keep that descriptor open to keep the lock).
+    #[arg(long)]
+    pub exec: bool,
+
+    /// PID file for pidward's own process (the supervisor; the command with --exec).
+    #[arg(short = 'p', long = "pidfile", value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Exit 0 instead of 1 when the PID file shows the service already running.
+    #[arg(long)]
+    pub oknodo: bool,
+
+    /// PID file for the command's process (with a supervisor).
+    #[arg(long, value_name = "PATH")]
+    pub child_pidfile: Option<PathBuf>,
+
+    /// Run the command as this user (name or number); USER:GROUP also sets the group.
+    /// Without a group: the user's primary group and all its supplementary groups.
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Run the command with this group (name or number) as its only group.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// Change the root directory for the command.
+    #[arg(long, value_name = "DIR")]
+    pub chroot: Option<PathBuf>,
+
+    /// Change the working directory for the command (inside the --chroot, if any).
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// The command's umask, in octal (e.g. 027).
+    #[arg(long, value_name = "MODE", value_parser = parse_umask)]
+    pub umask: Option<u32>,
+
+    /// Append the command's stdout and stderr to FILE.
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with_all = ["stdout", "stderr"])]
+    pub output: Option<PathBuf>,
+
+    /// Append the command's stdout to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stdout: Option<PathBuf>,
+
+    /// Append the command's stderr to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stderr: Option<PathBuf>,
+
+    /// Mode of output files that pidward creates, in octal.
+    #[arg(long, value_name = "MODE", value_parser = parse_umask, default_value = "640")]
+    pub output_mode: u32,
+
+    /// Set an environment variable for the command (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = env::parse_pair)]
+    pub env: Vec<(OsString, OsString)>,
+
+    /// Read KEY=VALUE lines from FILE into the command's environment (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Start the command with an empty environment (then --env-file, then --env).
+    #[arg(long)]
+    pub clear_env: bool,
+
+    /// Set a resource limit, like prlimit(1): nofile=64, core=0:unlimited (repeatable).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub rlimit: Vec<Rlimit>,
+
+    /// When the start counts as done: exec (the command was spawned; the default), notify
+    /// (it sent READY=1 to $NOTIFY_SOCKET) or fd:N (it wrote a newline to descriptor N).
+    #[arg(long, value_name = "exec|notify|fd:N")]
+    pub ready: Option<ReadyMode>,
+
+    /// How long to wait for readiness, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub ready_timeout: Duration,
+
+    /// How the command and what is left of its tree are stopped: after a failed start, and
+    /// the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5).
+    #[arg(long, value_name = "SCHEDULE", default_value = "TERM/5/KILL/5",
+        value_parser = parse_schedule)]
+    pub stop_schedule: Schedule,
+
+    /// What ends with the command: tree (every process it left behind, the default) or main
+    /// (only the command; orphans that outlive it run on).
+    #[arg(long, value_name = "tree|main", default_value = "tree", value_parser = parse_kill_mode)]
+    pub kill_mode: KillMode,
+
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// `--ready`: what counts as a finished start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyMode {
+    /// The command was spawned (exec succeeded).
+    Exec,
+    /// `READY=1` over the sd_notify socket.
+    Notify,
+    /// A newline on descriptor N (notify-fd).
+    Fd(i32),
+}
+
+impl FromStr for ReadyMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ReadyMode, String> {
+        match s {
+            "exec" => Ok(ReadyMode::Exec),
+            "notify" => Ok(ReadyMode::Notify),
+            _ => match s.strip_prefix("fd:").map(str::parse::<i32>) {
+                Some(Ok(n)) if n >= 3 => Ok(ReadyMode::Fd(n)),
+                Some(_) => Err(format!(
+                    "{s:?}: the descriptor must be a number of at least 3 (0 to 2 are the standard streams)"
+                )),
+                None => Err(format!("{s:?} is not exec, notify or fd:N")),
+            },
+        }
+    }
+}
+
+/// An octal mode such as `027` or `0o640`.
+pub fn parse_umask(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o7777 && !digits.is_empty() => Ok(mode),
+        _ => Err(format!("{s:?} is not an octal mode (such as 022 or 0640)")),
+    }
+}
+
+/// Seconds, possibly fractional.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    pidward::time::parse_seconds(s).map_err(|e| e.to_string())
+}
+
+/// A stop schedule (`TERM/5/KILL/5`, or a bare number of seconds before KILL).
+pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    Schedule::parse(s, pidward::Signal::TERM).map_err(|e| e.to_string())
+}
+
+/// `tree` or `main`.
+pub fn parse_kill_mode(s: &str) -> Result<KillMode, String> {
+    match s {
+        "tree" => Ok(KillMode::Tree),
+        "main" => Ok(KillMode::Main),
+        _ => Err(format!("{s:?} is not tree or main")),
+    }
+}

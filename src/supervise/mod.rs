@@ -1,0 +1,174 @@
+//! The supervision engine: spawn one command, forward signals to it, wait for its readiness,
+//! reap it and its orphans, report its exit status.
+//!
+//! A supervisor sits between the caller of a command and the command itself (`pidward lock`
+//! holds a lock for it, `pidward run` a PID file). It must be transparent: signals sent to the
+//! supervisor reach the command, and the command's exit status becomes the supervisor's. It
+//! does so with one thread, in three steps:
+//!
+//! 1. **Spawn without losing a signal.** [`Supervisor::spawn`] catches the forwarded signals
+//!    and `SIGCHLD` with a handler that only records them (`sigaction(2)`), spawns with
+//!    [`std::process::Command`], then blocks them (`pthread_sigmask(2)`), opens a
+//!    `signalfd(2)` for them (`SFD_CLOEXEC|SFD_NONBLOCK`), puts the caller's handlers back,
+//!    and forwards whatever was recorded meanwhile. A signal that arrives while the command
+//!    starts is therefore delivered, never lost and never fatal to the supervisor. (Blocking
+//!    before the spawn would do the same, but a child inherits its parent's mask and std does
+//!    not reset it: every spawn would need a `pre_exec` hook, and a hook makes std `fork(2)`
+//!    instead of using `posix_spawn(3)`, which costs more than the whole rest of
+//!    `pidward lock`.) A pidfd on the child (`pidfd_open(2)`) follows at once; it is race-free
+//!    because the child is ours and not yet reaped.
+//! 2. **Poll.** [`Supervised::wait`] sleeps in `poll(2)` on the signalfd and the pidfd. A
+//!    forwarded signal is read from the signalfd and re-sent with `pidfd_send_signal(2)`,
+//!    which can never hit a recycled PID. The pidfd becomes readable when the child exits;
+//!    the child is then reaped with `waitpid(2)` on its PID (still ours until that call).
+//! 3. **Restore.** Once the child has been reaped, the signalfd is drained, and the signal
+//!    mask, the `SIGCHLD` disposition and the subreaper flag are put back as they were: the
+//!    library leaves the caller as it found it.
+//!
+//! Details that make it transparent:
+//!
+//! - **Children get a clean slate.** `execve(2)` resets handlers, but the signal mask and
+//!   *ignored* dispositions survive it. When the caller has signals blocked, or ignores some
+//!   (and [`Supervisor::reset_ignored`] is on, the default), a `pre_exec` hook empties the
+//!   mask (`sigprocmask(2)`) and resets every disposition to `SIG_DFL` in the child, with
+//!   raw `rt_sigaction(2)` calls: glibc's own two signals (32 and 33, below `SIGRTMIN`) are
+//!   refused by its `sigaction(3)` and left alone by its `posix_spawn(3)`, yet an ignored one
+//!   would stay ignored across the exec. `SIGPIPE`, which the Rust runtime ignores, is left to
+//!   std, which resets it itself.
+//! - **`SIGCHLD` must not be ignored** while we wait: with `SIG_IGN` (or `SA_NOCLDWAIT`) the
+//!   kernel reaps children by itself and their exit status is lost. The supervisor sets
+//!   `SIG_DFL` for the duration and restores the caller's disposition afterwards.
+//! - **No double delivery from the terminal.** Ctrl-C, Ctrl-\ and window resizes make the
+//!   kernel signal the whole foreground process group (`si_code == SI_KERNEL`), which already
+//!   includes the child when it shares our group. Forwarding those too would deliver them
+//!   twice, and a second Ctrl-C means "force quit" to many programs. Such signals are not
+//!   forwarded while the child is in our process group.
+//! - **Subreaper.** With [`Supervisor::subreaper`], `prctl(PR_SET_CHILD_SUBREAPER)` makes
+//!   orphaned descendants of the command our children; they are reaped as they exit. The
+//!   main child is never reaped by that sweep: `waitid(P_ALL, WNOWAIT)` peeks first, so its
+//!   status is only ever collected by [`Supervised::try_wait`] or [`Supervised::wait`].
+//!
+//! [`Service`] is the whole supervisor of `pidward run` on top of that: set-up steps, a
+//! readiness wait ([`crate::notify::ReadyWatch`]) in the same poll loop, and a failed start
+//! that stops the command and its orphans with a [`crate::stop::Schedule`].
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | [`Supervisor`], the builder |
+//! | `spawn.rs` | [`Supervisor::spawn`] and the child's clean-slate hook |
+//! | `supervised.rs` | [`Supervised`]: forwarding, reaping orphans, waiting |
+//! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
+//! | `poll.rs` | the loop's one `poll(2)` |
+//! | `service.rs`, `tree.rs` | [`Service`]: start, readiness, stopping the tree |
+//! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
+//!
+//! Threads: signal dispositions belong to the process, masks and signalfds to threads.
+//! Signals sent to the process are forwarded reliably only when no other thread leaves them
+//! unblocked, so use this from a single-threaded process (as the `pidward` binary is), or
+//! block the signals in every thread first; and spawn one supervised child at a time. Waiting
+//! for the child does not depend on it (the pidfd does that), and [`Supervised`] is not
+//! [`Send`]: it must be waited for on the thread that spawned it.
+
+use crate::Signal;
+
+mod catching;
+mod error;
+mod exit;
+mod poll;
+mod service;
+mod sigset;
+mod spawn;
+mod supervised;
+mod tree;
+
+pub use error::Error;
+pub use exit::{exec_error_code, exit_code};
+pub use service::{KillMode, Ready, Running, Service, Started};
+pub use supervised::Supervised;
+
+/// The signals forwarded by default.
+const DEFAULT_FORWARD: [Signal; 6] = [
+    Signal::TERM,
+    Signal::INT,
+    Signal::HUP,
+    Signal::QUIT,
+    Signal::USR1,
+    Signal::USR2,
+];
+
+/// Builder for a supervised child: which signals to forward, whether to adopt orphans.
+///
+/// ```
+/// use pidward::supervise::{Supervisor, exit_code};
+/// use std::process::Command;
+///
+/// let child = Supervisor::new().spawn(Command::new("sh").args(["-c", "exit 3"]))?;
+/// let status = child.wait()?;
+/// assert_eq!(exit_code(status), 3);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    forward: Vec<Signal>,
+    subreaper: bool,
+    reset_ignored: bool,
+    keep_blocked: bool,
+}
+
+impl Default for Supervisor {
+    fn default() -> Self {
+        Supervisor::new()
+    }
+}
+
+impl Supervisor {
+    /// A supervisor that forwards `TERM`, `INT`, `HUP`, `QUIT`, `USR1` and `USR2`, does not
+    /// adopt orphans, and resets ignored signals to their default in the child.
+    pub fn new() -> Self {
+        Supervisor {
+            forward: DEFAULT_FORWARD.to_vec(),
+            subreaper: false,
+            reset_ignored: true,
+            keep_blocked: false,
+        }
+    }
+
+    /// Replace the set of forwarded signals. `KILL` and `STOP` cannot be caught, so
+    /// [`spawn`](Supervisor::spawn) rejects them with [`std::io::ErrorKind::InvalidInput`].
+    pub fn forward(mut self, signals: &[Signal]) -> Self {
+        self.forward = signals.to_vec();
+        self
+    }
+
+    /// Become a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`) while supervising: orphaned
+    /// descendants of the command are re-parented to us, and reaped as they exit.
+    ///
+    /// Every child of the calling process other than the main one counts as an orphan, so use
+    /// this only in a process that does not wait for children of its own.
+    pub fn subreaper(mut self, on: bool) -> Self {
+        self.subreaper = on;
+        self
+    }
+
+    /// Whether signals that the caller ignores (`SIG_IGN`) are reset to `SIG_DFL` in the
+    /// child (default: yes, a clean slate).
+    ///
+    /// Turn it off to keep the POSIX convention that ignored signals stay ignored across
+    /// `execve(2)`: `nohup` and the shells' `cmd &` rely on it (they ignore `HUP`, or `INT`
+    /// and `QUIT`, so that a hang-up or a Ctrl-C spares the command). flock(1) keeps them.
+    pub fn reset_ignored(mut self, on: bool) -> Self {
+        self.reset_ignored = on;
+        self
+    }
+
+    /// Keep the forwarded signals blocked when the [`Supervised`] is dropped, instead of
+    /// restoring the caller's mask (default: restore).
+    ///
+    /// For a process that exits once its command has: a signal that arrives between the
+    /// command's exit and the supervisor's own then stays pending and harmless, instead of
+    /// killing the supervisor (with its default action) before it has cleaned up.
+    pub fn keep_blocked(mut self, on: bool) -> Self {
+        self.keep_blocked = on;
+        self
+    }
+}

@@ -1,0 +1,187 @@
+//! [`Supervised`]: a running child under supervision, its signalfd and its pidfd (module docs
+//! of [`crate::supervise`], steps 2 and 3).
+
+use std::io;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::process::{Child, ExitStatus};
+
+use super::catching::Restore;
+use super::sigset::{SigSet, read_siginfo};
+use crate::Signal;
+use crate::pidfd::PidFd;
+
+/// A running child under supervision. Dropping it restores the caller's signal state and
+/// leaves the child running, like dropping a [`Child`].
+#[derive(Debug)]
+pub struct Supervised {
+    pub(super) child: Child,
+    pub(super) pidfd: PidFd,
+    pub(super) signals: OwnedFd,
+    pub(super) forward: SigSet,
+    pub(super) subreaper: bool,
+    // Dropped last: the mask comes back only after the signalfd has been drained.
+    pub(super) _restore: Restore,
+    // The signal mask belongs to the spawning thread.
+    pub(super) _not_send: PhantomData<*const ()>,
+}
+
+impl Supervised {
+    /// The child's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The pidfd of the child: readable (`poll(2)`) once it has exited.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// The signalfd of the blocked signals: readable when one is pending. Call
+    /// [`handle_signals`](Supervised::handle_signals) then.
+    pub fn signal_fd(&self) -> BorrowedFd<'_> {
+        self.signals.as_fd()
+    }
+
+    /// Drain the signalfd (`read(2)`): forward each forwarded signal to the child with
+    /// `pidfd_send_signal(2)`, and on `SIGCHLD` reap exited orphans when subreaping.
+    ///
+    /// Never reaps the main child; a child that has already exited makes forwarding a no-op.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut chld = false;
+        while let Some(info) = read_siginfo(&self.signals)? {
+            let signo = info.ssi_signo as i32;
+            if signo == libc::SIGCHLD {
+                chld = true;
+            }
+            if !self.forward.contains(signo) || self.child_already_got(&info) {
+                continue;
+            }
+            let Some(signal) = Signal::from_raw(signo) else {
+                continue;
+            };
+            self.send(signal)?;
+        }
+        if chld && self.subreaper {
+            self.reap_orphans()?;
+        }
+        Ok(())
+    }
+
+    /// Act on the signals recorded while spawning, as [`handle_signals`] would have.
+    ///
+    /// [`handle_signals`]: Supervised::handle_signals
+    pub(super) fn deliver_recorded(&mut self, recorded: u64) -> io::Result<()> {
+        for signo in 1..=64 {
+            if recorded & (1 << (signo - 1)) == 0 || !self.forward.contains(signo) {
+                continue;
+            }
+            if let Some(signal) = Signal::from_raw(signo) {
+                self.send(signal)?;
+            }
+        }
+        if recorded & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
+            self.reap_orphans()?;
+        }
+        Ok(())
+    }
+
+    /// `pidfd_send_signal(2)`; a child that has exited is not an error.
+    pub(crate) fn send(&self, signal: Signal) -> io::Result<()> {
+        match self.pidfd.send_signal(signal) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reap the child if it has exited (`waitpid(2)` with `WNOHANG`), without blocking.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// Wait in `poll(2)` until the child exits, forwarding signals meanwhile; return its
+    /// status. With [`Supervisor::subreaper`](super::Supervisor::subreaper), orphans that
+    /// have already exited are reaped before returning (orphans still running are left
+    /// alone).
+    pub fn wait(mut self) -> io::Result<ExitStatus> {
+        let status = loop {
+            if let Some(status) = self.try_wait()? {
+                break status;
+            }
+            if super::poll::wait(&self, None, None, true)?.signals {
+                self.handle_signals()?;
+            }
+        };
+        if self.subreaper {
+            self.reap_orphans()?;
+        }
+        Ok(status)
+    }
+
+    /// Whether the kernel sent this signal to our whole process group (terminal keys and
+    /// resizes, hang-up of a session leader's terminal), so the child already has it.
+    fn child_already_got(&self, info: &libc::signalfd_siginfo) -> bool {
+        if info.ssi_code != libc::SI_KERNEL {
+            return false;
+        }
+        let signo = info.ssi_signo as i32;
+        let group_wide = match signo {
+            libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGWINCH => true,
+            // A terminal hang-up signals the session leader alone; a leader's exit or an
+            // orphaned process group signals the group.
+            // SAFETY: getsid(0) and getpid() have no preconditions.
+            libc::SIGHUP => unsafe { libc::getsid(0) != libc::getpid() },
+            _ => false,
+        };
+        // SAFETY: getpgid(2) on our unreaped child and getpgrp(2) have no preconditions.
+        group_wide && unsafe { libc::getpgid(self.child.id() as libc::pid_t) == libc::getpgrp() }
+    }
+
+    /// Reap every exited child but the main one: `waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT)`
+    /// to see who it is, then `waitpid(2)` on that PID.
+    pub(crate) fn reap_orphans(&mut self) -> io::Result<()> {
+        let main = self.child.id() as libc::pid_t;
+        loop {
+            let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+            // SAFETY: waitid(2) fills `info`, which is zeroed so that si_pid reads 0 when no
+            // child has exited.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_ALL,
+                    0,
+                    info.as_mut_ptr(),
+                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                )
+            };
+            if r == -1 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::ECHILD) => Ok(()),
+                    Some(libc::EINTR) => continue,
+                    _ => Err(e),
+                };
+            }
+            // SAFETY: zero-initialised, then filled by waitid.
+            let pid = unsafe { info.assume_init().si_pid() };
+            if pid == 0 || pid == main {
+                // Nothing has exited, or the main child has: its status is not ours to take
+                // here, and it hides any orphan queued behind it until it is reaped.
+                return Ok(());
+            }
+            let mut status = 0;
+            // SAFETY: reaps the exited orphan `pid`, which is our child.
+            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        // Whatever is still pending would hit the caller once the mask is restored.
+        let _ = self.handle_signals();
+        if self.subreaper && matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.reap_orphans();
+        }
+    }
+}

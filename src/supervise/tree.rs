@@ -1,0 +1,133 @@
+//! Stopping what a supervisor started: the command and the orphans it left us, together,
+//! with a [`Schedule`].
+//!
+//! As a child subreaper, the supervisor is the parent of every orphan of the command. Its
+//! children are therefore the tree: the command, through its pidfd, and the others by PID,
+//! which is safe because they are our unreaped children (a PID cannot be recycled before its
+//! parent reaps it). They are listed from `/proc/self/task/*/children`. Each signal of the
+//! schedule goes to all of them, followed by `SIGCONT` (so that a stopped process acts on
+//! it); each wait ends early once all are gone. `SIGCHLD` is in the supervisor's signalfd, so
+//! the waits sleep in `poll(2)` and wake at each exit.
+
+use std::io;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use super::Supervised;
+use crate::Signal;
+use crate::stop::{Schedule, Step};
+
+/// Runs `schedule` over the command and our other children until none is left or the
+/// schedule ends; reaps them. Returns the command's status once it has been reaped (here or
+/// before), `None` if it outlived the schedule.
+pub(crate) fn stop(child: &mut Supervised, schedule: &Schedule) -> io::Result<Option<ExitStatus>> {
+    let mut stop = Stopping {
+        status: child.try_wait()?,
+        last: None,
+        signalled: Vec::new(),
+    };
+    for step in schedule.run_order() {
+        if stop.status.is_some() && children(child.pid()).is_empty() {
+            break;
+        }
+        match step {
+            Step::Signal(signal) => {
+                stop.last = Some(signal);
+                stop.signalled.clear();
+                stop.send(child);
+            }
+            Step::Wait(d) => stop.wait(child, Instant::now() + d)?,
+            Step::Forever => {}
+        }
+    }
+    Ok(stop.status)
+}
+
+/// A stop in progress.
+struct Stopping {
+    /// The command's status, once reaped.
+    status: Option<ExitStatus>,
+    /// The signal of the current step.
+    last: Option<Signal>,
+    /// Who has had it: an orphan re-parented to us after the step began gets it on arrival.
+    signalled: Vec<i32>,
+}
+
+impl Stopping {
+    /// Sends the current step's signal (and `SIGCONT`) to whoever has not had it yet: the
+    /// command, if not reaped, and our other children.
+    fn send(&mut self, child: &Supervised) {
+        let Some(signal) = self.last else { return };
+        let cont = signal.is_catchable() && signal != Signal::CONT;
+        let main = child.pid() as i32;
+        if self.status.is_none() && !self.signalled.contains(&main) {
+            let _ = child.send(signal);
+            if cont {
+                let _ = child.send(Signal::CONT);
+            }
+            self.signalled.push(main);
+        }
+        for pid in children(child.pid()) {
+            if self.signalled.contains(&pid) {
+                continue;
+            }
+            // SAFETY: kill(2) on our own unreaped child, whose PID cannot have been recycled.
+            unsafe { libc::kill(pid, signal.as_raw()) };
+            if cont {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+            }
+            self.signalled.push(pid);
+        }
+    }
+
+    /// Reaps as the tree exits, until it is all gone or `deadline`.
+    fn wait(&mut self, child: &mut Supervised, deadline: Instant) -> io::Result<()> {
+        loop {
+            if self.status.is_none() {
+                self.status = child.try_wait()?;
+            }
+            if self.status.is_some() {
+                child.reap_orphans()?;
+            }
+            for pid in children(child.pid()) {
+                let mut st = 0;
+                // SAFETY: reaps our own child if it has exited.
+                unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+            }
+            if self.status.is_some() && children(child.pid()).is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+            // Orphans re-parented to us since the step began.
+            self.send(child);
+            // SIGCHLD wakes the poll; the bound covers an orphan of an orphan that exits or
+            // is re-parented to us without a SIGCHLD reaching us.
+            let until = deadline.min(Instant::now() + Duration::from_millis(50));
+            let readable = super::poll::wait(child, None, Some(until), self.status.is_none())?;
+            if readable.signals {
+                // Drains the signalfd (a signal sent to us now goes to the command, as ever).
+                let _ = child.handle_signals();
+            }
+        }
+    }
+}
+
+/// Our children other than the command, from `/proc/self/task/*/children`.
+fn children(main: u32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                kids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok())
+                        .filter(|&p| p != main as i32),
+                );
+            }
+        }
+    }
+    kids
+}
