@@ -50,6 +50,12 @@ fn long_options_abbreviated_and_with_values_like_flock() {
         (&["--clo", "-n"], 1),
         (&["--verb", "-n"], 1),
         (&["-n", "--"], 1),
+        // pidward's own long options (--etcd, --ttl, --lost-exit-code) leave flock's
+        // abbreviations as flock has them.
+        (&["--e", "--nonb"], 1),
+        (&["--t", "0.1"], 1),
+        (&["--c", "-n"], 64),
+        (&["--co", "-n"], 64),
     ];
     for (args, code) in cases {
         assert_eq!(both(args, &f), (Some(*code), Some(*code)), "{args:?}");
