@@ -157,15 +157,20 @@ fn nonblock_timeout_and_the_holder_named() {
     let took = start.elapsed();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
         "{took:?}"
     );
     assert_eq!(
         lock(&e, &["-w", "0", "n", "true"]).status().unwrap().code(),
         Some(1)
     );
-    // No contender left a key behind.
-    assert_eq!(etcd.keys("n/").len(), 1);
+    // No contender left a key behind (a revoke that timed out on a loaded machine leaves its
+    // key until the lease's TTL, 10 s: that is the bound).
+    let end = Instant::now() + Duration::from_secs(12);
+    while etcd.keys("n/").len() != 1 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(etcd.keys("n/").len(), 1, "stray keys");
 
     let env = dir.path().join("env");
     term(&mut h);
