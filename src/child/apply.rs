@@ -101,7 +101,7 @@ impl Plan {
     /// Applies the steps in the order of [`Setup`](super::Setup)'s documentation; returns the
     /// first failure. Async-signal-safe (see the module header).
     pub(crate) fn apply(&self, mode: Mode) -> Result<(), Failure> {
-        if mode == Mode::Spawn {
+        if mode == Mode::Spawn || self.clean_signals {
             self.reset_signals()?;
         }
         match self.session {
@@ -159,7 +159,12 @@ impl Plan {
         if let Some(dir) = &self.chdir {
             check(unsafe { libc::chdir(dir.as_ptr()) }.into(), Step::Chdir, 0)?;
         }
-        self.switch_ids()
+        self.switch_ids()?;
+        if mode == Mode::PreExec && self.clean_signals {
+            // std's exec keeps the mask; spawn's exec empties it itself.
+            empty_mask()?;
+        }
+        Ok(())
     }
 
     /// Every signal disposition to `SIG_DFL`, except the ignored ones the plan keeps. All
@@ -235,17 +240,7 @@ impl Plan {
 /// blocked is delivered now, with its default action, as it would be in the new program.
 #[allow(clippy::undocumented_unsafe_blocks)] // see the module header
 pub(crate) fn exec(program: &Program) -> Failure {
-    let empty = [0u64; 1];
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            empty.as_ptr(),
-            ptr::null_mut::<u64>(),
-            8usize,
-        )
-    };
-    if let Err(failure) = check(ret, Step::Signals, 0) {
+    if let Err(failure) = empty_mask() {
         return failure;
     }
     let mut saw_eacces = false;
@@ -270,6 +265,22 @@ pub(crate) fn exec(program: &Program) -> Failure {
         errno: if saw_eacces { libc::EACCES } else { last },
         index: 0,
     }
+}
+
+/// `rt_sigprocmask(SIG_SETMASK, {})`: nothing blocked.
+#[allow(clippy::undocumented_unsafe_blocks)] // see the module header
+fn empty_mask() -> Result<(), Failure> {
+    let empty = [0u64; 1];
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            empty.as_ptr(),
+            ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+    check(ret, Step::Signals, 0)
 }
 
 /// What a `CLONE_VM` child reads and reports through: it lives on the stack of the parent

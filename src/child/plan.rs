@@ -65,6 +65,9 @@ pub struct Plan {
     pub(super) session: Session,
     /// Signals left ignored when spawning (bit N-1 for signal N).
     pub(super) keep_ignored: u64,
+    /// Reset dispositions and the mask even outside [`spawn`](super::spawn) (a `pre_exec`
+    /// hook).
+    pub(super) clean_signals: bool,
 }
 
 /// A failed step of [`apply`](super::apply): the step, `errno`, and which item of the step
@@ -111,6 +114,7 @@ impl Plan {
             } else {
                 0
             },
+            clean_signals: setup.clean_signals,
         };
         plan.add_moves(setup.stdio, setup.fds)?;
         let targets = plan.moves.iter().map(|m| m.target);
@@ -228,6 +232,7 @@ impl Plan {
             && self.chdir.is_none()
             && self.switch.is_none()
             && self.session == Session::Inherit
+            && !self.clean_signals
     }
 
     /// The prepared detail of a failure, as bytes (async-signal-safe: no allocation).
@@ -322,10 +327,12 @@ fn cred_detail(creds: &Credentials) -> Vec<u8> {
 
 /// The signals this process ignores, as a mask (bit N-1 for signal N). glibc's two internal
 /// signals (below `SIGRTMIN`) are not application signals: they are reset either way.
+/// `SIGPIPE` is reset too, as std does: the Rust runtime ignores it in every program, so an
+/// ignored `SIGPIPE` says nothing about what the caller wants.
 fn ignored_mask() -> u64 {
     crate::sys::sigaction::ignored()
         .into_iter()
-        .filter(|&s| (1..=64).contains(&s) && s != 32 && s != 33)
+        .filter(|&s| (1..=64).contains(&s) && s != 32 && s != 33 && s != libc::SIGPIPE)
         .fold(0, |mask, s| mask | 1 << (s - 1))
 }
 

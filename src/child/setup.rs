@@ -157,6 +157,7 @@ pub struct Setup {
     pub(super) close_unmapped: bool,
     pub(super) session: Session,
     pub(super) keep_ignored: bool,
+    pub(super) clean_signals: bool,
 }
 
 impl Setup {
@@ -287,6 +288,14 @@ impl Setup {
     /// `SIG_DFL`). glibc's two internal signals (32 and 33) are reset either way.
     pub fn keep_ignored_signals(mut self, yes: bool) -> Setup {
         self.keep_ignored = yes;
+        self
+    }
+
+    /// Also outside [`spawn`](super::spawn) (in a `pre_exec` hook): every disposition back to
+    /// `SIG_DFL` (see [`keep_ignored_signals`](Setup::keep_ignored_signals)) and an empty
+    /// signal mask.
+    pub(crate) fn clean_signals(mut self) -> Setup {
+        self.clean_signals = true;
         self
     }
 
