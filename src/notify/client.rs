@@ -31,7 +31,8 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use rustix::event::PollFlags;
 
-use super::{NOTIFY_FD, NOTIFY_SOCKET, context, parse_address};
+use super::error::{Call, Error};
+use super::{NOTIFY_FD, NOTIFY_SOCKET, parse_address};
 
 /// How long a send may wait for room in a full listener queue.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,11 +68,15 @@ impl Notifier {
     /// its own, to keep the way to *its* supervisor.
     ///
     /// An address that is neither an absolute path nor `@name` is an error naming it.
-    pub fn from_env() -> io::Result<Option<Notifier>> {
+    pub fn from_env() -> Result<Option<Notifier>, Error> {
         match std::env::var_os(NOTIFY_SOCKET) {
-            Some(value) if !value.is_empty() => Notifier::new(&value)
-                .map(Some)
-                .map_err(|e| context(e, NOTIFY_SOCKET)),
+            Some(value) if !value.is_empty() => {
+                Notifier::new(&value)
+                    .map(Some)
+                    .map_err(|e| Error::Environment {
+                        source: Box::new(e),
+                    })
+            }
             _ => Ok(None),
         }
     }
@@ -79,7 +84,7 @@ impl Notifier {
     /// A notifier for an address in `NOTIFY_SOCKET` syntax (`/path` or `@name`). Creates the
     /// socket (socket(2) `AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC`, with `SO_SNDTIMEO`) but sends
     /// nothing: an address nobody listens on fails at the first send.
-    pub fn new(address: impl AsRef<OsStr>) -> io::Result<Notifier> {
+    pub fn new(address: impl AsRef<OsStr>) -> Result<Notifier, Error> {
         let address = address.as_ref();
         let addr = parse_address(address)?;
         let fd = socket::socket(
@@ -88,10 +93,10 @@ impl Notifier {
             SockFlag::SOCK_CLOEXEC,
             None,
         )
-        .map_err(|e| context(e.into(), "creating a notify client socket"))?;
+        .map_err(Error::sys(Call::ClientSocket))?;
         let timeout = TimeVal::new(SEND_TIMEOUT.as_secs() as _, 0);
         socket::setsockopt(&fd, sockopt::SendTimeout, &timeout)
-            .map_err(|e| context(e.into(), "setting SO_SNDTIMEO on the notify client socket"))?;
+            .map_err(Error::sys(Call::SendTimeout))?;
         Ok(Notifier {
             address: address.to_owned(),
             addr,
@@ -106,12 +111,9 @@ impl Notifier {
 
     /// Sends one message: newline-separated `KEY=VALUE` lines (sendmsg(2)). An empty message
     /// is an error, as with `sd_notify(3)`.
-    pub fn send(&self, state: &str) -> io::Result<()> {
+    pub fn send(&self, state: &str) -> Result<(), Error> {
         if state.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "an empty notify message",
-            ));
+            return Err(Error::EmptyMessage);
         }
         self.sendmsg(state.as_bytes(), &[])
     }
@@ -122,7 +124,7 @@ impl Notifier {
     /// A supervisor calls it on its captured [`Notifier::from_env`] once its child declared
     /// readiness, so that an outer manager (systemd with `Type=notify`, or another pidward)
     /// sees the service ready and knows which process it is.
-    pub fn relay_ready(&self, main_pid: u32, status: Option<&str>) -> io::Result<()> {
+    pub fn relay_ready(&self, main_pid: u32, status: Option<&str>) -> Result<(), Error> {
         let mut message = format!("READY=1\nMAINPID={main_pid}");
         if let Some(status) = status {
             message.push_str("\nSTATUS=");
@@ -136,31 +138,28 @@ impl Notifier {
     ///
     /// pipe2(2) makes the pipe, sendmsg(2) passes its write end with `SCM_RIGHTS`, and
     /// poll(2) on the read end (retried on `EINTR`) sees `POLLHUP` once the listener closed it.
-    pub fn barrier(&self, timeout: Duration) -> io::Result<()> {
+    pub fn barrier(&self, timeout: Duration) -> Result<(), Error> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| context(e.into(), "creating the barrier pipe"))?;
+            .map_err(Error::sys(Call::BarrierPipe))?;
         self.sendmsg(b"BARRIER=1", &[write.as_raw_fd()])?;
         drop(write);
         // The listener closes its copy of the write end when it reads the message: then the
         // read end reports POLLHUP.
         let deadline = Instant::now().checked_add(timeout);
         let revents = crate::sys::poll_fd_until(read.as_fd(), PollFlags::IN, deadline)
-            .map_err(|err| context(err, "poll on the barrier pipe"))?;
+            .map_err(Error::sys(Call::PollBarrier))?;
         if revents.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "notify socket {:?} did not confirm reading the messages within {:?}",
-                    self.address, timeout
-                ),
-            ));
+            return Err(Error::BarrierTimeout {
+                address: self.address.clone(),
+                timeout,
+            });
         }
         Ok(())
     }
 
     /// sendmsg(2) to the address with `MSG_NOSIGNAL`, retried on `EINTR`, passing `fds` with
     /// `SCM_RIGHTS` if any.
-    fn sendmsg(&self, bytes: &[u8], fds: &[i32]) -> io::Result<()> {
+    fn sendmsg(&self, bytes: &[u8], fds: &[i32]) -> Result<(), Error> {
         let iov = [IoSlice::new(bytes)];
         let rights = [ControlMessage::ScmRights(fds)];
         let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
@@ -175,10 +174,10 @@ impl Notifier {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(errno) => {
-                    return Err(context(
-                        errno.into(),
-                        format_args!("sending to notify socket {:?}", self.address),
-                    ));
+                    return Err(Error::Send {
+                        address: self.address.clone(),
+                        source: errno.into(),
+                    });
                 }
             }
         }
@@ -201,7 +200,7 @@ impl AsFd for Notifier {
 /// let _sent: bool = pidward::notify::notify("STATUS=warming up\nX_CACHE_ENTRIES=0")?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn notify(state: &str) -> io::Result<bool> {
+pub fn notify(state: &str) -> Result<bool, Error> {
     match Notifier::from_env()? {
         Some(notifier) => notifier.send(state).map(|()| true),
         None => Ok(false),
@@ -219,7 +218,7 @@ pub fn notify(state: &str) -> io::Result<bool> {
 ///     Ok(())
 /// }
 /// ```
-pub fn ready() -> io::Result<bool> {
+pub fn ready() -> Result<bool, Error> {
     let sent = notify("READY=1")?;
     let written = notify_fd()?;
     Ok(sent || written)
@@ -233,7 +232,7 @@ pub fn ready() -> io::Result<bool> {
 /// assert!(pidward::notify::status("two\nlines").is_err());
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn status(text: &str) -> io::Result<bool> {
+pub fn status(text: &str) -> Result<bool, Error> {
     notify(&format!("STATUS={}", one_line("STATUS", text)?))
 }
 
@@ -243,7 +242,7 @@ pub fn status(text: &str) -> io::Result<bool> {
 /// pidward::notify::stopping()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn stopping() -> io::Result<bool> {
+pub fn stopping() -> Result<bool, Error> {
     notify("STOPPING=1")
 }
 
@@ -257,7 +256,7 @@ pub fn stopping() -> io::Result<bool> {
 /// pidward::notify::ready()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn reloading() -> io::Result<bool> {
+pub fn reloading() -> Result<bool, Error> {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let usec = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000;
     notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"))
@@ -272,7 +271,7 @@ pub fn reloading() -> io::Result<bool> {
 /// pidward::notify::extend_timeout(Duration::from_secs(30))?; // migrating the database
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn extend_timeout(by: Duration) -> io::Result<bool> {
+pub fn extend_timeout(by: Duration) -> Result<bool, Error> {
     notify(&format!("EXTEND_TIMEOUT_USEC={}", by.as_micros()))
 }
 
@@ -286,12 +285,9 @@ pub fn extend_timeout(by: Duration) -> io::Result<bool> {
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn errno(code: i32) -> io::Result<bool> {
+pub fn errno(code: i32) -> Result<bool, Error> {
     if code < 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("ERRNO={code}: an errno is not negative"),
-        ));
+        return Err(Error::NegativeErrno(code));
     }
     notify(&format!("ERRNO={code}"))
 }
@@ -306,7 +302,7 @@ pub fn errno(code: i32) -> io::Result<bool> {
 /// pidward::notify::barrier(Duration::from_secs(5))?; // now it is safe to exit
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn barrier(timeout: Duration) -> io::Result<bool> {
+pub fn barrier(timeout: Duration) -> Result<bool, Error> {
     match Notifier::from_env()? {
         Some(notifier) => notifier.barrier(timeout).map(|()| true),
         None => Ok(false),
@@ -330,7 +326,7 @@ static NOTIFY_FD_USED: AtomicBool = AtomicBool::new(false);
 /// let _written: bool = pidward::notify::notify_fd()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn notify_fd() -> io::Result<bool> {
+pub fn notify_fd() -> Result<bool, Error> {
     let value = match std::env::var_os(NOTIFY_FD) {
         Some(value) if !value.is_empty() => value,
         _ => return Ok(false),
@@ -340,21 +336,18 @@ pub fn notify_fd() -> io::Result<bool> {
         .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|text| text.parse::<i32>().ok())
         .filter(|&fd| fd >= 3)
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{NOTIFY_FD}={value:?} is not a descriptor number of 3 or more"),
-            )
+        .ok_or_else(|| Error::NotADescriptor {
+            value: value.clone(),
         })?;
     if NOTIFY_FD_USED.swap(true, Ordering::SeqCst) {
         return Ok(false);
     }
     // SAFETY: fcntl(F_GETFD) only queries the descriptor table.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(context(
-            io::Error::last_os_error(),
-            format_args!("{NOTIFY_FD}={fd}"),
-        ));
+        return Err(Error::Descriptor {
+            fd,
+            source: io::Error::last_os_error(),
+        });
     }
     // SAFETY: the descriptor is open (checked just above) and, by the protocol, belongs to
     // this function; it stays open until the close below.
@@ -369,20 +362,20 @@ pub fn notify_fd() -> io::Result<bool> {
     unsafe { libc::close(fd) };
     match result {
         Ok(_) => Ok(true),
-        Err(err) => Err(context(
-            err.into(),
-            format_args!("writing to {NOTIFY_FD}={fd}"),
-        )),
+        Err(err) => Err(Error::Descriptor {
+            fd,
+            source: err.into(),
+        }),
     }
 }
 
 /// `text` if it holds no newline, else an error naming the field.
-fn one_line<'a>(field: &str, text: &'a str) -> io::Result<&'a str> {
+fn one_line<'a>(field: &'static str, text: &'a str) -> Result<&'a str, Error> {
     if text.contains('\n') {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{field}= must be one line, got {text:?}"),
-        ));
+        return Err(Error::MultiLine {
+            field,
+            text: text.to_owned(),
+        });
     }
     Ok(text)
 }

@@ -16,9 +16,7 @@
 //! ([`Listener::ignored`]) and logged with `tracing`.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
-use std::mem;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -26,8 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr, sockopt};
 
-use super::message::{MAX_MESSAGE, Notification};
-use super::{context, parse_address};
+use super::datagram::Datagram;
+use super::error::{Call, Error};
+use super::message::Notification;
+use super::parse_address;
 
 /// Which senders a [`Listener`] accepts. Datagrams from anyone else are dropped unread.
 ///
@@ -81,15 +81,13 @@ impl Listener {
     /// Abstract sockets need no directory, survive the child's chroot and privilege drop, and
     /// vanish with the last descriptor; they are reachable from the same network namespace
     /// only. The sender check ([`Accept`]) is what keeps strangers out.
-    pub fn bind_private() -> io::Result<Listener> {
+    pub fn bind_private() -> Result<Listener, Error> {
         let fd = new_socket()?;
         socket::bind(fd.as_raw_fd(), &UnixAddr::new_unnamed())
-            .map_err(|e| context(e.into(), "binding a notify socket (autobind)"))?;
-        let bound: UnixAddr = socket::getsockname(fd.as_raw_fd())
-            .map_err(|e| context(e.into(), "getsockname on the notify socket"))?;
-        let name = bound.as_abstract().ok_or_else(|| {
-            io::Error::other("the kernel gave the notify socket no abstract name")
-        })?;
+            .map_err(Error::sys(Call::Autobind))?;
+        let bound: UnixAddr =
+            socket::getsockname(fd.as_raw_fd()).map_err(Error::sys(Call::Getsockname))?;
+        let name = bound.as_abstract().ok_or(Error::NoAbstractName)?;
         let mut address = OsString::from("@");
         address.push(OsStr::from_bytes(name));
         Ok(Listener {
@@ -118,16 +116,20 @@ impl Listener {
     /// assert!(!path.exists()); // removed: it was ours
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn bind(address: impl AsRef<OsStr>) -> io::Result<Listener> {
+    pub fn bind(address: impl AsRef<OsStr>) -> Result<Listener, Error> {
         let address = address.as_ref();
         let addr = parse_address(address)?;
         let fd = new_socket()?;
-        socket::bind(fd.as_raw_fd(), &addr)
-            .map_err(|e| context(e.into(), format_args!("binding notify socket {address:?}")))?;
+        socket::bind(fd.as_raw_fd(), &addr).map_err(|e| Error::Bind {
+            address: address.to_owned(),
+            source: e.into(),
+        })?;
         let path = match addr.path() {
             Some(path) => {
-                let meta = std::fs::symlink_metadata(path)
-                    .map_err(|e| context(e, format_args!("stat of notify socket {path:?}")))?;
+                let meta = std::fs::symlink_metadata(path).map_err(|source| Error::Stat {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 Some((path.to_owned(), meta.dev(), meta.ino()))
             }
             None => None,
@@ -172,9 +174,9 @@ impl Listener {
     /// the call returns `Ok(None)` anyway, so that a flood cannot hold the caller: poll again.
     /// A datagram consisting only of `BARRIER=1` is answered (its descriptor closed) and not
     /// returned.
-    pub fn recv(&self) -> io::Result<Option<Notification>> {
+    pub fn recv(&self) -> Result<Option<Notification>, Error> {
         for _ in 0..64 {
-            let Some(datagram) = self.recv_datagram()? else {
+            let Some(datagram) = Datagram::recv(self.fd.as_fd())? else {
                 return Ok(None);
             };
             if let Some(notification) = self.check(datagram) {
@@ -235,83 +237,6 @@ impl Listener {
             Accept::Descendants => descends_from(pid, std::process::id()),
         }
     }
-
-    /// recvmsg(2) of one datagram with its credentials; `None` on `EAGAIN`. Descriptors passed
-    /// with `SCM_RIGHTS` are closed when the returned datagram is dropped.
-    fn recv_datagram(&self) -> io::Result<Option<Datagram>> {
-        let mut datagram = Datagram {
-            bytes: [0; MAX_MESSAGE],
-            len: 0,
-            truncated: false,
-            has_credentials: false,
-            pid: 0,
-            uid: 0,
-            _fds: Vec::new(),
-        };
-        // Room for the credentials and for a good number of descriptors; if a sender passes
-        // more, the kernel closes the ones that do not fit and sets MSG_CTRUNC, and the
-        // credentials (which the kernel puts first) are still read.
-        let mut control = [0u64; 64];
-        let mut iov = libc::iovec {
-            iov_base: datagram.bytes.as_mut_ptr().cast(),
-            iov_len: MAX_MESSAGE,
-        };
-        // SAFETY: an all-zero msghdr is valid (no name, no buffers); the fields set below
-        // point at `iov` and `control`, which outlive the call.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = mem::size_of_val(&control) as _;
-        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
-        let n = loop {
-            // SAFETY: `msg` describes valid, writable buffers of the stated sizes.
-            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags) };
-            if n >= 0 {
-                break n as usize;
-            }
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(None),
-                _ => return Err(context(err, "recvmsg on the notify socket")),
-            }
-        };
-        datagram.len = n.min(MAX_MESSAGE);
-        datagram.truncated = n > MAX_MESSAGE || msg.msg_flags & libc::MSG_TRUNC != 0;
-        // SAFETY: `msg` was filled by a successful recvmsg; CMSG_FIRSTHDR/CMSG_NXTHDR stay
-        // within msg_controllen as the kernel set it, and each header's data is read
-        // unaligned.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                let header = &*cmsg;
-                let data = libc::CMSG_DATA(cmsg);
-                let data_len =
-                    (header.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-                if header.cmsg_level == libc::SOL_SOCKET {
-                    if header.cmsg_type == libc::SCM_CREDENTIALS
-                        && data_len >= mem::size_of::<libc::ucred>()
-                    {
-                        let cred: libc::ucred = std::ptr::read_unaligned(data.cast());
-                        datagram.has_credentials = true;
-                        datagram.pid = u32::try_from(cred.pid).unwrap_or(0);
-                        datagram.uid = cred.uid;
-                    } else if header.cmsg_type == libc::SCM_RIGHTS {
-                        for i in 0..data_len / mem::size_of::<libc::c_int>() {
-                            let raw: libc::c_int =
-                                std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
-                            // The kernel installed this descriptor for us: we own it. It is
-                            // closed when the datagram is dropped, after the sender check.
-                            datagram._fds.push(OwnedFd::from_raw_fd(raw));
-                        }
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        Ok(Some(datagram))
-    }
 }
 
 impl AsFd for Listener {
@@ -335,31 +260,17 @@ impl Drop for Listener {
     }
 }
 
-/// One received datagram with its sender's credentials.
-struct Datagram {
-    bytes: [u8; MAX_MESSAGE],
-    len: usize,
-    truncated: bool,
-    has_credentials: bool,
-    pid: u32,
-    uid: u32,
-    /// Descriptors the sender attached, held until the datagram has been checked: closing
-    /// them answers a barrier, and the sender may exit as soon as it is answered.
-    _fds: Vec<OwnedFd>,
-}
-
 /// socket(2) `AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK` and setsockopt(2)
 /// `SO_PASSCRED`, in that order, before the socket has an address.
-fn new_socket() -> io::Result<OwnedFd> {
+fn new_socket() -> Result<OwnedFd, Error> {
     let fd = socket::socket(
         AddressFamily::Unix,
         SockType::Datagram,
         SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         None,
     )
-    .map_err(|e| context(e.into(), "creating a notify socket"))?;
-    socket::setsockopt(&fd, sockopt::PassCred, &true)
-        .map_err(|e| context(e.into(), "setting SO_PASSCRED on the notify socket"))?;
+    .map_err(Error::sys(Call::ListenerSocket))?;
+    socket::setsockopt(&fd, sockopt::PassCred, &true).map_err(Error::sys(Call::PassCred))?;
     Ok(fd)
 }
 

@@ -25,7 +25,8 @@
 //! | service | [`ready`], [`status`], [`stopping`], [`reloading`], [`extend_timeout`], [`errno()`], [`notify`], [`barrier`] | the client: sends to `$NOTIFY_SOCKET`, `Ok(false)` when there is none; works under systemd too |
 //! | service | [`notify_fd`] | writes the newline to `$NOTIFY_FD` and closes it |
 //!
-//! The `pidward notify` subcommand is the same client for shell scripts.
+//! The `pidward notify` subcommand is the same client for shell scripts. Every failure is an
+//! [`Error`] (which converts into [`std::io::Error`] with itself as the source).
 //!
 //! # The contract between a supervisor and its child
 //!
@@ -97,13 +98,14 @@
 //! ```
 
 use std::ffi::OsStr;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::sys::socket::UnixAddr;
 
 mod client;
+mod datagram;
+mod error;
 mod listener;
 mod message;
 mod ready;
@@ -112,6 +114,7 @@ mod watch;
 pub use client::{
     Notifier, barrier, errno, extend_timeout, notify, notify_fd, ready, reloading, status, stopping,
 };
+pub use error::{Call, Error};
 pub use listener::{Accept, Listener};
 pub use message::{MAX_MESSAGE, Notification};
 pub use ready::{ReadyOutcome, ReadySource};
@@ -130,34 +133,21 @@ pub const NOTIFY_FD: &str = "NOTIFY_FD";
 
 /// Parses an address in `NOTIFY_SOCKET` syntax: an absolute path, or `@name` for the abstract
 /// namespace (the `@` stands for the leading NUL byte).
-fn parse_address(value: &OsStr) -> io::Result<UnixAddr> {
+fn parse_address(value: &OsStr) -> Result<UnixAddr, Error> {
     let bytes = value.as_bytes();
     let result = match bytes.first() {
         Some(b'@') => UnixAddr::new_abstract(&bytes[1..]),
         Some(b'/') => UnixAddr::new(Path::new(value)),
         _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "notify socket address {value:?} is neither an absolute path nor an abstract name (@name)"
-                ),
-            ));
+            return Err(Error::NotAnAddress {
+                address: value.to_owned(),
+            });
         }
     };
-    result.map_err(|errno| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "notify socket address {value:?}: {}",
-                io::Error::from_raw_os_error(errno as i32)
-            ),
-        )
+    result.map_err(|errno| Error::BadAddress {
+        address: value.to_owned(),
+        source: errno.into(),
     })
-}
-
-/// Adds context to an I/O error while keeping its kind.
-fn context(err: io::Error, what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
 #[cfg(test)]
@@ -172,7 +162,7 @@ mod tests {
         assert_eq!(path.path(), Some(Path::new("/run/x.sock")));
         for bad in ["", "relative.sock", "vsock:2:1234"] {
             let err = parse_address(OsStr::new(bad)).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
         let long = format!("/{}", "x".repeat(200));

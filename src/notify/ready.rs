@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
 
-use super::context;
+use super::error::{Call, Error};
 use super::listener::Listener;
 use super::message::Notification;
 use super::watch::{WatchState, poll_until};
@@ -98,9 +98,9 @@ impl ReadySource {
     /// assert_eq!(outcome, ReadyOutcome::Ready { main_pid: None, status: None });
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn pipe() -> io::Result<(ReadySource, OwnedFd)> {
+    pub fn pipe() -> Result<(ReadySource, OwnedFd), Error> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| context(e.into(), "creating the notify-fd pipe"))?;
+            .map_err(Error::sys(Call::Pipe))?;
         Ok((ReadySource::Fd(read), write))
     }
 
@@ -124,7 +124,7 @@ impl ReadySource {
         child: BorrowedFd<'_>,
         timeout: Duration,
         mut on_message: impl FnMut(&Notification),
-    ) -> io::Result<ReadyOutcome> {
+    ) -> Result<ReadyOutcome, Error> {
         let mut state = WatchState::new(self, timeout)?;
         loop {
             if let Some(outcome) = state.poll(self, child, &mut on_message)? {
@@ -135,8 +135,7 @@ impl ReadySource {
                 PollFd::new(&channel, PollFlags::IN),
                 PollFd::new(&child, PollFlags::IN),
             ];
-            poll_until(&mut fds, state.deadline)
-                .map_err(|err| context(err, "poll on the readiness channel"))?;
+            poll_until(&mut fds, state.deadline).map_err(Error::sys(Call::PollChannel))?;
         }
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
-use super::context;
+use super::error::{Call, Error};
 use super::message::Notification;
 use super::ready::{ReadyOutcome, ReadySource};
 
@@ -56,7 +56,7 @@ pub struct ReadyWatch {
 impl ReadyWatch {
     /// Starts watching `source` with a deadline `timeout` from now (a timeout too large to
     /// represent has no deadline). Puts a notify-fd pipe in non-blocking mode.
-    pub fn new(source: ReadySource, timeout: Duration) -> io::Result<ReadyWatch> {
+    pub fn new(source: ReadySource, timeout: Duration) -> Result<ReadyWatch, Error> {
         let state = WatchState::new(&source, timeout)?;
         Ok(ReadyWatch { source, state })
     }
@@ -92,7 +92,7 @@ impl ReadyWatch {
         &mut self,
         child: BorrowedFd<'_>,
         mut on_message: impl FnMut(&Notification),
-    ) -> io::Result<Option<ReadyOutcome>> {
+    ) -> Result<Option<ReadyOutcome>, Error> {
         self.state.poll(&self.source, child, &mut on_message)
     }
 }
@@ -112,10 +112,9 @@ pub(super) struct WatchState {
 }
 
 impl WatchState {
-    pub(super) fn new(source: &ReadySource, timeout: Duration) -> io::Result<WatchState> {
+    pub(super) fn new(source: &ReadySource, timeout: Duration) -> Result<WatchState, Error> {
         if let ReadySource::Fd(fd) = source {
-            crate::sys::set_nonblocking(fd.as_fd(), true)
-                .map_err(|e| context(e, "making the notify-fd pipe non-blocking"))?;
+            crate::sys::set_nonblocking(fd.as_fd(), true).map_err(Error::sys(Call::Nonblocking))?;
         }
         Ok(WatchState {
             deadline: Instant::now().checked_add(timeout),
@@ -130,7 +129,7 @@ impl WatchState {
         source: &ReadySource,
         child: BorrowedFd<'_>,
         on_message: &mut impl FnMut(&Notification),
-    ) -> io::Result<Option<ReadyOutcome>> {
+    ) -> Result<Option<ReadyOutcome>, Error> {
         // The exit is looked at first: what the child sent before it is queued by now.
         let exited = has_exited(child, Duration::ZERO)?;
         match self.drain(source, on_message)? {
@@ -156,7 +155,7 @@ impl WatchState {
         &mut self,
         source: &ReadySource,
         on_message: &mut impl FnMut(&Notification),
-    ) -> io::Result<Option<ReadyOutcome>> {
+    ) -> Result<Option<ReadyOutcome>, Error> {
         match source {
             ReadySource::Notify(listener) => {
                 while let Some(n) = listener.recv()? {
@@ -182,7 +181,7 @@ impl WatchState {
                         Ok(_) | Err(rustix::io::Errno::INTR) => continue,
                         Err(rustix::io::Errno::AGAIN) => return Ok(None),
                         Err(err) => {
-                            return Err(context(err.into(), "read from the notify-fd pipe"));
+                            return Err(Error::sys(Call::ReadPipe)(err));
                         }
                     }
                 }
@@ -221,9 +220,9 @@ impl WatchState {
 }
 
 /// Whether the pidfd becomes readable (the process exits) within `within`.
-fn has_exited(pidfd: BorrowedFd<'_>, within: Duration) -> io::Result<bool> {
+fn has_exited(pidfd: BorrowedFd<'_>, within: Duration) -> Result<bool, Error> {
     let revents = crate::sys::poll_fd_until(pidfd, PollFlags::IN, Some(Instant::now() + within))
-        .map_err(|err| context(err, "poll on the child's pidfd"))?;
+        .map_err(Error::sys(Call::PollPidfd))?;
     Ok(!revents.is_empty())
 }
 

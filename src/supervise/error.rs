@@ -20,9 +20,16 @@ pub enum Error {
     /// The readiness channel (the sd_notify socket, the notify-fd pipe) could not be made.
     #[error("ready: cannot create the readiness channel: {source}")]
     Channel {
-        /// The OS error.
+        /// What failed.
         #[source]
-        source: io::Error,
+        source: crate::notify::Error,
+    },
+    /// Reading the readiness channel failed; the command has been stopped.
+    #[error("ready: {source}")]
+    Readiness {
+        /// What failed.
+        #[source]
+        source: crate::notify::Error,
     },
     /// The command did not declare readiness before the deadline; it has been stopped.
     #[error("readiness not declared in time ({})", timeout_detail(.program, *.timeout,
@@ -89,8 +96,6 @@ pub enum Call {
     Poll,
     /// `waitpid(2)` on the command.
     Wait,
-    /// Reading the readiness channel (recvmsg(2), read(2)).
-    ReadReadiness,
 }
 
 impl std::fmt::Display for Call {
@@ -99,7 +104,6 @@ impl std::fmt::Display for Call {
             Call::Spawn => "setting up signal forwarding",
             Call::Poll => "poll",
             Call::Wait => "waitpid",
-            Call::ReadReadiness => "reading readiness",
         })
     }
 }
@@ -111,7 +115,9 @@ impl Error {
     pub fn step_error(&self) -> StepError {
         match self {
             Error::Setup(e) => e.clone(),
-            Error::Channel { source } => StepError::from_io(Step::Ready, source, ""),
+            Error::Channel { source } | Error::Readiness { source } => {
+                StepError::new(Step::Ready, libc::EIO, format!("({source})"))
+            }
             Error::Timeout {
                 program,
                 timeout,

@@ -244,12 +244,16 @@ impl Running {
                 // A signal that cannot be forwarded has nowhere else to go.
                 let _ = self.child.handle_signals();
             }
-            let polled = watch.poll(self.child.pidfd(), |_| {});
-            if let Some(outcome) = polled.map_err(|source| Error::Loop {
-                call: Call::ReadReadiness,
-                source,
-            })? {
-                break outcome;
+            match watch.poll(self.child.pidfd(), |_| {}) {
+                Ok(Some(outcome)) => break outcome,
+                Ok(None) => {}
+                Err(source) => {
+                    // The channel is broken: the start cannot be judged, so it failed, and a
+                    // failed start leaves nothing running.
+                    self.watch = None;
+                    let _ = tree::stop(&mut self.child, &self.stop);
+                    return Err(Error::Readiness { source });
+                }
             }
         };
         self.status = watch.status().map(str::to_owned);
