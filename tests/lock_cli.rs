@@ -570,3 +570,68 @@ fn closed_standard_fds_are_reopened_on_dev_null_before_any_file_is_opened() {
     }
     assert!(!pidf.exists(), "the PID file outlived the run");
 }
+
+#[test]
+fn lock_errors_map_to_flocks_codes_and_nfs_gets_a_read_write_descriptor() {
+    // strace(1) makes flock(2) fail as it does on some file systems, for flock and for us.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    let fs = f.to_str().unwrap();
+    let traced = |program: &str, inject: &str, args: &[&str]| {
+        let out = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", inject, program])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let pidward = env!("CARGO_BIN_EXE_pidward");
+    // ENOLCK: out of locks, EX_OSERR.
+    let (code, _, stderr) = traced("flock", "inject=flock:error=ENOLCK", &[fs, "true"]);
+    assert_eq!(
+        (code, stderr),
+        (Some(71), format!("flock: {fs}: No locks available\n"))
+    );
+    let (code, _, stderr) = traced(pidward, "inject=flock:error=ENOLCK", &["lock", fs, "true"]);
+    assert_eq!(
+        (code, stderr),
+        (
+            Some(71),
+            format!("pidward lock: {fs}: No locks available\n")
+        )
+    );
+    // EIO on the read-only descriptor (NFS): reopened read-write, on the same number.
+    let show = "for d in /proc/$$/fd/*; do [ \"$(readlink $d)\" = \"$0\" ] && \
+                echo ${d##*/} $(grep ^flags: /proc/$$/fdinfo/${d##*/}); done; true";
+    let args = [fs, "sh", "-c", show, fs];
+    let (code, theirs, _) = traced("flock", "inject=flock:error=EIO:when=1", &args);
+    assert_eq!(code, Some(0));
+    let mut ours_args = vec!["lock"];
+    ours_args.extend(args);
+    let (code, ours, stderr) = traced(pidward, "inject=flock:error=EIO:when=1", &ours_args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let access = |line: &str| {
+        let octal = line.split_whitespace().last().unwrap();
+        u32::from_str_radix(octal, 8).unwrap() & libc::O_ACCMODE as u32
+    };
+    assert_eq!(access(&theirs), libc::O_RDWR as u32, "{theirs}");
+    assert_eq!(access(&ours), libc::O_RDWR as u32, "{ours}");
+    assert_eq!(
+        theirs.split_whitespace().next(),
+        ours.split_whitespace().next()
+    );
+    // A shared lock is not reopened: EIO is then EX_DATAERR.
+    let (code, _, stderr) = traced(
+        pidward,
+        "inject=flock:error=EIO:when=1",
+        &["lock", "-s", fs, "true"],
+    );
+    assert_eq!(
+        (code, stderr),
+        (
+            Some(65),
+            format!("pidward lock: {fs}: Input/output error\n")
+        )
+    );
+}

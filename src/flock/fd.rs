@@ -107,12 +107,12 @@ fn flock_nonblocking(fd: BorrowedFd<'_>, mode: Mode) -> io::Result<bool> {
 /// on our own open file description, released at once with `LOCK_UN` if it was granted.
 ///
 /// This is exact and costs two system calls. Its one side effect is that for the microsecond
-/// the probe holds the lock, another process's non-blocking attempt would fail; [`acquire`]
+/// the probe holds the lock, another process's non-blocking attempt would fail; [`acquire`](super::acquire)
 /// retries such a failure a few times over about a millisecond, so no pidward acquirer ever
 /// mistakes a prober for a holder. (Reading `/proc/locks` instead would disturb nobody's
 /// attempt, but it write-locks the kernel's global file-lock semaphore, which stalls every
 /// flock(2) on the machine for an RCU grace period, about 10 ms, and a seq_file can skip
-/// entries: see [`holders`], which is for naming a holder, not for deciding.)
+/// entries: see [`holders`](super::holders), which is for naming a holder, not for deciding.)
 pub fn is_locked(file: &File) -> io::Result<bool> {
     match flock(file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {

@@ -31,25 +31,26 @@
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidward::child::{Exec, Setup};
-use pidward::flock::{Kind, Mode, Range, lock_until, unlock};
+use pidward::flock::{Kind, Range, lock_until, unlock};
 use pidward::supervise::{Supervisor, exit_code};
 
 mod etcd;
 mod getopt;
+mod help;
 mod holder;
 mod number;
 mod options;
+mod target;
 
-use options::{Invocation, Op, Parsed, Target, Timeout};
+use options::{Invocation, Op, Parsed, Timeout};
+use target::{Locking, fd_label, pass_on};
 
 /// `EX_USAGE`: a bad option or operand.
 const USAGE: u8 = 64;
@@ -68,6 +69,11 @@ const CANNOT_CREATE: u8 = 73;
 pub struct Name(String);
 
 impl Name {
+    /// The name as messages show it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// `pidward lock`.
     pub fn pidward() -> Name {
         Name("pidward lock".into())
@@ -128,7 +134,7 @@ impl Failure {
 pub fn main(name: Name, args: &[OsString]) -> u8 {
     let result = match options::parse(args) {
         Ok(Parsed::Help) => {
-            print!("{}", help(&name));
+            print!("{}", help::help(&name));
             Ok(0)
         }
         Ok(Parsed::Version) => {
@@ -148,29 +154,6 @@ pub fn main(name: Name, args: &[OsString]) -> u8 {
                 eprintln!("Try '{} --help' for more information.", name.0);
             }
             f.code
-        }
-    }
-}
-
-/// An open lock target and how to name it in messages.
-struct Locking<'a> {
-    fd: Held<'a>,
-    label: String,
-    path: Option<&'a Path>,
-    writable: bool,
-}
-
-/// The descriptor locked: one we opened, or the caller's.
-enum Held<'a> {
-    Own(OwnedFd),
-    Inherited(BorrowedFd<'a>),
-}
-
-impl Held<'_> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Held::Own(fd) => fd.as_fd(),
-            Held::Inherited(fd) => *fd,
         }
     }
 }
@@ -196,27 +179,7 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
     } else {
         Kind::Flock
     };
-    let write_only = inv.fcntl && inv.op == Op::Lock(Mode::Exclusive);
-    let mut target = match &inv.target {
-        Target::Path(path) => {
-            let path = Path::new(path);
-            Locking {
-                fd: Held::Own(open_lock_file(path, write_only, false)?),
-                label: path.display().to_string(),
-                path: Some(path),
-                writable: write_only,
-            }
-        }
-        Target::Fd(n) => Locking {
-            // SAFETY: the caller's descriptor, used only while this process runs and never
-            // closed by it; if it is not open, flock(2) or fcntl(2) says EBADF.
-            fd: Held::Inherited(unsafe { BorrowedFd::borrow_raw(*n) }),
-            label: n.to_string(),
-            path: None,
-            writable: false,
-        },
-    };
-
+    let mut target = Locking::open(&inv)?;
     let started = Instant::now();
     let deadline = if nonblock {
         Some(started)
@@ -231,28 +194,21 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         match result {
             Ok(true) => break,
             Ok(false) => return Err(conflict(name, &inv, &target, nonblock, wait)),
-            Err(e) if reopen_read_write(&inv, &target, &e) => {
-                let path = target.path.expect("only files are reopened");
-                target.fd = Held::Own(open_lock_file(path, false, true)?);
-                target.writable = true;
-            }
+            Err(e) if target.reopen(&inv, &e)? => {}
             Err(e) => {
                 let code = match e.raw_os_error() {
                     Some(libc::ENOLCK | libc::ENOMEM) => OS_ERROR,
                     _ => BAD_FD,
                 };
-                return Err(Failure::new(
-                    code,
-                    format!("{}: {}", target.label, os_text(&e)),
-                ));
+                let message = format!("{}: {}", target.label, os_text(&e));
+                return Err(Failure::new(code, message));
             }
         }
     }
-    let mut out = io::stdout().lock();
     if inv.verbose {
         let took = started.elapsed();
         let _ = writeln!(
-            out,
+            io::stdout(),
             "{}: getting lock took {}.{:06} seconds",
             name.0,
             took.as_secs(),
@@ -263,6 +219,12 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         // A descriptor alone: its holder keeps the lock.
         return Ok(0);
     }
+    run_command(name, &inv, target)
+}
+
+/// Run the command with the lock held, and release it only once the command has exited.
+fn run_command(name: &Name, inv: &Invocation, target: Locking<'_>) -> Result<u8, Failure> {
+    let mut out = io::stdout().lock();
     let program = inv.argv[0].to_string_lossy().into_owned();
     if inv.verbose {
         let _ = writeln!(out, "{}: executing {program}", name.0);
@@ -288,23 +250,6 @@ fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
     // The lock goes with the descriptor, only now that the command has exited.
     drop(target);
     Ok(exit_code(status))
-}
-
-/// flock's NFS fallback: a lock refused with `EIO` or `EBADF` on a descriptor we opened
-/// read-only is tried again on one opened read-write, when the file allows it (flock(2) is
-/// emulated with fcntl(2) locks there, which want a writable descriptor to lock exclusively).
-fn reopen_read_write(inv: &Invocation, target: &Locking<'_>, e: &io::Error) -> bool {
-    let Some(path) = target.path else {
-        return false;
-    };
-    matches!(e.raw_os_error(), Some(libc::EIO | libc::EBADF))
-        && !target.writable
-        && inv.op != Op::Lock(Mode::Shared)
-        && rustix::fs::access(
-            path,
-            rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK,
-        )
-        .is_ok()
 }
 
 /// The lock was not obtained: flock's silence, or the holder for a person to read.
@@ -344,66 +289,6 @@ fn conflict(
     )
 }
 
-/// "file descriptor 9 (/tmp/x)".
-fn fd_label(n: &str) -> String {
-    match std::fs::read_link(format!("/proc/self/fd/{n}")) {
-        Ok(p) => format!("file descriptor {n} ({})", p.display()),
-        Err(_) => format!("file descriptor {n}"),
-    }
-}
-
-/// Let the command inherit the locked descriptor, or not (`-o`), by its close-on-exec flag:
-/// this process is single-threaded, so no other child can catch it, and no hook has to run
-/// between fork and exec.
-fn pass_on(fd: &Held<'_>, close: bool) -> Result<(), Failure> {
-    let fd = fd.as_fd();
-    let result = rustix::io::fcntl_getfd(fd).and_then(|flags| {
-        let flags = if close {
-            flags | rustix::io::FdFlags::CLOEXEC
-        } else {
-            flags - rustix::io::FdFlags::CLOEXEC
-        };
-        rustix::io::fcntl_setfd(fd, flags)
-    });
-    result.map_err(|e| Failure::new(OS_ERROR, format!("fcntl: {}", os_text(&e.into()))))
-}
-
-/// Open the lock file as flock(1) does (module docs).
-fn open_lock_file(path: &Path, write_only: bool, read_write: bool) -> Result<OwnedFd, Failure> {
-    let open = |create: bool| {
-        let mut o = std::fs::OpenOptions::new();
-        // O_NONBLOCK: opening a FIFO or a device never hangs; flock(2) ignores the flag.
-        let mut flags = libc::O_NOCTTY | libc::O_NONBLOCK;
-        if create {
-            // O_CREAT without O_EXCL: std wants write access for `create`, so ask by flag.
-            flags |= libc::O_CREAT;
-        }
-        match (write_only, read_write, create) {
-            (_, true, true) => o.read(true).write(true),
-            (true, false, true) => o.write(true),
-            _ => o.read(true),
-        };
-        o.custom_flags(flags).mode(0o666);
-        o.open(path)
-    };
-    let result = match open(true) {
-        // Linux refuses O_CREAT (and writing) on a directory: open it read-only.
-        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => open(false),
-        other => other,
-    };
-    result.map(OwnedFd::from).map_err(|e| {
-        let code = match e.raw_os_error() {
-            Some(libc::ENOMEM | libc::EMFILE | libc::ENFILE) => OS_ERROR,
-            Some(libc::EROFS | libc::ENOSPC) => CANNOT_CREATE,
-            _ => CANNOT_OPEN,
-        };
-        Failure::new(
-            code,
-            format!("cannot open lock file {}: {}", path.display(), os_text(&e)),
-        )
-    })
-}
-
 /// A `-w` value as given back to the user: "0.3", "2".
 fn seconds(d: Duration) -> String {
     let text = format!("{:.3}", d.as_secs_f64());
@@ -439,57 +324,4 @@ fn os_text(e: &io::Error) -> String {
         }
         None => e.to_string(),
     }
-}
-
-/// `--help`: flock's, under our name, and what pidward adds.
-fn help(name: &Name) -> String {
-    let n = &name.0;
-    format!(
-        "
-Usage:
- {n} [options] <file>|<directory> <command> [<argument>...]
- {n} [options] <file>|<directory> -c <command>
- {n} [options] <file descriptor number>
- {n} [options] --fd <file descriptor number> -c <command>
- {n} [options] --fd <file descriptor number> <command> [<argument>...]
-
-Manage file locks from shell scripts.
-
-Options:
- -s, --shared             get a shared lock
- -x, --exclusive          get an exclusive lock (default)
- -u, --unlock             remove a lock
- -n, --nb, --nonblocking  fail rather than wait
- -w, --timeout <secs>     wait for a limited amount of time
- -E, --conflict-exit-code <number>  exit code after conflict or timeout
- -o, --close              close file descriptor before running command
- -c, --command <command>  run a single command string through the shell
- -F, --no-fork            execute command without forking
-     --wait               same as --timeout
-     --fcntl              use fcntl(F_OFD_SETLK) rather than flock()
-     --start <offset>     starting offset for lock (implies --fcntl)
-     --length <number>    number of bytes to lock (implies --fcntl)
-     --fd <number>        use the file descriptor number to wrap the
-                          lock around the command execution
-     --verbose            increase verbosity
-
- -h, --help               display this help
- -V, --version            display version
-
-Cluster lock on etcd (as etcdctl lock takes it; the command is stopped if the lock is lost):
-     --etcd <endpoints>   lock <name> (the <file> operand) on etcd: http://host:port,...
-                          (an empty list reads $PIDWARD_ETCD_ENDPOINTS)
-     --ttl <secs>         lease TTL (default 10, at least 2)
-     --kill-after <secs>  SIGTERM to SIGKILL once the lock is lost (default min(5, TTL/3))
-     --lost-exit-code <n> exit code when the lock was lost (default 75)
-
-Beyond flock(1): signals are forwarded to the command and the lock is kept until it exits;
-a conflict names the holder with --verbose or on a terminal; <file> -- <command> skips the --.
-
-Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
-obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
-69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
-the lock was lost while the command ran.
-"
-    )
 }

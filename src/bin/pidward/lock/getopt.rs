@@ -7,7 +7,9 @@
 //!   (`-w5`) or else the next argument, whatever it looks like (`-w -1`).
 //! * Long options take a value as `--name=value` or `--name value`, and may be abbreviated to
 //!   any unambiguous prefix (`--nonb`). An exact name wins over longer ones it prefixes (`--nb`);
-//!   a prefix of several names is ambiguous unless they all mean the same option.
+//!   a prefix of several names is ambiguous unless they all mean the same option, or unless
+//!   only one of them is a primary option: an extension's name never makes a primary option's
+//!   abbreviation ambiguous (`--t` stays `--timeout` next to `--ttl`).
 //! * Every occurrence is reported in order, so a later one overrides an earlier one.
 //!
 //! The parser reports what it sees ([`Event`]) and decides nothing: the caller maps each
@@ -32,6 +34,8 @@ pub struct Spec<T> {
     pub long: Option<&'static str>,
     pub has_arg: HasArg,
     pub id: T,
+    /// One of the options being emulated (flock's), which abbreviations favour.
+    pub primary: bool,
 }
 
 /// What the next argument (or cluster letter) is.
@@ -127,8 +131,14 @@ impl<'a, T: Copy + PartialEq> Getopt<'a, T> {
                 let matches: Vec<(&'static str, &'static Spec<T>)> = with_long()
                     .filter(|(l, _)| l.as_bytes().starts_with(name))
                     .collect();
+                let same = |m: &[(&'static str, &'static Spec<T>)]| {
+                    m.iter()
+                        .all(|(_, s)| s.id == m[0].1.id && s.has_arg == m[0].1.has_arg)
+                };
+                let primary: Vec<_> = matches.iter().copied().filter(|(_, s)| s.primary).collect();
                 match matches.as_slice() {
                     [] => return Event::Unknown { arg },
+                    _ if !same(&matches) && !primary.is_empty() && same(&primary) => primary[0].1,
                     [(_, first), rest @ ..]
                         if rest
                             .iter()

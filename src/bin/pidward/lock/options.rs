@@ -10,8 +10,9 @@
 //!
 //! pidward also reads `FILE -- COMMAND` (the `--` is skipped) and `-c STRING FILE`.
 //!
-//! A new way to lock (another backend) is one [`Opt`] variant, one [`SPECS`] row and one arm
-//! of `apply`; mind that a new long name can make an abbreviation ambiguous.
+//! A new way to lock (another backend) is one [`Opt`] variant, one [`SPECS`] row made with
+//! `extension` (so that flock's abbreviations keep their meaning: `--e` is `--exclusive`
+//! whatever else starts with `e`) and one arm in [`parse`].
 
 use std::ffi::{OsStr, OsString};
 use std::time::Duration;
@@ -53,6 +54,15 @@ const fn spec(short: u8, long: &'static str, has_arg: HasArg, id: Opt) -> Spec<O
         long: if long.is_empty() { None } else { Some(long) },
         has_arg,
         id,
+        primary: true,
+    }
+}
+
+/// A long option of pidward's own: its abbreviations give way to flock's (`getopt.rs`).
+const fn extension(long: &'static str, has_arg: HasArg, id: Opt) -> Spec<Opt> {
+    Spec {
+        primary: false,
+        ..spec(0, long, has_arg, id)
     }
 }
 
@@ -78,10 +88,10 @@ pub static SPECS: &[Spec<Opt>] = {
         spec(0, "fd", Required, Opt::Fd),
         spec(b'h', "help", No, Opt::Help),
         spec(b'V', "version", No, Opt::Version),
-        spec(0, "etcd", Required, Opt::Etcd),
-        spec(0, "ttl", Required, Opt::Ttl),
-        spec(0, "kill-after", Required, Opt::KillAfter),
-        spec(0, "lost-exit-code", Required, Opt::LostExitCode),
+        extension("etcd", Required, Opt::Etcd),
+        extension("ttl", Required, Opt::Ttl),
+        extension("kill-after", Required, Opt::KillAfter),
+        extension("lost-exit-code", Required, Opt::LostExitCode),
     ]
 };
 
