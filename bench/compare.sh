@@ -10,7 +10,8 @@
 #
 # Environment:
 #   BENCH_QUICK=1      smaller sizes and fewer runs (128 MiB through cat instead of 1 GiB)
-#   BENCH_GROUPS="1 5" run only these groups (1 PID file, 2 lock, 3 stop, 4 run, 5 process)
+#   BENCH_GROUPS="1 5" run only these groups (1 PID file, 2 lock, 3 stop, 4 run, 5 process,
+#                      6 cluster lock on etcd)
 #   BENCH_NO_INSTALL=1 install nothing; groups whose peers are missing are skipped
 #   BENCH_PIDWARD=PATH use this pidward binary instead of target/release/pidward
 #
@@ -24,7 +25,7 @@ BIN=$OUT/bin
 LOG=$OUT/log.txt
 ROWS=$OUT/rows.tsv
 QUICK=${BENCH_QUICK:-0}
-GROUPS_WANTED=${BENCH_GROUPS:-"1 2 3 4 5"}
+GROUPS_WANTED=${BENCH_GROUPS:-"1 2 3 4 5 6"}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
 mkdir -p "$OUT" "$BIN"
@@ -41,6 +42,8 @@ else
 fi
 DISK_DIR=$(mktemp -d "$OUT/disk.XXXXXX")
 cleanup() {
+    # The etcd of group 6, if an interrupted run left it.
+    if [ -n "${ETCD_PID:-}" ]; then kill "$ETCD_PID" 2>/dev/null || true; fi
     # Stop a stop-target left by an interrupted run (never anything else).
     if [ -s "$TMPFS_DIR/target.pid" ]; then
         local p
@@ -88,11 +91,11 @@ run_value() {
 
 if [ "$QUICK" = 1 ]; then
     ROUNDS=2 HF_ROUNDS=1 CYCLE_OPS=500 CYCLE_BATCHES=5 DISK_OPS=100 PY_OPS=200
-    LOCK_RUNS=40 STOP_RUNS=8 STOP_IDLE=0.25 RUN_RUNS=30 READY_RUNS=10 RSS_SLEEP=2
+    LOCK_RUNS=40 CLUSTER_RUNS=10 STOP_RUNS=8 STOP_IDLE=0.25 RUN_RUNS=30 READY_RUNS=10 RSS_SLEEP=2
     SPAWN_N=100 SPAWN_ROUNDS=1 PIPE_BYTES=$((128 << 20)) PIPE_RUNS=1
 else
     ROUNDS=7 HF_ROUNDS=5 CYCLE_OPS=2000 CYCLE_BATCHES=10 DISK_OPS=300 PY_OPS=500
-    LOCK_RUNS=100 STOP_RUNS=15 STOP_IDLE=0.25 RUN_RUNS=100 READY_RUNS=60 RSS_SLEEP=5
+    LOCK_RUNS=100 CLUSTER_RUNS=40 STOP_RUNS=15 STOP_IDLE=0.25 RUN_RUNS=100 READY_RUNS=60 RSS_SLEEP=5
     SPAWN_N=500 SPAWN_ROUNDS=5 PIPE_BYTES=$((1 << 30)) PIPE_RUNS=7
 fi
 
@@ -517,6 +520,46 @@ if want 5; then
         row_rss "pidward::process (current-thread)" "$RS/idle_children" pidward 100
     else
         skip 5c "pidward::process (current-thread)" "$WHY_PROCESS"
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 6. Run `true` under a cluster lock: pidward lock --etcd vs etcdctl lock, against one etcd of
+# our own on loopback (data dir on tmpfs). Both take the same key layout, so this is the same
+# work: a lease, a transaction, a range, the command, a revoke.
+if want 6; then
+    say "6. cluster lock"
+    CTL_LABEL="etcdctl lock N true"
+    group 6 "run \`true\` under an etcd lock (hyperfine, one etcd 3.4 on loopback)" ns "$CTL_LABEL"
+    need etcd etcd-server || true
+    need etcdctl etcd-client || true
+    if ! have hyperfine || ! have etcd || ! have etcdctl; then
+        skip 6 "all" "hyperfine, etcd or etcdctl is not installed" ""
+    elif ! "$PIDWARD" lock --help 2>/dev/null | grep -q -- --etcd; then
+        skip 6 "all" "this pidward has no --etcd" ""
+    else
+        free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+        CP=$(free_port) PP=$(free_port)
+        E=http://127.0.0.1:$CP
+        etcd --name bench --data-dir "$TMPFS_DIR/etcd" --listen-client-urls "$E" \
+            --advertise-client-urls "$E" --listen-peer-urls "http://127.0.0.1:$PP" \
+            --initial-advertise-peer-urls "http://127.0.0.1:$PP" \
+            --initial-cluster "bench=http://127.0.0.1:$PP" >"$OUT/etcd.log" 2>&1 &
+        ETCD_PID=$!
+        for _ in $(seq 100); do
+            etcdctl --endpoints "$E" endpoint health >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        cmds=("etcdctl --endpoints $E lock bench true" "$PIDWARD lock --etcd $E bench true")
+        if mapfile -t m < <(hyperfine_medians "$OUT/cluster.json" "$CLUSTER_RUNS" 3 "${cmds[@]}") && [ ${#m[@]} = 2 ]; then
+            row 6 "$CTL_LABEL" "${m[0]}"
+            row 6 "pidward lock --etcd E N true" "${m[1]}" "le:1.0:$CTL_LABEL"
+        else
+            skip 6 "all" "hyperfine failed (see bench/out/log.txt)" ""
+        fi
+        kill "$ETCD_PID" 2>/dev/null || true
+        wait "$ETCD_PID" 2>/dev/null || true
+        ETCD_PID=""
     fi
 fi
 

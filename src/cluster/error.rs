@@ -22,6 +22,8 @@ pub enum Step {
     Range,
     /// `Watch`: waiting for the key ahead to go.
     Watch,
+    /// `Authenticate`: logging in with a user name and password.
+    Authenticate,
 }
 
 impl fmt::Display for Step {
@@ -33,6 +35,7 @@ impl fmt::Display for Step {
             Step::Create => "creating the lock key",
             Step::Range => "reading the lock keys",
             Step::Watch => "watching the key ahead",
+            Step::Authenticate => "logging in",
         })
     }
 }

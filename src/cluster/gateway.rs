@@ -11,7 +11,9 @@
 
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use rustix::event::PollFlags;
 
 use serde_json::{Value, json};
 
@@ -22,6 +24,8 @@ use super::http;
 
 /// gRPC's UNAVAILABLE: try another endpoint.
 const UNAVAILABLE: u64 = 14;
+/// `Auth.Authenticate`.
+const AUTHENTICATE: &str = "/v3/auth/authenticate";
 
 /// One key as a range answers it.
 #[derive(Debug, Clone)]
@@ -31,11 +35,27 @@ pub(crate) struct Kv {
     pub(crate) value: Vec<u8>,
 }
 
-/// The endpoints, tried in turn from the last one that answered.
+/// The endpoints, tried in turn from the last one that answered, and the credentials.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     endpoints: Vec<Endpoint>,
     current: usize,
+    credentials: Option<Credentials>,
+    /// The auth token `Authenticate` gave, while it is good.
+    token: Option<String>,
+}
+
+/// A user name and password for etcd's authentication.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({:?}, <password>)", self.user)
+    }
 }
 
 /// An int64 field, as a string or a number; absent means 0 (proto3 default).
@@ -60,10 +80,12 @@ pub(crate) fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 impl Client {
-    pub(crate) fn new(endpoints: Vec<Endpoint>) -> Client {
+    pub(crate) fn new(endpoints: Vec<Endpoint>, credentials: Option<Credentials>) -> Client {
         Client {
             endpoints,
             current: 0,
+            credentials,
+            token: None,
         }
     }
 
@@ -83,57 +105,126 @@ impl Client {
         cancel: Option<BorrowedFd<'a>>,
     ) -> Result<http::Response<'a>, Error> {
         let body = body.to_string().into_bytes();
-        let mut last = None;
-        for i in 0..self.endpoints.len() {
-            let at = (self.current + i) % self.endpoints.len();
-            let ep = &self.endpoints[at];
-            let answer = http::post(ep, path, &body, deadline, cancel).and_then(|r| {
-                if r.status == 200 {
-                    Ok(Ok(r))
-                } else {
-                    let status = r.status;
-                    r.read_all().map(|b| Err((status, b)))
+        let n = self.endpoints.len();
+        loop {
+            let mut last = None;
+            for left in (1..=n).rev() {
+                // A frozen endpoint must not eat the time of the others: each gets its share.
+                let now = Instant::now();
+                let share = deadline.saturating_duration_since(now) / left as u32;
+                let attempt = if left == 1 { deadline } else { now + share };
+                match self.attempt(step, path, &body, attempt, cancel) {
+                    Ok(r) => return Ok(r),
+                    Err((err, false)) => return Err(err),
+                    Err((err, true)) => last = Some(err),
                 }
-            });
-            let err = match answer {
-                Ok(Ok(r)) => {
-                    self.current = at;
-                    return Ok(r);
+                // Retryable: the next call starts with the next endpoint.
+                self.current = (self.current + 1) % n;
+            }
+            let last = last.expect("at least one endpoint");
+            // Every endpoint failed (down, or no leader during an election): try again soon,
+            // until the deadline.
+            let pause = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            if pause >= deadline {
+                return Err(last);
+            }
+            if let Some(c) = cancel {
+                let woke = crate::sys::poll_fd_until(c, PollFlags::IN, Some(pause));
+                if woke.map_or(true, |r| !r.is_empty()) {
+                    return Err(self.unreachable(step, io::ErrorKind::Interrupted.into()));
                 }
-                Ok(Err((status, body))) => {
-                    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let message = v["message"].as_str().or(v["error"].as_str());
-                    let err = Error::Server {
-                        endpoint: ep.to_string(),
-                        step,
-                        status,
-                        message: message.unwrap_or("(no message)").to_owned(),
-                    };
-                    if v["code"].as_u64() != Some(UNAVAILABLE) && status != 503 {
-                        return Err(err);
-                    }
-                    err
-                }
-                Err(source) => {
-                    let err = Error::Unreachable {
-                        endpoint: ep.to_string(),
-                        step,
-                        source,
-                    };
-                    if let Error::Unreachable { source, .. } = &err
-                        && matches!(
-                            source.kind(),
-                            io::ErrorKind::Interrupted | io::ErrorKind::TimedOut
-                        )
-                    {
-                        return Err(err);
-                    }
-                    err
-                }
-            };
-            last = Some(err);
+            } else {
+                std::thread::sleep(pause.saturating_duration_since(Instant::now()));
+            }
         }
-        Err(last.expect("at least one endpoint"))
+    }
+
+    /// One request to the current endpoint. On error, whether another endpoint (or a later
+    /// try) may do better.
+    fn attempt<'a>(
+        &mut self,
+        step: Step,
+        path: &str,
+        body: &[u8],
+        deadline: Instant,
+        cancel: Option<BorrowedFd<'a>>,
+    ) -> Result<http::Response<'a>, (Error, bool)> {
+        if self.token.is_none()
+            && let Some(c) = &self.credentials
+        {
+            let login = json!({ "name": c.user, "password": c.password }).to_string();
+            let r = self.attempt_as(
+                Step::Authenticate,
+                AUTHENTICATE,
+                login.as_bytes(),
+                None,
+                deadline,
+                None,
+            )?;
+            let bytes = r
+                .read_all()
+                .map_err(|e| (self.unreachable(step, e), true))?;
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| (self.malformed(Step::Authenticate, Some(e)), false))?;
+            let token = v["token"].as_str();
+            let token = token.ok_or_else(|| (self.malformed(Step::Authenticate, None), false))?;
+            self.token = Some(token.to_owned());
+        }
+        let token = self.token.clone();
+        let result = self.attempt_as(step, path, body, token.as_deref(), deadline, cancel);
+        if let Err((Error::Server { message, .. }, _)) = &result
+            && message.contains("invalid auth token")
+        {
+            // Expired (etcd's simple tokens do, after a while): log in again next time.
+            self.token = None;
+            return result.map_err(|(e, _)| (e, true));
+        }
+        result
+    }
+
+    /// One request with this token.
+    fn attempt_as<'a>(
+        &self,
+        step: Step,
+        path: &str,
+        body: &[u8],
+        token: Option<&str>,
+        deadline: Instant,
+        cancel: Option<BorrowedFd<'a>>,
+    ) -> Result<http::Response<'a>, (Error, bool)> {
+        let ep = &self.endpoints[self.current];
+        let answer = http::post(ep, path, body, token, deadline, cancel).and_then(|r| {
+            if r.status == 200 {
+                Ok(Ok(r))
+            } else {
+                let status = r.status;
+                r.read_all().map(|b| Err((status, b)))
+            }
+        });
+        match answer {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err((status, body))) => {
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let message = v["message"].as_str().or(v["error"].as_str());
+                let retry = v["code"].as_u64() == Some(UNAVAILABLE) || status == 503;
+                let err = Error::Server {
+                    endpoint: ep.to_string(),
+                    step,
+                    status,
+                    message: message.unwrap_or("(no message)").to_owned(),
+                };
+                Err((err, retry))
+            }
+            Err(source) => {
+                let retry = source.kind() != io::ErrorKind::Interrupted;
+                let err = Error::Unreachable {
+                    endpoint: ep.to_string(),
+                    step,
+                    source,
+                };
+                Err((err, retry))
+            }
+        }
     }
 
     /// A unary call: its whole answer as JSON.

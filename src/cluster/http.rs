@@ -75,19 +75,22 @@ fn wait_ready(
     }
 }
 
-/// `POST path` with a JSON body to `ep`, connecting, sending and reading the header before
-/// `deadline`; a readable `cancel` fd aborts with [`io::ErrorKind::Interrupted`].
+/// `POST path` with a JSON body to `ep` (and etcd's auth `token` as `Authorization`),
+/// connecting, sending and reading the header before `deadline`; a readable `cancel` fd
+/// aborts with [`io::ErrorKind::Interrupted`].
 pub(crate) fn post<'a>(
     ep: &Endpoint,
     path: &str,
     body: &[u8],
+    token: Option<&str>,
     deadline: Instant,
     cancel: Option<BorrowedFd<'a>>,
 ) -> io::Result<Response<'a>> {
     let stream = connect(ep, deadline)?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
         ep.host,
         ep.port,
         body.len()

@@ -70,6 +70,7 @@ pub struct Options {
     grace: Option<Duration>,
     holder: Option<Holder>,
     call_timeout: Duration,
+    credentials: Option<gateway::Credentials>,
 }
 
 impl Options {
@@ -84,6 +85,7 @@ impl Options {
             grace: None,
             holder: None,
             call_timeout: Duration::from_secs(5),
+            credentials: None,
         }
     }
 
@@ -117,6 +119,16 @@ impl Options {
     /// What the key's value says about the holder (default: this process, no command line).
     pub fn holder(mut self, holder: Holder) -> Options {
         self.holder = Some(holder);
+        self
+    }
+
+    /// Log in as `user` with `password` (etcd's authentication; the token it gives is sent
+    /// with every call, and renewed when etcd says it expired).
+    pub fn auth(mut self, user: &str, password: &str) -> Options {
+        self.credentials = Some(gateway::Credentials {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        });
         self
     }
 
@@ -183,7 +195,7 @@ impl Lock {
             deadline,
             call_timeout: opts.call_timeout,
         };
-        let mut client = Client::new(opts.endpoints.clone());
+        let mut client = Client::new(opts.endpoints.clone(), opts.credentials.clone());
         let granted = Instant::now();
         let first_call = deadline.map_or(granted + opts.call_timeout, |d| {
             d.min(granted + opts.call_timeout)
@@ -273,7 +285,7 @@ impl Lock {
 
 /// Revoke `lease` with a fresh client (when no [`Lock`] exists yet to do it).
 fn client_revoke(opts: &Options, lease: i64) -> Result<(), Error> {
-    let mut client = Client::new(opts.endpoints.clone());
+    let mut client = Client::new(opts.endpoints.clone(), opts.credentials.clone());
     client.revoke(lease, Instant::now() + opts.call_timeout)
 }
 

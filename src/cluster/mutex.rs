@@ -113,7 +113,13 @@ impl Contender<'_> {
                         holder,
                     });
                 }
-                Err(e) => return Err(self.lost_or(e)),
+                Err(e) if self.keeper.loss().is_some() => return Err(self.lost_or(e)),
+                Err(Error::Unreachable { .. } | Error::Server { .. }) => {
+                    // The watch's endpoint failed: look again (the range moves on to the
+                    // next endpoint), without spinning.
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
             }
         }
         let call = self.limits.call();

@@ -178,6 +178,7 @@ impl Supervisor {
             signals: ended.signals,
             forward: ended.forward,
             subreaper: self.subreaper,
+            followed: None,
             _restore: ended.restore,
             _not_send: PhantomData,
         };

@@ -52,40 +52,82 @@ pub struct Etcd {
     pub port: u16,
 }
 
+/// Spawn one member `name` of the cluster `initial` (`NAME=PEER_URL,...`).
+fn spawn_member(name: &str, port: u16, peer: u16, initial: &str) -> Etcd {
+    let bin = find("PIDWARD_TEST_ETCD", "etcd", "etcd-server");
+    let dir = tempfile::tempdir().unwrap();
+    let client = format!("http://127.0.0.1:{port}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+    let child = Command::new(&bin)
+        .args(["--name", name, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--listen-client-urls", &client])
+        .args(["--advertise-client-urls", &client])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", initial])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    Etcd { child, dir, port }
+}
+
 impl Etcd {
     /// Start etcd and wait until it answers (at most 20 s).
     pub fn start() -> Etcd {
-        let bin = find("PIDWARD_TEST_ETCD", "etcd", "etcd-server");
         for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
             let (port, peer) = (free_port(), free_port());
-            let client = format!("http://127.0.0.1:{port}");
-            let peer_url = format!("http://127.0.0.1:{peer}");
-            let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-            let child = Command::new(&bin)
-                .args(["--name", "t", "--data-dir"])
-                .arg(dir.path().join("data"))
-                .args([
-                    "--listen-client-urls",
-                    &client,
-                    "--advertise-client-urls",
-                    &client,
-                ])
-                .args(["--listen-peer-urls", &peer_url])
-                .args(["--initial-advertise-peer-urls", &peer_url])
-                .args(["--initial-cluster", &format!("t={peer_url}")])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut etcd = Etcd { child, dir, port };
+            let initial = format!("t=http://127.0.0.1:{peer}");
+            let mut etcd = spawn_member("t", port, peer, &initial);
             if etcd.wait_ready(Duration::from_secs(20)) {
                 return etcd;
             }
             // Lost a port race, most likely: try other ports.
         }
         panic!("etcd did not start (three tries)");
+    }
+
+    /// Start a three-member cluster on loopback and wait until every member answers.
+    pub fn start_cluster() -> Vec<Etcd> {
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let initial: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect();
+        let initial = initial.join(",");
+        let mut members: Vec<Etcd> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, &(port, peer))| spawn_member(&format!("m{i}"), port, peer, &initial))
+            .collect();
+        for m in &mut members {
+            let up = m.wait_ready(Duration::from_secs(30));
+            assert!(up, "member did not start:\n{}", m.log());
+        }
+        members
+    }
+
+    /// Whether this member is the leader (`etcdctl endpoint status`).
+    pub fn is_leader(&self) -> bool {
+        let out = self
+            .etcdctl()
+            .args(["endpoint", "status", "-w", "json"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| {
+            let at = text.find(&format!("\"{name}\":"))? + name.len() + 3;
+            let digits: String = text[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            Some(digits)
+        };
+        field("member_id").is_some() && field("member_id") == field("leader")
     }
 
     fn wait_ready(&mut self, within: Duration) -> bool {

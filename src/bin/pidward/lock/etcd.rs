@@ -18,12 +18,17 @@
 //! `PIDWARD_LOCK_LEASE` (hex, as etcdctl writes lease IDs), and `ETCD_LOCK_KEY` /
 //! `ETCD_LOCK_REV` for scripts written for etcdctl.
 //!
+//! With etcd's authentication on, `PIDWARD_ETCD_USER` (`USER` or `USER:PASSWORD`) and
+//! `PIDWARD_ETCD_PASSWORD` give the credentials (the environment, not argv, which any user
+//! can read with `ps`).
+//!
 //! Exit codes beyond the local lock's: 68 (`EX_NOHOST`, which no flock path uses) when etcd
 //! cannot be reached or fails before the lock is held; 75 when the lock was lost.
 
 //!
-//! The four long options are pidward's own; next to flock's they make the one-letter
-//! abbreviations `--e`, `--t` and `--l` ambiguous (`--ex`, `--ti`, `--le` still work).
+//! The four long options are pidward's own: abbreviations of flock's options keep flock's
+//! meaning (`--t` is `--timeout`), so these are matched in full or by a prefix no flock option
+//! has (`getopt.rs`).
 //!
 //! This file reads the options; `etcd/cluster.rs` takes the lock and runs the command,
 //! `etcd/fence.rs` stops it when the lock is lost. Without the `etcd` feature, `--etcd` is a

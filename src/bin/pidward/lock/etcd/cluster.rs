@@ -18,6 +18,10 @@ const UNREACHABLE: u8 = 68;
 const LOST: u8 = 75;
 /// The endpoints when `--etcd` is given an empty list.
 const ENDPOINTS_VAR: &str = "PIDWARD_ETCD_ENDPOINTS";
+/// etcd user for authentication: `USER` or `USER:PASSWORD`.
+const USER_VAR: &str = "PIDWARD_ETCD_USER";
+/// The password, when `PIDWARD_ETCD_USER` has none.
+const PASSWORD_VAR: &str = "PIDWARD_ETCD_PASSWORD";
 /// How long releasing may take once the command is done.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -157,7 +161,18 @@ fn options(r: &Request) -> Result<Options, Failure> {
     }
     let endpoints = Endpoint::parse_list(&text).map_err(|e| Failure::new(USAGE, e.to_string()))?;
     let argv = r.argv.iter().map(|a| a.to_string_lossy().into_owned());
-    let mut opts = Options::new(endpoints)
+    let mut opts = Options::new(endpoints);
+    // Credentials from the environment, never from argv (which `ps` shows to everyone).
+    if let Ok(user) = std::env::var(USER_VAR)
+        && !user.is_empty()
+    {
+        let (user, password) = match user.split_once(':') {
+            Some((u, p)) => (u.to_owned(), p.to_owned()),
+            None => (user, std::env::var(PASSWORD_VAR).unwrap_or_default()),
+        };
+        opts = opts.auth(&user, &password);
+    }
+    let mut opts = opts
         .shared(r.shared)
         .holder(Holder::this_process(argv.collect()));
     if let Some(ttl) = r.ttl {
