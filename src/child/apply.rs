@@ -18,7 +18,8 @@
 //! allocation, no lock, no formatting, no panic path, no thread-local of its own, no write to
 //! memory but its own stack and `errno`. Every call is either a raw `syscall(2)` or a C
 //! library function that is a thin wrapper around one system call (`dup2`, `fcntl`, `setsid`,
-//! `setpgid`, `umask`, `chroot`, `chdir`, `execve`), or one of the async-signal-safe
+//! `setpgid`, `umask`, `chroot`, `chdir`, `prctl`, `getppid`, `getpid`, `kill`, `execve`), or
+//! one of the async-signal-safe
 //! wrappers of [`crate::sys`] (`errno`, `close_from`, `sigaction::reset_all_raw`), which
 //! async-signal-safety (`signal-safety(7)`) allows; the pointers passed are to the plan's own
 //! `CString`s and vectors, which outlive the call because the parent either waits
@@ -160,6 +161,15 @@ impl Plan {
             check(unsafe { libc::chdir(dir.as_ptr()) }.into(), Step::Chdir, 0)?;
         }
         self.switch_ids()?;
+        if let Some((signo, parent)) = self.parent_death {
+            // After the switch, which clears the setting.
+            let ret = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong) };
+            check(ret.into(), Step::ParentDeath, signo as u32)?;
+            // The parent may have died before the setting took effect.
+            if unsafe { libc::getppid() } != parent {
+                unsafe { libc::kill(libc::getpid(), signo) };
+            }
+        }
         if mode == Mode::PreExec && self.clean_signals {
             // std's exec keeps the mask; spawn's exec empties it itself.
             empty_mask()?;

@@ -68,6 +68,8 @@ pub struct Plan {
     /// Reset dispositions and the mask even outside [`spawn`](super::spawn) (a `pre_exec`
     /// hook).
     pub(super) clean_signals: bool,
+    /// `PR_SET_PDEATHSIG`: the signal, and the PID of the parent it watches.
+    pub(super) parent_death: Option<(i32, i32)>,
 }
 
 /// A failed step of [`apply`](super::apply): the step, `errno`, and which item of the step
@@ -115,6 +117,8 @@ impl Plan {
                 0
             },
             clean_signals: setup.clean_signals,
+            parent_death: (setup.parent_death)
+                .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
         };
         plan.add_moves(setup.stdio, setup.fds)?;
         let targets = plan.moves.iter().map(|m| m.target);
@@ -233,6 +237,7 @@ impl Plan {
             && self.switch.is_none()
             && self.session == Session::Inherit
             && !self.clean_signals
+            && self.parent_death.is_none()
     }
 
     /// The prepared detail of a failure, as bytes (async-signal-safe: no allocation).
@@ -257,7 +262,7 @@ impl Plan {
     /// A failure as an [`Error`], with its detail.
     pub(crate) fn error(&self, failure: &Failure) -> Error {
         let detail = match failure.step {
-            Step::Signals | Step::ProcessGroup => failure.index.to_string(),
+            Step::Signals | Step::ProcessGroup | Step::ParentDeath => failure.index.to_string(),
             _ => String::from_utf8_lossy(self.detail(failure)).into_owned(),
         };
         Error::new(failure.step, failure.errno, detail)

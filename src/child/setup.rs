@@ -158,6 +158,7 @@ pub struct Setup {
     pub(super) session: Session,
     pub(super) keep_ignored: bool,
     pub(super) clean_signals: bool,
+    pub(super) parent_death: Option<crate::Signal>,
 }
 
 impl Setup {
@@ -288,6 +289,14 @@ impl Setup {
     /// `SIG_DFL`). glibc's two internal signals (32 and 33) are reset either way.
     pub fn keep_ignored_signals(mut self, yes: bool) -> Setup {
         self.keep_ignored = yes;
+        self
+    }
+
+    /// The signal the process gets when its parent (the caller) dies (`prctl(2)`
+    /// `PR_SET_PDEATHSIG`), set after the privilege drop (which clears it). A caller that died
+    /// before the setting took effect makes the process get the signal at once.
+    pub fn parent_death_signal(mut self, signal: Option<crate::Signal>) -> Setup {
+        self.parent_death = signal;
         self
     }
 

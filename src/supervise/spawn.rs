@@ -66,6 +66,7 @@ impl Supervisor {
         // SIGCHLD no longer ignored.
         let spawned = setup
             .keep_ignored_signals(!self.reset_ignored)
+            .parent_death_signal(self.parent_death)
             .prepare()
             .and_then(|plan| child::spawn(&plan, exec));
         let ended = self.end(begun);
@@ -86,10 +87,11 @@ impl Supervisor {
     pub fn spawn(self, cmd: &mut Command) -> io::Result<Supervised> {
         let begun = self.begin()?;
         let masked = !SigSet::current()?.is_empty();
-        if masked || !ignored_signals().is_empty() {
+        if masked || !ignored_signals().is_empty() || self.parent_death.is_some() {
             let plan = Setup::new()
                 .clean_signals()
                 .keep_ignored_signals(!self.reset_ignored)
+                .parent_death_signal(self.parent_death)
                 .prepare()
                 .map_err(|e| io::Error::new(e.os_error().kind(), e))?;
             drop(plan.install(cmd)?);
