@@ -181,6 +181,7 @@ impl Supervisor {
             forward: ended.forward,
             subreaper: self.subreaper,
             followed: None,
+            stop_requested: false,
             _restore: ended.restore,
             _not_send: PhantomData,
         };
