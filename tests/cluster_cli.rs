@@ -531,3 +531,33 @@ fn with_authentication_on_the_credentials_come_from_the_environment() {
     let out = run(Some("root:s3cret"));
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn a_command_run_from_a_terminal_can_read_it() {
+    // The command has a process group of its own (to be stopped whole); run from a terminal's
+    // foreground, that group must get the terminal, or `read` would stop it with SIGTTIN.
+    let etcd = Etcd::start();
+    let inner = format!(
+        "{} lock --etcd {} tty sh -c 'read x; echo got:$x'",
+        env!("CARGO_BIN_EXE_pidward"),
+        etcd.endpoint()
+    );
+    let mut c = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = c.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::io::Write::write_all(&mut stdin, b"hello\n").unwrap();
+    let status = wait_exit(&mut c, Duration::from_secs(15));
+    drop(stdin);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut c.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(
+        status.is_some(),
+        "the command hangs (stopped by SIGTTIN?): {out}"
+    );
+    assert!(out.contains("got:hello"), "{out}");
+}
