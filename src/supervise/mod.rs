@@ -59,7 +59,7 @@
 //! | `supervised.rs` | [`Supervised`]: forwarding, reaping orphans, waiting |
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
-//! | `service.rs`, `tree.rs` | [`Service`]: start, readiness, stopping the tree |
+//! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
 //! Threads: signal dispositions belong to the process, masks and signalfds to threads.
@@ -75,6 +75,7 @@ mod catching;
 mod error;
 mod exit;
 mod poll;
+mod running;
 mod service;
 mod sigset;
 mod spawn;
@@ -83,7 +84,8 @@ mod tree;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code};
-pub use service::{KillMode, Ready, Running, Service, Started};
+pub use running::Running;
+pub use service::{KillMode, Ready, Service, Started};
 pub use supervised::Supervised;
 
 /// The signals forwarded by default.

@@ -15,43 +15,45 @@ use crate::notify::poll_until;
 pub(crate) struct Readable {
     /// The signalfd: call [`Supervised::handle_signals`].
     pub(crate) signals: bool,
-    /// The extra descriptor.
-    pub(crate) extra: bool,
+    /// The extra descriptors, in the order given.
+    pub(crate) extra: [bool; MAX_EXTRA],
 }
 
+/// How many extra descriptors [`wait`] takes.
+pub(crate) const MAX_EXTRA: usize = 3;
+
 /// `poll(2)` on the child's signalfd, on its pidfd (when `exit` is set: a reaped child's
-/// pidfd stays readable) and on `extra`, until one is readable or the deadline passes
-/// (`None`: no deadline), retrying `EINTR` with the time left. Nothing readable means the
-/// deadline passed.
+/// pidfd stays readable) and on up to [`MAX_EXTRA`] more descriptors, until one is readable
+/// or the deadline passes (`None`: no deadline), retrying `EINTR` with the time left. Nothing
+/// readable means the deadline passed.
 pub(crate) fn wait(
     child: &Supervised,
-    extra: Option<BorrowedFd<'_>>,
+    extra: &[BorrowedFd<'_>],
     deadline: Option<Instant>,
     exit: bool,
 ) -> io::Result<Readable> {
     let (signals, pidfd) = (child.signal_fd(), child.pidfd());
-    // In this order, so that the ones left out are at the end: signals, extra, pidfd. (A
-    // reaped child's pidfd reports POLLHUP whatever was asked, so it is left out, not muted.)
-    let mut fds = [
-        PollFd::new(&signals, PollFlags::IN),
-        PollFd::new(&signals, PollFlags::IN),
-        PollFd::new(&signals, PollFlags::IN),
-    ];
-    let mut n = 1;
-    let extra_at = extra.map(|fd| {
-        fds[n] = PollFd::from_borrowed_fd(fd, PollFlags::IN);
-        n += 1;
-        n - 1
-    });
+    // Signals first, then the extra ones, then the pidfd. (A reaped child's pidfd reports
+    // POLLHUP whatever was asked, so it is left out, not muted.)
+    let extra = &extra[..extra.len().min(MAX_EXTRA)];
+    let mut fds = Vec::with_capacity(MAX_EXTRA + 2);
+    fds.push(PollFd::new(&signals, PollFlags::IN));
+    fds.extend(
+        extra
+            .iter()
+            .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN)),
+    );
     if exit {
-        fds[n] = PollFd::from_borrowed_fd(pidfd, PollFlags::IN);
-        n += 1;
+        fds.push(PollFd::from_borrowed_fd(pidfd, PollFlags::IN));
     }
-    let ready = poll_until(&mut fds[..n], deadline)?;
-    let readable =
-        |at: Option<usize>| at.is_some_and(|i| ready > 0 && !fds[i].revents().is_empty());
-    Ok(Readable {
-        signals: readable(Some(0)),
-        extra: readable(extra_at),
-    })
+    let ready = poll_until(&mut fds, deadline)?;
+    let readable = |i: usize| ready > 0 && !fds[i].revents().is_empty();
+    let mut out = Readable {
+        signals: readable(0),
+        ..Readable::default()
+    };
+    for i in 0..extra.len() {
+        out.extra[i] = readable(1 + i);
+    }
+    Ok(out)
 }

@@ -10,19 +10,15 @@
 //! command's whole life, so that later messages (`STATUS=`, and the barrier of
 //! `pidward notify`) are answered.
 
-use std::os::fd::AsFd;
 use std::os::unix::io::RawFd;
-use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
-use super::error::Call;
-use super::{Error, Supervised, Supervisor, poll, tree};
+use super::{Error, Running, Supervisor};
 use crate::child::{Error as StepError, Setup, Step};
-use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadyOutcome, ReadySource, ReadyWatch};
+use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
-
-/// How long a failed system call of the loop waits before it is tried again.
-const RETRY: Duration = Duration::from_millis(10);
 
 /// When a start counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,7 +58,7 @@ pub struct Started {
 ///
 /// ```
 /// use std::process::Command;
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use pidward::child::Setup;
 /// use pidward::supervise::{Error, Ready, Service};
 ///
@@ -85,6 +81,7 @@ pub struct Service {
     ready_timeout: Duration,
     stop: Schedule,
     kill_mode: KillMode,
+    follow_pidfile: Option<PathBuf>,
 }
 
 impl Default for Service {
@@ -103,6 +100,7 @@ impl Service {
             ready_timeout: Duration::from_secs(60),
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
             kill_mode: KillMode::Tree,
+            follow_pidfile: None,
         }
     }
 
@@ -128,6 +126,14 @@ impl Service {
     /// orphans left by a command that exited are (default: `TERM/5/KILL/5`).
     pub fn stop_schedule(mut self, schedule: Schedule) -> Service {
         self.stop = schedule;
+        self
+    }
+
+    /// A forking daemon (systemd's `Type=forking` with `PIDFile=`): the start is over when
+    /// the command has exited 0 and `path` names a process of the supervised tree, which is
+    /// then the main process; the service lives as long as it does.
+    pub fn follow_pidfile(mut self, path: impl Into<PathBuf>) -> Service {
+        self.follow_pidfile = Some(path.into());
         self
     }
 
@@ -193,193 +199,8 @@ impl Service {
             ready_timeout: self.ready_timeout,
             stop: self.stop,
             kill_mode: self.kill_mode,
+            follow_pidfile: self.follow_pidfile,
             status: None,
         })
-    }
-}
-
-/// A command started by [`Service::start`]: wait for its readiness, then for its exit.
-#[derive(Debug)]
-pub struct Running {
-    child: Supervised,
-    /// The readiness wait, until the start is over.
-    watch: Option<ReadyWatch>,
-    /// The sd_notify listener after readiness, read for the command's whole life.
-    listener: Option<Listener>,
-    program: String,
-    ready: Ready,
-    ready_timeout: Duration,
-    stop: Schedule,
-    kill_mode: KillMode,
-    status: Option<String>,
-}
-
-impl Running {
-    /// The command's process ID.
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
-    }
-
-    /// The last `STATUS=` the command sent, if any.
-    pub fn status(&self) -> Option<&str> {
-        self.status.as_deref()
-    }
-
-    /// Waits until the start is over, forwarding signals meanwhile. Returns at once for
-    /// [`Ready::Exec`], and when called again after a successful start.
-    ///
-    /// On a failed start ([`Error::Timeout`], [`Error::Reported`], [`Error::Closed`],
-    /// [`Error::Exited`]) the command and its orphans have been stopped with the stop
-    /// schedule and reaped.
-    pub fn wait_ready(&mut self) -> Result<Started, Error> {
-        let Some(watch) = self.watch.as_mut() else {
-            return Ok(Started::default());
-        };
-        let outcome = loop {
-            let Ok(readable) = poll::wait(&self.child, Some(watch.as_fd()), watch.deadline(), true)
-            else {
-                // Never abandon a live command: a failing poll(2) (ENOMEM) is retried; the
-                // deadline and the command's exit are still checked below.
-                std::thread::sleep(RETRY);
-                if let Some(outcome) = watch.poll(self.child.pidfd(), |_| {}).ok().flatten() {
-                    break outcome;
-                }
-                continue;
-            };
-            if readable.signals {
-                // A signal that cannot be forwarded has nowhere else to go.
-                let _ = self.child.handle_signals();
-            }
-            match watch.poll(self.child.pidfd(), |_| {}) {
-                Ok(Some(outcome)) => break outcome,
-                Ok(None) => {}
-                Err(source) => {
-                    // The channel is broken: the start cannot be judged, so it failed, and a
-                    // failed start leaves nothing running.
-                    self.watch = None;
-                    let _ = tree::stop(&mut self.child, &self.stop);
-                    return Err(Error::Readiness { source });
-                }
-            }
-        };
-        self.status = watch.status().map(str::to_owned);
-        let program = self.program.clone();
-        let failure = match outcome {
-            ReadyOutcome::Ready { main_pid, status } => {
-                if let Some(ReadySource::Notify(listener)) =
-                    self.watch.take().map(|w| w.into_source())
-                {
-                    self.listener = Some(listener);
-                }
-                return Ok(Started { main_pid, status });
-            }
-            ReadyOutcome::Failed { errno, status } => Error::Reported {
-                program,
-                errno,
-                status,
-            },
-            ReadyOutcome::Timeout => {
-                let begun = Instant::now();
-                self.watch = None;
-                let _ = tree::stop(&mut self.child, &self.stop);
-                return Err(Error::Timeout {
-                    program,
-                    timeout: self.ready_timeout,
-                    status: self.status.clone(),
-                    stopped_in: begun.elapsed(),
-                });
-            }
-            ReadyOutcome::Closed => Error::Closed {
-                program,
-                fd: match self.ready {
-                    Ready::Fd(n) => n,
-                    _ => -1,
-                },
-            },
-            ReadyOutcome::ChildExited => {
-                let status = self.reap()?;
-                self.watch = None;
-                let _ = tree::stop(&mut self.child, &self.stop);
-                return Err(Error::Exited {
-                    program,
-                    status,
-                    last_status: self.status.clone(),
-                });
-            }
-        };
-        self.watch = None;
-        let _ = tree::stop(&mut self.child, &self.stop);
-        Err(failure)
-    }
-
-    /// Waits for the command to exit, forwarding signals and reading sd_notify messages
-    /// meanwhile, then (with [`KillMode::Tree`]) stops what is left of the tree with the stop
-    /// schedule; returns the command's status. Call [`wait_ready`](Running::wait_ready)
-    /// first when the start waits for readiness.
-    ///
-    /// A system call that fails in the loop is retried: the command is never left running
-    /// unsupervised. `Err` only when the command's own status cannot be collected.
-    pub fn wait(mut self) -> Result<ExitStatus, Error> {
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                // ECHILD: someone else reaped it (SIGCHLD ignored in a library caller).
-                Err(source) if source.raw_os_error() == Some(libc::ECHILD) => {
-                    return Err(Error::Loop {
-                        call: Call::Wait,
-                        source,
-                    });
-                }
-                Err(_) => {
-                    std::thread::sleep(RETRY);
-                    continue;
-                }
-            }
-            let listener = self.listener.as_ref().map(|l| l.as_fd());
-            let Ok(readable) = poll::wait(&self.child, listener, None, true) else {
-                std::thread::sleep(RETRY);
-                continue;
-            };
-            if readable.signals {
-                let _ = self.child.handle_signals();
-            }
-            if readable.extra
-                && let Some(listener) = &self.listener
-            {
-                // Read, so that barriers are answered; only STATUS= is kept.
-                while let Ok(Some(n)) = listener.recv() {
-                    if let Some(status) = n.status {
-                        self.status = Some(status);
-                    }
-                }
-            }
-        };
-        match self.kill_mode {
-            KillMode::Tree => {
-                let _ = tree::stop(&mut self.child, &self.stop);
-            }
-            KillMode::Main => {
-                let _ = self.child.reap_orphans();
-            }
-        }
-        Ok(status)
-    }
-
-    /// Reaps the command, which has exited (its pidfd said so).
-    fn reap(&mut self) -> Result<ExitStatus, Error> {
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Ok(status),
-                // The pidfd reports the exit as the zombie appears: at once, or a moment on.
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                Err(source) => {
-                    return Err(Error::Loop {
-                        call: Call::Wait,
-                        source,
-                    });
-                }
-            }
-        }
     }
 }

@@ -91,6 +91,7 @@ impl Supervisor {
             signals,
             forward,
             subreaper: self.subreaper,
+            followed: None,
             _restore: restore,
             _not_send: PhantomData,
         };

@@ -21,10 +21,22 @@ pub struct Supervised {
     pub(super) signals: OwnedFd,
     pub(super) forward: SigSet,
     pub(super) subreaper: bool,
+    /// The service's main process when it is not the child (`MAINPID=`, a PID file).
+    pub(super) followed: Option<Followed>,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.
     pub(super) _not_send: PhantomData<*const ()>,
+}
+
+/// A main process other than the child: forwarded signals go to it, and its status is
+/// collected when it exits as our child (re-parented to the subreaper).
+#[derive(Debug)]
+pub(crate) struct Followed {
+    pub(crate) pid: u32,
+    pub(crate) pidfd: PidFd,
+    /// Its status, once reaped here; `None` also when it exited as someone else's child.
+    pub(crate) status: Option<ExitStatus>,
 }
 
 impl Supervised {
@@ -87,9 +99,14 @@ impl Supervised {
         Ok(())
     }
 
-    /// `pidfd_send_signal(2)`; a child that has exited is not an error.
+    /// `pidfd_send_signal(2)` to the main process (the followed one, if any); one that has
+    /// exited is not an error.
     pub(crate) fn send(&self, signal: Signal) -> io::Result<()> {
-        match self.pidfd.send_signal(signal) {
+        let pidfd = match &self.followed {
+            Some(f) => &f.pidfd,
+            None => &self.pidfd,
+        };
+        match pidfd.send_signal(signal) {
             Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(e),
             _ => Ok(()),
         }
@@ -109,7 +126,7 @@ impl Supervised {
             if let Some(status) = self.try_wait()? {
                 break status;
             }
-            if super::poll::wait(&self, None, None, true)?.signals {
+            if super::poll::wait(&self, &[], None, true)?.signals {
                 self.handle_signals()?;
             }
         };
@@ -171,7 +188,12 @@ impl Supervised {
             }
             let mut status = 0;
             // SAFETY: reaps the exited orphan `pid`, which is our child.
-            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if let Some(f) = &mut self.followed
+                && reaped == f.pid as libc::pid_t
+            {
+                f.status = Some(std::os::unix::process::ExitStatusExt::from_raw(status));
+            }
         }
     }
 }

@@ -106,7 +106,7 @@ impl Stopping {
             // SIGCHLD wakes the poll; the bound covers an orphan of an orphan that exits or
             // is re-parented to us without a SIGCHLD reaching us.
             let until = deadline.min(Instant::now() + Duration::from_millis(50));
-            let readable = super::poll::wait(child, None, Some(until), self.status.is_none())?;
+            let readable = super::poll::wait(child, &[], Some(until), self.status.is_none())?;
             if readable.signals {
                 // Drains the signalfd (a signal sent to us now goes to the command, as ever).
                 let _ = child.handle_signals();

@@ -114,6 +114,12 @@ pub struct Options {
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
     pub ready_timeout: Duration,
 
+    /// A forking daemon (one that detaches by itself and writes its PID to FILE): the start
+    /// is over when the command has exited 0 and FILE names a process it left; that process
+    /// is then supervised as the service (systemd's Type=forking with PIDFile=).
+    #[arg(long, value_name = "FILE", conflicts_with = "ready")]
+    pub follow_pidfile: Option<PathBuf>,
+
     /// How the command and what is left of its tree are stopped: after a failed start, and
     /// the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5).
     #[arg(long, value_name = "SCHEDULE", default_value = "TERM/5/KILL/5",

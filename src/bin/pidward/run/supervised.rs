@@ -140,7 +140,7 @@ fn supervise(
         .forward(&FORWARD)
         .subreaper(true)
         .keep_blocked(true);
-    let service = Service::new()
+    let mut service = Service::new()
         .supervisor(supervisor)
         .stop_schedule(plan.args.stop_schedule.clone())
         .kill_mode(plan.args.kill_mode)
@@ -150,6 +150,9 @@ fn supervise(
             ReadyMode::Fd(n) => Ready::Fd(n),
         })
         .ready_timeout(plan.args.ready_timeout);
+    if let Some(path) = &plan.args.follow_pidfile {
+        service = service.follow_pidfile(plan.absolute(path));
+    }
     let mut running = service
         .start(plan.command(), setup)
         .map_err(|e| report.fail(e))?;
@@ -162,7 +165,7 @@ fn supervise(
             write_pid(pf, pid);
         }
         match mode {
-            ReadyMode::Exec => report.started(),
+            ReadyMode::Exec if plan.args.follow_pidfile.is_none() => report.started(),
             _ => report.ready(),
         }
         if let Some(up) = &upstream

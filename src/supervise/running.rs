@@ -1,0 +1,376 @@
+//! [`Running`]: a started service, waited for in two phases: the start ([`wait_ready`]), then
+//! the service's life ([`wait`]).
+//!
+//! The main process is the command, or the one it names: `MAINPID=` (checked to be in the
+//! supervised tree) or, for a forking daemon, the PID file given to
+//! [`Service::follow_pidfile`](super::Service::follow_pidfile). A followed main process is
+//! pinned by a pidfd as soon as it is known; forwarded signals go to it, and the service lives
+//! while it does, whether or not the command is still there. Its status is collected when it
+//! exits as our child (the subreaper adopted it once its parent exited); when it exits as
+//! someone else's child its status cannot be known, and counts as 0.
+//!
+//! [`wait_ready`]: Running::wait_ready
+//! [`wait`]: Running::wait
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use super::error::Call;
+use super::service::{KillMode, Ready, Started};
+use super::supervised::Followed;
+use super::{Error, Supervised, poll, tree};
+use crate::notify::{Listener, ReadyOutcome, ReadySource, ReadyWatch};
+use crate::pidfd::PidFd;
+use crate::stop::Schedule;
+
+/// How long a failed system call of the loop waits before it is tried again.
+const RETRY: Duration = Duration::from_millis(10);
+
+/// How often a forking daemon's PID file is looked at while the start waits for it.
+const PIDFILE_POLL: Duration = Duration::from_millis(20);
+
+/// A command started by [`Service::start`]: wait for its readiness, then for its exit.
+#[derive(Debug)]
+pub struct Running {
+    pub(super) child: Supervised,
+    /// The readiness wait, until the start is over.
+    pub(super) watch: Option<ReadyWatch>,
+    /// The sd_notify listener after readiness, read for the command's whole life.
+    pub(super) listener: Option<Listener>,
+    pub(super) program: String,
+    pub(super) ready: Ready,
+    pub(super) ready_timeout: Duration,
+    pub(super) stop: Schedule,
+    pub(super) kill_mode: KillMode,
+    pub(super) follow_pidfile: Option<PathBuf>,
+    pub(super) status: Option<String>,
+}
+
+impl Running {
+    /// The command's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// The last `STATUS=` the command sent, if any.
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    /// Waits until the start is over, forwarding signals meanwhile. Returns at once for
+    /// [`Ready::Exec`], and when called again after a successful start.
+    ///
+    /// On a failed start ([`Error::Timeout`], [`Error::Reported`], [`Error::Closed`],
+    /// [`Error::Exited`]) the command and its orphans have been stopped with the stop
+    /// schedule and reaped.
+    pub fn wait_ready(&mut self) -> Result<Started, Error> {
+        let Some(watch) = self.watch.as_mut() else {
+            return match self.follow_pidfile.take() {
+                Some(path) => self.wait_forking(&path),
+                None => Ok(Started::default()),
+            };
+        };
+        let outcome = loop {
+            let Ok(readable) = poll::wait(&self.child, &[watch.as_fd()], watch.deadline(), true)
+            else {
+                // Never abandon a live command: a failing poll(2) (ENOMEM) is retried; the
+                // deadline and the command's exit are still checked below.
+                std::thread::sleep(RETRY);
+                if let Some(outcome) = watch.poll(self.child.pidfd(), |_| {}).ok().flatten() {
+                    break outcome;
+                }
+                continue;
+            };
+            if readable.signals {
+                // A signal that cannot be forwarded has nowhere else to go.
+                let _ = self.child.handle_signals();
+            }
+            match watch.poll(self.child.pidfd(), |_| {}) {
+                Ok(Some(outcome)) => break outcome,
+                Ok(None) => {}
+                Err(source) => {
+                    // The channel is broken: the start cannot be judged, so it failed, and a
+                    // failed start leaves nothing running.
+                    self.watch = None;
+                    let _ = tree::stop(&mut self.child, &self.stop);
+                    return Err(Error::Readiness { source });
+                }
+            }
+        };
+        self.status = watch.status().map(str::to_owned);
+        let program = self.program.clone();
+        let failure = match outcome {
+            ReadyOutcome::Ready { main_pid, status } => {
+                if let Some(pid) = main_pid {
+                    self.follow(pid);
+                }
+                if let Some(ReadySource::Notify(listener)) =
+                    self.watch.take().map(|w| w.into_source())
+                {
+                    self.listener = Some(listener);
+                }
+                return Ok(Started { main_pid, status });
+            }
+            ReadyOutcome::Failed { errno, status } => Error::Reported {
+                program,
+                errno,
+                status,
+            },
+            ReadyOutcome::Timeout => {
+                let begun = Instant::now();
+                self.watch = None;
+                let _ = tree::stop(&mut self.child, &self.stop);
+                return Err(Error::Timeout {
+                    program,
+                    timeout: self.ready_timeout,
+                    status: self.status.clone(),
+                    stopped_in: begun.elapsed(),
+                });
+            }
+            ReadyOutcome::Closed => Error::Closed {
+                program,
+                fd: match self.ready {
+                    Ready::Fd(n) => n,
+                    _ => -1,
+                },
+            },
+            ReadyOutcome::ChildExited => {
+                let status = self.reap()?;
+                self.watch = None;
+                let _ = tree::stop(&mut self.child, &self.stop);
+                return Err(Error::Exited {
+                    program,
+                    status,
+                    last_status: self.status.clone(),
+                });
+            }
+        };
+        self.watch = None;
+        let _ = tree::stop(&mut self.child, &self.stop);
+        Err(failure)
+    }
+
+    /// Waits for the service to end, forwarding signals and reading sd_notify messages
+    /// meanwhile, then (with [`KillMode::Tree`]) stops what is left of the tree with the stop
+    /// schedule; returns the main process's status (module docs). Call
+    /// [`wait_ready`](Running::wait_ready) first when the start waits for readiness.
+    ///
+    /// A system call that fails in the loop is retried: the service is never left running
+    /// unsupervised. `Err` only when the command's own status cannot be collected.
+    pub fn wait(mut self) -> Result<ExitStatus, Error> {
+        let mut command: Option<ExitStatus> = None;
+        loop {
+            if command.is_none() {
+                match self.child.try_wait() {
+                    Ok(status) => command = status,
+                    // ECHILD: someone else reaped it (SIGCHLD ignored in a library caller).
+                    Err(source) if source.raw_os_error() == Some(libc::ECHILD) => {
+                        return Err(Error::Loop {
+                            call: Call::Wait,
+                            source,
+                        });
+                    }
+                    Err(_) => {
+                        std::thread::sleep(RETRY);
+                        continue;
+                    }
+                }
+                if command.is_some() {
+                    // Orphans queued behind the command can be reaped now, the followed
+                    // main process among them.
+                    let _ = self.child.reap_orphans();
+                }
+            }
+            let over = match &self.child.followed {
+                None => command.is_some(),
+                Some(f) => f.status.is_some() || f.pidfd.has_exited().unwrap_or(false),
+            };
+            if over {
+                break;
+            }
+            let mut extra: Vec<BorrowedFd<'_>> = Vec::with_capacity(2);
+            if let Some(listener) = &self.listener {
+                extra.push(listener.as_fd());
+            }
+            if let Some(f) = &self.child.followed {
+                extra.push(f.pidfd.as_fd());
+            }
+            let Ok(readable) = poll::wait(&self.child, &extra, None, command.is_none()) else {
+                std::thread::sleep(RETRY);
+                continue;
+            };
+            drop(extra);
+            if readable.signals {
+                let _ = self.child.handle_signals();
+            }
+            if readable.extra[0] && self.listener.is_some() {
+                self.read_listener();
+            }
+        }
+        let status = match self.child.followed.take() {
+            Some(mut f) => {
+                // Its exit may be a zombie of ours not yet reaped.
+                self.child.followed = None;
+                let mut raw = 0;
+                if f.status.is_none() {
+                    // SAFETY: waitpid(2) with WNOHANG on a PID pinned by our pidfd: if it is
+                    // our child it is reaped, otherwise ECHILD.
+                    let reaped =
+                        unsafe { libc::waitpid(f.pid as libc::pid_t, &mut raw, libc::WNOHANG) };
+                    if reaped == f.pid as libc::pid_t {
+                        f.status = Some(ExitStatus::from_raw(raw));
+                    }
+                }
+                f.status.unwrap_or(ExitStatus::from_raw(0))
+            }
+            None => command.expect("the loop ends with the command's status"),
+        };
+        match self.kill_mode {
+            KillMode::Tree => {
+                let _ = tree::stop(&mut self.child, &self.stop);
+            }
+            KillMode::Main => {
+                let _ = self.child.reap_orphans();
+            }
+        }
+        Ok(status)
+    }
+
+    /// Reads the listener: barriers are answered, `STATUS=` kept, `MAINPID=` followed.
+    fn read_listener(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let mut main = None;
+        while let Ok(Some(n)) = listener.recv() {
+            if let Some(status) = n.status {
+                self.status = Some(status);
+            }
+            if n.main_pid.is_some() {
+                main = n.main_pid;
+            }
+        }
+        if let Some(pid) = main {
+            self.follow(pid);
+        }
+    }
+
+    /// Makes `pid` the main process, if it is in the supervised tree (and not the command).
+    /// Returns whether it is followed now.
+    fn follow(&mut self, pid: u32) -> bool {
+        if pid == self.child.pid() {
+            self.child.followed = None;
+            return true;
+        }
+        if self.child.followed.as_ref().is_some_and(|f| f.pid == pid) {
+            return true;
+        }
+        // Pinned first, then checked: the PID cannot be recycled while the pidfd is open.
+        let Ok(pidfd) = PidFd::open(pid) else {
+            return false;
+        };
+        if !in_tree(pid) || pidfd.has_exited().unwrap_or(true) {
+            return false;
+        }
+        self.child.followed = Some(Followed {
+            pid,
+            pidfd,
+            status: None,
+        });
+        true
+    }
+
+    /// The start of a forking daemon: the command must exit 0, then its PID file must name a
+    /// process of the tree, before the deadline.
+    fn wait_forking(&mut self, path: &Path) -> Result<Started, Error> {
+        let deadline = Instant::now().checked_add(self.ready_timeout);
+        let mut command = None;
+        loop {
+            if command.is_none()
+                && let Ok(Some(status)) = self.child.try_wait()
+            {
+                if !status.success() {
+                    let _ = tree::stop(&mut self.child, &self.stop);
+                    return Err(Error::Exited {
+                        program: self.program.clone(),
+                        status,
+                        last_status: None,
+                    });
+                }
+                command = Some(status);
+                let _ = self.child.reap_orphans();
+            }
+            if command.is_some()
+                && let Ok(pid) = crate::pidfile::read(path)
+                && self.follow(pid)
+            {
+                return Ok(Started {
+                    main_pid: Some(pid),
+                    status: None,
+                });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let begun = Instant::now();
+                let _ = tree::stop(&mut self.child, &self.stop);
+                return Err(Error::Timeout {
+                    program: self.program.clone(),
+                    timeout: self.ready_timeout,
+                    status: None,
+                    stopped_in: begun.elapsed(),
+                });
+            }
+            // Until the command exits, its pidfd wakes us; after, the file is looked at.
+            let until = match command {
+                None => deadline,
+                Some(_) => Some(Instant::now() + PIDFILE_POLL),
+            };
+            let until = match (until, deadline) {
+                (Some(u), Some(d)) => Some(u.min(d)),
+                (u, d) => u.or(d),
+            };
+            if let Ok(readable) = poll::wait(&self.child, &[], until, command.is_none())
+                && readable.signals
+            {
+                let _ = self.child.handle_signals();
+            }
+        }
+    }
+
+    /// Reaps the command, which has exited (its pidfd said so).
+    fn reap(&mut self) -> Result<ExitStatus, Error> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                // The pidfd reports the exit as the zombie appears: at once, or a moment on.
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(source) => {
+                    return Err(Error::Loop {
+                        call: Call::Wait,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Whether `pid` descends from this process (the supervisor), following `/proc/PID/stat`.
+fn in_tree(mut pid: u32) -> bool {
+    let me = std::process::id();
+    for _ in 0..4096 {
+        if pid == me {
+            return true;
+        }
+        if pid <= 1 {
+            return false;
+        }
+        match crate::sys::proc_stat::read(pid as i32) {
+            Ok(stat) => pid = stat.ppid as u32,
+            Err(_) => return false,
+        }
+    }
+    false
+}
