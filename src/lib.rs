@@ -46,12 +46,11 @@
 //! # Who holds the lock?
 //!
 //! ```
-//! use pidward::lockfile::{Acquire, LockFile};
+//! use pidward::lockfile::{self, LockFile};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let mut lock = LockFile::new(dir.path().join("cache.lock"));
-//! lock.acquire(Acquire::default())?;
-//! let owner = lock.owner()?.unwrap();
+//! let lock = LockFile::acquire(dir.path().join("cache.lock"))?;
+//! let owner = lockfile::read(lock.path())?.unwrap();
 //! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::time::Rfc3339(owner.time));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -84,16 +83,16 @@
 //! # Stop it
 //!
 //! ```
-//! use pidward::stop::{stop, Outcome, Schedule, StopOptions};
+//! use pidward::stop::{stop, Options, Outcome, Schedule};
 //! use pidward::Signal;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("worker.pid");
 //! let worker = std::process::Command::new("sleep").arg("60").spawn()?;
 //! std::fs::write(&path, format!("{}\n", worker.id()))?;
-//! let opts = StopOptions {
+//! let opts = Options {
 //!     schedule: Schedule::parse("TERM/5/KILL/5", Signal::TERM)?,
-//!     ..StopOptions::default()
+//!     ..Options::default()
 //! };
 //! assert!(matches!(stop(&path, &opts)?, Outcome::Stopped { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -22,15 +22,19 @@ use std::str::FromStr;
 /// let rt: Signal = "RTMIN+3".parse()?;
 /// assert_eq!(rt.to_string(), "RTMIN+3");
 /// assert!("SIGBOGUS".parse::<Signal>().is_err());
-/// # Ok::<(), pidward::signal::UnknownSignal>(())
+/// # Ok::<(), pidward::signal::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Signal(i32);
 
-/// The error of parsing a string that names no signal.
+/// Why a string or number names no signal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signal {0:?} (try a name such as TERM, a number such as 15, or RTMIN+N)")]
-pub struct UnknownSignal(pub String);
+#[non_exhaustive]
+pub enum Error {
+    /// No signal has this name or number (the text as given).
+    #[error("unknown signal {0:?} (try a name such as TERM, a number such as 15, or RTMIN+N)")]
+    Unknown(String),
+}
 
 /// Names of the standard (non real-time) signals on Linux, in `kill -l` order.
 const NAMES: &[(&str, i32)] = &[
@@ -145,10 +149,10 @@ impl Signal {
 }
 
 impl FromStr for Signal {
-    type Err = UnknownSignal;
+    type Err = Error;
 
-    fn from_str(text: &str) -> Result<Signal, UnknownSignal> {
-        let unknown = || UnknownSignal(text.to_owned());
+    fn from_str(text: &str) -> Result<Signal, Error> {
+        let unknown = || Error::Unknown(text.to_owned());
         let s = text.trim();
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             return s
@@ -207,10 +211,10 @@ impl From<Signal> for i32 {
 }
 
 impl TryFrom<i32> for Signal {
-    type Error = UnknownSignal;
+    type Error = Error;
 
-    fn try_from(signo: i32) -> Result<Signal, UnknownSignal> {
-        Signal::from_raw(signo).ok_or_else(|| UnknownSignal(signo.to_string()))
+    fn try_from(signo: i32) -> Result<Signal, Error> {
+        Signal::from_raw(signo).ok_or_else(|| Error::Unknown(signo.to_string()))
     }
 }
 
@@ -266,7 +270,7 @@ mod tests {
         ] {
             assert_eq!(
                 bad.parse::<Signal>(),
-                Err(UnknownSignal(bad.to_owned())),
+                Err(Error::Unknown(bad.to_owned())),
                 "{bad}"
             );
         }

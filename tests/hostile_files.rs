@@ -179,7 +179,7 @@ fn acquire_never_writes_through_or_over_a_hostile_file() {
                 )
             }
             _ => assert!(
-                matches!(result, Err(Error::NotAPidFile { .. })),
+                matches!(result, Err(Error::Invalid { .. })),
                 "{name}: {result:?}"
             ),
         }

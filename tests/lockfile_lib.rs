@@ -7,7 +7,7 @@ use guards_common::*;
 
 use std::time::{Duration, SystemTime};
 
-use pidward::lockfile::{Acquire, Error, LockFile};
+use pidward::lockfile::{self, Error, LockFile, Malformed};
 
 fn host() -> String {
     nix::unistd::gethostname().unwrap().into_string().unwrap()
@@ -18,27 +18,27 @@ fn records_pid_time_and_host() {
     let dir = tempdir();
     let path = dir.path().join("a.lock");
     let before = SystemTime::now() - Duration::from_millis(2);
-    let mut lock = LockFile::new(&path);
-    lock.acquire(Acquire::default()).unwrap();
-    let owner = lock.owner().unwrap().unwrap();
+    let lock = LockFile::acquire(&path).unwrap();
+    let owner = lockfile::read(&path).unwrap().unwrap();
     assert_eq!(owner.pid, std::process::id());
     assert_eq!(owner.host, host());
     assert!(owner.time >= before && owner.time <= SystemTime::now());
-    assert!(lock.is_locked().unwrap() && lock.owned_by_self());
-    // Re-entrant: the owner acquires again, through this or another handle.
-    lock.acquire(Acquire::default()).unwrap();
-    let mut second = LockFile::new(&path);
-    second.acquire(Acquire::default()).unwrap();
-    assert!(second.owned_by_self());
+    assert!(lockfile::is_locked(&path).unwrap());
+    assert_eq!(lock.path(), path);
+    // Re-entrant: the owner acquires again, and the guards share the lock.
+    let second = LockFile::options().acquire(&path).unwrap();
     // The first line is a PID: PID-file readers read lock files.
     assert_eq!(pidward::pidfile::read(&path).unwrap(), std::process::id());
-    lock.release(false).unwrap();
-    assert!(path.exists(), "the second handle still holds it");
-    assert!(lock.is_locked().unwrap());
-    second.release(false).unwrap();
+    lock.release().unwrap();
+    assert!(path.exists(), "the second guard still holds it");
+    assert!(lockfile::is_locked(&path).unwrap());
+    second.release().unwrap();
     assert!(!path.exists());
-    assert!(!lock.is_locked().unwrap());
-    assert_eq!(LockFile::read(&path).unwrap(), None);
+    assert!(!lockfile::is_locked(&path).unwrap());
+    assert_eq!(lockfile::read(&path).unwrap(), None);
+    // Dropping releases too.
+    drop(LockFile::acquire(&path).unwrap());
+    assert!(!path.exists());
 }
 
 #[test]
@@ -46,11 +46,7 @@ fn another_process_holds_it() {
     let dir = tempdir();
     let path = dir.path().join("b.lock");
     let holder = guard("lock", &path, &[]);
-    let mut lock = LockFile::new(&path);
-    match lock.acquire(Acquire {
-        replace_stale: true,
-        force: false,
-    }) {
+    match LockFile::options().replace_stale(true).acquire(&path) {
         Err(e @ Error::Held { stale: false, .. }) => {
             let msg = e.to_string();
             assert!(msg.contains(&format!("PID {}", holder.pid())), "{msg}");
@@ -62,24 +58,27 @@ fn another_process_holds_it() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(lock.is_locked().unwrap());
-    assert!(!lock.owned_by_self());
-    assert!(matches!(
-        lock.release(false),
-        Err(Error::NotOwner { owner: Some(_), .. })
-    ));
-    assert!(path.exists());
-    // force takes it anyway.
-    lock.acquire(Acquire {
-        replace_stale: false,
-        force: true,
-    })
-    .unwrap();
+    assert!(lockfile::is_locked(&path).unwrap());
+    assert!(
+        path.exists(),
+        "a failed acquirer leaves the holder's file alone"
+    );
+    // Breaking it is its own act: the file goes, the next acquirer gets a new one.
+    let broken = lockfile::break_lock(&path).unwrap().unwrap();
+    assert_eq!(broken.pid, holder.pid());
+    assert!(!path.exists());
+    let lock = LockFile::acquire(&path).unwrap();
     assert_eq!(
-        LockFile::read(&path).unwrap().unwrap().pid,
+        lockfile::read(&path).unwrap().unwrap().pid,
         std::process::id()
     );
+    // The old holder's exit does not touch the new file.
     drop(holder);
+    assert_eq!(
+        lockfile::read(&path).unwrap().unwrap().pid,
+        std::process::id()
+    );
+    drop(lock);
 }
 
 #[test]
@@ -91,59 +90,93 @@ fn stale_records_need_replace_stale_and_other_hosts_are_never_stale() {
     let record =
         |pid: u32, host: &str| format!("{pid}\nhost={host}\ntime=2026-01-02T03:04:05.000Z\n");
     std::fs::write(&path, record(gone.id(), &host())).unwrap();
-    let mut lock = LockFile::new(&path);
-    assert!(!lock.is_locked().unwrap());
-    match lock.acquire(Acquire::default()) {
+    assert!(!lockfile::is_locked(&path).unwrap());
+    match LockFile::acquire(&path) {
         Err(e @ Error::Held { stale: true, .. }) => assert!(e.to_string().contains("stale")),
         other => panic!("{other:?}"),
     }
-    lock.acquire(Acquire {
-        replace_stale: true,
-        force: false,
-    })
-    .unwrap();
-    lock.release(false).unwrap();
+    let lock = LockFile::options()
+        .replace_stale(true)
+        .acquire(&path)
+        .unwrap();
+    lock.release().unwrap();
 
     std::fs::write(&path, record(gone.id(), "elsewhere.example")).unwrap();
     let before = snapshot(&path);
     assert!(
-        lock.is_locked().unwrap(),
+        lockfile::is_locked(&path).unwrap(),
         "another host's record cannot be judged from here"
     );
     assert!(matches!(
-        lock.acquire(Acquire {
-            replace_stale: true,
-            force: false
-        }),
+        LockFile::options().replace_stale(true).acquire(&path),
         Err(Error::Held { stale: false, .. })
     ));
     assert_eq!(snapshot(&path), before);
-    lock.acquire(Acquire {
-        replace_stale: false,
-        force: true,
-    })
-    .unwrap();
-    assert_eq!(LockFile::read(&path).unwrap().unwrap().host, host());
+    assert_eq!(
+        lockfile::break_lock(&path).unwrap().unwrap().host,
+        "elsewhere.example"
+    );
+    let _lock = LockFile::acquire(&path).unwrap();
+    assert_eq!(lockfile::read(&path).unwrap().unwrap().host, host());
 }
 
 #[test]
 fn malformed_files_are_reported_and_kept() {
     let dir = tempdir();
     let path = dir.path().join("d.lock");
-    for bad in ["hello\n", "123\nhost=x\n", "123\nhost=x\ntime=yesterday\n"] {
+    for (bad, problem) in [
+        ("hello\n", None),
+        ("123\nhost=x\n", Some(Malformed::NoTime)),
+        (
+            "123\nhost=x\ntime=yesterday\n",
+            Some(Malformed::BadTime("yesterday".into())),
+        ),
+    ] {
         std::fs::write(&path, bad).unwrap();
         let before = snapshot(&path);
-        assert!(
-            matches!(LockFile::read(&path), Err(Error::Malformed { .. })),
-            "{bad:?}"
-        );
-        let mut lock = LockFile::new(&path);
-        let err = lock.acquire(Acquire::default()).unwrap_err();
+        match lockfile::read(&path) {
+            Err(Error::Malformed { problem: p, .. }) => {
+                assert!(
+                    problem.as_ref().is_none_or(|want| *want == p),
+                    "{bad:?}: {p:?}"
+                )
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        let err = LockFile::acquire(&path).unwrap_err();
         assert!(matches!(err, Error::Malformed { .. }), "{bad:?}: {err:?}");
         assert!(err.to_string().contains(path.to_str().unwrap()));
         assert_eq!(snapshot(&path), before);
     }
-    let mut lock = LockFile::new(&path);
-    lock.release(true).unwrap();
-    assert!(!path.exists(), "force release removes whatever is there");
+    assert_eq!(lockfile::break_lock(&path).unwrap(), None);
+    assert!(!path.exists(), "breaking removes whatever record is there");
+    assert_eq!(
+        lockfile::break_lock(&path).unwrap(),
+        None,
+        "nothing to break"
+    );
+}
+
+#[test]
+fn not_a_regular_file_is_left_alone() {
+    let dir = tempdir();
+    let path = dir.path().join("e.lock");
+    std::fs::create_dir(&path).unwrap();
+    for err in [
+        LockFile::acquire(&path).unwrap_err(),
+        lockfile::read(&path).unwrap_err(),
+        lockfile::break_lock(&path).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::NotRegular {
+                    what: "a directory",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert!(path.is_dir());
 }

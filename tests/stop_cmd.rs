@@ -272,3 +272,57 @@ impl Drop for KillOnDrop {
         unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
     }
 }
+
+/// The position (1-based) of the `n`-th `openat(2)` of `path` among all of `pidward ARGS`'s
+/// `openat` calls, from a strace log of a run.
+fn openat_index(args: &[&std::ffi::OsStr], path: &Path, n: usize) -> usize {
+    let dir = tempdir();
+    let log = dir.path().join("trace");
+    let status = Command::new("strace")
+        .args(["-qq", "-e", "trace=openat", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_pidward"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("strace runs (the CI installs it)");
+    assert!(status.code().is_some());
+    let quoted = format!("\"{}\"", path.display());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = text.lines().filter(|l| l.starts_with("openat(")).collect();
+    let found: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].contains(&quoted))
+        .collect();
+    assert!(found.len() >= n, "{text}");
+    found[n - 1] + 1
+}
+
+#[test]
+fn a_file_unreadable_at_the_identity_recheck_means_unknown_not_stopped() {
+    // `stop` reads the file, pins the process with a pidfd, then reads the file again to
+    // confirm that it still names that process. If the second read fails, nothing can be
+    // said: exit 4, signal nothing; never "nothing to stop" (0).
+    let dir = tempdir();
+    let f = dir.path().join("svc.pid");
+    let holder = guard("hold", &f, &[]);
+    // A dry run takes the same path up to the re-check: its second open of the file is it.
+    let dry = [std::ffi::OsStr::new("stop"), "-t".as_ref(), f.as_os_str()];
+    let when = openat_index(&dry, &f, 2);
+    let out = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject=openat:error=EACCES:when={when}"))
+        .arg(env!("CARGO_BIN_EXE_pidward"))
+        .arg("stop")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("cannot tell") && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(alive(holder.pid()), "nothing may be signalled");
+    assert_eq!(pidward::pidfile::read(&f).unwrap(), holder.pid());
+}

@@ -6,43 +6,15 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Invalid, parse};
+use super::{Error, Step, parse};
 use crate::{flock, liveness};
 
 /// How long a reader waits for a locked but empty PID file to get its PID (the owner is
 /// between taking the lock and writing).
 pub(super) const STARTING_GRACE: Duration = Duration::from_millis(100);
-
-/// Why [`read`] found no PID.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// There is no file at the path.
-    #[error("{}: no such PID file", path.display())]
-    NotFound {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The file exists but does not hold a valid PID.
-    #[error("{}: invalid PID file: {reason}", path.display())]
-    Invalid {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: Invalid,
-    },
-    /// The file could not be read (EACCES, EIO...).
-    #[error("{}: cannot read: {source}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-}
 
 /// The most a reader looks at: a PID is at most 7 digits; anything whose first line is longer
 /// than this is not a PID file.
@@ -92,47 +64,35 @@ pub(super) fn read_first_line(file: &File) -> io::Result<Vec<u8>> {
 }
 
 /// Open a PID file for reading: no following a final symlink, no blocking on a FIFO.
-pub(crate) fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
+pub(crate) fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), Error> {
+    let not_regular = |what| Error::NotRegular {
+        path: path.to_owned(),
+        what,
+    };
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => ReadError::NotFound {
+            Some(libc::ENOENT) => Error::NotFound {
                 path: path.to_owned(),
             },
-            Some(libc::ELOOP) => ReadError::Invalid {
-                path: path.to_owned(),
-                reason: Invalid::NotRegular("a symbolic link"),
-            },
-            Some(libc::ENXIO) => ReadError::Invalid {
-                path: path.to_owned(),
-                reason: Invalid::NotRegular("a socket or FIFO"),
-            },
-            _ => ReadError::Io {
-                path: path.to_owned(),
-                source: e,
-            },
+            Some(libc::ELOOP) => not_regular("a symbolic link"),
+            Some(libc::ENXIO) => not_regular("a socket or FIFO"),
+            _ => Error::io(path, Step::Open, e),
         })?;
-    let meta = file.metadata().map_err(|e| ReadError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(path, Step::Stat, e))?;
     if !meta.is_file() {
-        return Err(ReadError::Invalid {
-            path: path.to_owned(),
-            reason: Invalid::NotRegular(flock::describe(meta.file_type())),
-        });
+        return Err(not_regular(flock::describe(meta.file_type())));
     }
     Ok((file, meta))
 }
 
-fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
-    let bytes = read_settled(file).map_err(|e| ReadError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    parse(&bytes, liveness::pid_max()).map_err(|reason| ReadError::Invalid {
+fn read_pid_from(path: &Path, file: &File) -> Result<u32, Error> {
+    let bytes = read_settled(file).map_err(|e| Error::io(path, Step::Read, e))?;
+    parse(&bytes, liveness::pid_max()).map_err(|reason| Error::Invalid {
         path: path.to_owned(),
         reason,
     })
@@ -140,20 +100,17 @@ fn read_pid_from(path: &Path, file: &File) -> Result<u32, ReadError> {
 
 /// Read up to `limit` bytes from the start of the file at `path`, opened as [`read`] opens
 /// it; `None` if there is no file.
-pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, ReadError> {
+pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, Error> {
     use std::io::Read;
     let file = match open_for_reading(path) {
         Ok((file, _)) => file,
-        Err(ReadError::NotFound { .. }) => return Ok(None),
+        Err(Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut buf = Vec::new();
     file.take(limit as u64)
         .read_to_end(&mut buf)
-        .map_err(|source| ReadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(|e| Error::io(path, Step::Read, e))?;
     Ok(Some(buf))
 }
 
@@ -161,17 +118,17 @@ pub(crate) fn read_start(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, R
 /// `1..=pid_max`).
 ///
 /// ```
-/// use pidward::pidfile::{read, ReadError, Invalid};
+/// use pidward::pidfile::{read, Error, Invalid};
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("nginx.pid");
-/// assert!(matches!(read(&path), Err(ReadError::NotFound { .. })));
+/// assert!(matches!(read(&path), Err(Error::NotFound { .. })));
 /// std::fs::write(&path, "4242\n")?;
 /// assert_eq!(read(&path)?, 4242);
 /// std::fs::write(&path, "0x10\n")?;
-/// assert!(matches!(read(&path), Err(ReadError::Invalid { reason: Invalid::NotDecimal(_), .. })));
+/// assert!(matches!(read(&path), Err(Error::Invalid { reason: Invalid::NotDecimal(_), .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn read(path: impl AsRef<Path>) -> Result<u32, ReadError> {
+pub fn read(path: impl AsRef<Path>) -> Result<u32, Error> {
     let path = path.as_ref();
     let (file, _) = open_for_reading(path)?;
     read_pid_from(path, &file)

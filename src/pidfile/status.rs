@@ -8,8 +8,8 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::read::{ReadError, open_for_reading, read_settled_locked};
-use super::{Invalid, parse};
+use super::read::{open_for_reading, read_settled_locked};
+use super::{Error, Invalid, parse};
 use crate::flock;
 use crate::liveness::{self, Probe, ProcessInfo};
 
@@ -148,21 +148,28 @@ pub fn status(path: impl AsRef<Path>) -> Status {
 pub(crate) fn inspect(path: &Path) -> Inspection {
     let (file, meta) = match open_for_reading(path) {
         Ok(x) => x,
-        Err(ReadError::NotFound { .. }) => {
+        Err(Error::NotFound { .. }) => {
             return Inspection {
                 status: Status::Absent,
                 meta: None,
             };
         }
-        Err(ReadError::Invalid { reason, .. }) => {
+        Err(Error::NotRegular { what, .. }) => {
             return Inspection {
-                status: Status::Invalid(reason),
+                status: Status::Invalid(Invalid::NotRegular(what)),
                 meta: fs::symlink_metadata(path).ok(),
             };
         }
-        Err(ReadError::Io { source, .. }) => {
+        Err(Error::Io { source, .. }) => {
             return Inspection {
                 status: Status::Unknown(source),
+                meta: None,
+            };
+        }
+        Err(other) => {
+            // open_for_reading returns no other error; say so rather than guess.
+            return Inspection {
+                status: Status::Unknown(io::Error::other(other)),
                 meta: None,
             };
         }

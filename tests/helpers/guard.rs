@@ -15,7 +15,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use pidward::lockfile::{Acquire, LockFile};
+use pidward::lockfile::LockFile;
 use pidward::pidfile::{Error, PidFile};
 
 fn now_ns() -> u128 {
@@ -122,8 +122,7 @@ fn main() {
             }
         }
         "lock" => {
-            let mut lock = LockFile::new(path);
-            lock.acquire(Acquire::default()).unwrap();
+            let _lock = LockFile::acquire(path).unwrap();
             ready();
             loop {
                 std::thread::sleep(Duration::from_secs(60));

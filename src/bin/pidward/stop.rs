@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use pidward::Signal;
-use pidward::stop::{Outcome, Schedule, StopOptions, stop};
+use pidward::stop::{Options, Outcome, Schedule, stop};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,7 +46,7 @@ pub fn main(args: Args) -> u8 {
         (None, Some(sig)) => Schedule::once(sig),
         (None, None) => Schedule::default(),
     };
-    let opts = StopOptions {
+    let opts = Options {
         schedule,
         remove_pidfile: args.remove_pidfile,
         dry_run: args.test,

@@ -1,0 +1,205 @@
+//! Stop schedules: start-stop-daemon's `--retry` syntax (`30`, `TERM/30/KILL/5`, `forever`).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::{Error, ScheduleProblem};
+use crate::Signal;
+
+/// One step of a [`Schedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send this signal.
+    Signal(Signal),
+    /// Wait this long for the process to exit.
+    Wait(Duration),
+    /// Repeat what follows until the process is gone.
+    Forever,
+}
+
+/// A stop schedule such as `TERM/30/KILL/5`.
+///
+/// ```
+/// use pidward::stop::{Schedule, Step};
+/// use pidward::Signal;
+/// use std::time::Duration;
+///
+/// let s = Schedule::parse("30", Signal::TERM)?;
+/// assert_eq!(s.to_string(), "TERM/30/KILL/5");
+/// let s = Schedule::parse("HUP/0.5/-9/2/forever", Signal::TERM)?;
+/// assert_eq!(s.steps()[1], Step::Wait(Duration::from_millis(500)));
+/// assert_eq!(s.steps()[2], Step::Signal(Signal::KILL));
+/// assert!(Schedule::parse("TERM/abc", Signal::TERM).is_err());
+/// # Ok::<(), pidward::stop::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(Vec<Step>);
+
+impl Schedule {
+    /// Parse start-stop-daemon `--retry` syntax; `signal` is the one a bare timeout sends first.
+    ///
+    /// Fails with [`Error::Schedule`].
+    pub fn parse(text: &str, signal: Signal) -> Result<Schedule, Error> {
+        let err = |problem| Error::Schedule {
+            text: text.to_owned(),
+            problem,
+        };
+        if let Some(d) = parse_secs(text) {
+            return Ok(Schedule(vec![
+                Step::Signal(signal),
+                Step::Wait(d),
+                Step::Signal(Signal::KILL),
+                Step::Wait(Duration::from_secs(5)),
+            ]));
+        }
+        let mut steps = Vec::new();
+        for item in text.split('/') {
+            let step = if item == "forever" {
+                if steps.contains(&Step::Forever) {
+                    return Err(err(ScheduleProblem::ForeverTwice));
+                }
+                Step::Forever
+            } else if let Some(d) = parse_secs(item) {
+                Step::Wait(d)
+            } else {
+                let name = item.strip_prefix('-').unwrap_or(item);
+                Step::Signal(name.parse().map_err(|source| {
+                    err(ScheduleProblem::BadItem {
+                        item: item.to_owned(),
+                        source,
+                    })
+                })?)
+            };
+            steps.push(step);
+        }
+        if !steps.iter().any(|s| matches!(s, Step::Signal(_))) {
+            return Err(err(ScheduleProblem::NoSignal));
+        }
+        let waits = steps.iter().any(|s| matches!(s, Step::Wait(_)));
+        if steps.last() == Some(&Step::Forever) && !waits {
+            return Err(err(ScheduleProblem::ForeverWithoutWait));
+        }
+        Ok(Schedule(steps))
+    }
+
+    /// Send `signal` once and do not wait.
+    pub fn once(signal: Signal) -> Schedule {
+        Schedule(vec![Step::Signal(signal)])
+    }
+
+    /// The steps.
+    pub fn steps(&self) -> &[Step] {
+        &self.0
+    }
+
+    /// Whether the schedule waits at all (if not, success means "signal delivered").
+    pub fn waits(&self) -> bool {
+        self.0.iter().any(|s| matches!(s, Step::Wait(_)))
+    }
+
+    /// The steps in the order they run, `forever` unrolled lazily (the iterator is endless
+    /// then: stop consuming it once the process is gone).
+    pub fn run_order(&self) -> impl Iterator<Item = Step> + '_ {
+        let steps = &self.0;
+        let (head, repeat): (&[Step], &[Step]) =
+            match steps.iter().position(|s| *s == Step::Forever) {
+                None => (steps, &[]),
+                Some(i) if i + 1 == steps.len() => {
+                    // Trailing `forever`: repeat the last signal and the waits after it.
+                    let last_sig = steps[..i]
+                        .iter()
+                        .rposition(|s| matches!(s, Step::Signal(_)))
+                        .unwrap_or(0);
+                    (&steps[..i], &steps[last_sig..i])
+                }
+                Some(i) => (&steps[..i], &steps[i + 1..]),
+            };
+        head.iter().copied().chain(
+            std::iter::repeat(repeat)
+                .take_while(|r| !r.is_empty())
+                .flatten()
+                .copied(),
+        )
+    }
+}
+
+impl Default for Schedule {
+    /// `TERM/30/KILL/5`.
+    fn default() -> Schedule {
+        Schedule::parse("30", Signal::TERM).expect("the default schedule parses")
+    }
+}
+
+impl FromStr for Schedule {
+    type Err = Error;
+
+    /// Parse with `TERM` as the signal of a bare timeout.
+    fn from_str(s: &str) -> Result<Schedule, Error> {
+        Schedule::parse(s, Signal::TERM)
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            match step {
+                Step::Signal(s) => write!(f, "{s}")?,
+                Step::Wait(d) => write!(f, "{}", d.as_secs_f64())?,
+                Step::Forever => f.write_str("forever")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A wait of the schedule: anything else is a signal (`-5` included, as `kill -5`).
+fn parse_secs(text: &str) -> Option<Duration> {
+    crate::time::parse_seconds(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        let s = Schedule::parse("5", Signal::HUP).unwrap();
+        assert_eq!(s.to_string(), "HUP/5/KILL/5");
+        let s = Schedule::parse("TERM/1/KILL/2", Signal::TERM).unwrap();
+        let order: Vec<Step> = s.run_order().collect();
+        assert_eq!(order.len(), 4);
+        let s = Schedule::parse("TERM/1/forever", Signal::TERM).unwrap();
+        let order: Vec<Step> = s.run_order().take(6).collect();
+        assert_eq!(
+            order,
+            [
+                Step::Signal(Signal::TERM),
+                Step::Wait(Duration::from_secs(1)),
+                Step::Signal(Signal::TERM),
+                Step::Wait(Duration::from_secs(1)),
+                Step::Signal(Signal::TERM),
+                Step::Wait(Duration::from_secs(1)),
+            ]
+        );
+        let s = Schedule::parse("TERM/1/forever/KILL/2", Signal::TERM).unwrap();
+        let order: Vec<Step> = s.run_order().take(5).collect();
+        assert_eq!(order[2], Step::Signal(Signal::KILL));
+        assert_eq!(order[4], Step::Signal(Signal::KILL));
+        for bad in [
+            "",
+            "TERM//5",
+            "5/forever/forever",
+            "1/2",
+            "TERM/x",
+            "forever",
+            "-1.5.5",
+            "TERM/forever",
+        ] {
+            assert!(Schedule::parse(bad, Signal::TERM).is_err(), "{bad}");
+        }
+    }
+}
