@@ -219,3 +219,47 @@ fn a_failing_poll_never_abandons_the_command() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!pidfile.exists());
 }
+
+#[test]
+fn a_killed_supervisor_takes_its_command_along() {
+    let s = Scratch::new();
+    let pidfile = s.path("run.pid");
+    let child_pidfile = s.path("child.pid");
+    let start = |extra: &[&str]| {
+        let mut args = vec![
+            "-d",
+            "-p",
+            pidfile.to_str().unwrap(),
+            "--child-pidfile",
+            child_pidfile.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "perl", "-e", "sleep 100", &s.tag]);
+        let (out, _) = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (sup, cmd) = (read_pid(&pidfile), read_pid(&child_pidfile));
+        s.adopt(sup);
+        s.adopt(cmd);
+        (sup, cmd)
+    };
+    let (sup, cmd) = start(&[]);
+    // SAFETY: kill(2) of a process this test started.
+    unsafe { libc::kill(sup as i32, libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(2), || !alive(cmd)),
+        "the command outlived its killed supervisor"
+    );
+    // So a second start is the only copy of the service.
+    let (sup2, second) = start(&[]);
+    let mut left = s.stray();
+    left.retain(|&p| p != sup2);
+    assert_eq!(left, vec![second], "one copy of the service");
+    assert_eq!(stop(&pidfile), Some(0));
+
+    // With --parent-death-signal none, the command runs on (as it did before).
+    let (sup, cmd) = start(&["--parent-death-signal", "none"]);
+    // SAFETY: as above.
+    unsafe { libc::kill(sup as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(cmd));
+}

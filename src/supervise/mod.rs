@@ -115,6 +115,7 @@ pub struct Supervisor {
     subreaper: bool,
     reset_ignored: bool,
     keep_blocked: bool,
+    parent_death: Option<Signal>,
 }
 
 impl Default for Supervisor {
@@ -132,6 +133,7 @@ impl Supervisor {
             subreaper: false,
             reset_ignored: true,
             keep_blocked: false,
+            parent_death: None,
         }
     }
 
@@ -160,6 +162,19 @@ impl Supervisor {
     /// and `QUIT`, so that a hang-up or a Ctrl-C spares the command). flock(1) keeps them.
     pub fn reset_ignored(mut self, on: bool) -> Self {
         self.reset_ignored = on;
+        self
+    }
+
+    /// The signal the child gets when the supervisor dies (`prctl(PR_SET_PDEATHSIG)`, set in
+    /// the child before `execve(2)`; default: none).
+    ///
+    /// `KILL` makes a command die with a supervisor that is itself killed (`kill -9`), so that
+    /// it cannot run on unsupervised while its PID file is stale and a second copy starts.
+    /// The kernel clears the setting when the command executes a set-user-ID program; only
+    /// the child gets it, not what it forks later. A child whose supervisor died before the
+    /// setting took effect gets the signal at once.
+    pub fn parent_death_signal(mut self, signal: Option<Signal>) -> Self {
+        self.parent_death = signal;
         self
     }
 

@@ -99,17 +99,20 @@ impl Supervisor {
         Ok(supervised)
     }
 
-    /// The `pre_exec` hook that empties the child's signal mask (`sigprocmask(2)`) and resets
-    /// every disposition to the default (`rt_sigaction(2)`) when some are ignored, or `None`
-    /// when the child would get a clean slate anyway: then std can use `posix_spawn(3)`.
+    /// The `pre_exec` hook that empties the child's signal mask (`sigprocmask(2)`), resets
+    /// every disposition to the default (`rt_sigaction(2)`) when some are ignored, and sets
+    /// the parent-death signal (`prctl(2)`), or `None` when none of it is needed: then std can
+    /// use `posix_spawn(3)`.
     fn clean_slate_hook(&self) -> io::Result<Option<Hook>> {
         // Everything the hook uses is built here, before the fork: it must not allocate.
         let reset = self.reset_ignored && !ignored_signals().is_empty();
         let masked = !SigSet::current()?.is_empty();
-        if !reset && !masked {
+        let death = self.parent_death.map(|s| s.as_raw());
+        if !reset && !masked && death.is_none() {
             return Ok(None);
         }
         let empty = SigSet::empty();
+        let parent = rustix::process::getpid();
         Ok(Some(Box::new(move || {
             // Runs in the child between fork(2) and execve(2). It makes only raw
             // rt_sigaction(2) calls (the C library's sigaction refuses its own two signals,
@@ -122,6 +125,19 @@ impl Supervisor {
             if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty.0, std::ptr::null_mut()) } == -1
             {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(signo) = death {
+                // Last, after any change of credentials (which clears the setting). prctl(2),
+                // getppid(2) and kill(2) are plain system calls.
+                // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+                if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong) } == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The supervisor may have died before the setting took effect.
+                if rustix::process::getppid() != Some(parent) {
+                    // SAFETY: kill(2) of this process itself (getpid(2) has no preconditions).
+                    unsafe { libc::kill(libc::getpid(), signo) };
+                }
             }
             Ok(())
         })))

@@ -120,6 +120,12 @@ pub struct Options {
     #[arg(long, value_name = "FILE", conflicts_with = "ready")]
     pub follow_pidfile: Option<PathBuf>,
 
+    /// The signal the command gets if pidward itself dies (killed with KILL, say), so that
+    /// it never runs on unsupervised behind a stale PID file; `none` to let it run on.
+    #[arg(long, value_name = "SIG|none", default_value = "KILL",
+        value_parser = parse_death_signal)]
+    pub parent_death_signal: DeathSignal,
+
     /// How the command and what is left of its tree are stopped: after a failed start, and
     /// the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5).
     #[arg(long, value_name = "SCHEDULE", default_value = "TERM/5/KILL/5",
@@ -195,5 +201,20 @@ pub fn parse_kill_mode(s: &str) -> Result<KillMode, String> {
         "tree" => Ok(KillMode::Tree),
         "main" => Ok(KillMode::Main),
         _ => Err(format!("{s:?} is not tree or main")),
+    }
+}
+
+/// `--parent-death-signal`: a signal, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct DeathSignal(pub Option<pidward::Signal>);
+
+/// A signal name or number, or `none`.
+pub fn parse_death_signal(s: &str) -> Result<DeathSignal, String> {
+    match s {
+        "none" => Ok(DeathSignal(None)),
+        _ => s
+            .parse()
+            .map(|sig| DeathSignal(Some(sig)))
+            .map_err(|e| format!("{e}")),
     }
 }

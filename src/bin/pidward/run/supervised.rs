@@ -139,7 +139,8 @@ fn supervise(
     let supervisor = Supervisor::new()
         .forward(&FORWARD)
         .subreaper(true)
-        .keep_blocked(true);
+        .keep_blocked(true)
+        .parent_death_signal(plan.args.parent_death_signal.0);
     let mut service = Service::new()
         .supervisor(supervisor)
         .stop_schedule(plan.args.stop_schedule.clone())
