@@ -36,6 +36,20 @@ fn wait_for(path: &Path, within: Duration) -> bool {
     true
 }
 
+/// The PID a command wrote to `path` with `echo $$ > path` (once the whole line is there:
+/// the file exists before its content does).
+fn read_pid(path: &Path) -> u32 {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.ends_with('\n') {
+            return text.trim().parse().unwrap();
+        }
+        assert!(Instant::now() < end, "no PID in {}", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Wall-clock seconds now, as `date +%s.%N` prints them.
 fn now() -> f64 {
     SystemTime::now()
@@ -198,11 +212,7 @@ fn kill_9_of_the_holder_kills_its_command_and_frees_the_lock() {
     let e = etcd.endpoint();
     let dir = tempfile::tempdir().unwrap();
     let mut h = holder(&e, &["--ttl", "2"], "k", dir.path());
-    let cmd: u32 = std::fs::read_to_string(dir.path().join("ready"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let cmd = read_pid(&dir.path().join("ready"));
     h.kill().unwrap();
     let killed = Instant::now();
     h.wait().unwrap();
@@ -320,11 +330,7 @@ fn etcd_gone_the_holder_fences_itself_kills_a_stubborn_command_and_exits_in_time
         .spawn()
         .unwrap();
     assert!(wait_for(&ready, Duration::from_secs(10)));
-    let cmd: u32 = std::fs::read_to_string(&ready)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let cmd = read_pid(&ready);
     etcd.kill();
     let gone = Instant::now();
     let status = wait_exit(&mut h, Duration::from_secs(10)).expect("holder hangs");

@@ -5,12 +5,13 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pidward::Signal;
 use pidward::cluster::{Endpoint, Error, Holder, Lock, Options, Wait};
 use pidward::supervise::Supervisor;
 
 use super::super::options::{Invocation, Op, Target, Timeout};
 use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text};
-use super::fence::{prepare_child, supervise, take_terminal_back, terminal_is_ours};
+use super::fence::{give_terminal, supervise, take_terminal_back, terminal_is_ours};
 
 /// `EX_NOHOST`: etcd unreachable, or a cluster error before the lock was held.
 const UNREACHABLE: u8 = 68;
@@ -127,8 +128,12 @@ pub fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         .env("ETCD_LOCK_KEY", lock.key())
         .env("ETCD_LOCK_REV", &rev);
     let foreground = terminal_is_ours();
-    prepare_child(&mut cmd, foreground);
-    let spawned = Supervisor::new().reset_ignored(false).spawn(&mut cmd);
+    give_terminal(&mut cmd, foreground);
+    // The command dies with pidward: `kill -9` of pidward cannot leave it running unlocked.
+    let spawned = Supervisor::new()
+        .reset_ignored(false)
+        .parent_death_signal(Some(Signal::KILL))
+        .spawn(&mut cmd);
     if spawned.is_err() && foreground {
         take_terminal_back();
     }

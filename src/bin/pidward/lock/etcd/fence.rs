@@ -48,29 +48,17 @@ pub(super) fn take_terminal_back() {
     hand_terminal(unsafe { libc::getpgrp() });
 }
 
-/// Set up the child between fork and exec: `prctl(PR_SET_PDEATHSIG, SIGKILL)`, so that the
-/// command dies when the thread that forked it (this one, which lives as long as pidward)
-/// does; and, with `foreground`, the terminal for the command's new process group.
-pub(super) fn prepare_child(cmd: &mut Command, foreground: bool) {
-    // SAFETY: getpid(2) has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    let hook = move || {
-        // Runs between fork(2) and execve(2): prctl(2), getppid(2), getpid(2), the signal
-        // mask and tcsetpgrp(3) only, no allocation, so it is async-signal-safe.
-        // SAFETY: plain prctl(2) call with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // The parent may have died before the prctl: then no signal will ever come.
-        // SAFETY: getppid(2) has no preconditions.
-        if unsafe { libc::getppid() } != parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-        }
-        if foreground {
-            // std has made us a group leader already (process_group(0) comes first).
-            // SAFETY: getpid(2) has no preconditions.
-            hand_terminal(unsafe { libc::getpid() });
-        }
+/// With `foreground`, give the terminal to the command's new process group between fork and
+/// exec (std has made the child a group leader already: `process_group` comes first).
+pub(super) fn give_terminal(cmd: &mut Command, foreground: bool) {
+    if !foreground {
+        return;
+    }
+    let hook = || {
+        // Runs between fork(2) and execve(2): getpid(2), the signal mask and tcsetpgrp(3)
+        // only, no allocation, so it is async-signal-safe.
+        // SAFETY: getpid(2) has no preconditions.
+        hand_terminal(unsafe { libc::getpid() });
         Ok(())
     };
     // SAFETY: the hook is async-signal-safe (above).
