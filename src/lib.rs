@@ -34,7 +34,9 @@
 //! let path = dir.path().join("app.pid");
 //! let guard = PidFile::acquire(&path)?;
 //! match PidFile::acquire(&path) {
-//!     Err(pidfile::Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+//!     Err(pidfile::Error::AlreadyRunning { pid, .. }) => {
+//!         assert_eq!(pid, Some(std::process::id()))
+//!     }
 //!     other => panic!("two holders: {other:?}"),
 //! }
 //! assert_eq!(pidfile::status(&path).lsb_code(), 0);
@@ -51,7 +53,8 @@
 //! let dir = tempfile::tempdir()?;
 //! let lock = LockFile::acquire(dir.path().join("cache.lock"))?;
 //! let owner = lockfile::read(lock.path())?.unwrap();
-//! println!("held by PID {} on {} since {}", owner.pid, owner.host, pidward::time::Rfc3339(owner.time));
+//! let since = pidward::time::Rfc3339(owner.time);
+//! println!("held by PID {} on {} since {since}", owner.pid, owner.host);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -72,13 +75,34 @@
 //! ```
 //!
 //! A service declares readiness to whoever started it (`pidward run --ready notify`, or
-//! systemd) with [`notify::ready`].
+//! systemd) with [`notify::ready`]; started by nobody who listens, it is told so:
+//!
+//! ```
+//! // No NOTIFY_SOCKET and no notify-fd here: nobody was told, and that is no error.
+//! # unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+//! assert!(!pidward::notify::ready()?);
+//! # Ok::<(), pidward::notify::Error>(())
+//! ```
 //!
 //! # Drive a child from async code
 //!
 //! With the `process` feature, `pidward::process::Command` spawns children on tokio with any
 //! fd map, backpressured writes, pausable readers, one event stream, pidfd signals and an
-//! exact exit reason; see the module for examples.
+//! exact exit reason; see the module for more:
+//!
+//! ```
+//! # #[cfg(feature = "process")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), pidward::process::Error> {
+//! let mut child = pidward::process::Command::new("sh")
+//!     .args(["-c", "exit 3"])
+//!     .spawn()?;
+//! assert_eq!(child.wait().await?.code(), Some(3));
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "process"))]
+//! # fn main() {}
+//! ```
 //!
 //! # Stop it
 //!

@@ -61,8 +61,8 @@ impl Options {
     }
 
     /// Lock the file but write no PID until [`PidFile::write_pid`]: readers see the state
-    /// [`Status::Starting`](super::Status::Starting) meanwhile. For launchers whose PID is not the one to record (a
-    /// daemon records its final, detached PID).
+    /// [`Status::Starting`](super::Status::Starting) meanwhile. For launchers whose PID is
+    /// not the one to record (a daemon records its final, detached PID).
     pub fn defer_write(mut self, yes: bool) -> Options {
         self.defer_write = yes;
         self

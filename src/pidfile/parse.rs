@@ -149,18 +149,26 @@ mod tests {
 
     proptest! {
         #[test]
-        fn accepts_exactly_the_valid_range(pid in 1u32..=MAX, lead in 0usize..5, ws in "[ \t\r]{0,3}", tail in ".*") {
+        fn accepts_exactly_the_valid_range(
+            pid in 1u32..=MAX,
+            lead in 0usize..5,
+            ws in "[ \t\r]{0,3}",
+            tail in ".*",
+        ) {
             let text = format!("{ws}{}{pid}{ws}\n{tail}", "0".repeat(lead));
             prop_assert_eq!(parse(text.as_bytes(), MAX), Ok(pid));
         }
 
         #[test]
-        fn never_panics_and_never_accepts_nondigits(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+        fn never_panics_and_never_accepts_nondigits(
+            bytes in proptest::collection::vec(any::<u8>(), 0..100),
+        ) {
             if let Ok(pid) = parse(&bytes, MAX) {
                 let line = bytes.split(|&b| b == b'\n').next().unwrap().trim_ascii();
                 prop_assert!(line.iter().all(u8::is_ascii_digit));
                 prop_assert!((1..=MAX).contains(&pid));
-                prop_assert_eq!(std::str::from_utf8(line).unwrap().parse::<u64>().unwrap(), u64::from(pid));
+                let value: u64 = std::str::from_utf8(line).unwrap().parse().unwrap();
+                prop_assert_eq!(value, u64::from(pid));
             }
         }
 

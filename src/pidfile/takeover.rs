@@ -12,7 +12,8 @@ use crate::{flock, liveness};
 
 /// An existing, unlocked file may be taken over if it is empty or names a PID that is not
 /// running (a crashed owner's); a live PID older than the file means a program that does not
-/// lock is running, and is reported as [`Error::AlreadyRunning`]; anything else might be a file given by mistake (`-p /etc/passwd`) and is refused.
+/// lock is running, and is reported as [`Error::AlreadyRunning`]; anything else might be a
+/// file given by mistake (`-p /etc/passwd`) and is refused.
 pub(super) fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> {
     let len = file
         .metadata()
