@@ -60,6 +60,7 @@
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
 //! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
+//! | `restart.rs` | [`Restart`]: policies, backoff, the wait between runs |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
 //! Threads: signal dispositions belong to the process, masks and signalfds to threads.
@@ -75,6 +76,7 @@ mod catching;
 mod error;
 mod exit;
 mod poll;
+mod restart;
 mod running;
 mod service;
 mod sigset;
@@ -84,6 +86,7 @@ mod tree;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code};
+pub use restart::{Policy, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};
 pub use supervised::Supervised;

@@ -32,7 +32,7 @@ const RETRY: Duration = Duration::from_millis(10);
 /// How often a forking daemon's PID file is looked at while the start waits for it.
 const PIDFILE_POLL: Duration = Duration::from_millis(20);
 
-/// A command started by [`Service::start`]: wait for its readiness, then for its exit.
+/// A command started by [`Service::start`](super::Service::start): wait for its readiness, then for its exit.
 #[derive(Debug)]
 pub struct Running {
     pub(super) child: Supervised,
@@ -53,6 +53,11 @@ impl Running {
     /// The command's process ID.
     pub fn pid(&self) -> u32 {
         self.child.pid()
+    }
+
+    /// Whether the supervisor was told to stop (`TERM`, `INT`, `QUIT`) while this ran.
+    pub fn stop_requested(&self) -> bool {
+        self.child.stop_requested()
     }
 
     /// The last `STATUS=` the command sent, if any.
@@ -160,7 +165,7 @@ impl Running {
     ///
     /// A system call that fails in the loop is retried: the service is never left running
     /// unsupervised. `Err` only when the command's own status cannot be collected.
-    pub fn wait(mut self) -> Result<ExitStatus, Error> {
+    pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         let mut command: Option<ExitStatus> = None;
         loop {
             if command.is_none() {

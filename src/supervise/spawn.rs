@@ -92,6 +92,7 @@ impl Supervisor {
             forward,
             subreaper: self.subreaper,
             followed: None,
+            stop_requested: false,
             _restore: restore,
             _not_send: PhantomData,
         };

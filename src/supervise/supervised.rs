@@ -23,6 +23,8 @@ pub struct Supervised {
     pub(super) subreaper: bool,
     /// The service's main process when it is not the child (`MAINPID=`, a PID file).
     pub(super) followed: Option<Followed>,
+    /// `TERM`, `INT` or `QUIT` reached the supervisor: an administrative stop.
+    pub(super) stop_requested: bool,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.
@@ -43,6 +45,12 @@ impl Supervised {
     /// The child's process ID.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether `TERM`, `INT` or `QUIT` reached the supervisor since the spawn (an
+    /// administrative stop, which a restart policy must respect).
+    pub fn stop_requested(&self) -> bool {
+        self.stop_requested
     }
 
     /// The pidfd of the child: readable (`poll(2)`) once it has exited.
@@ -67,6 +75,9 @@ impl Supervised {
             if signo == libc::SIGCHLD {
                 chld = true;
             }
+            if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+                self.stop_requested = true;
+            }
             if !self.forward.contains(signo) || self.child_already_got(&info) {
                 continue;
             }
@@ -86,7 +97,13 @@ impl Supervised {
     /// [`handle_signals`]: Supervised::handle_signals
     pub(super) fn deliver_recorded(&mut self, recorded: u64) -> io::Result<()> {
         for signo in 1..=64 {
-            if recorded & (1 << (signo - 1)) == 0 || !self.forward.contains(signo) {
+            if recorded & (1 << (signo - 1)) == 0 {
+                continue;
+            }
+            if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+                self.stop_requested = true;
+            }
+            if !self.forward.contains(signo) {
                 continue;
             }
             if let Some(signal) = Signal::from_raw(signo) {

@@ -147,6 +147,16 @@ fn split_user(args: &Options) -> Result<(Option<String>, Option<String>), Failur
 }
 
 impl Plan {
+    /// The restart policy of `--restart` and its backoff options.
+    fn restart(&self) -> pidward::supervise::Restart {
+        let a = &self.args;
+        pidward::supervise::Restart::new(a.restart.0)
+            .delay(a.restart_delay)
+            .max_delay(a.restart_max_delay)
+            .jitter(a.restart_jitter)
+            .reset_after(a.restart_reset)
+    }
+
     /// `path` made absolute against the caller's working directory.
     fn absolute(&self, path: &Path) -> PathBuf {
         self.cwd.join(path)

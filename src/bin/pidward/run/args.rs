@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pidward::child::Rlimit;
 use pidward::stop::Schedule;
-use pidward::supervise::KillMode;
+use pidward::supervise::{KillMode, Policy};
 
 use super::env;
 
@@ -126,6 +126,30 @@ pub struct Options {
         value_parser = parse_death_signal)]
     pub parent_death_signal: DeathSignal,
 
+    /// Start the command again when it ends: no (the default), on-failure (a non-zero code or
+    /// a signal) or always. Never after pidward was told to stop (TERM, INT, QUIT), nor after
+    /// a set-up or exec failure. During the delay TERM/INT/QUIT end pidward at once and HUP
+    /// starts the command now.
+    #[arg(long, value_name = "no|on-failure|always", default_value = "no",
+        value_parser = parse_policy)]
+    pub restart: RestartPolicy,
+
+    /// The first restart delay, in seconds; it doubles after each failed run.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
+    pub restart_delay: Duration,
+
+    /// The longest restart delay, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub restart_max_delay: Duration,
+
+    /// The delay's jitter, as a fraction (uniform, ±).
+    #[arg(long, value_name = "FRACTION", default_value = "0.1", value_parser = parse_fraction)]
+    pub restart_jitter: f64,
+
+    /// A run that lasted this long (in seconds) starts the backoff over.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub restart_reset: Duration,
+
     /// How the command and what is left of its tree are stopped: after a failed start, and
     /// the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5).
     #[arg(long, value_name = "SCHEDULE", default_value = "TERM/5/KILL/5",
@@ -217,4 +241,26 @@ pub fn parse_death_signal(s: &str) -> Result<DeathSignal, String> {
             .map(|sig| DeathSignal(Some(sig)))
             .map_err(|e| format!("{e}")),
     }
+}
+
+/// `--restart`.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartPolicy(pub Policy);
+
+/// `no`, `on-failure` or `always`.
+pub fn parse_policy(s: &str) -> Result<RestartPolicy, String> {
+    match s {
+        "no" => Ok(RestartPolicy(Policy::No)),
+        "on-failure" => Ok(RestartPolicy(Policy::OnFailure)),
+        "always" => Ok(RestartPolicy(Policy::Always)),
+        _ => Err(format!("{s:?} is not no, on-failure or always")),
+    }
+}
+
+/// A number from 0 to 1.
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("{s:?} is not a fraction from 0 to 1"))
 }

@@ -10,6 +10,10 @@ use pidward::child::Setup;
 use pidward::daemon::{Daemon, Started};
 use pidward::notify::Notifier;
 use pidward::pidfile::PidFile;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Instant;
+
 use pidward::supervise::{self, Ready, Service, Supervisor, exit_code};
 
 use super::{FORWARD, Failure, Plan, ReadyMode};
@@ -24,15 +28,19 @@ pub fn foreground(plan: Plan) -> Result<u8, Failure> {
         Some(path) => Some(plan.acquire(path, true)?),
         None => None,
     };
-    let (out, err) = plan.output_stdio();
-    let mut setup = plan.command_setup();
-    if let Some(out) = out {
-        setup = setup.stdout(out);
-    }
-    if let Some(err) = err {
-        setup = setup.stderr(err);
-    }
-    let result = supervise(&plan, setup, child_pid_file, &mut Reporter::Foreground)
+    // Built anew for each run (a restart gets the same set-up).
+    let setup = || {
+        let (out, err) = plan.output_stdio();
+        let mut setup = plan.command_setup();
+        if let Some(out) = out {
+            setup = setup.stdout(out);
+        }
+        if let Some(err) = err {
+            setup = setup.stderr(err);
+        }
+        setup
+    };
+    let result = supervise(&plan, &setup, child_pid_file, &mut Reporter::Foreground)
         .map_err(|f| plan.with_stderr_tail(f));
     if let Some(pf) = pid_file {
         release(pf);
@@ -50,8 +58,6 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
         Some(path) => Some(plan.acquire(path, true)?),
         None => None,
     };
-    // Built here, while relative paths still mean what they meant to the caller.
-    let setup = plan.command_setup();
     // The detached supervisor's own streams go where the command's should: the command
     // inherits them.
     let mut own = Setup::new();
@@ -74,9 +80,10 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     }
     // The launcher exits inside start() on success, or gets the failure here.
     let mut detached = daemon.start().map_err(|e| plan.launcher_failure(e))?;
+    // Paths in the set-up are absolute (made so against the caller's directory).
     supervise(
         &plan,
-        setup,
+        &|| plan.command_setup(),
         child_pid_file,
         &mut Reporter::Detached(&mut detached),
     )
@@ -121,7 +128,7 @@ impl Reporter<'_> {
 /// Spawns the command under a [`Service`] and runs it until it exits.
 fn supervise(
     plan: &Plan,
-    setup: Setup,
+    make_setup: &dyn Fn() -> Setup,
     mut child_pid_file: Option<PidFile>,
     report: &mut Reporter,
 ) -> Result<u8, Failure> {
@@ -154,33 +161,80 @@ fn supervise(
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
-    let mut running = service
-        .start(plan.command(), setup)
-        .map_err(|e| report.fail(e))?;
-    if let Some(pf) = &mut child_pid_file {
-        write_pid(pf, running.pid());
-    }
-    let result = running.wait_ready().map_err(|e| report.fail(e));
-    let result = result.and_then(|started| {
-        if let (Some(pid), Some(pf)) = (started.main_pid, &mut child_pid_file) {
-            write_pid(pf, pid);
+    let mut restart = plan.restart();
+    let mut first = true;
+    let result = loop {
+        let began = Instant::now();
+        let end = run_once(
+            plan,
+            &service,
+            make_setup(),
+            &mut child_pid_file,
+            |started| {
+                if !first {
+                    return;
+                }
+                match mode {
+                    ReadyMode::Exec if plan.args.follow_pidfile.is_none() => report.started(),
+                    _ => report.ready(),
+                }
+                if let Some(up) = &upstream
+                    && let Err(e) = up.relay_ready(std::process::id(), started.status.as_deref())
+                {
+                    eprintln!("pidward run: warning: relaying readiness: {e}");
+                }
+            },
+        );
+        let (status, stopped) = match end {
+            Ok(end) => end,
+            // The first start is reported as it went; set-up and exec failures are final.
+            Err(e) if first || matches!(e, supervise::Error::Setup(_)) => {
+                break Err(report.fail(e));
+            }
+            Err(e) => {
+                eprintln!("pidward run: {e}");
+                let status = match e {
+                    supervise::Error::Exited { status, .. } => status,
+                    _ => ExitStatus::from_raw(1 << 8),
+                };
+                (status, false)
+            }
+        };
+        first = false;
+        let Some(delay) = restart.next(status, began.elapsed(), stopped) else {
+            break Ok(exit_code(status));
+        };
+        match supervise::wait_backoff(delay, &FORWARD) {
+            Ok(supervise::Wake::Stop(_)) | Err(_) => break Ok(exit_code(status)),
+            Ok(_) => {}
         }
-        match mode {
-            ReadyMode::Exec if plan.args.follow_pidfile.is_none() => report.started(),
-            _ => report.ready(),
-        }
-        if let Some(up) = &upstream
-            && let Err(e) = up.relay_ready(std::process::id(), started.status.as_deref())
-        {
-            eprintln!("pidward run: warning: relaying readiness: {e}");
-        }
-        let status = running.wait().map_err(|e| Failure::from(&e))?;
-        Ok(exit_code(status))
-    });
+    };
     if let Some(pf) = child_pid_file {
         release(pf);
     }
     result
+}
+
+/// One run: start, wait for readiness (`on_ready` is told), wait for the end. The end's
+/// status, and whether the supervisor was told to stop meanwhile.
+fn run_once(
+    plan: &Plan,
+    service: &Service,
+    setup: Setup,
+    child_pid_file: &mut Option<PidFile>,
+    on_ready: impl FnOnce(&supervise::Started),
+) -> Result<(ExitStatus, bool), supervise::Error> {
+    let mut running = service.clone().start(plan.command(), setup)?;
+    if let Some(pf) = child_pid_file {
+        write_pid(pf, running.pid());
+    }
+    let started = running.wait_ready()?;
+    if let (Some(pid), Some(pf)) = (started.main_pid, child_pid_file) {
+        write_pid(pf, pid);
+    }
+    on_ready(&started);
+    let status = running.wait()?;
+    Ok((status, running.stop_requested()))
 }
 
 /// Writes a PID into the command's PID file, warning (not failing) when that is impossible.
