@@ -119,10 +119,16 @@ fn contenders_never_overlap_come_in_order_and_tokens_rise() {
         l = log.display()
     );
     let mut children = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for i in 0..4 {
         let mut c = sh(&etcd.endpoint(), &[], "job", &script);
         children.push(c.env("IDX", i.to_string()).spawn().unwrap());
-        std::thread::sleep(Duration::from_millis(150));
+        // The next one comes after this one has its key (first come is first created).
+        let end = Instant::now() + Duration::from_secs(10);
+        while !etcd.keys("job/").into_iter().any(|k| seen.insert(k)) {
+            assert!(Instant::now() < end, "contender {i} created no key");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     for mut c in children {
         assert_eq!(
