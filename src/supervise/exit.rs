@@ -18,7 +18,7 @@ use crate::Signal;
 /// let all = pidward::supervise::forwardable();
 /// assert!(all.contains(&"PWR".parse()?) && all.contains(&"RTMIN+3".parse()?));
 /// assert!(!all.contains(&Signal::CHLD) && !all.contains(&Signal::SEGV));
-/// # Ok::<(), pidward::signal::UnknownSignal>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn forwardable() -> Vec<Signal> {
     (1..=libc::SIGRTMAX())
