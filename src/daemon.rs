@@ -335,6 +335,7 @@ impl Daemon {
         let pid = report.pid;
         match report.outcome {
             Outcome::Started | Outcome::Ready | Outcome::Execed => {
+                status::wait_closed(read.as_fd(), Duration::from_secs(1));
                 if let Some(pf) = self.pid_file.take() {
                     pf.disown();
                 }

@@ -44,6 +44,11 @@ impl PidFd {
         Ok(PidFd(pidfd_open(pid, PidfdFlags::empty())?))
     }
 
+    /// A pidfd the kernel returned otherwise (`clone(CLONE_PIDFD)`).
+    pub(crate) fn from_owned(fd: OwnedFd) -> PidFd {
+        PidFd(fd)
+    }
+
     /// `pidfd_send_signal(pidfd, sig, NULL, 0)`.
     ///
     /// Fails with `ESRCH` once the process has exited (even while it is a zombie).

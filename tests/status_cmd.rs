@@ -135,3 +135,34 @@ fn bad_flags_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_unwritable_stdout_is_reported_and_the_code_stays_the_answer() {
+    // A closed pipe (`pidward status F | true`) and a full disk (`>/dev/full`): no abort, a
+    // message on stderr, and the LSB code of what the file says.
+    let dir = tempdir();
+    let held = dir.path().join("held.pid");
+    let _holder = guard("hold", &held, &[]);
+    let absent = dir.path().join("absent.pid");
+    for (path, code) in [(&held, 0), (&absent, 3)] {
+        for json in [false, true] {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap();
+            for stdout in [std::process::Stdio::from(writer), full.into()] {
+                let mut cmd = pidward();
+                cmd.arg("status");
+                if json {
+                    cmd.arg("--json");
+                }
+                let out = cmd.arg(path).stdout(stdout).output().unwrap();
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(code), "{err}");
+                assert!(err.contains("cannot write to standard output"), "{err}");
+            }
+        }
+    }
+}

@@ -326,3 +326,46 @@ fn a_file_unreadable_at_the_identity_recheck_means_unknown_not_stopped() {
     assert!(alive(holder.pid()), "nothing may be signalled");
     assert_eq!(pidward::pidfile::read(&f).unwrap(), holder.pid());
 }
+
+#[test]
+fn an_unwritable_stderr_or_stdout_changes_nothing_but_the_message() {
+    let dir = tempdir();
+    let f = dir.path().join("svc.pid");
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    // "Nothing to stop" is said on stderr, which is full: still exit 0 (7 with --strict).
+    for (args, code) in [(&[][..], 0), (&["--strict"][..], 7)] {
+        let out = pidward()
+            .arg("stop")
+            .args(args)
+            .arg(&f)
+            .stderr(full())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code));
+    }
+    // A dry run whose report cannot be written says so, and exits 4.
+    let holder = guard("hold", &f, &[]);
+    let out = pidward()
+        .args(["stop", "-t"])
+        .arg(&f)
+        .stdout(full())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    // And a real stop with a full stderr stops.
+    let out = pidward()
+        .args(["stop", "-v"])
+        .arg(&f)
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!alive(holder.pid()) || wait_for(Duration::from_secs(5), || !alive(holder.pid())));
+}

@@ -18,7 +18,8 @@
 //! allocation, no lock, no formatting, no panic path, no thread-local of its own, no write to
 //! memory but its own stack and `errno`. Every call is either a raw `syscall(2)` or a C
 //! library function that is a thin wrapper around one system call (`dup2`, `fcntl`, `setsid`,
-//! `setpgid`, `umask`, `chroot`, `chdir`, `execve`), or one of the async-signal-safe
+//! `setpgid`, `umask`, `chroot`, `chdir`, `prctl`, `getppid`, `getpid`, `kill`, `execve`), or
+//! one of the async-signal-safe
 //! wrappers of [`crate::sys`] (`errno`, `close_from`, `sigaction::reset_all_raw`), which
 //! async-signal-safety (`signal-safety(7)`) allows; the pointers passed are to the plan's own
 //! `CString`s and vectors, which outlive the call because the parent either waits
@@ -101,7 +102,7 @@ impl Plan {
     /// Applies the steps in the order of [`Setup`](super::Setup)'s documentation; returns the
     /// first failure. Async-signal-safe (see the module header).
     pub(crate) fn apply(&self, mode: Mode) -> Result<(), Failure> {
-        if mode == Mode::Spawn {
+        if mode == Mode::Spawn || self.clean_signals {
             self.reset_signals()?;
         }
         match self.session {
@@ -159,7 +160,21 @@ impl Plan {
         if let Some(dir) = &self.chdir {
             check(unsafe { libc::chdir(dir.as_ptr()) }.into(), Step::Chdir, 0)?;
         }
-        self.switch_ids()
+        self.switch_ids()?;
+        if let Some((signo, parent)) = self.parent_death {
+            // After the switch, which clears the setting.
+            let ret = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong) };
+            check(ret.into(), Step::ParentDeath, signo as u32)?;
+            // The parent may have died before the setting took effect.
+            if unsafe { libc::getppid() } != parent {
+                unsafe { libc::kill(libc::getpid(), signo) };
+            }
+        }
+        if mode == Mode::PreExec && self.clean_signals {
+            // std's exec keeps the mask; spawn's exec empties it itself.
+            empty_mask()?;
+        }
+        Ok(())
     }
 
     /// Every signal disposition to `SIG_DFL`, except the ignored ones the plan keeps. All
@@ -235,17 +250,7 @@ impl Plan {
 /// blocked is delivered now, with its default action, as it would be in the new program.
 #[allow(clippy::undocumented_unsafe_blocks)] // see the module header
 pub(crate) fn exec(program: &Program) -> Failure {
-    let empty = [0u64; 1];
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            empty.as_ptr(),
-            ptr::null_mut::<u64>(),
-            8usize,
-        )
-    };
-    if let Err(failure) = check(ret, Step::Signals, 0) {
+    if let Err(failure) = empty_mask() {
         return failure;
     }
     let mut saw_eacces = false;
@@ -270,6 +275,22 @@ pub(crate) fn exec(program: &Program) -> Failure {
         errno: if saw_eacces { libc::EACCES } else { last },
         index: 0,
     }
+}
+
+/// `rt_sigprocmask(SIG_SETMASK, {})`: nothing blocked.
+#[allow(clippy::undocumented_unsafe_blocks)] // see the module header
+fn empty_mask() -> Result<(), Failure> {
+    let empty = [0u64; 1];
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            empty.as_ptr(),
+            ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+    check(ret, Step::Signals, 0)
 }
 
 /// What a `CLONE_VM` child reads and reports through: it lives on the stack of the parent

@@ -53,3 +53,4 @@ pub use spawn::{Spawned, spawn};
 pub use step::{Error, Step};
 
 pub(crate) use apply::Mode;
+pub(crate) use spawn::exec_here;

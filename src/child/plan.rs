@@ -65,6 +65,11 @@ pub struct Plan {
     pub(super) session: Session,
     /// Signals left ignored when spawning (bit N-1 for signal N).
     pub(super) keep_ignored: u64,
+    /// Reset dispositions and the mask even outside [`spawn`](super::spawn) (a `pre_exec`
+    /// hook).
+    pub(super) clean_signals: bool,
+    /// `PR_SET_PDEATHSIG`: the signal, and the PID of the parent it watches.
+    pub(super) parent_death: Option<(i32, i32)>,
 }
 
 /// A failed step of [`apply`](super::apply): the step, `errno`, and which item of the step
@@ -111,6 +116,9 @@ impl Plan {
             } else {
                 0
             },
+            clean_signals: setup.clean_signals,
+            parent_death: (setup.parent_death)
+                .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
         };
         plan.add_moves(setup.stdio, setup.fds)?;
         let targets = plan.moves.iter().map(|m| m.target);
@@ -228,6 +236,8 @@ impl Plan {
             && self.chdir.is_none()
             && self.switch.is_none()
             && self.session == Session::Inherit
+            && !self.clean_signals
+            && self.parent_death.is_none()
     }
 
     /// The prepared detail of a failure, as bytes (async-signal-safe: no allocation).
@@ -252,7 +262,7 @@ impl Plan {
     /// A failure as an [`Error`], with its detail.
     pub(crate) fn error(&self, failure: &Failure) -> Error {
         let detail = match failure.step {
-            Step::Signals | Step::ProcessGroup => failure.index.to_string(),
+            Step::Signals | Step::ProcessGroup | Step::ParentDeath => failure.index.to_string(),
             _ => String::from_utf8_lossy(self.detail(failure)).into_owned(),
         };
         Error::new(failure.step, failure.errno, detail)
@@ -322,10 +332,12 @@ fn cred_detail(creds: &Credentials) -> Vec<u8> {
 
 /// The signals this process ignores, as a mask (bit N-1 for signal N). glibc's two internal
 /// signals (below `SIGRTMIN`) are not application signals: they are reset either way.
+/// `SIGPIPE` is reset too, as std does: the Rust runtime ignores it in every program, so an
+/// ignored `SIGPIPE` says nothing about what the caller wants.
 fn ignored_mask() -> u64 {
     crate::sys::sigaction::ignored()
         .into_iter()
-        .filter(|&s| (1..=64).contains(&s) && s != 32 && s != 33)
+        .filter(|&s| (1..=64).contains(&s) && s != 32 && s != 33 && s != libc::SIGPIPE)
         .fold(0, |mask, s| mask | 1 << (s - 1))
 }
 

@@ -157,6 +157,8 @@ pub struct Setup {
     pub(super) close_unmapped: bool,
     pub(super) session: Session,
     pub(super) keep_ignored: bool,
+    pub(super) clean_signals: bool,
+    pub(super) parent_death: Option<crate::Signal>,
 }
 
 impl Setup {
@@ -287,6 +289,22 @@ impl Setup {
     /// `SIG_DFL`). glibc's two internal signals (32 and 33) are reset either way.
     pub fn keep_ignored_signals(mut self, yes: bool) -> Setup {
         self.keep_ignored = yes;
+        self
+    }
+
+    /// The signal the process gets when its parent (the caller) dies (`prctl(2)`
+    /// `PR_SET_PDEATHSIG`), set after the privilege drop (which clears it). A caller that died
+    /// before the setting took effect makes the process get the signal at once.
+    pub fn parent_death_signal(mut self, signal: Option<crate::Signal>) -> Setup {
+        self.parent_death = signal;
+        self
+    }
+
+    /// Also outside [`spawn`](super::spawn) (in a `pre_exec` hook): every disposition back to
+    /// `SIG_DFL` (see [`keep_ignored_signals`](Setup::keep_ignored_signals)) and an empty
+    /// signal mask.
+    pub(crate) fn clean_signals(mut self) -> Setup {
+        self.clean_signals = true;
         self
     }
 

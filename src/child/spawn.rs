@@ -105,6 +105,22 @@ pub fn spawn(plan: &Plan, exec: &Exec) -> Result<Spawned, Error> {
     })
 }
 
+/// Replaces the calling process with `exec` (`execve(2)` over the `PATH` candidates, after
+/// emptying the signal mask); returns only on failure.
+pub(crate) fn exec_here(exec: &Exec) -> Error {
+    match exec.prepare() {
+        Ok(program) => {
+            let failure = super::apply::exec(&program);
+            Error::new(
+                failure.step,
+                failure.errno,
+                exec.get_program().to_string_lossy(),
+            )
+        }
+        Err(e) => e,
+    }
+}
+
 /// `waitid(P_PIDFD, WEXITED)`, retrying `EINTR`.
 fn reap(pidfd: BorrowedFd<'_>) {
     loop {

@@ -53,6 +53,8 @@ pub enum Step {
     Setuid,
     /// Root could be regained after dropping privileges.
     RegainRoot,
+    /// `prctl(PR_SET_PDEATHSIG)`: the signal for when the parent dies.
+    ParentDeath,
     /// Reading the environment file.
     EnvFile,
     /// `execve(2)` of the command.
@@ -71,7 +73,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 26] = [
+    pub(crate) const ALL: [Step; 27] = [
         Step::Command,
         Step::Pipes,
         Step::Fork,
@@ -92,6 +94,7 @@ impl Step {
         Step::Setgid,
         Step::Setuid,
         Step::RegainRoot,
+        Step::ParentDeath,
         Step::EnvFile,
         Step::Exec,
         Step::Ready,
@@ -123,6 +126,7 @@ impl Step {
             Step::Setgid => "setgid",
             Step::Setuid => "setuid",
             Step::RegainRoot => "regain-root",
+            Step::ParentDeath => "parent-death-signal",
             Step::EnvFile => "env-file",
             Step::Exec => "exec",
             Step::Ready => "ready",

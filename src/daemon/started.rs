@@ -2,8 +2,6 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use super::status::StatusWriter;
 use crate::child::{self, Step};
@@ -76,11 +74,12 @@ impl Started {
         self.pid_file.take()
     }
 
-    /// Replaces this process with `cmd` (`execvp(3)`), keeping the PID file locked: the lock
+    /// Replaces this process with `exec` (`execve(2)` over its `PATH` candidates, as
+    /// `execvp(3)` does, with an empty signal mask), keeping the PID file locked: the lock
     /// descriptor loses `FD_CLOEXEC`, so the command inherits it. A launcher still waiting
-    /// (start with [`Daemon::report_ready`](super::Daemon::report_ready) so that it does) exits 0 once the exec succeeded:
-    /// the status pipe is close-on-exec, and its end of file after the exec announcement is
-    /// the success report.
+    /// (start with [`Daemon::report_ready`](super::Daemon::report_ready) so that it does)
+    /// exits 0 once the exec succeeded: the status pipe is close-on-exec, and its end of file
+    /// after the exec announcement is the success report.
     ///
     /// Caveat: the lock then belongs to the command, which holds it only as long as it keeps
     /// that descriptor open. A program that closes every descriptor it did not open itself
@@ -88,7 +87,7 @@ impl Started {
     /// command exits; the next start finds it unlocked and takes it over.
     ///
     /// Returns only on failure, with [`Step::Exec`] (also reported to the launcher).
-    pub fn exec(mut self, cmd: &mut Command) -> child::Error {
+    pub fn exec(mut self, exec: &child::Exec) -> child::Error {
         if let Some(pf) = &self.pid_file
             && let Err(e) = rustix::io::fcntl_setfd(pf.as_fd(), rustix::io::FdFlags::empty())
         {
@@ -100,8 +99,7 @@ impl Started {
         if let Some(fd) = &self.status {
             let _ = StatusWriter::new(fd.as_fd()).exec();
         }
-        let error = cmd.exec();
-        let e = child::Error::from_io(Step::Exec, &error, cmd.get_program().to_string_lossy());
+        let e = child::exec_here(exec);
         if let Some(fd) = self.status.take() {
             let _ = StatusWriter::new(fd.as_fd()).failed(e.step(), e.code(), e.detail().as_bytes());
         }

@@ -325,22 +325,31 @@ pub(crate) fn read_report(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::
     }
 }
 
-/// Waits until `fd` is readable (or hung up), for at most `timeout`: `poll(2)`.
+/// Waits until `fd` is readable (or hung up), for at most `timeout`.
 fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    use rustix::event::{PollFd, PollFlags, poll};
+    let revents = crate::sys::poll_fd_until(
+        fd,
+        rustix::event::PollFlags::IN,
+        Some(Instant::now() + timeout),
+    )?;
+    Ok(!revents.is_empty())
+}
+
+/// After a final report: waits (at most `timeout`) for the end of file that says the process
+/// being started has closed its end too, so that a launcher that returns leaves the started
+/// process holding nothing of the start-up. Anything read meanwhile is ignored.
+pub(crate) fn wait_closed(fd: BorrowedFd<'_>, timeout: Duration) {
     let deadline = Instant::now() + timeout;
+    let mut chunk = [0u8; MESSAGE_MAX];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ts = rustix::time::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
+        if !wait_readable(fd, left).unwrap_or(false) {
+            return;
+        }
+        match rustix::io::read(fd, &mut chunk) {
+            Ok(0) => return,
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
         }
     }
 }

@@ -114,9 +114,9 @@ fn flock_nonblocking(fd: BorrowedFd<'_>, mode: Mode) -> io::Result<bool> {
 /// flock(2) on the machine for an RCU grace period, about 10 ms, and a seq_file can skip
 /// entries: see [`holders`](super::holders), which is for naming a holder, not for deciding.)
 pub fn is_locked(file: &File) -> io::Result<bool> {
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+    match retry_eintr(|| flock(file, FlockOperation::NonBlockingLockExclusive)) {
         Ok(()) => {
-            flock(file, FlockOperation::Unlock)?;
+            retry_eintr(|| flock(file, FlockOperation::Unlock))?;
             Ok(false)
         }
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
@@ -127,5 +127,15 @@ pub fn is_locked(file: &File) -> io::Result<bool> {
             Ok(!proc_locks::flock_entries(m.dev(), m.ino())?.is_empty())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `op` again for as long as it fails with `EINTR`: an interrupted probe is no answer.
+fn retry_eintr(mut op: impl FnMut() -> rustix::io::Result<()>) -> rustix::io::Result<()> {
+    loop {
+        match op() {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => return other,
+        }
     }
 }

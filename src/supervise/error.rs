@@ -89,6 +89,9 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Call {
+    /// Catching, blocking and opening a signalfd for the forwarded signals around the spawn
+    /// (`sigaction(2)`, `sigprocmask(2)`, `signalfd(2)`, `prctl(2)`).
+    Spawn,
     /// `poll(2)` on the signalfd, the pidfd and the readiness channel.
     Poll,
     /// `waitpid(2)` on the command.
@@ -98,6 +101,7 @@ pub enum Call {
 impl std::fmt::Display for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Call::Spawn => "setting up signal forwarding",
             Call::Poll => "poll",
             Call::Wait => "waitpid",
         })

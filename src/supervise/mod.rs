@@ -6,17 +6,16 @@
 //! supervisor reach the command, and the command's exit status becomes the supervisor's. It
 //! does so with one thread, in three steps:
 //!
-//! 1. **Spawn without losing a signal.** [`Supervisor::spawn`] catches the forwarded signals
-//!    and `SIGCHLD` with a handler that only records them (`sigaction(2)`), spawns with
-//!    [`std::process::Command`], then blocks them (`pthread_sigmask(2)`), opens a
+//! 1. **Spawn without losing a signal.** [`Supervisor::spawn_exec`] catches the forwarded
+//!    signals and `SIGCHLD` with a handler that only records them (`sigaction(2)`), starts
+//!    the command with the child set-up engine ([`crate::child::spawn`], which returns a
+//!    pidfd made with the child), then blocks them (`pthread_sigmask(2)`), opens a
 //!    `signalfd(2)` for them (`SFD_CLOEXEC|SFD_NONBLOCK`), puts the caller's handlers back,
 //!    and forwards whatever was recorded meanwhile. A signal that arrives while the command
-//!    starts is therefore delivered, never lost and never fatal to the supervisor. (Blocking
-//!    before the spawn would do the same, but a child inherits its parent's mask and std does
-//!    not reset it: every spawn would need a `pre_exec` hook, and a hook makes std `fork(2)`
-//!    instead of using `posix_spawn(3)`, which costs more than the whole rest of
-//!    `pidward lock`.) A pidfd on the child (`pidfd_open(2)`) follows at once; it is race-free
-//!    because the child is ours and not yet reaped.
+//!    starts is therefore delivered, never lost and never fatal to the supervisor.
+//!    [`Supervisor::spawn`] does the same for a [`std::process::Command`] the caller built
+//!    (then with `pidfd_open(2)` right after, race-free because the child is ours and not
+//!    yet reaped).
 //! 2. **Poll.** [`Supervised::wait`] sleeps in `poll(2)` on the signalfd and the pidfd. A
 //!    forwarded signal is read from the signalfd and re-sent with `pidfd_send_signal(2)`,
 //!    which can never hit a recycled PID. The pidfd becomes readable when the child exits;
@@ -28,13 +27,12 @@
 //! Details that make it transparent:
 //!
 //! - **Children get a clean slate.** `execve(2)` resets handlers, but the signal mask and
-//!   *ignored* dispositions survive it. When the caller has signals blocked, or ignores some
-//!   (and [`Supervisor::reset_ignored`] is on, the default), a `pre_exec` hook empties the
-//!   mask (`sigprocmask(2)`) and resets every disposition to `SIG_DFL` in the child, with
-//!   raw `rt_sigaction(2)` calls: glibc's own two signals (32 and 33, below `SIGRTMIN`) are
-//!   refused by its `sigaction(3)` and left alone by its `posix_spawn(3)`, yet an ignored one
-//!   would stay ignored across the exec. `SIGPIPE`, which the Rust runtime ignores, is left to
-//!   std, which resets it itself.
+//!   *ignored* dispositions survive it. The child set-up empties the mask and resets every
+//!   disposition to `SIG_DFL` with raw `rt_sigaction(2)` calls (glibc's own two signals, 32
+//!   and 33, are refused by its `sigaction(3)` and left alone by its `posix_spawn(3)`, yet an
+//!   ignored one would stay ignored across the exec); with [`Supervisor::reset_ignored`] off,
+//!   the application signals the caller ignores stay ignored. For a std `Command` this is a
+//!   `pre_exec` hook, added only when the caller blocks or ignores something.
 //! - **`SIGCHLD` must not be ignored** while we wait: with `SIG_IGN` (or `SA_NOCLDWAIT`) the
 //!   kernel reaps children by itself and their exit status is lost. The supervisor sets
 //!   `SIG_DFL` for the duration and restores the caller's disposition afterwards.
@@ -55,7 +53,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `mod.rs` | [`Supervisor`], the builder |
-//! | `spawn.rs` | [`Supervisor::spawn`] and the child's clean-slate hook |
+//! | `spawn.rs` | [`Supervisor::spawn_exec`] and [`Supervisor::spawn`] |
 //! | `supervised.rs` | [`Supervised`]: forwarding, reaping orphans, waiting |
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |

@@ -12,11 +12,10 @@
 
 use std::os::unix::io::RawFd;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use super::{Error, Running, Supervisor};
-use crate::child::{Error as StepError, Setup, Step};
+use crate::child::{Exec, Setup};
 use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
 
@@ -57,12 +56,11 @@ pub struct Started {
 /// Builder of a supervised service: readiness, its timeout, how a failed start is stopped.
 ///
 /// ```
-/// use std::process::Command;
 /// use std::time::Duration;
-/// use pidward::child::Setup;
+/// use pidward::child::{Exec, Setup};
 /// use pidward::supervise::{Error, Ready, Service};
 ///
-/// let mut cmd = Command::new("sh");
+/// let mut cmd = Exec::new("sh");
 /// cmd.args(["-c", "exit 4"]);
 /// let mut running = Service::new()
 ///     .ready(Ready::Notify)
@@ -150,7 +148,7 @@ impl Service {
     /// The command's environment gets the readiness variables (`NOTIFY_SOCKET` or
     /// `NOTIFY_FD`), and loses any it inherited: a child must never see its supervisor's own
     /// supervisor.
-    pub fn start(self, mut cmd: Command, mut setup: Setup) -> Result<Running, Error> {
+    pub fn start(self, mut cmd: Exec, mut setup: Setup) -> Result<Running, Error> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let source = match self.ready {
             Ready::Exec => {
@@ -181,15 +179,10 @@ impl Service {
             .map(|s| ReadyWatch::new(s, self.ready_timeout))
             .transpose()
             .map_err(|source| Error::Channel { source })?;
-        let prepared = setup.prepare()?;
-        let check = prepared
-            .install(&mut cmd)
-            .map_err(|e| StepError::from_io(Step::Exec, &e, program.clone()))?;
-        let spawned = self.supervisor.spawn(&mut cmd);
-        let child = check.check(spawned)?;
-        // The command holds the set-up, including our copy of the notify-fd pipe's write
-        // end: drop it, or the end of file that says "the command gave up" never comes.
-        drop(cmd);
+        // The set-up holds our copy of the notify-fd pipe's write end until the spawn
+        // returns: then it is closed, or the end of file that says "the command gave up"
+        // would never come.
+        let child = self.supervisor.spawn_exec(setup, &cmd)?;
         Ok(Running {
             child,
             watch,

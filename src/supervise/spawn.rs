@@ -1,37 +1,121 @@
-//! [`Supervisor::spawn`]: start the command without losing a signal, and give it a clean
-//! signal slate (module docs of [`crate::supervise`], step 1).
+//! [`Supervisor::spawn_exec`] and [`Supervisor::spawn`]: start the command without losing a
+//! signal (module docs of [`crate::supervise`], step 1), with a clean signal slate.
 //!
-//! This is the only code of the supervisor that runs in the child: the `pre_exec` hook built
-//! by [`Supervisor::clean_slate_hook`], between `fork(2)` and `execve(2)`.
+//! Both go through the child set-up engine ([`crate::child`]): `spawn_exec` starts the
+//! command with [`child::spawn`] (`clone(CLONE_VM | CLONE_VFORK)`, which resets every
+//! disposition and empties the mask in the child); `spawn` takes a [`std::process::Command`]
+//! the caller built, and when the caller ignores or blocks signals adds the engine's `apply`
+//! as its `pre_exec` hook ([`Plan::install`](crate::child::Plan::install)). No other code of
+//! the supervisor runs in the child.
 
 use std::io;
 use std::marker::PhantomData;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use super::catching::{Catching, Restore, ignored_signals};
+use super::error::{Call, Error};
 use super::sigset::SigSet;
+use super::supervised::Main;
 use super::{Supervised, Supervisor};
+use crate::child::{self, Exec, Setup};
 use crate::pidfd::PidFd;
 use crate::sys::{sigaction, subreaper};
 
-/// A `pre_exec` hook, as `CommandExt::pre_exec` takes it.
-type Hook = Box<dyn FnMut() -> io::Result<()> + Send + Sync + 'static>;
+/// The caller's state changed for the spawn, and the recording handler bridging it.
+struct Begun {
+    restore: Restore,
+    forward: SigSet,
+    set: SigSet,
+    catching: Catching,
+}
+
+/// After the spawn: the blocked signals' signalfd, what was recorded before, what to restore.
+struct Ended {
+    restore: Restore,
+    forward: SigSet,
+    signals: std::os::fd::OwnedFd,
+    recorded: u64,
+}
 
 impl Supervisor {
-    /// Spawn `cmd` with the signals caught, then block them, open the signalfd and a pidfd on
-    /// the child, and forward what arrived meanwhile (module docs, step 1).
+    /// Spawn `exec` with `setup` through the child set-up engine, with the signals caught,
+    /// then block them, open the signalfd, and forward what arrived meanwhile (module docs,
+    /// step 1). The child starts with every disposition at `SIG_DFL` (but see
+    /// [`reset_ignored`](Supervisor::reset_ignored)) and an empty mask, whatever the caller's.
     ///
-    /// Errors from `execve(2)` come back as std reports them: [`io::ErrorKind::NotFound`] for
-    /// a missing program, [`io::ErrorKind::PermissionDenied`] for one that is not executable.
-    /// On any error the caller's signal state is restored and no child is left behind;
-    /// forwarded signals that arrived during a failed spawn are dropped.
+    /// A set-up step or `execve(2)` that fails is [`Error::Setup`] with its step (`ENOENT`:
+    /// not found; `EACCES`, `ENOEXEC`: not executable). On any error the caller's signal state
+    /// is restored and no child is left behind.
     ///
-    /// When the caller has signals blocked or ignored (see
-    /// [`reset_ignored`](Supervisor::reset_ignored)), this adds a `pre_exec` hook to `cmd`
-    /// that gives the child a clean signal slate (hooks accumulate if `cmd` is spawned again;
-    /// they are idempotent).
+    /// ```
+    /// use pidward::child::{Exec, Setup};
+    /// use pidward::supervise::{Supervisor, exit_code};
+    ///
+    /// let exec = Exec::new("sh").args(["-c", "exit 3"]).clone();
+    /// let child = Supervisor::new().spawn_exec(Setup::new(), &exec)?;
+    /// assert_eq!(exit_code(child.wait()?), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_exec(self, setup: Setup, exec: &Exec) -> Result<Supervised, Error> {
+        let loop_error = |source| Error::Loop {
+            call: Call::Spawn,
+            source,
+        };
+        let begun = self.begin().map_err(loop_error)?;
+        // Prepared after `begin`: the dispositions the child keeps are the caller's, with
+        // SIGCHLD no longer ignored.
+        let spawned = setup
+            .keep_ignored_signals(!self.reset_ignored)
+            .parent_death_signal(self.parent_death)
+            .prepare()
+            .and_then(|plan| child::spawn(&plan, exec));
+        let ended = self.end(begun);
+        let (pid, pidfd) = spawned?.into_parts();
+        let ended = ended.map_err(loop_error)?;
+        self.supervised(ended, pid, PidFd::from_owned(pidfd))
+            .map_err(loop_error)
+    }
+
+    /// Spawn a [`std::process::Command`] the caller built (with its own `pre_exec` hooks, if
+    /// any), as [`spawn_exec`](Supervisor::spawn_exec) does its command.
+    ///
+    /// Errors come back as std reports them: [`io::ErrorKind::NotFound`] for a missing
+    /// program, [`io::ErrorKind::PermissionDenied`] for one that is not executable. When the
+    /// caller ignores or blocks signals, the clean slate is a `pre_exec` hook (the engine's
+    /// `apply`), which makes std `fork(2)` rather than use `posix_spawn(3)`; hooks accumulate
+    /// if `cmd` is spawned again (they are idempotent).
     pub fn spawn(self, cmd: &mut Command) -> io::Result<Supervised> {
+        let begun = self.begin()?;
+        let masked = !SigSet::current()?.is_empty();
+        if masked || !ignored_signals().is_empty() || self.parent_death.is_some() {
+            let plan = Setup::new()
+                .clean_signals()
+                .keep_ignored_signals(!self.reset_ignored)
+                .parent_death_signal(self.parent_death)
+                .prepare()
+                .map_err(|e| io::Error::new(e.os_error().kind(), e))?;
+            drop(plan.install(cmd)?);
+        }
+        let spawned = cmd.spawn().and_then(|child| {
+            let pid = child.id();
+            match PidFd::open(pid) {
+                Ok(pidfd) => Ok((pid, pidfd)),
+                Err(e) => {
+                    let mut child = child;
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    Err(e)
+                }
+            }
+        });
+        let ended = self.end(begun);
+        let (pid, pidfd) = spawned?;
+        self.supervised(ended?, pid, pidfd)
+    }
+
+    /// Before the spawn: `SIGCHLD` not ignored, the subreaper flag, and the forwarded signals
+    /// (and `SIGCHLD`) caught by a recording handler rather than blocked.
+    fn begin(&self) -> io::Result<Begun> {
         if let Some(s) = self.forward.iter().find(|s| !s.is_catchable()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -39,108 +123,69 @@ impl Supervisor {
             ));
         }
         let mut restore = Restore::default();
-
         // With SIGCHLD ignored the kernel would reap the child itself and lose its status.
         let chld = sigaction::get(libc::SIGCHLD)?;
         if chld.sa_sigaction == libc::SIG_IGN || chld.sa_flags & libc::SA_NOCLDWAIT != 0 {
             sigaction::set_default(libc::SIGCHLD)?;
             restore.sigchld = Some(chld);
         }
-
         if self.subreaper && !subreaper::get()? {
             subreaper::set(true)?;
             restore.subreaper = true;
         }
-
         let mut forward = SigSet::empty();
         for s in &self.forward {
             forward.add(s.as_raw())?;
         }
         let mut set = forward;
         set.add(libc::SIGCHLD)?;
-
-        // While spawning, the signals are caught by a recording handler rather than blocked:
-        // a child inherits its parent's mask and std does not reset it, so blocking first
-        // would force a hook into every spawn (see the module docs).
         let catching = Catching::start(&set)?;
-        if let Some(hook) = self.clean_slate_hook()? {
-            // SAFETY: the hook is async-signal-safe (see `clean_slate_hook`).
-            unsafe { cmd.pre_exec(hook) };
-        }
-        let spawned = cmd.spawn();
-        // Block first, then put the caller's handlers back: a signal arriving in between
-        // stays pending for the signalfd; one that arrived before was recorded.
-        let old_mask = set.block()?;
+        Ok(Begun {
+            restore,
+            forward,
+            set,
+            catching,
+        })
+    }
+
+    /// After the spawn, whether it succeeded or not: block first, then put the caller's
+    /// handlers back (a signal arriving in between stays pending for the signalfd; one that
+    /// arrived before was recorded), and open the signalfd. Dropping the result (or an
+    /// error) restores the caller's state.
+    fn end(&self, begun: Begun) -> io::Result<Ended> {
+        let Begun {
+            mut restore,
+            forward,
+            set,
+            catching,
+        } = begun;
+        let old_mask = set.block();
+        let recorded = catching.finish();
         // A supervisor about to exit keeps them blocked: a signal arriving after the command
         // exited must not kill it before it has cleaned up.
-        restore.mask = (!self.keep_blocked).then_some(old_mask);
-        let recorded = catching.finish();
-        let signals = set.signalfd()?;
-        let mut child = spawned?;
-        let pidfd = match PidFd::open(child.id()) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
-        let mut supervised = Supervised {
-            child,
-            pidfd,
-            signals,
+        restore.mask = (!self.keep_blocked).then_some(old_mask?);
+        Ok(Ended {
+            signals: set.signalfd()?,
+            restore,
             forward,
+            recorded,
+        })
+    }
+
+    /// The handle on the running command, once the signals recorded meanwhile are forwarded.
+    fn supervised(&self, ended: Ended, pid: u32, pidfd: PidFd) -> io::Result<Supervised> {
+        let mut supervised = Supervised {
+            main: Main::new(pid),
+            pidfd,
+            signals: ended.signals,
+            forward: ended.forward,
             subreaper: self.subreaper,
             followed: None,
             stop_requested: false,
-            _restore: restore,
+            _restore: ended.restore,
             _not_send: PhantomData,
         };
-        supervised.deliver_recorded(recorded)?;
+        supervised.deliver_recorded(ended.recorded)?;
         Ok(supervised)
-    }
-
-    /// The `pre_exec` hook that empties the child's signal mask (`sigprocmask(2)`), resets
-    /// every disposition to the default (`rt_sigaction(2)`) when some are ignored, and sets
-    /// the parent-death signal (`prctl(2)`), or `None` when none of it is needed: then std can
-    /// use `posix_spawn(3)`.
-    fn clean_slate_hook(&self) -> io::Result<Option<Hook>> {
-        // Everything the hook uses is built here, before the fork: it must not allocate.
-        let reset = self.reset_ignored && !ignored_signals().is_empty();
-        let masked = !SigSet::current()?.is_empty();
-        let death = self.parent_death.map(|s| s.as_raw());
-        if !reset && !masked && death.is_none() {
-            return Ok(None);
-        }
-        let empty = SigSet::empty();
-        let parent = rustix::process::getpid();
-        Ok(Some(Box::new(move || {
-            // Runs in the child between fork(2) and execve(2). It makes only raw
-            // rt_sigaction(2) calls (the C library's sigaction refuses its own two signals,
-            // which a parent may have ignored) and sigprocmask(2), on a set built before the
-            // fork: no allocation, no locks, so it is async-signal-safe.
-            if reset && let Err((_, errno)) = crate::sys::sigaction::reset_all_raw() {
-                return Err(io::Error::from_raw_os_error(errno));
-            }
-            // SAFETY: `empty` is an initialised set.
-            if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty.0, std::ptr::null_mut()) } == -1
-            {
-                return Err(io::Error::last_os_error());
-            }
-            if let Some(signo) = death {
-                // Last, after any change of credentials (which clears the setting). prctl(2),
-                // getppid(2) and kill(2) are plain system calls.
-                // SAFETY: PR_SET_PDEATHSIG takes a signal number.
-                if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong) } == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                // The supervisor may have died before the setting took effect.
-                if rustix::process::getppid() != Some(parent) {
-                    // SAFETY: kill(2) of this process itself (getpid(2) has no preconditions).
-                    unsafe { libc::kill(libc::getpid(), signo) };
-                }
-            }
-            Ok(())
-        })))
     }
 }

@@ -5,18 +5,60 @@ use std::io;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::process::{Child, ExitStatus};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 
 use super::catching::Restore;
 use super::sigset::{SigSet, read_siginfo};
 use crate::Signal;
 use crate::pidfd::PidFd;
 
+/// The main child: its PID, and its status once reaped (`waitpid(2)` on the PID, which
+/// stays ours until then).
+#[derive(Debug)]
+pub(super) struct Main {
+    pid: u32,
+    status: Option<ExitStatus>,
+}
+
+impl Main {
+    pub(super) fn new(pid: u32) -> Main {
+        Main { pid, status: None }
+    }
+
+    pub(super) fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// `waitpid(pid, WNOHANG)`, retrying `EINTR`; the status is kept once collected.
+    pub(super) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_some() {
+            return Ok(self.status);
+        }
+        loop {
+            let mut raw = 0;
+            // SAFETY: waitpid(2) on our own unreaped child, writing into a live integer.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut raw, libc::WNOHANG) };
+            if r == 0 {
+                return Ok(None);
+            }
+            if r > 0 {
+                self.status = Some(ExitStatus::from_raw(raw));
+                return Ok(self.status);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// A running child under supervision. Dropping it restores the caller's signal state and
-/// leaves the child running, like dropping a [`Child`].
+/// leaves the child running, like dropping a [`std::process::Child`].
 #[derive(Debug)]
 pub struct Supervised {
-    pub(super) child: Child,
+    pub(super) main: Main,
     pub(super) pidfd: PidFd,
     pub(super) signals: OwnedFd,
     pub(super) forward: SigSet,
@@ -44,7 +86,7 @@ pub(crate) struct Followed {
 impl Supervised {
     /// The child's process ID.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.main.id()
     }
 
     /// Whether `TERM`, `INT` or `QUIT` reached the supervisor since the spawn (an
@@ -131,7 +173,7 @@ impl Supervised {
 
     /// Reap the child if it has exited (`waitpid(2)` with `WNOHANG`), without blocking.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.child.try_wait()
+        self.main.try_wait()
     }
 
     /// Wait in `poll(2)` until the child exits, forwarding signals meanwhile; return its
@@ -169,13 +211,13 @@ impl Supervised {
             _ => false,
         };
         // SAFETY: getpgid(2) on our unreaped child and getpgrp(2) have no preconditions.
-        group_wide && unsafe { libc::getpgid(self.child.id() as libc::pid_t) == libc::getpgrp() }
+        group_wide && unsafe { libc::getpgid(self.main.id() as libc::pid_t) == libc::getpgrp() }
     }
 
     /// Reap every exited child but the main one: `waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT)`
     /// to see who it is, then `waitpid(2)` on that PID.
     pub(crate) fn reap_orphans(&mut self) -> io::Result<()> {
-        let main = self.child.id() as libc::pid_t;
+        let main = self.main.id() as libc::pid_t;
         loop {
             let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
             // SAFETY: waitid(2) fills `info`, which is zeroed so that si_pid reads 0 when no
@@ -219,7 +261,7 @@ impl Drop for Supervised {
     fn drop(&mut self) {
         // Whatever is still pending would hit the caller once the mask is restored.
         let _ = self.handle_signals();
-        if self.subreaper && matches!(self.child.try_wait(), Ok(Some(_))) {
+        if self.subreaper && matches!(self.main.try_wait(), Ok(Some(_))) {
             let _ = self.reap_orphans();
         }
     }

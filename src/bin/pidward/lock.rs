@@ -37,6 +37,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pidward::child::{Exec, Setup};
 use pidward::flock::{Kind, Range, lock_until, unlock};
 use pidward::supervise::{Supervisor, exit_code};
 
@@ -232,17 +233,17 @@ fn run_command(name: &Name, inv: &Invocation, target: Locking<'_>) -> Result<u8,
     let _ = out.flush();
     drop(out);
     pass_on(&target.fd, inv.close)?;
-    let mut cmd = Command::new(&inv.argv[0]);
-    cmd.args(&inv.argv[1..]);
     if inv.no_fork {
-        let e = cmd.exec();
+        let e = Command::new(&inv.argv[0]).args(&inv.argv[1..]).exec();
         return Err(exec_failure(&program, &e));
     }
+    let mut exec = Exec::new(&inv.argv[0]);
+    exec.args(&inv.argv[1..]);
     // Keep what the caller ignores, as flock(1) does: `nohup` and `cmd &` rely on it.
     let child = Supervisor::new()
         .reset_ignored(false)
-        .spawn(&mut cmd)
-        .map_err(|e| exec_failure(&program, &e))?;
+        .spawn_exec(Setup::new(), &exec)
+        .map_err(|e| exec_failure(&program, &spawn_error(e)))?;
     let status = child
         .wait()
         .map_err(|e| Failure::new(1, format!("waitpid failed: {}", os_text(&e))))?;
@@ -295,6 +296,14 @@ fn seconds(d: Duration) -> String {
 }
 
 /// Exit code and message for a command that could not be started.
+/// The OS error behind a failed supervised spawn.
+fn spawn_error(e: pidward::supervise::Error) -> io::Error {
+    match e {
+        pidward::supervise::Error::Setup(step) => step.os_error(),
+        other => io::Error::other(other),
+    }
+}
+
 fn exec_failure(program: &str, e: &io::Error) -> Failure {
     let code = match e.raw_os_error() {
         Some(libc::ENOMEM) => OS_ERROR,

@@ -24,9 +24,8 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use pidward::child::{Setup, Stdio, Step};
+use pidward::child::{Exec, Setup, Stdio, Step};
 use pidward::pidfile::{self, PidFile};
 use pidward::privileges::Credentials;
 
@@ -152,7 +151,7 @@ impl Plan {
     }
 
     /// The command, with its environment (not yet its set-up).
-    fn command(&self) -> Command {
+    fn command(&self) -> Exec {
         let mut program = PathBuf::from(&self.args.command[0]);
         // A detached process works from /: a relative path with a slash is made absolute
         // against the caller's directory (unless it is meant to be found inside a chroot or
@@ -165,7 +164,7 @@ impl Plan {
         {
             program = self.absolute(&program);
         }
-        let mut cmd = Command::new(program);
+        let mut cmd = Exec::new(program);
         cmd.args(&self.args.command[1..]);
         env::apply(
             &mut cmd,

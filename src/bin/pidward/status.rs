@@ -1,8 +1,11 @@
 //! `pidward status [--json] PIDFILE`: is the program running? LSB exit codes.
 //!
 //! 0 running (or starting), 1 not running but the PID file exists (stale), 3 not running
-//! (no file), 4 unknown (invalid file, unreadable file).
+//! (no file), 4 unknown (invalid file, unreadable file). The exit code is the answer: when the
+//! report cannot be written (a closed pipe, a full disk), that is said on standard error and
+//! the code stays what the file says.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use pidward::liveness::ProcessInfo;
@@ -23,8 +26,8 @@ pub fn main(args: Args) -> u8 {
         Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
         _ => None,
     };
-    if args.json {
-        println!("{}", json(&args.pidfile, &status, info.as_ref()));
+    let report = if args.json {
+        json(&args.pidfile, &status, info.as_ref()).to_string()
     } else {
         let mut line = format!("{}: {status}", args.pidfile.display());
         if let Some(info) = &info {
@@ -34,7 +37,13 @@ pub fn main(args: Args) -> u8 {
                 info.command_line()
             ));
         }
-        println!("{line}");
+        line
+    };
+    if let Err(e) = writeln!(std::io::stdout(), "{report}") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pidward status: cannot write to standard output: {e}"
+        );
     }
     status.lsb_code()
 }

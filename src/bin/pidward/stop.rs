@@ -4,10 +4,19 @@
 //! alone, the signal is sent once and nothing waits (start-stop-daemon's behaviour), so
 //! `pidward stop -s HUP` is a reload.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use pidward::Signal;
 use pidward::stop::{Options, Outcome, Schedule, stop};
+
+/// A message on standard error. One that cannot be written (stderr closed, or a full disk) is
+/// dropped: there is nowhere left to report it, and the exit code still says what happened.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,7 +48,7 @@ pub fn main(args: Args) -> u8 {
         (Some(text), _) => match Schedule::parse(text, signal) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("pidward stop: {e}");
+                say!("pidward stop: {e}");
                 return 2;
             }
         },
@@ -61,34 +70,40 @@ pub fn main(args: Args) -> u8 {
     match stop(&args.pidfile, &opts) {
         Ok(Outcome::Stopped { pid, sent }) => {
             if args.verbose {
-                eprintln!("{path}: stopped PID {pid} (sent {})", sent_text(&sent));
+                say!("{path}: stopped PID {pid} (sent {})", sent_text(&sent));
             }
             0
         }
         Ok(Outcome::Signalled { pid, sent }) => {
             if args.verbose {
-                eprintln!("{path}: sent {} to PID {pid}", sent_text(&sent));
+                say!("{path}: sent {} to PID {pid}", sent_text(&sent));
             }
             0
         }
         Ok(Outcome::NotRunning(status)) => {
-            eprintln!("{path}: {status}; nothing to stop");
+            say!("{path}: {status}; nothing to stop");
             if args.strict { 7 } else { 0 }
         }
         Ok(Outcome::StillRunning { pid, sent }) => {
-            eprintln!(
+            say!(
                 "{path}: PID {pid} is still running after the whole schedule (sent {})",
                 sent_text(&sent)
             );
             1
         }
         Ok(Outcome::WouldSend { pid, schedule }) => {
-            println!("would stop PID {pid} with schedule {schedule}");
-            0
+            let line = format!("would stop PID {pid} with schedule {schedule}");
+            match writeln!(std::io::stdout(), "{line}") {
+                Ok(()) => 0,
+                Err(e) => {
+                    say!("pidward stop: cannot write to standard output: {e}");
+                    4
+                }
+            }
         }
         // Cannot tell, untrusted file, or not permitted: LSB "unknown".
         Err(e) => {
-            eprintln!("pidward stop: {e}");
+            say!("pidward stop: {e}");
             4
         }
     }

@@ -6,10 +6,10 @@
 //! an optional `export ` prefix is allowed, and a value wrapped in matching single or double
 //! quotes loses them (nothing else is interpreted: no escapes, no expansion).
 
+use pidward::child::Exec;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
-use std::process::Command;
 
 /// A `-e/--env` value: `KEY=VALUE` with a non-empty key free of `=` and NUL.
 pub fn parse_pair(text: &str) -> Result<(OsString, OsString), String> {
@@ -66,7 +66,7 @@ pub fn read_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
 
 /// Applies the environment options to `cmd`.
 pub fn apply(
-    cmd: &mut Command,
+    cmd: &mut Exec,
     clear: bool,
     files: &[Vec<(OsString, OsString)>],
     pairs: &[(OsString, OsString)],

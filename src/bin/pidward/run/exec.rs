@@ -39,8 +39,7 @@ pub fn exec(plan: Plan) -> Result<u8, Failure> {
         Err(e) if plan.args.daemon => return Err(plan.launcher_failure(e)),
         Err(e) => return Err(report_to(&report, plan.launcher_failure(e))),
     };
-    let mut cmd = plan.command();
-    let error = detached.exec(&mut cmd);
+    let error = detached.exec(&plan.command());
     Err(report_to(&report, Failure::from(error)))
 }
 

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""A fault at every system call of `pidward status`, `stop` and `lock`, checking the PID-file
+invariants after each run.
+
+For each operation, one traced run lists its system calls (of the pidward process itself;
+children are not followed). Then, for every call name N and every k up to the number of N
+calls, the operation runs again under strace with
+
+  * `inject=N:signal=KILL:when=k`: killed at that call, and
+  * `inject=N:error=E:when=k`: the call fails with E, for each error of N's class
+    (EINTR only where the call can be interrupted; memory calls get no errors: an allocation
+    failure aborts by design),
+
+and the outcome is checked:
+
+  status F (F held):  exit 0 (running) or 4 (unknown) with a message naming F; never 1 or 3;
+                      EINTR changes nothing; the holder lives on and F is unchanged.
+  stop F (F held):    exit 0 only if the holder is gone; a live holder means exit 1 or 4 and
+                      F unchanged; EINTR changes nothing (the holder is stopped, exit 0).
+  lock L true (L a foreign file): L is never truncated or removed; the lock is free at once
+                      afterwards; EINTR changes nothing (exit 0).
+
+Every run is bounded (no hang). Calls made before pidward's own start-up (the dynamic loader's)
+get kills only.
+
+  bench/fault_sweep.py [--ops status,stop,lock] [--faults kill,error,eintr] [--sample N]
+                       [--seed S] [--pidward BIN] [--guard BIN]
+
+Prints one line per operation: points, runs, outcomes, violations (listed); exits 1 if any.
+"""
+
+import argparse
+import collections
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+INTERRUPTIBLE = {"openat", "read", "pread64", "write", "pwrite64", "flock", "poll", "ppoll",
+                 "wait4", "waitid", "clock_nanosleep", "nanosleep", "fcntl", "recvmsg",
+                 "sendmsg", "connect", "epoll_wait", "epoll_pwait", "rt_sigtimedwait"}
+MEMORY = {"mmap", "munmap", "mprotect", "brk", "mremap", "madvise"}
+NEVER = {"execve", "exit_group", "exit", "rt_sigreturn"}
+EXTRA = {"openat": ["EACCES"], "write": ["ENOSPC"], "pwrite64": ["ENOSPC"],
+         "read": ["EAGAIN"], "pread64": ["EAGAIN"]}
+TIMEOUT = 20
+
+
+def errors_for(name):
+    if name in MEMORY or name in NEVER:
+        return []
+    errs = ["EIO", "ENOMEM"] + EXTRA.get(name, [])
+    if name in INTERRUPTIBLE:
+        errs.append("EINTR")
+    return errs
+
+
+class Env:
+    """A fresh directory with a held PID file (status, stop) or a foreign lock file (lock)."""
+
+    def __init__(self, op, guard):
+        self.op, self.guard = op, guard
+        self.dir = tempfile.mkdtemp(prefix="pidward-sweep-")
+        self.path = os.path.join(self.dir, "F")
+        self.holder = None
+        if op == "lock":
+            with open(self.path, "w") as f:
+                f.write("keep\n")
+        else:
+            self.start_holder()
+
+    def start_holder(self):
+        self.holder = subprocess.Popen([self.guard, "hold", self.path], stdout=subprocess.PIPE)
+        assert self.holder.stdout.readline().strip() == b"ready"
+        self.content = open(self.path, "rb").read()
+
+    def holder_alive(self):
+        return self.holder is not None and self.holder.poll() is None
+
+    def reset(self):
+        """Make the environment ready for the next run (a stopped holder restarted)."""
+        if self.op != "lock" and not self.holder_alive():
+            if self.holder:
+                self.holder.wait()
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+            self.start_holder()
+
+    def close(self):
+        if self.holder_alive():
+            self.holder.kill()
+        if self.holder:
+            self.holder.wait()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def argv(op, pidward, path):
+    return {"status": [pidward, "status", path],
+            "stop": [pidward, "stop", path],
+            "lock": [pidward, "lock", path, "true"]}[op]
+
+
+def run(cmd, inject=None):
+    strace = ["strace", "-qq", "-o", "/dev/null"]
+    if inject:
+        strace += ["-e", "inject=" + inject]
+    t = time.monotonic()
+    try:
+        p = subprocess.run(strace + cmd, capture_output=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, "", "", time.monotonic() - t
+    # strace reports a killed tracee by killing itself with the same signal.
+    code = p.returncode if p.returncode >= 0 else 128 - p.returncode
+    return code, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), \
+        time.monotonic() - t
+
+
+def enumerate_calls(op, env, pidward):
+    log = os.path.join(env.dir, "trace")
+    subprocess.run(["strace", "-qq", "-o", log] + argv(op, pidward, env.path),
+                   capture_output=True, timeout=TIMEOUT)
+    names = [m.group(1) for line in open(log)
+             if (m := re.match(r"([a-z_0-9]+)\(", line))]
+    os.unlink(log)
+    env.reset()
+    # pidward's own code starts with its fd 0-2 check (poll) or std's SIGPIPE set-up.
+    start = next((i for i, n in enumerate(names) if n in ("poll", "rt_sigaction")), 0)
+    counts = collections.Counter(names)
+    before = collections.Counter(names[:start])
+    return counts, before
+
+
+def lock_is_free(path):
+    return subprocess.run(["flock", "-n", path, "true"]).returncode == 0
+
+
+def check(op, env, fault, code, out, err, took):
+    """The violations of one run, as strings."""
+    bad = []
+    if code is None:
+        return [f"hang (> {TIMEOUT} s)"]
+    killed = "signal=KILL" in fault
+    eintr = "error=EINTR" in fault
+    text = out + err
+    if code == 134 or "panicked" in err:
+        bad.append(f"abort/panic: {err.strip()[:200]!r}")
+    if op == "status":
+        if not env.holder_alive():
+            bad.append("the holder died")
+        if open(env.path, "rb").read() != env.content:
+            bad.append("F changed")
+        if not killed:
+            if code not in (0, 4):
+                bad.append(f"exit {code} for a running holder")
+            if code == 4 and env.path not in text:
+                bad.append(f"a message without the path: {text.strip()[:200]!r}")
+            if eintr and code != 0:
+                bad.append(f"EINTR reported: exit {code}: {text.strip()[:200]!r}")
+    elif op == "stop":
+        alive = env.holder_alive()
+        if not alive:
+            env.holder.wait()
+        if code == 0 and alive:
+            bad.append("exit 0 while the holder runs")
+        if alive and open(env.path, "rb").read() != env.content:
+            bad.append("F changed under a live holder")
+        if not killed:
+            if code not in (0, 1, 4):
+                bad.append(f"undocumented exit {code}")
+            if code != 0 and env.path not in text and "PID" not in text:
+                bad.append(f"a message naming nothing: {text.strip()[:200]!r}")
+            if eintr and code != 0:
+                bad.append(f"EINTR reported: exit {code}: {text.strip()[:200]!r}")
+    elif op == "lock":
+        if not os.path.exists(env.path):
+            bad.append("the foreign file was removed")
+        elif open(env.path, "rb").read() != b"keep\n":
+            bad.append("the foreign file was changed")
+        if not lock_is_free(env.path):
+            time.sleep(0.5)
+            if not lock_is_free(env.path):
+                bad.append("the lock is still held after the run")
+        if not killed:
+            if code not in (0, 1, 64, 65, 66, 69, 71):
+                bad.append(f"undocumented exit {code}")
+            if code != 0 and not err.strip():
+                bad.append("a failure without a message")
+            if eintr and code != 0:
+                bad.append(f"EINTR reported: exit {code}: {text.strip()[:200]!r}")
+    return bad
+
+
+def sweep(op, args, rng):
+    env = Env(op, args.guard)
+    try:
+        counts, before = enumerate_calls(op, env, args.pidward)
+        points = []
+        for name, n in sorted(counts.items()):
+            if name in NEVER:
+                continue
+            for k in range(1, n + 1):
+                if "kill" in args.faults:
+                    points.append(f"{name}:signal=KILL:when={k}")
+                if k > before[name]:
+                    points += [f"{name}:error={e}:when={k}" for e in errors_for(name)
+                               if ("eintr" if e == "EINTR" else "error") in args.faults]
+        total = len(points)
+        if args.sample and args.sample < total:
+            points = rng.sample(points, args.sample)
+        outcomes = collections.Counter()
+        violations = []
+        for fault in points:
+            code, out, err, took = run(argv(op, args.pidward, env.path), fault)
+            outcomes["hang" if code is None else code] += 1
+            for v in check(op, env, fault, code, out, err, took):
+                violations.append(f"{op} [{fault}]: {v}")
+            env.reset()
+        return total, len(points), outcomes, violations
+    finally:
+        env.close()
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    target = os.path.join(here, "..", "target", "debug")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", default="status,stop,lock")
+    ap.add_argument("--faults", default="kill,error,eintr",
+                    help="kill: SIGKILL at the call; error: EIO, ENOMEM...; eintr: EINTR")
+    ap.add_argument("--sample", type=int, default=0, help="runs per operation (0: all)")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--pidward", default=os.path.join(target, "pidward"))
+    ap.add_argument("--guard", default=os.path.join(target, "pidward-test-guard"))
+    args = ap.parse_args()
+    args.faults = set(args.faults.split(","))
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"seed {seed}")
+    failed = False
+    for op in args.ops.split(","):
+        total, ran, outcomes, violations = sweep(op, args, rng)
+        shown = ", ".join(f"exit {c}: {n}" for c, n in sorted(outcomes.items(), key=str))
+        print(f"{op}: {total} points, {ran} runs ({shown}), {len(violations)} violations")
+        for v in violations:
+            print("  " + v)
+        failed |= bool(violations)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    main()
