@@ -166,3 +166,25 @@ fn an_unwritable_stdout_is_reported_and_the_code_stays_the_answer() {
         }
     }
 }
+
+#[test]
+fn an_unreadable_file_names_the_failed_step() {
+    let dir = tempdir();
+    let f = dir.path().join("held.pid");
+    let _holder = guard("hold", &f, &[]);
+    let args = [std::ffi::OsStr::new("status"), f.as_os_str()];
+    let when = openat_index(&args, &f, 1);
+    let out = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject=openat:error=EACCES:when={when}"))
+        .arg(env!("CARGO_BIN_EXE_pidward"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("unknown: cannot open it: Permission denied"),
+        "{text}"
+    );
+}

@@ -273,31 +273,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The position (1-based) of the `n`-th `openat(2)` of `path` among all of `pidward ARGS`'s
-/// `openat` calls, from a strace log of a run.
-fn openat_index(args: &[&std::ffi::OsStr], path: &Path, n: usize) -> usize {
-    let dir = tempdir();
-    let log = dir.path().join("trace");
-    let status = Command::new("strace")
-        .args(["-qq", "-e", "trace=openat", "-o"])
-        .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_pidward"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("strace runs (the CI installs it)");
-    assert!(status.code().is_some());
-    let quoted = format!("\"{}\"", path.display());
-    let text = std::fs::read_to_string(&log).unwrap();
-    let calls: Vec<&str> = text.lines().filter(|l| l.starts_with("openat(")).collect();
-    let found: Vec<usize> = (0..calls.len())
-        .filter(|&i| calls[i].contains(&quoted))
-        .collect();
-    assert!(found.len() >= n, "{text}");
-    found[n - 1] + 1
-}
-
 #[test]
 fn a_file_unreadable_at_the_identity_recheck_means_unknown_not_stopped() {
     // `stop` reads the file, pins the process with a pidfd, then reads the file again to

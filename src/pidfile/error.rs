@@ -85,6 +85,8 @@ pub enum Step {
     Stat,
     /// `pread(2)` of the content.
     Read,
+    /// Probing the lock (`flock(2)`).
+    TestLock,
     /// `ftruncate(2)` of a stale file taken over.
     Truncate,
     /// `fchown(2)` to the owner asked for.
@@ -103,6 +105,7 @@ impl fmt::Display for Step {
             Step::CreateDirectoriesUnder => "create directories under",
             Step::Stat => "stat",
             Step::Read => "read",
+            Step::TestLock => "test the lock of",
             Step::Truncate => "truncate",
             Step::ChangeOwner => "change the owner of",
             Step::Write => "write",

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::read::{open_for_reading, read_settled_locked};
-use super::{Error, Invalid, parse};
+use super::{Error, Invalid, Step, parse};
 use crate::flock;
 use crate::liveness::{self, Probe, ProcessInfo};
 
@@ -38,7 +38,12 @@ pub enum Status {
     /// The file holds no valid PID (or is not a regular file).
     Invalid(Invalid),
     /// The file could not be read, so nothing can be said.
-    Unknown(io::Error),
+    Unknown {
+        /// The step that failed.
+        step: Step,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 /// Why a PID file is stale.
@@ -71,7 +76,7 @@ impl Status {
             Status::Stale { .. } => "stale",
             Status::Absent => "absent",
             Status::Invalid(_) => "invalid",
-            Status::Unknown(_) => "unknown",
+            Status::Unknown { .. } => "unknown",
         }
     }
 
@@ -95,7 +100,7 @@ impl Status {
             Status::Running { .. } | Status::Starting => 0,
             Status::Stale { .. } => 1,
             Status::Absent => 3,
-            Status::Invalid(_) | Status::Unknown(_) => 4,
+            Status::Invalid(_) | Status::Unknown { .. } => 4,
         }
     }
 }
@@ -111,7 +116,7 @@ impl fmt::Display for Status {
             Status::Stale { pid, why } => write!(f, "not running: stale PID {pid} ({why})"),
             Status::Absent => f.write_str("not running (no PID file)"),
             Status::Invalid(why) => write!(f, "invalid PID file: {why}"),
-            Status::Unknown(e) => write!(f, "unknown: {e}"),
+            Status::Unknown { step, source } => write!(f, "unknown: cannot {step} it: {source}"),
         }
     }
 }
@@ -160,16 +165,19 @@ pub(crate) fn inspect(path: &Path) -> Inspection {
                 meta: fs::symlink_metadata(path).ok(),
             };
         }
-        Err(Error::Io { source, .. }) => {
+        Err(Error::Io { step, source, .. }) => {
             return Inspection {
-                status: Status::Unknown(source),
+                status: Status::Unknown { step, source },
                 meta: None,
             };
         }
         Err(other) => {
             // open_for_reading returns no other error; say so rather than guess.
             return Inspection {
-                status: Status::Unknown(io::Error::other(other)),
+                status: Status::Unknown {
+                    step: Step::Open,
+                    source: io::Error::other(other),
+                },
                 meta: None,
             };
         }
@@ -184,11 +192,17 @@ pub(crate) fn inspect(path: &Path) -> Inspection {
 fn judge(file: &File, meta: &fs::Metadata) -> Status {
     let locked = match flock::is_locked(file) {
         Ok(l) => l,
-        Err(e) => return Status::Unknown(e),
+        Err(source) => {
+            let step = Step::TestLock;
+            return Status::Unknown { step, source };
+        }
     };
     let bytes = match read_settled_locked(file, locked) {
         Ok(b) => b,
-        Err(e) => return Status::Unknown(e),
+        Err(source) => {
+            let step = Step::Read;
+            return Status::Unknown { step, source };
+        }
     };
     if bytes.is_empty() && locked {
         return Status::Starting;

@@ -118,3 +118,28 @@ pub fn snapshot(path: &Path) -> Option<(u32, u64, Vec<u8>)> {
     };
     Some((m.mode(), m.ino(), body))
 }
+
+/// The position (1-based) of the `n`-th `openat(2)` of `path` among all of `pidward ARGS`'s
+/// `openat` calls, from a strace log of a run.
+pub fn openat_index(args: &[&std::ffi::OsStr], path: &Path, n: usize) -> usize {
+    let dir = tempdir();
+    let log = dir.path().join("trace");
+    let status = std::process::Command::new("strace")
+        .args(["-qq", "-e", "trace=openat", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_pidward"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("strace runs (the CI installs it)");
+    assert!(status.code().is_some());
+    let quoted = format!("\"{}\"", path.display());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = text.lines().filter(|l| l.starts_with("openat(")).collect();
+    let found: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].contains(&quoted))
+        .collect();
+    assert!(found.len() >= n, "{text}");
+    found[n - 1] + 1
+}
