@@ -187,3 +187,50 @@ fn as_pid_1_it_forwards_signals_and_passes_the_status() {
     let status = unshare.wait().unwrap();
     assert_eq!(status.code(), Some(7));
 }
+
+#[test]
+fn signals_beyond_the_usual_eight_reach_the_command_and_spare_pidward() {
+    // ALRM, PWR, SYS, VTALRM, XCPU, TSTP, RTMIN+3 used to kill (or stop) pidward, leaving the
+    // command unsupervised; each must be forwarded instead.
+    let s = Scratch::new();
+    let log = s.path("signals.log");
+    let ready = s.path("ready");
+    let names = [
+        "ALRM", "PWR", "SYS", "VTALRM", "XCPU", "TTIN", "TSTP", "RTMIN",
+    ];
+    let perl = format!(
+        "$| = 1; open(my $log, '>>', '{}') or die; select($log); $| = 1; \
+         $SIG{{$_}} = eval qq(sub {{ print \\$log qq($_\\\\n) }}) for qw({}); \
+         open(my $r, '>', '{}'); close $r; sleep 1 while 1;",
+        log.display(),
+        names.join(" "),
+        ready.display()
+    );
+    let mut pw = Command::new(pidward())
+        .args(["run", "--", "perl", "-e", &perl, &s.tag])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    s.adopt(pw.id());
+    assert!(wait_until(Duration::from_secs(5), || ready.exists()));
+    for (i, name) in names.iter().enumerate() {
+        let sig: pidward::Signal = name.parse().unwrap();
+        // SAFETY: kill(2) of a process this test started (nix has no real-time signals).
+        assert_eq!(unsafe { libc::kill(pw.id() as i32, sig.as_raw()) }, 0);
+        let arrived = wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() > i)
+        });
+        assert!(arrived, "{name} was not forwarded");
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap().lines().nth(i),
+            Some(*name)
+        );
+        assert!(
+            stat(pw.id()).is_some_and(|st| st.state != 'T' && st.state != 'Z'),
+            "pidward was stopped or killed by {name}"
+        );
+    }
+    kill(pw.id(), "TERM");
+    assert_eq!(pw.wait().unwrap().code(), Some(128 + 15));
+}

@@ -1,8 +1,45 @@
-//! Exit codes: how a supervisor passes its command's end on, the shells' way.
+//! Exit codes: how a supervisor passes its command's end on, the shells' way; and which
+//! signals it passes on.
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+
+use crate::Signal;
+
+/// Every signal a supervisor can pass on to its command: all catchable ones, the real-time
+/// ones included, but `CHLD` (the supervisor's own), the synchronous ones (`ILL`, `TRAP`,
+/// `BUS`, `FPE`, `SEGV`: a fault of the supervisor itself, never a request) and `PIPE` (which
+/// the supervisor's own writes raise). `TSTP`, `TTIN` and `TTOU` are passed on too: blocked
+/// in the supervisor, they stop the command and never the supervisor.
+///
+/// ```
+/// use pidward::Signal;
+/// let all = pidward::supervise::forwardable();
+/// assert!(all.contains(&"PWR".parse()?) && all.contains(&"RTMIN+3".parse()?));
+/// assert!(!all.contains(&Signal::CHLD) && !all.contains(&Signal::SEGV));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn forwardable() -> Vec<Signal> {
+    (1..=libc::SIGRTMAX())
+        .filter(|&s| s < 32 || s >= libc::SIGRTMIN())
+        .filter(|&s| {
+            !matches!(
+                s,
+                libc::SIGKILL
+                    | libc::SIGSTOP
+                    | libc::SIGCHLD
+                    | libc::SIGILL
+                    | libc::SIGTRAP
+                    | libc::SIGBUS
+                    | libc::SIGFPE
+                    | libc::SIGSEGV
+                    | libc::SIGPIPE
+            )
+        })
+        .filter_map(Signal::from_raw)
+        .collect()
+}
 
 /// The exit code a supervisor should exit with: the child's code, or 128+N when signal N
 /// killed it (the shells' convention).

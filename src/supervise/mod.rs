@@ -83,7 +83,7 @@ mod supervised;
 mod tree;
 
 pub use error::Error;
-pub use exit::{exec_error_code, exit_code};
+pub use exit::{exec_error_code, exit_code, forwardable};
 pub use restart::{Policy, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};

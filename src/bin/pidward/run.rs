@@ -5,7 +5,8 @@
 //! [`pidward::notify`] and [`pidward::pidfile`]:
 //!
 //! - **Supervised** (default): pidward stays in the foreground as the command's parent. It
-//!   forwards `TERM INT HUP QUIT USR1 USR2 WINCH CONT` to it, adopts and reaps its orphans
+//!   forwards every catchable signal to it ([`pidward::supervise::forwardable`]: all but
+//!   `CHLD`, `PIPE` and the synchronous ones), adopts and reaps its orphans
 //!   (child subreaper), exits with its status (its code, or 128+N when signal N killed it)
 //!   and removes its PID files at the end. The set-up steps (chroot, working directory,
 //!   umask, limits, user, standard streams) apply to the command only, in a `pre_exec` hook.
@@ -40,18 +41,6 @@ use failure::Failure;
 /// Set when inherited descriptors could not be marked close-on-exec at start-up (a kernel
 /// older than 5.11): the command's set-up then closes them in the child.
 static CLOSE_IN_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The signals a supervisor forwards to its command.
-const FORWARD: [pidward::Signal; 8] = [
-    pidward::Signal::TERM,
-    pidward::Signal::INT,
-    pidward::Signal::HUP,
-    pidward::Signal::QUIT,
-    pidward::Signal::USR1,
-    pidward::Signal::USR2,
-    pidward::Signal::WINCH,
-    pidward::Signal::CONT,
-];
 
 pub fn main(args: Args) -> u8 {
     cloexec_inherited_fds();

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use pidward::supervise::{self, Ready, Service, Supervisor, exit_code};
 
-use super::{FORWARD, Failure, Plan, ReadyMode};
+use super::{Failure, Plan, ReadyMode};
 
 /// Supervise in the foreground.
 pub fn foreground(plan: Plan) -> Result<u8, Failure> {
@@ -141,10 +141,12 @@ fn supervise(
         }
     };
     let mode = plan.args.ready.unwrap_or(ReadyMode::Exec);
+    // Every signal the command can be sent, through pidward.
+    let forward = supervise::forwardable();
     // The signals stay blocked until pidward exits: one that arrives after the command has
     // exited must not kill pidward before it has removed its PID files.
     let supervisor = Supervisor::new()
-        .forward(&FORWARD)
+        .forward(&forward)
         .subreaper(true)
         .keep_blocked(true)
         .parent_death_signal(plan.args.parent_death_signal.0);
@@ -204,7 +206,7 @@ fn supervise(
         let Some(delay) = restart.next(status, began.elapsed(), stopped) else {
             break Ok(exit_code(status));
         };
-        match supervise::wait_backoff(delay, &FORWARD) {
+        match supervise::wait_backoff(delay, &forward) {
             Ok(supervise::Wake::Stop(_)) | Err(_) => break Ok(exit_code(status)),
             Ok(_) => {}
         }
