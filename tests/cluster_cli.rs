@@ -36,6 +36,20 @@ fn wait_for(path: &Path, within: Duration) -> bool {
     true
 }
 
+/// The PID a command wrote to `path` with `echo $$ > path` (once the whole line is there:
+/// the file exists before its content does).
+fn read_pid(path: &Path) -> u32 {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.ends_with('\n') {
+            return text.trim().parse().unwrap();
+        }
+        assert!(Instant::now() < end, "no PID in {}", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Wall-clock seconds now, as `date +%s.%N` prints them.
 fn now() -> f64 {
     SystemTime::now()
@@ -105,10 +119,16 @@ fn contenders_never_overlap_come_in_order_and_tokens_rise() {
         l = log.display()
     );
     let mut children = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for i in 0..4 {
         let mut c = sh(&etcd.endpoint(), &[], "job", &script);
         children.push(c.env("IDX", i.to_string()).spawn().unwrap());
-        std::thread::sleep(Duration::from_millis(150));
+        // The next one comes after this one has its key (first come is first created).
+        let end = Instant::now() + Duration::from_secs(10);
+        while !etcd.keys("job/").into_iter().any(|k| seen.insert(k)) {
+            assert!(Instant::now() < end, "contender {i} created no key");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     for mut c in children {
         assert_eq!(
@@ -198,11 +218,7 @@ fn kill_9_of_the_holder_kills_its_command_and_frees_the_lock() {
     let e = etcd.endpoint();
     let dir = tempfile::tempdir().unwrap();
     let mut h = holder(&e, &["--ttl", "2"], "k", dir.path());
-    let cmd: u32 = std::fs::read_to_string(dir.path().join("ready"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let cmd = read_pid(&dir.path().join("ready"));
     h.kill().unwrap();
     let killed = Instant::now();
     h.wait().unwrap();
@@ -320,11 +336,7 @@ fn etcd_gone_the_holder_fences_itself_kills_a_stubborn_command_and_exits_in_time
         .spawn()
         .unwrap();
     assert!(wait_for(&ready, Duration::from_secs(10)));
-    let cmd: u32 = std::fs::read_to_string(&ready)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let cmd = read_pid(&ready);
     etcd.kill();
     let gone = Instant::now();
     let status = wait_exit(&mut h, Duration::from_secs(10)).expect("holder hangs");
@@ -530,4 +542,34 @@ fn with_authentication_on_the_credentials_come_from_the_environment() {
     );
     let out = run(Some("root:s3cret"));
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_command_run_from_a_terminal_can_read_it() {
+    // The command has a process group of its own (to be stopped whole); run from a terminal's
+    // foreground, that group must get the terminal, or `read` would stop it with SIGTTIN.
+    let etcd = Etcd::start();
+    let inner = format!(
+        "{} lock --etcd {} tty sh -c 'read x; echo got:$x'",
+        env!("CARGO_BIN_EXE_pidward"),
+        etcd.endpoint()
+    );
+    let mut c = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = c.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::io::Write::write_all(&mut stdin, b"hello\n").unwrap();
+    let status = wait_exit(&mut c, Duration::from_secs(15));
+    drop(stdin);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut c.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(
+        status.is_some(),
+        "the command hangs (stopped by SIGTTIN?): {out}"
+    );
+    assert!(out.contains("got:hello"), "{out}");
 }

@@ -50,6 +50,8 @@ pub struct Etcd {
     child: Child,
     pub dir: TempDir,
     pub port: u16,
+    /// The member's name, unique to this test process and port.
+    name: String,
 }
 
 /// Spawn one member `name` of the cluster `initial` (`NAME=PEER_URL,...`).
@@ -72,17 +74,23 @@ fn spawn_member(name: &str, port: u16, peer: u16, initial: &str) -> Etcd {
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    Etcd { child, dir, port }
+    Etcd {
+        child,
+        dir,
+        port,
+        name: name.to_owned(),
+    }
 }
 
 impl Etcd {
-    /// Start etcd and wait until it answers (at most 20 s).
+    /// Start etcd and wait until it answers (at most 10 s a try).
     pub fn start() -> Etcd {
         for _ in 0..3 {
             let (port, peer) = (free_port(), free_port());
-            let initial = format!("t=http://127.0.0.1:{peer}");
-            let mut etcd = spawn_member("t", port, peer, &initial);
-            if etcd.wait_ready(Duration::from_secs(20)) {
+            let name = format!("t-{}-{port}", std::process::id());
+            let initial = format!("{name}=http://127.0.0.1:{peer}");
+            let mut etcd = spawn_member(&name, port, peer, &initial);
+            if etcd.wait_ready(Duration::from_secs(10)) {
                 return etcd;
             }
             // Lost a port race, most likely: try other ports.
@@ -96,13 +104,20 @@ impl Etcd {
         let initial: Vec<String> = ports
             .iter()
             .enumerate()
-            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .map(|(i, (_, peer))| format!("m{i}-{}=http://127.0.0.1:{peer}", std::process::id()))
             .collect();
         let initial = initial.join(",");
         let mut members: Vec<Etcd> = ports
             .iter()
             .enumerate()
-            .map(|(i, &(port, peer))| spawn_member(&format!("m{i}"), port, peer, &initial))
+            .map(|(i, &(port, peer))| {
+                spawn_member(
+                    &format!("m{i}-{}", std::process::id()),
+                    port,
+                    peer,
+                    &initial,
+                )
+            })
             .collect();
         for m in &mut members {
             let up = m.wait_ready(Duration::from_secs(30));
@@ -136,7 +151,11 @@ impl Etcd {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if post(self.port, "/v3/kv/range", r#"{"key":"AA=="}"#).is_some() {
+            // The port was free when we picked it, but another test may have picked it too:
+            // make sure the etcd answering is ours, by its member name.
+            // (A member's name shows once it has joined; a foreign etcd never shows it.)
+            let ours = format!("\"name\":\"{}\"", self.name);
+            if post(self.port, "/v3/cluster/member/list", "{}").is_some_and(|s| s.contains(&ours)) {
                 return true;
             }
             thread::sleep(Duration::from_millis(50));

@@ -5,12 +5,13 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pidward::Signal;
 use pidward::cluster::{Endpoint, Error, Holder, Lock, Options, Wait};
 use pidward::supervise::Supervisor;
 
 use super::super::options::{Invocation, Op, Target, Timeout};
 use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text};
-use super::fence::{die_with_us, supervise};
+use super::fence::{give_terminal, supervise, take_terminal_back, terminal_is_ours};
 
 /// `EX_NOHOST`: etcd unreachable, or a cluster error before the lock was held.
 const UNREACHABLE: u8 = 68;
@@ -126,12 +127,22 @@ pub fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         .env("PIDWARD_LOCK_LEASE", format!("{:x}", lock.lease()))
         .env("ETCD_LOCK_KEY", lock.key())
         .env("ETCD_LOCK_REV", &rev);
-    die_with_us(&mut cmd);
-    let child = Supervisor::new()
+    let foreground = terminal_is_ours();
+    give_terminal(&mut cmd, foreground);
+    // The command dies with pidward: `kill -9` of pidward cannot leave it running unlocked.
+    let spawned = Supervisor::new()
         .reset_ignored(false)
-        .spawn(&mut cmd)
-        .map_err(|e| exec_failure(&program, &e))?;
-    let (code, lost) = supervise(name, &lock_name, &lock, child, opts.grace_in_effect())?;
+        .parent_death_signal(Some(Signal::KILL))
+        .spawn(&mut cmd);
+    if spawned.is_err() && foreground {
+        take_terminal_back();
+    }
+    let child = spawned.map_err(|e| exec_failure(&program, &e))?;
+    let outcome = supervise(name, &lock_name, &lock, child, opts.grace_in_effect());
+    if foreground {
+        take_terminal_back();
+    }
+    let (code, lost) = outcome?;
     let expires = lock.expires();
     if let Err(e) = lock.release(RELEASE_TIMEOUT) {
         let left = expires.map_or(opts.ttl_in_effect(), |t| {

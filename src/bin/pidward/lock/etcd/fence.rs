@@ -1,5 +1,9 @@
 //! Running the command so that it cannot outlive the lock: it dies with pidward, and it is
 //! stopped (TERM, then KILL after the grace) as soon as the lease keeper declares the lock lost.
+//!
+//! The command gets a process group of its own, so that the whole of it can be stopped. When
+//! pidward runs in the foreground of a terminal, that group gets the terminal for as long as
+//! the command runs (as a shell gives it to a job), and pidward takes it back afterwards.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -13,23 +17,48 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use super::super::{Failure, Name, OS_ERROR, os_text};
 use super::cluster::chain;
 
-/// `prctl(PR_SET_PDEATHSIG, SIGKILL)` in the child, between fork and exec: the command dies
-/// when the thread that forked it (this one, which lives as long as pidward) does.
-pub(super) fn die_with_us(cmd: &mut Command) {
-    // SAFETY: getpid(2) has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    let hook = move || {
-        // Runs between fork(2) and execve(2): prctl(2) and getppid(2) only, no allocation,
-        // so it is async-signal-safe.
-        // SAFETY: plain prctl(2) call with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // The parent may have died before the prctl: then no signal will ever come.
-        // SAFETY: getppid(2) has no preconditions.
-        if unsafe { libc::getppid() } != parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-        }
+/// Whether our process group owns the terminal on stdin (`tcgetpgrp(3)`). Then the command's
+/// own group must get it, or a command that reads the terminal would stop on `SIGTTIN`.
+pub(super) fn terminal_is_ours() -> bool {
+    // SAFETY: isatty(3), tcgetpgrp(3) and getpgrp(2) on fd 0 have no preconditions.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+}
+
+/// `tcsetpgrp(3)` on stdin with `SIGTTOU` blocked (`pthread_sigmask(3)`), so that a process
+/// outside the terminal's foreground group may hand it over without being stopped. Only
+/// async-signal-safe calls on stack values: usable between fork and exec.
+fn hand_terminal(pgrp: libc::pid_t) -> bool {
+    // SAFETY: the sets are initialised by sigemptyset before use; the calls take valid
+    // pointers to them and have no other preconditions.
+    unsafe {
+        let mut ttou: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut ttou);
+        libc::sigaddset(&mut ttou, libc::SIGTTOU);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &ttou, &mut old);
+        let done = libc::tcsetpgrp(0, pgrp) == 0;
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        done
+    }
+}
+
+/// Take the terminal back for our own group once the command is done.
+pub(super) fn take_terminal_back() {
+    // SAFETY: getpgrp(2) has no preconditions.
+    hand_terminal(unsafe { libc::getpgrp() });
+}
+
+/// With `foreground`, give the terminal to the command's new process group between fork and
+/// exec (std has made the child a group leader already: `process_group` comes first).
+pub(super) fn give_terminal(cmd: &mut Command, foreground: bool) {
+    if !foreground {
+        return;
+    }
+    let hook = || {
+        // Runs between fork(2) and execve(2): getpid(2), the signal mask and tcsetpgrp(3)
+        // only, no allocation, so it is async-signal-safe.
+        // SAFETY: getpid(2) has no preconditions.
+        hand_terminal(unsafe { libc::getpid() });
         Ok(())
     };
     // SAFETY: the hook is async-signal-safe (above).
