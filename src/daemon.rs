@@ -74,6 +74,7 @@ use std::time::Duration;
 use crate::pidfile::PidFile;
 
 mod reap;
+mod report;
 mod started;
 pub(crate) mod status;
 
@@ -81,8 +82,9 @@ pub use started::Started;
 
 use crate::child::{self, Mode, Plan, Setup, Stdio, Step};
 use reap::{Subreaper, wait_pid};
+use report::Outcome;
 use started::release;
-use status::{Outcome, StatusWriter};
+use status::StatusWriter;
 
 /// Why a start failed.
 #[derive(Debug, thiserror::Error)]
@@ -330,12 +332,12 @@ impl Daemon {
     /// In the launcher: reap the middle process, read the report, exit 0 or return `Err`.
     fn launcher(mut self, middle: i32, read: OwnedFd) -> Result<Started, Error> {
         let middle_status = wait_pid(middle, None);
-        let report = status::read_report(read.as_fd(), self.report_timeout)
+        let report = report::read_report(read.as_fd(), self.report_timeout)
             .map_err(|e| child::Error::from_io(Step::Unknown, &e, "reading the status pipe"))?;
         let pid = report.pid;
         match report.outcome {
             Outcome::Started | Outcome::Ready | Outcome::Execed => {
-                status::wait_closed(read.as_fd(), Duration::from_secs(1));
+                report::wait_closed(read.as_fd(), Duration::from_secs(1));
                 if let Some(pf) = self.pid_file.take() {
                     pf.disown();
                 }

@@ -233,7 +233,7 @@ pub fn acquire(path: &Path, perm: u32, wait: Wait) -> Result<Locked, Error> {
 /// running. A real holder costs a conflict report that millisecond.
 fn try_lock(file: &File, path: &Path) -> Result<bool, Error> {
     for pause in [20, 200, 800, 0] {
-        match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        match fd::retry_eintr(|| flock(file, FlockOperation::NonBlockingLockExclusive)) {
             Ok(()) => return Ok(true),
             Err(rustix::io::Errno::WOULDBLOCK) if pause > 0 => {
                 std::thread::sleep(Duration::from_micros(pause))

@@ -3,7 +3,8 @@
 //! `pidward status` and `pidward stop` (the two smallest operations) get every point: a
 //! SIGKILL, and each error of the call's class (EINTR included), at every call they make.
 //! `pidward lock` gets a random sample of kills and errors (the seed is printed, so a failure
-//! can be replayed with `--seed`). The script checks the PID-file invariants after each run;
+//! can be replayed with `--seed`); `PidFile` and `LockFile` acquire + release (through the test
+//! helper) get every point. The script checks the PID-file invariants after each run;
 //! any violation fails the test with the list. The whole sweep is `bench/fault_sweep.py`.
 
 #![cfg(feature = "test-helpers")]
@@ -39,4 +40,9 @@ fn stop_survives_a_fault_at_every_system_call() {
 #[test]
 fn lock_survives_a_sample_of_kills_and_errors() {
     sweep(&["--ops", "lock", "--faults", "kill,error", "--sample", "60"]);
+}
+
+#[test]
+fn pidfile_and_lockfile_guards_survive_a_fault_at_every_system_call() {
+    sweep(&["--ops", "pidfile,lockfile"]);
 }

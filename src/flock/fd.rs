@@ -131,7 +131,9 @@ pub fn is_locked(file: &File) -> io::Result<bool> {
 }
 
 /// `op` again for as long as it fails with `EINTR`: an interrupted probe is no answer.
-fn retry_eintr(mut op: impl FnMut() -> rustix::io::Result<()>) -> rustix::io::Result<()> {
+pub(super) fn retry_eintr(
+    mut op: impl FnMut() -> rustix::io::Result<()>,
+) -> rustix::io::Result<()> {
     loop {
         match op() {
             Err(rustix::io::Errno::INTR) => continue,

@@ -9,6 +9,8 @@
 //!   guard orphan PATH                 acquire, pass the lock to a `sleep` child, exit
 //!   guard flip PATH                   acquire, then rewrite the PID 7 / 32000 forever
 //!   guard lock PATH                   LockFile acquire, print "ready", sleep until killed
+//!   guard lockonce PATH               LockFile acquire (replacing a stale one), print the
+//!                                     recorded PID, release
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -72,8 +74,24 @@ fn main() {
         }
         "once" => match PidFile::acquire(path) {
             Ok(guard) => {
-                println!("{}", std::fs::read_to_string(path).unwrap().trim());
+                // A report that cannot be written is not the PID file's failure.
+                let pid = std::fs::read_to_string(path).unwrap();
+                let _ = writeln!(std::io::stdout(), "{}", pid.trim());
                 guard.release().unwrap();
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+        "lockonce" => match LockFile::options().replace_stale(true).acquire(path) {
+            Ok(lock) => {
+                let owner = pidward::lockfile::read(path).unwrap().unwrap();
+                let _ = writeln!(std::io::stdout(), "{}", owner.pid);
+                if let Err(e) = lock.release() {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
             }
             Err(e) => {
                 eprintln!("{e}");
