@@ -5,27 +5,17 @@
 //! too), and a streaming call's messages arrive one per line, each wrapped in `{"result":..}`.
 //! It is on by default in etcd 3.4 and later, on the client port.
 //!
-//! A [`Client`] holds the endpoints and the one that answered last. A call that cannot reach
-//! an endpoint, or that an endpoint answers with "unavailable" (no leader, stopping), moves on
-//! to the next, until every endpoint has been tried once or the deadline passes.
+//! The calls are methods of [`Client`] (`client.rs`), which moves between endpoints.
 
-use std::io;
 use std::os::fd::BorrowedFd;
-use std::time::{Duration, Instant};
-
-use rustix::event::PollFlags;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::base64;
-use super::endpoint::Endpoint;
 use super::error::{Error, Step};
-use super::http;
 
-/// gRPC's UNAVAILABLE: try another endpoint.
-const UNAVAILABLE: u64 = 14;
-/// `Auth.Authenticate`.
-const AUTHENTICATE: &str = "/v3/auth/authenticate";
+pub(crate) use super::client::{Client, Credentials};
 
 /// One key as a range answers it.
 #[derive(Debug, Clone)]
@@ -33,29 +23,6 @@ pub(crate) struct Kv {
     pub(crate) key: String,
     pub(crate) create_revision: i64,
     pub(crate) value: Vec<u8>,
-}
-
-/// The endpoints, tried in turn from the last one that answered, and the credentials.
-#[derive(Debug, Clone)]
-pub(crate) struct Client {
-    endpoints: Vec<Endpoint>,
-    current: usize,
-    credentials: Option<Credentials>,
-    /// The auth token `Authenticate` gave, while it is good.
-    token: Option<String>,
-}
-
-/// A user name and password for etcd's authentication.
-#[derive(Clone)]
-pub(crate) struct Credentials {
-    pub(crate) user: String,
-    pub(crate) password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({:?}, <password>)", self.user)
-    }
 }
 
 /// An int64 field, as a string or a number; absent means 0 (proto3 default).
@@ -80,185 +47,6 @@ pub(crate) fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 impl Client {
-    pub(crate) fn new(endpoints: Vec<Endpoint>, credentials: Option<Credentials>) -> Client {
-        Client {
-            endpoints,
-            current: 0,
-            credentials,
-            token: None,
-        }
-    }
-
-    /// The endpoint calls go to first.
-    pub(crate) fn endpoint(&self) -> &Endpoint {
-        &self.endpoints[self.current]
-    }
-
-    /// Open a call: each endpoint once, from the current one, until one answers 200 or the
-    /// deadline passes. Returns the open response (for streams).
-    fn open<'a>(
-        &mut self,
-        step: Step,
-        path: &str,
-        body: &Value,
-        deadline: Instant,
-        cancel: Option<BorrowedFd<'a>>,
-    ) -> Result<http::Response<'a>, Error> {
-        let body = body.to_string().into_bytes();
-        let n = self.endpoints.len();
-        loop {
-            let mut last = None;
-            for left in (1..=n).rev() {
-                // A frozen endpoint must not eat the time of the others: each gets its share.
-                let now = Instant::now();
-                let share = deadline.saturating_duration_since(now) / left as u32;
-                let attempt = if left == 1 { deadline } else { now + share };
-                match self.attempt(step, path, &body, attempt, cancel) {
-                    Ok(r) => return Ok(r),
-                    Err((err, false)) => return Err(err),
-                    Err((err, true)) => last = Some(err),
-                }
-                // Retryable: the next call starts with the next endpoint.
-                self.current = (self.current + 1) % n;
-            }
-            let last = last.expect("at least one endpoint");
-            // Every endpoint failed (down, or no leader during an election): try again soon,
-            // until the deadline.
-            let pause = (Instant::now() + Duration::from_millis(200)).min(deadline);
-            if pause >= deadline {
-                return Err(last);
-            }
-            if let Some(c) = cancel {
-                let woke = crate::sys::poll_fd_until(c, PollFlags::IN, Some(pause));
-                if woke.map_or(true, |r| !r.is_empty()) {
-                    return Err(self.unreachable(step, io::ErrorKind::Interrupted.into()));
-                }
-            } else {
-                std::thread::sleep(pause.saturating_duration_since(Instant::now()));
-            }
-        }
-    }
-
-    /// One request to the current endpoint. On error, whether another endpoint (or a later
-    /// try) may do better.
-    fn attempt<'a>(
-        &mut self,
-        step: Step,
-        path: &str,
-        body: &[u8],
-        deadline: Instant,
-        cancel: Option<BorrowedFd<'a>>,
-    ) -> Result<http::Response<'a>, (Error, bool)> {
-        if self.token.is_none()
-            && let Some(c) = &self.credentials
-        {
-            let login = json!({ "name": c.user, "password": c.password }).to_string();
-            let r = self.attempt_as(
-                Step::Authenticate,
-                AUTHENTICATE,
-                login.as_bytes(),
-                None,
-                deadline,
-                None,
-            )?;
-            let bytes = r
-                .read_all()
-                .map_err(|e| (self.unreachable(step, e), true))?;
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| (self.malformed(Step::Authenticate, Some(e)), false))?;
-            let token = v["token"].as_str();
-            let token = token.ok_or_else(|| (self.malformed(Step::Authenticate, None), false))?;
-            self.token = Some(token.to_owned());
-        }
-        let token = self.token.clone();
-        let result = self.attempt_as(step, path, body, token.as_deref(), deadline, cancel);
-        if let Err((Error::Server { message, .. }, _)) = &result
-            && message.contains("invalid auth token")
-        {
-            // Expired (etcd's simple tokens do, after a while): log in again next time.
-            self.token = None;
-            return result.map_err(|(e, _)| (e, true));
-        }
-        result
-    }
-
-    /// One request with this token.
-    fn attempt_as<'a>(
-        &self,
-        step: Step,
-        path: &str,
-        body: &[u8],
-        token: Option<&str>,
-        deadline: Instant,
-        cancel: Option<BorrowedFd<'a>>,
-    ) -> Result<http::Response<'a>, (Error, bool)> {
-        let ep = &self.endpoints[self.current];
-        let answer = http::post(ep, path, body, token, deadline, cancel).and_then(|r| {
-            if r.status == 200 {
-                Ok(Ok(r))
-            } else {
-                let status = r.status;
-                r.read_all().map(|b| Err((status, b)))
-            }
-        });
-        match answer {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err((status, body))) => {
-                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let message = v["message"].as_str().or(v["error"].as_str());
-                let retry = v["code"].as_u64() == Some(UNAVAILABLE) || status == 503;
-                let err = Error::Server {
-                    endpoint: ep.to_string(),
-                    step,
-                    status,
-                    message: message.unwrap_or("(no message)").to_owned(),
-                };
-                Err((err, retry))
-            }
-            Err(source) => {
-                let retry = source.kind() != io::ErrorKind::Interrupted;
-                let err = Error::Unreachable {
-                    endpoint: ep.to_string(),
-                    step,
-                    source,
-                };
-                Err((err, retry))
-            }
-        }
-    }
-
-    /// A unary call: its whole answer as JSON.
-    fn call(
-        &mut self,
-        step: Step,
-        path: &str,
-        body: &Value,
-        deadline: Instant,
-        cancel: Option<BorrowedFd<'_>>,
-    ) -> Result<Value, Error> {
-        let r = self.open(step, path, body, deadline, cancel)?;
-        let bytes = r
-            .read_all()
-            .map_err(|source| self.unreachable(step, source))?;
-        serde_json::from_slice(&bytes).map_err(|e| self.malformed(step, Some(e)))
-    }
-
-    fn unreachable(&self, step: Step, source: io::Error) -> Error {
-        Error::Unreachable {
-            endpoint: self.endpoint().to_string(),
-            step,
-            source,
-        }
-    }
-
-    pub(crate) fn malformed(&self, step: Step, source: Option<serde_json::Error>) -> Error {
-        Error::Malformed {
-            endpoint: self.endpoint().to_string(),
-            step,
-            source,
-        }
-    }
-
     /// `LeaseGrant`: a new lease of `ttl` seconds; its ID.
     pub(crate) fn grant(&mut self, ttl: u64, deadline: Instant) -> Result<i64, Error> {
         let v = self.call(
@@ -413,7 +201,6 @@ impl Client {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 mod base64;
+mod client;
 mod endpoint;
 mod error;
 mod gateway;
