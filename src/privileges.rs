@@ -155,6 +155,7 @@ impl Credentials {
 
     /// Numeric ids taken as they are, without a look-up or a permission check (the kernel
     /// decides, at the switch): `groups` replaces the supplementary groups when given.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn from_ids(
         uid: Option<u32>,
         gid: Option<u32>,

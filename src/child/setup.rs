@@ -90,7 +90,9 @@ impl From<File> for Stdio {
 pub(super) enum Source {
     /// Ours: closed in the parent once the child has it.
     Owned(OwnedFd),
-    /// The caller's: it stays open for as long as the spawn runs.
+    /// The caller's: it stays open for as long as the spawn runs (only the async process API
+    /// lends descriptors).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     Borrowed(RawFd),
 }
 
@@ -247,7 +249,8 @@ impl Setup {
     }
 
     /// Install the caller's descriptor `fd` at `target` (any number, 0-2 included); the
-    /// caller keeps it open until the spawn returns.
+    /// caller keeps it open until the spawn returns. Used by the async process API.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn fd_borrowed(mut self, target: RawFd, fd: RawFd) -> Setup {
         self.fds.push((target, Source::Borrowed(fd)));
         self
@@ -266,7 +269,9 @@ impl Setup {
         self
     }
 
-    /// Close every descriptor, 0-2 included, that is not installed with an `fd` call.
+    /// Close every descriptor, 0-2 included, that is not installed with an `fd` call (the fd
+    /// map of the async process API).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn close_unmapped(mut self) -> Setup {
         self.close_unmapped = true;
         self
