@@ -209,9 +209,11 @@ fn options(r: &Request) -> Result<Options, Failure> {
         Some(d) => Wait::Timeout(d),
         None => Wait::Forever,
     };
-    if let Some(d) = r.wait {
-        // Every call fits in the deadline.
-        opts = opts.call_timeout(d.clamp(Duration::from_millis(100), Duration::from_secs(5)));
+    if let Wait::Timeout(d) = wait {
+        // A call may not outlast the deadline by much, but a loaded cluster still gets a
+        // second to answer: a slow reply is not an unreachable cluster. A try (`-n`, `-w 0`)
+        // keeps the default call timeout for the same reason.
+        opts = opts.call_timeout(d.clamp(Duration::from_secs(1), Duration::from_secs(5)));
     }
     Ok(opts.wait(wait))
 }
