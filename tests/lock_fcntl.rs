@@ -2,7 +2,7 @@
 //! ranges (`--start`, `--length`), and `--fd`, as util-linux 2.41/2.42 has them. flock(1)
 //! 2.38.1 has none of these, so the kernel's own view (`/proc/locks`) is the reference.
 
-mod lock_support;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
@@ -10,8 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use lock_support::{free, lock, pidward};
 use predicates::prelude::*;
+use support::lock::{free, lock, pidward};
 
 /// `pidward lock ARGS PATH sh -c 'echo locked; exec sleep 60'`, holding until dropped.
 struct OurHolder(Child);
