@@ -18,7 +18,8 @@
 //! owner.
 //!
 //! [`is_locked`] answers "is it held?" exactly, with a probe of the lock itself; [`holders`]
-//! answers "by whom?" from `/proc/locks`, for messages (`flock/proc_locks.rs`).
+//! answers "by whom?" from `/proc/locks`, for messages (`flock/proc_locks.rs`);
+//! [`system_locks`] lists every lock on the machine, as `lslocks` does (`flock/system.rs`).
 //!
 //! On any descriptor, [`lock_until`] and [`unlock`] take or drop either kind of lock the
 //! kernel keeps per open file description ([`Kind`]): flock(2) on the whole file, or an open
@@ -39,6 +40,7 @@ mod ofd;
 mod open;
 mod proc_locks;
 mod registry;
+mod system;
 
 pub use fd::{is_locked, lock_until, unlock};
 pub use ofd::Range;
@@ -46,6 +48,7 @@ use open::open_regular;
 pub(crate) use open::{describe, same_inode};
 pub use proc_locks::{holders, range_holders};
 pub(crate) use registry::Registry;
+pub use system::{SystemLock, system_locks};
 
 /// How long to wait for a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

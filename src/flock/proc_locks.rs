@@ -57,7 +57,7 @@ pub(super) fn flock_entries(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
 }
 
 /// `/proc/locks` read with one large buffer, and how many non-empty `read(2)` calls it took.
-fn read_proc_locks() -> io::Result<(String, usize)> {
+pub(super) fn read_proc_locks() -> io::Result<(String, usize)> {
     use std::io::Read;
     let mut file = File::open("/proc/locks")?;
     let mut buf = vec![0u8; 64 * 1024];

@@ -23,6 +23,8 @@
 //! [`read`] and [`status`] work on any PID file, pidward's or a foreign one (nginx-style, never
 //! locked): for those, [`crate::liveness`] decides, with EPERM read as alive, zombies as dead
 //! and a process younger than the file as a reused PID.
+//! [`scan`] lists the PID files of a directory such as `/run` with their status, and
+//! [`worst_lsb_code`] sums up a set of them (`pidward status DIR`).
 //!
 //! ```
 //! use pidward::pidfile::{self, PidFile, Status};
@@ -48,6 +50,7 @@ mod guard;
 mod options;
 mod parse;
 mod read;
+mod scan;
 mod status;
 mod takeover;
 
@@ -57,6 +60,7 @@ pub use options::Options;
 pub use parse::{Invalid, parse};
 pub use read::read;
 pub(crate) use read::{open_for_reading, read_prefix, read_start};
+pub use scan::{Entry, scan, worst_lsb_code};
 pub(crate) use status::inspect;
 pub use status::{Stale, Status, status};
 

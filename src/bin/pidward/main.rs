@@ -17,11 +17,13 @@ use std::ffi::{c_char, c_int};
 use clap::{Parser, Subcommand};
 
 mod lock;
+mod locks;
 mod notify;
 mod run;
 mod startup;
 mod status;
 mod stop;
+mod table;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,8 @@ enum Command {
     Run(run::Args),
     /// Send a readiness notification (sd_notify protocol) to the supervisor.
     Notify(notify::Args),
+    /// List the file locks on this machine, their holders and records (like lslocks).
+    Locks(locks::Args),
 }
 
 /// The C entry point, called by the C runtime with the process's arguments, which std reads
@@ -70,6 +74,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
         Command::Stop(args) => stop::main(args),
         Command::Run(args) => run::main(args),
         Command::Notify(args) => notify::main(args),
+        Command::Locks(args) => locks::main(args),
     };
     std::process::exit(code.into())
 }

@@ -30,6 +30,16 @@ use pidward::notify::{self, NOTIFY_FD, NOTIFY_SOCKET, Notifier};
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(clap::Args)]
+#[command(after_help = "\
+Exit codes: 0 sent (and confirmed, unless --no-block); 1 NOTIFY_SOCKET unset or malformed,
+sending failed, or no confirmation in time; 2 usage error (nothing to send, a VAR=VALUE that is
+not one, a multi-line value).
+
+Examples:
+  pidward notify --ready --status \"listening on :8080\"
+  pidward notify --reloading && reload_config && pidward notify --ready
+  pidward notify --pid=\"$server_pid\" --ready      # the main process is another one
+")]
 pub struct Args {
     /// Declare start-up finished: READY=1.
     #[arg(long)]

@@ -19,6 +19,16 @@ macro_rules! say {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "\
+Exit codes: 0 stopped, or was not running; 1 still alive after the whole schedule; 2 usage
+error; 4 cannot tell or not permitted (invalid or untrusted file, EPERM); 7 with --strict, was
+not running.
+
+Examples:
+  pidward stop /run/app.pid                          TERM, wait up to 30 s, KILL, wait 5 s
+  pidward stop -R TERM/10/KILL/5 --remove-pidfile /run/app.pid
+  pidward stop -s HUP /run/app.pid                   one signal, no waiting: a reload
+")]
 pub struct Args {
     /// Signal to send first (name or number: TERM, SIGTERM, 15, RTMIN+3).
     #[arg(short, long, value_name = "SIG")]

@@ -51,6 +51,11 @@ Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the loc
 obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
 69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
 the lock was lost while the command ran.
+
+Examples:
+ {n} -n /run/lock/backup.lock -- ./backup.sh       skip this run if the last one still runs
+ {n} -w 60 -s /var/cache/app.lock -c 'cat /var/cache/app/index'
+ {n} -n --etcd http://10.0.0.1:2379 nightly-backup -- ./backup.sh    once per cluster
 "
     )
 }

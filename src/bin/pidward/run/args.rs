@@ -23,11 +23,17 @@ pub struct Args {
 /// The options of `pidward run`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Exit codes: the command's own (or 128+N if signal N killed it); 1 already running (0 with \
---oknodo); 2 usage error; 122 the command exited before it was ready (with --daemon, or when \
-it exited 0; its status is in the message); 123 it reported a failure (ERRNO=); 124 readiness \
-not declared in time; 125 a set-up step failed (the message names it); 126 the command cannot \
-be executed; 127 the command was not found.")]
+Exit codes: the command's own (or 128+N if signal N killed it); 1 already running (0 with
+--oknodo); 2 usage error; 122 the command exited before it was ready (with --daemon, or when it
+exited 0; its status is in the message); 123 it reported a failure (ERRNO=); 124 readiness not
+declared in time; 125 a set-up step failed (the message names it); 126 the command cannot be
+executed; 127 the command was not found.
+
+Examples:
+  pidward run -p /run/app.pid -u app -o /var/log/app.log -- ./app --serve
+  pidward run -d -p /run/app.pid --ready notify --ready-timeout 30 -- ./app
+  pidward run --restart on-failure -- ./worker    # also a container's PID 1
+")]
 pub struct Options {
     /// Detach (double fork, new session); return once the command has started, or is ready
     /// with --ready. Detached, the umask defaults to 077 and the standard streams to
