@@ -53,6 +53,7 @@ mod takeover;
 
 pub use error::{Error, Step};
 pub use guard::PidFile;
+pub(crate) use guard::Held;
 pub use options::Options;
 pub use parse::{Invalid, parse};
 pub use read::read;
