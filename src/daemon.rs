@@ -24,6 +24,13 @@
 //!    that died (even by `SIGKILL`) shows itself: the launcher never hangs. To tell how such a
 //!    process died, the launcher makes itself a child subreaper for the duration of the
 //!    start, so the final process is its child until the launcher exits.
+//! 5. **A report that goes astray.** The launcher and the final process share the PID file's
+//!    lock, so after a start that did not report success the launcher removes the file only
+//!    if nobody holds its lock once its own descriptor is closed (`daemon/launcher.rs`): a
+//!    live process's file is never removed. If the final process still holds it, the
+//!    launcher cannot tell how the start went and says so ([`Error::Unknown`]). Conversely a
+//!    final process that cannot write its report (the launcher is gone) does not go on:
+//!    [`Daemon::start`] exits (status 1, PID file removed) rather than run unannounced.
 //!
 //! Without detaching ([`Daemon::detach`]`(false)`, twistd's `--nodaemon`) the same set-up is
 //! applied to the calling process itself, and errors are returned directly.
