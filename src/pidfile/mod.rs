@@ -52,8 +52,8 @@ mod status;
 mod takeover;
 
 pub use error::{Error, Step};
-pub use guard::PidFile;
 pub(crate) use guard::Held;
+pub use guard::PidFile;
 pub use options::Options;
 pub use parse::{Invalid, parse};
 pub use read::read;
