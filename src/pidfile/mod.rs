@@ -55,6 +55,7 @@ mod status;
 mod takeover;
 
 pub use error::{Error, Step};
+pub(crate) use guard::Held;
 pub use guard::PidFile;
 pub use options::Options;
 pub use parse::{Invalid, parse};
