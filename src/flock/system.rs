@@ -76,7 +76,7 @@ pub fn system_locks() -> io::Result<Vec<SystemLock>> {
             let line = proc_line(lock);
             let mut holders: Vec<u32> = open
                 .iter()
-                .filter(|fd| fd.ofd_locks.iter().any(|l| *l == line))
+                .filter(|fd| fd.ofd_locks.contains(&line))
                 .map(|fd| fd.pid)
                 .collect();
             holders.sort_unstable();

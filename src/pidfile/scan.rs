@@ -31,8 +31,13 @@ pub struct Entry {
     pub status: Status,
 }
 
-/// The PID files in `dir` and in its immediate subdirectories, sorted by path (see the
-/// [module documentation](self) for what counts as a PID file).
+/// The PID files in `dir` and in its immediate subdirectories, sorted by path.
+///
+/// A PID file is a regular file named `*.pid` that holds a PID, or that its owner holds
+/// locked while it writes one (`starting`). Other names, sockets, FIFOs, symbolic links and
+/// `.pid` files that hold no PID are skipped; symbolic links to directories are not followed,
+/// and subdirectories that cannot be read are skipped. A file that cannot be read is kept,
+/// as [`Status::Unknown`]. Errors: `dir` itself cannot be read.
 ///
 /// ```
 /// use pidward::pidfile::{self, PidFile};
