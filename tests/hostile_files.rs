@@ -103,6 +103,10 @@ fn make(dir: &Path, name: &str, how: &Make) -> std::path::PathBuf {
 fn status_reports_each_hostile_file_and_changes_nothing() {
     let dir = tempdir();
     for (name, how, code, text) in cases() {
+        if matches!(how, Make::Dir) {
+            // `status DIR` lists the directory's PID files: tests/status_scan.rs.
+            continue;
+        }
         let path = make(dir.path(), name, &how);
         let before = (snapshot(&path), snapshot(&dir.path().join("target")));
         let out = pidward()

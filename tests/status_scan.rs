@@ -86,7 +86,20 @@ fn populated() -> Run {
 fn a_directory_lists_its_pid_files_sorted_and_aligned() {
     let run = populated();
     let d = run.dir.path();
+    let everything = || {
+        let mut all = Vec::new();
+        for sub in [d.to_path_buf(), d.join("nginx"), d.join("nginx/deeper")] {
+            for e in std::fs::read_dir(&sub).unwrap() {
+                let p = e.unwrap().path();
+                all.push((snapshot(&p), p));
+            }
+        }
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all
+    };
+    let before = everything();
     let out = status(&[d], &[]);
+    assert_eq!(everything(), before, "a scan changes nothing");
     // Worst of running (0), running (0), stale (1).
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let listing = text(&out);
