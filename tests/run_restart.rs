@@ -213,7 +213,14 @@ fn each_policy_against_each_exit_cause() {
             "timeout",
             "exec sleep 30",
             124,
-            &["--ready", "notify", "--ready-timeout", "0.3", "--stop-schedule", "TERM/2/KILL/2"],
+            &[
+                "--ready",
+                "notify",
+                "--ready-timeout",
+                "0.3",
+                "--stop-schedule",
+                "TERM/2/KILL/2",
+            ],
         ),
     ];
     let table: [(&str, [bool; 4]); 7] = [
@@ -243,7 +250,10 @@ fn each_policy_against_each_exit_cause() {
             args.extend_from_slice(extra);
             args.extend(["--", "sh", "-c", &script, &s.tag]);
             let (out, _) = run(&args);
-            let runs = std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+            let runs = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count();
             assert_eq!(
                 runs,
                 if restarted { 2 } else { 1 },
@@ -251,7 +261,12 @@ fn each_policy_against_each_exit_cause() {
                 stderr(&out)
             );
             let want = if restarted { 99 } else { *code };
-            assert_eq!(out.status.code(), Some(want), "{policy} after {cause}: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(want),
+                "{policy} after {cause}: {}",
+                stderr(&out)
+            );
         }
     }
 }
@@ -377,7 +392,10 @@ fn a_long_run_resets_the_backoff() {
     assert_eq!(t.len(), 4, "{t:?}");
     assert!(t[1] - t[0] >= 0.19 && t[2] - t[1] >= 0.38, "{t:?}");
     let gap = t[3] - t[2];
-    assert!((0.75..1.25).contains(&gap), "reset: 0.6 s run + 0.2 s, got {gap} ({t:?})");
+    assert!(
+        (0.75..1.25).contains(&gap),
+        "reset: 0.6 s run + 0.2 s, got {gap} ({t:?})"
+    );
 }
 
 #[test]
@@ -490,7 +508,10 @@ fn the_limit_gives_up_with_the_last_status_and_status_says_failed() {
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
     assert!(!pid.exists());
-    let st = pidward().args(["status", pid.to_str().unwrap()]).output().unwrap();
+    let st = pidward()
+        .args(["status", pid.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(st.status.code(), Some(3));
     let line = stdout(&st);
     assert!(line.contains("failed: exited with code 5"), "{line}");
@@ -543,7 +564,11 @@ fn the_limit_gives_up_with_the_last_status_and_status_says_failed() {
     ]);
     s.adopt(pw.id());
     assert!(wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&log).unwrap_or_default().lines().count() >= 5
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 5
     }));
     assert_eq!(pw.try_wait().unwrap(), None, "gave up too early");
     signal(&pw, libc::SIGTERM);
@@ -584,12 +609,18 @@ fn a_stop_as_the_run_ends_is_not_followed_by_a_restart() {
             rustix::process::PidfdFlags::empty(),
         )
         .unwrap();
-        let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
         rustix::event::poll(&mut fds, None).unwrap();
         signal(&pw, libc::SIGTERM);
         assert_eq!(pw.wait().unwrap().code(), Some(1), "try {i}");
         std::thread::sleep(Duration::from_millis(100));
-        let runs = std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+        let runs = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
         assert_eq!(runs, 1, "try {i}: restarted after a stop");
     }
 }
@@ -618,7 +649,12 @@ fn a_stop_during_a_start_is_not_followed_by_a_restart() {
         &s.tag,
     ]);
     s.adopt(pw.id());
-    let count = || std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+    let count = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
     assert!(wait_until(Duration::from_secs(5), || count() == 2));
     std::thread::sleep(Duration::from_millis(200));
     signal(&pw, libc::SIGTERM);

@@ -61,7 +61,11 @@ fn running_then_backoff_with_status_text_and_lsb_codes() {
     assert_eq!(svc["policy"], "on-failure");
     assert_eq!(svc["supervisor_pid"], pw.id());
     assert_eq!(svc["status"], "serving 3 clients", "{svc}");
-    assert!(svc["main_pid"].as_u64().is_some_and(|p| p != u64::from(pw.id())));
+    assert!(
+        svc["main_pid"]
+            .as_u64()
+            .is_some_and(|p| p != u64::from(pw.id()))
+    );
     for key in ["since", "started", "ready"] {
         let t = svc[key].as_str().unwrap_or_else(|| panic!("{key}: {svc}"));
         pidward::time::parse_rfc3339(t).unwrap();
@@ -129,7 +133,10 @@ fn a_state_left_by_a_killed_supervisor_is_not_believed() {
     }));
     kill(pw.id(), libc::SIGKILL);
     pw.wait().unwrap();
-    assert!(s.path("svc.pid.state").exists(), "the test needs a left-over file");
+    assert!(
+        s.path("svc.pid.state").exists(),
+        "the test needs a left-over file"
+    );
     let (v, code) = status_json(&pid);
     assert!(v["service"].is_null(), "{v}");
     assert_ne!(code, 0);

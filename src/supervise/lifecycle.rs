@@ -73,7 +73,27 @@ pub struct Ended {
     pub stopped: bool,
 }
 
-/// A service under a restart policy (module docs).
+/// [`Lifecycle`]: a [`Service`] run again and again under a [`Restart`] policy, its
+/// [`State`] recorded at each transition.
+///
+/// Each run is started, waited for until ready, then until its end; the end is classified
+/// ([`Cause`]), recorded, and handed to [`Restart::next`]; a restart waits out its delay in
+/// [`wait_backoff`] (where `TERM`, `INT` and `QUIT` end everything at once and `HUP` starts
+/// the command now). The fixed rules:
+///
+/// - **An administrative stop is never followed by a restart.** `TERM`, `INT` or `QUIT`
+///   reaching the supervisor during a run is forwarded and marks the run as stopped. The
+///   signals stay blocked from the first spawn to the end (the supervisor is made with
+///   [`Supervisor::keep_blocked`](super::Supervisor::keep_blocked)), so one that arrives as
+///   a run ends is never lost: it is read from the run's signalfd after the run ended, or it
+///   stays pending and the backoff's signalfd reads it.
+/// - **Set-up and exec failures are final**, never retried ([`Error::Setup`]).
+/// - With [`first_start_final`](Lifecycle::first_start_final) (a detached start, whose
+///   launcher has been told the truth and is gone), the first start's failure is final too;
+///   later runs follow the policy, failed starts included (a readiness timeout is
+///   [`Cause::Timeout`]).
+/// - The backoff restarts from its first delay after a run that lasted the reset time,
+///   counted from readiness.
 ///
 /// ```
 /// use std::time::Duration;
@@ -118,7 +138,7 @@ impl Lifecycle {
         }
     }
 
-    /// Record the state in `file` at each transition (module docs of [`super::state`]); it
+    /// Record the state in `file` at each transition (see [`StateFile`](super::StateFile)); it
     /// is removed when [`run`](Lifecycle::run) returns, unless the supervisor gave up.
     pub fn state_file(mut self, file: StateFile) -> Lifecycle {
         self.state_file = Some(file);

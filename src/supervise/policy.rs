@@ -34,7 +34,7 @@ use std::str::FromStr;
 
 use crate::Signal;
 
-/// Why a run ended, for a restart [`Policy`] (module docs).
+/// Why a run ended, for a restart [`Policy`] (its docs have the table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Cause {
@@ -107,7 +107,32 @@ impl Cause {
     }
 }
 
-/// Which ends of a run start the service again (module docs for the table).
+/// Which ends of a run start the service again.
+///
+/// A run ends in one of five ways, as systemd sorts them (`systemd.service(5)`, `Restart=`):
+///
+/// | cause | meaning |
+/// |---|---|
+/// | [`Cause::Clean`] | exit code 0, or death by `HUP`, `INT`, `TERM` or `PIPE`, or a code or signal of the success set |
+/// | [`Cause::Code`] | any other exit code (also a start that reported `ERRNO=`) |
+/// | [`Cause::Signal`] | death by any other signal |
+/// | [`Cause::Timeout`] | readiness not declared in time |
+/// | [`Cause::Watchdog`] | the watchdog deadline was missed |
+///
+/// and each policy restarts after these:
+///
+/// | policy | clean | code | signal | timeout | watchdog |
+/// |---|---|---|---|---|---|
+/// | `no` | | | | | |
+/// | `always` | ✓ | ✓ | ✓ | ✓ | ✓ |
+/// | `on-success` | ✓ | | | | |
+/// | `on-failure` | | ✓ | ✓ | ✓ | ✓ |
+/// | `on-abnormal` | | | ✓ | ✓ | ✓ |
+/// | `on-abort` | | | ✓ | | |
+/// | `on-watchdog` | | | | | ✓ |
+///
+/// The grammar of an [`ExitSet`] is s6-permafailon's: a comma-separated list of exit codes
+/// (`75`), ranges of them (`100-110`) and signal names (`TERM`, `SIGSEGV`, `RTMIN+3`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Policy {

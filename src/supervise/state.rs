@@ -166,7 +166,7 @@ impl Exit {
     }
 }
 
-/// A service's state, as the supervisor records it (module docs).
+/// A service's state, as the supervisor records it in a [`StateFile`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct State {
@@ -242,7 +242,7 @@ impl State {
         self.history.push(exit);
     }
 
-    /// The file's text (module docs).
+    /// The file's text (see [`StateFile`]).
     pub fn encode(&self) -> String {
         let mut out = String::from("pidward-state 1\n");
         let mut line = |k: &str, v: &str| {
@@ -381,7 +381,24 @@ pub fn path_for(pidfile: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The writer of a state file (module docs).
+/// The writer of a state file beside a PID file.
+///
+/// **Where.** `F.state` for the PID file `F`: the same directory, so the same permissions and
+/// the same lifetime (`/run` is emptied at boot), and no second path to configure.
+///
+/// **When it is true.** The supervisor replaces the file at each transition ([`Phase`]): it
+/// writes `F.state.new` in full, then `rename(2)`s it over `F.state`, so that a reader opens
+/// either the old file or the new one, never a half-written one (and a last `end` line lets a
+/// reader reject a file cut short anyway). Its content holds while the PID file is locked by
+/// the supervisor it names ([`read`] checks that), and the supervisor removes it before it
+/// releases the PID file. One exception: a supervisor that gave up ([`Phase::Failed`], its
+/// restart limit reached) leaves it behind as the record of why the service is down; a
+/// later start replaces it.
+///
+/// **Format.** UTF-8 lines of `key=value` (values escaped: `\\`, `\n`), after a first line
+/// `pidward-state 1`; times in RFC 3339 UTC ([`crate::time::Rfc3339`]); one `exit=` line per
+/// recent exit, oldest first (at most [`HISTORY`]), each `TIME END CORE CAUSE SECONDS` with
+/// `END` as `code:N` or `signal:NAME` (or `-` when the status is unknown, after a timeout).
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
