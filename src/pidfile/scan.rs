@@ -50,7 +50,7 @@ pub struct Entry {
 /// let found = pidfile::scan(dir.path())?;
 /// assert_eq!(found.len(), 1);
 /// assert!(found[0].path.ends_with("app/app.pid"));
-/// assert_eq!(pidfile::worst_lsb_code(found.iter().map(|e| &e.status)), 0);
+/// assert_eq!(pidfile::worst_lsb_code(found.iter().map(|e| e.status.lsb_code())), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn scan(dir: impl AsRef<Path>) -> io::Result<Vec<Entry>> {
@@ -95,28 +95,26 @@ fn consider(entry: &fs::DirEntry, found: &mut Vec<Entry>) {
     found.push(Entry { path, status });
 }
 
-/// The LSB `status` code of a set of PID files: the worst of their codes, in the order
-/// running (0) < not running (3) < dead with a PID file left behind (1) < unknown (4). An
-/// empty set is "not running" (3): nothing runs there.
+/// The LSB `status` code of a set of PID files, from each one's code
+/// ([`Status::lsb_code`]): the worst, in the order running (0) < not running (3) < dead with
+/// a PID file left behind (1) < unknown (4). An empty set is "not running" (3): nothing runs
+/// there.
 ///
 /// ```
 /// use pidward::pidfile::{worst_lsb_code, Status};
 ///
 /// let running = Status::Running { pid: 1, locked: false };
-/// assert_eq!(worst_lsb_code([&running, &Status::Absent]), 3);
-/// assert_eq!(worst_lsb_code([&running]), 0);
+/// assert_eq!(worst_lsb_code([running.lsb_code(), Status::Absent.lsb_code()]), 3);
+/// assert_eq!(worst_lsb_code([0, 0]), 0);
+/// assert_eq!(worst_lsb_code([3, 1]), 1);
 /// assert_eq!(worst_lsb_code([]), 3);
 /// ```
-pub fn worst_lsb_code<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> u8 {
+pub fn worst_lsb_code(codes: impl IntoIterator<Item = u8>) -> u8 {
     let rank = |code: u8| match code {
         0 => 0,
         3 => 1,
         1 => 2,
         _ => 3,
     };
-    statuses
-        .into_iter()
-        .map(Status::lsb_code)
-        .max_by_key(|&c| rank(c))
-        .unwrap_or(3)
+    codes.into_iter().max_by_key(|&c| rank(c)).unwrap_or(3)
 }

@@ -5,14 +5,18 @@
 //! word); a file named on the command line is always reported, whatever it holds. The lines
 //! are sorted by path and aligned (state coloured on a terminal); `--json` prints an array of
 //! the objects `status --json FILE` prints. The exit code is the worst LSB code of the set
-//! ([`pidward::pidfile::worst_lsb_code`]); a directory that cannot be read counts as unknown
-//! (4), and one with no PID file as not running (3).
+//! ([`pidward::pidfile::worst_lsb_code`]) of the codes `status FILE` gives each (a PID file
+//! of `pidward run` whose supervisor waits to restart its command is not running); a
+//! directory that cannot be read counts as unknown (4), and one with no PID file as not
+//! running (3). The supervisor's state shows in STATE when it is not `running` (`backoff`,
+//! `stopping`…), and its summary after the command.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pidward::liveness::ProcessInfo;
 use pidward::pidfile::{self, Status};
+use pidward::supervise::{self, State};
 
 use crate::table::{Cell, Colour, Table};
 
@@ -55,20 +59,19 @@ pub fn main(args: &super::Args) -> u8 {
     let mut paths = vec![args.pidfile.clone()];
     paths.extend(args.more.iter().cloned());
     let found = collect(&paths);
-    let infos: Vec<Option<ProcessInfo>> = found
+    let reports: Vec<Report> = found
         .entries
         .iter()
-        .map(|(_, status)| match status {
-            Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
-            _ => None,
-        })
+        .map(|(path, status)| Report::of(path, status))
         .collect();
     let written = if args.json {
         let objects: Vec<serde_json::Value> = found
             .entries
             .iter()
-            .zip(&infos)
-            .map(|((path, status), info)| super::json(path, status, info.as_ref()))
+            .zip(&reports)
+            .map(|((path, status), r)| {
+                super::json(path, status, r.info.as_ref(), r.service.as_ref(), r.code)
+            })
             .collect();
         writeln!(std::io::stdout(), "{}", serde_json::Value::Array(objects))
     } else {
@@ -82,7 +85,7 @@ pub fn main(args: &super::Args) -> u8 {
         if found.entries.is_empty() {
             Ok(())
         } else {
-            table(&found.entries, &infos).print(!args.no_headings)
+            table(&found.entries, &reports).print(!args.no_headings)
         }
     };
     if let Err(e) = written {
@@ -91,8 +94,34 @@ pub fn main(args: &super::Args) -> u8 {
             "pidward status: cannot write to standard output: {e}"
         );
     }
-    let code = pidfile::worst_lsb_code(found.entries.iter().map(|(_, s)| s));
+    let code = pidfile::worst_lsb_code(reports.iter().map(|r| r.code));
     if found.unreadable { 4 } else { code }
+}
+
+/// What `status FILE` adds to a file's status: its process, its supervisor's state, its code.
+struct Report {
+    info: Option<ProcessInfo>,
+    service: Option<State>,
+    code: u8,
+}
+
+impl Report {
+    fn of(path: &Path, status: &Status) -> Report {
+        let info = match status {
+            Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
+            _ => None,
+        };
+        let service = supervise::read_state(path);
+        let code = match &service {
+            Some(state) => state.lsb_code(status.lsb_code()),
+            None => status.lsb_code(),
+        };
+        Report {
+            info,
+            service,
+            code,
+        }
+    }
 }
 
 fn describe(paths: &[PathBuf]) -> String {
@@ -100,16 +129,17 @@ fn describe(paths: &[PathBuf]) -> String {
     names.join(", ")
 }
 
-fn table(entries: &[(PathBuf, Status)], infos: &[Option<ProcessInfo>]) -> Table {
+fn table(entries: &[(PathBuf, Status)], reports: &[Report]) -> Table {
     let mut table = Table::new(&["PATH", "STATE", "PID", "UP", "LOCKED", "COMMAND"]);
-    for ((path, status), info) in entries.iter().zip(infos) {
-        table.push(row(path, status, info.as_ref()));
+    for ((path, status), report) in entries.iter().zip(reports) {
+        table.push(row(path, status, report));
     }
     table
 }
 
-fn row(path: &Path, status: &Status, info: Option<&ProcessInfo>) -> Vec<Cell> {
-    let colour = match status {
+fn row(path: &Path, status: &Status, report: &Report) -> Vec<Cell> {
+    let info = report.info.as_ref();
+    let mut colour = match status {
         Status::Running { .. } => Colour::Green,
         Status::Starting => Colour::Cyan,
         Status::Stale { .. } => Colour::Yellow,
@@ -125,7 +155,8 @@ fn row(path: &Path, status: &Status, info: Option<&ProcessInfo>) -> Vec<Cell> {
         Status::Running { locked: false, .. } | Status::Stale { .. } => "no",
         _ => "-",
     };
-    let command = match (status, info) {
+    let mut state = status.name();
+    let mut command = match (status, info) {
         (Status::Running { .. }, Some(info)) => info.command_line(),
         (Status::Running { .. }, None) => "-".to_owned(),
         (Status::Stale { why, .. }, _) => format!("({why})"),
@@ -134,9 +165,22 @@ fn row(path: &Path, status: &Status, info: Option<&ProcessInfo>) -> Vec<Cell> {
         (Status::Invalid(why), _) => format!("({why})"),
         (Status::Unknown { step, source }, _) => format!("(cannot {step} it: {source})"),
     };
+    if let Some(service) = &report.service {
+        let phase = service.phase.name();
+        if status.is_running() && phase != "running" {
+            state = phase;
+            colour = if report.code == 0 {
+                Colour::Cyan
+            } else {
+                Colour::Yellow
+            };
+        }
+        command.push_str("; ");
+        command.push_str(&service.summary());
+    }
     vec![
         Cell::plain(path.display().to_string()),
-        Cell::coloured(status.name(), colour),
+        Cell::coloured(state, colour),
         Cell::plain(pid),
         Cell::plain(up),
         Cell::plain(locked),
