@@ -14,21 +14,26 @@
 
 use std::ffi::{c_char, c_int};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod completions;
 mod lock;
 mod locks;
+#[cfg(feature = "test-helpers")]
+mod man;
 mod notify;
 mod run;
 mod startup;
 mod status;
 mod stop;
 mod table;
+mod version;
 
 #[derive(Parser)]
 #[command(
     name = "pidward",
     version,
+    long_version = version::LONG,
     about = "Unix process lifecycle: PID files, locks, start, status, stop"
 )]
 struct Cli {
@@ -50,6 +55,18 @@ enum Command {
     Notify(notify::Args),
     /// List the file locks on this machine, their holders and records (like lslocks).
     Locks(locks::Args),
+    /// Write a shell completion script (bash, zsh, fish) to stdout.
+    Completions(completions::Args),
+    /// Write the man pages into a directory (for maintainers).
+    #[cfg(feature = "test-helpers")]
+    #[command(name = "__man", hide = true)]
+    Man(man::Args),
+}
+
+/// The whole command line as clap sees it, with `lock` described by its own option table:
+/// what completions and man pages are generated from.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("lock", |_| lock::doc::command())
 }
 
 /// The C entry point, called by the C runtime with the process's arguments, which std reads
@@ -75,6 +92,9 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
         Command::Run(args) => run::main(args),
         Command::Notify(args) => notify::main(args),
         Command::Locks(args) => locks::main(args),
+        Command::Completions(args) => completions::main(args),
+        #[cfg(feature = "test-helpers")]
+        Command::Man(args) => man::main(args),
     };
     std::process::exit(code.into())
 }

@@ -5,6 +5,8 @@ use super::Name;
 /// `--help`: flock's, under our name, and what pidward adds.
 pub fn help(name: &Name) -> String {
     let n = name.as_str();
+    let exit_status = EXIT_STATUS;
+    let examples = examples(n);
     format!(
         "
 Usage:
@@ -47,15 +49,26 @@ Cluster lock on etcd (as etcdctl lock takes it; the command is stopped if the lo
 Beyond flock(1): signals are forwarded to the command and the lock is kept until it exits;
 a conflict names the holder with --verbose or on a terminal; <file> -- <command> skips the --.
 
-Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
-obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
-69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
-the lock was lost while the command ran.
+{exit_status}
 
-Examples:
- {n} -n /run/lock/backup.lock -- ./backup.sh       skip this run if the last one still runs
- {n} -w 60 -s /var/cache/app.lock -c 'cat /var/cache/app/index'
- {n} -n --etcd http://10.0.0.1:2379 nightly-backup -- ./backup.sh    once per cluster
+{examples}
 "
     )
 }
+
+/// Two or three examples, under the name the command is called by (`--help`, the man page).
+pub fn examples(n: &str) -> String {
+    format!(
+        "Examples:
+ {n} -n /run/lock/backup.lock -- ./backup.sh       skip this run if the last one still runs
+ {n} -w 60 -s /var/cache/app.lock -c 'cat /var/cache/app/index'
+ {n} -n --etcd http://10.0.0.1:2379 nightly-backup -- ./backup.sh    once per cluster"
+    )
+}
+
+/// The exit codes, as `--help` and the man page give them.
+pub const EXIT_STATUS: &str =
+    "Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
+obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
+69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
+the lock was lost while the command ran.";
