@@ -161,6 +161,7 @@ pub struct Setup {
     pub(super) keep_ignored: bool,
     pub(super) clean_signals: bool,
     pub(super) parent_death: Option<crate::Signal>,
+    pub(super) cgroup: Option<(OwnedFd, PathBuf)>,
 }
 
 impl Setup {
@@ -302,6 +303,25 @@ impl Setup {
     /// before the setting took effect makes the process get the signal at once.
     pub fn parent_death_signal(mut self, signal: Option<crate::Signal>) -> Setup {
         self.parent_death = signal;
+        self
+    }
+
+    /// Move the process into a cgroup (v2) before anything else: `procs` is that cgroup's
+    /// `cgroup.procs` file, opened for writing by the caller (`path` names it in a failure).
+    /// The child writes `0` to it, which moves the writing process (a `write(2)`, nothing to
+    /// format after the fork); a process it forks later is born in the cgroup.
+    ///
+    /// ```no_run
+    /// use pidward::child::{Exec, Setup};
+    ///
+    /// let path = "/sys/fs/cgroup/myservice/cgroup.procs";
+    /// let procs = std::fs::OpenOptions::new().write(true).open(path)?;
+    /// let spawned = Setup::new().cgroup(procs.into(), path).spawn(&Exec::new("true"))?;
+    /// # drop(spawned);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cgroup(mut self, procs: OwnedFd, path: impl Into<PathBuf>) -> Setup {
+        self.cgroup = Some((procs, path.into()));
         self
     }
 

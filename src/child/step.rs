@@ -55,6 +55,8 @@ pub enum Step {
     RegainRoot,
     /// `prctl(PR_SET_PDEATHSIG)`: the signal for when the parent dies.
     ParentDeath,
+    /// Joining a cgroup: writing to its `cgroup.procs` (opened before the fork).
+    Cgroup,
     /// Reading the environment file.
     EnvFile,
     /// `execve(2)` of the command.
@@ -73,7 +75,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 27] = [
+    pub(crate) const ALL: [Step; 28] = [
         Step::Command,
         Step::Pipes,
         Step::Fork,
@@ -101,6 +103,7 @@ impl Step {
         Step::Timeout,
         Step::Exited,
         Step::Service,
+        Step::Cgroup,
     ];
 
     /// The step's name in messages: `chroot`, `chdir`, `setuid`, `exec`, `pid-file`...
@@ -127,6 +130,7 @@ impl Step {
             Step::Setuid => "setuid",
             Step::RegainRoot => "regain-root",
             Step::ParentDeath => "parent-death-signal",
+            Step::Cgroup => "cgroup",
             Step::EnvFile => "env-file",
             Step::Exec => "exec",
             Step::Ready => "ready",

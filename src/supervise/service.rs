@@ -31,15 +31,24 @@ pub enum Ready {
     Fd(RawFd),
 }
 
-/// What ends with the command when its main process exits (or after a failed start).
+/// What ends with the command when its main process exits, and how the tree is found
+/// ([`Mechanism`](super::Mechanism)). A failed start always ends the whole tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum KillMode {
-    /// The whole tree: every process re-parented to the supervisor (a child subreaper) is
-    /// stopped with the stop schedule before the supervisor reports the exit. A service is
-    /// over when nothing of it is left.
+    /// The whole tree, stopped with the stop schedule before the supervisor reports the
+    /// exit: a service is over when nothing of it is left. In a cgroup of its own where the
+    /// supervisor can make one (root, a writable cgroup v2), otherwise every process
+    /// re-parented to the supervisor (a child subreaper) and the command's process group.
     #[default]
     Tree,
+    /// [`Tree`](KillMode::Tree), always in a cgroup of its own: the start fails (a set-up
+    /// step, [`Step::Cgroup`](crate::child::Step::Cgroup)) where none can be made.
+    Cgroup,
+    /// The command's process group only: the command starts in a group of its own, and what
+    /// is left in it is stopped with the schedule; processes that left it (`setsid(2)`, or
+    /// another group) run on.
+    Group,
     /// Only the main process: orphans that outlive it are left running (and unsupervised).
     Main,
 }
@@ -179,10 +188,13 @@ impl Service {
             .map(|s| ReadyWatch::new(s, self.ready_timeout))
             .transpose()
             .map_err(|source| Error::Channel { source })?;
+        let (setup, supervisor, cgroup) =
+            super::mechanism::prepare(self.kill_mode, setup, self.supervisor)?;
         // The set-up holds our copy of the notify-fd pipe's write end until the spawn
         // returns: then it is closed, or the end of file that says "the command gave up"
         // would never come.
-        let child = self.supervisor.spawn_exec(setup, &cmd)?;
+        let mut child = supervisor.spawn_exec(setup, &cmd)?;
+        child.cgroup = cgroup;
         Ok(Running {
             child,
             watch,

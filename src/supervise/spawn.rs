@@ -17,6 +17,7 @@ use super::error::{Call, Error};
 use super::sigset::SigSet;
 use super::supervised::Main;
 use super::{Supervised, Supervisor};
+use crate::Signal;
 use crate::child::{self, Exec, Setup};
 use crate::pidfd::PidFd;
 use crate::sys::{sigaction, subreaper};
@@ -64,6 +65,11 @@ impl Supervisor {
         let begun = self.begin().map_err(loop_error)?;
         // Prepared after `begin`: the dispositions the child keeps are the caller's, with
         // SIGCHLD no longer ignored.
+        let setup = if self.group {
+            setup.process_group(0)
+        } else {
+            setup
+        };
         let spawned = setup
             .keep_ignored_signals(!self.reset_ignored)
             .parent_death_signal(self.parent_death)
@@ -95,6 +101,9 @@ impl Supervisor {
                 .prepare()
                 .map_err(|e| io::Error::new(e.os_error().kind(), e))?;
             drop(plan.install(cmd)?);
+        }
+        if self.group {
+            std::os::unix::process::CommandExt::process_group(cmd, 0);
         }
         let spawned = cmd.spawn().and_then(|child| {
             let pid = child.id();
@@ -182,6 +191,13 @@ impl Supervisor {
             subreaper: self.subreaper,
             followed: None,
             stop_requested: false,
+            group: self.group,
+            rewrite: self
+                .rewrite
+                .iter()
+                .map(|(from, to)| (from.as_raw(), to.map_or(0, Signal::as_raw)))
+                .collect(),
+            cgroup: None,
             _restore: ended.restore,
             _not_send: PhantomData,
         };

@@ -67,6 +67,12 @@ pub struct Supervised {
     pub(super) followed: Option<Followed>,
     /// `TERM`, `INT` or `QUIT` reached the supervisor: an administrative stop.
     pub(super) stop_requested: bool,
+    /// The command leads a process group of its own, which forwarded signals go to.
+    pub(super) group: bool,
+    /// Forwarded signals rewritten: (from, to), `to` 0 to drop.
+    pub(super) rewrite: Vec<(i32, i32)>,
+    /// The service's cgroup, when it has one (removed when dropped, if empty).
+    pub(super) cgroup: Option<super::cgroup::Cgroup>,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.
@@ -123,10 +129,11 @@ impl Supervised {
             if !self.forward.contains(signo) || self.child_already_got(&info) {
                 continue;
             }
-            let Some(signal) = Signal::from_raw(signo) else {
+            // Raised by the supervisor's own write to a closed pipe: not a request.
+            if signo == libc::SIGPIPE && info.ssi_pid == std::process::id() {
                 continue;
-            };
-            self.send(signal)?;
+            }
+            self.forward_signal(signo)?;
         }
         if chld && self.subreaper {
             self.reap_orphans()?;
@@ -148,14 +155,41 @@ impl Supervised {
             if !self.forward.contains(signo) {
                 continue;
             }
-            if let Some(signal) = Signal::from_raw(signo) {
-                self.send(signal)?;
-            }
+            self.forward_signal(signo)?;
         }
         if recorded & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
             self.reap_orphans()?;
         }
         Ok(())
+    }
+
+    /// Passes a signal the supervisor received on: rewritten, if a rule says so, to the
+    /// command's process group while it leads one and is not reaped (`kill(2)` of the
+    /// negated group ID), otherwise to the main process.
+    fn forward_signal(&mut self, signo: i32) -> io::Result<()> {
+        let signo = match self.rewrite.iter().find(|(from, _)| *from == signo) {
+            Some(&(_, 0)) => return Ok(()),
+            Some(&(_, to)) => to,
+            None => signo,
+        };
+        let Some(signal) = Signal::from_raw(signo) else {
+            return Ok(());
+        };
+        if self.group && self.followed.is_none() && self.main.try_wait()?.is_none() {
+            // SAFETY: kill(2) of the group our unreaped child leads: its PID, the group's ID,
+            // cannot have been recycled.
+            let r = unsafe { libc::kill(-(self.main.id() as libc::pid_t), signo) };
+            if r == 0 {
+                return Ok(());
+            }
+        }
+        self.send(signal)
+    }
+
+    /// Whether the command leads a process group of its own
+    /// ([`Supervisor::signal_group`](super::Supervisor::signal_group)).
+    pub(crate) fn leads_group(&self) -> bool {
+        self.group
     }
 
     /// `pidfd_send_signal(2)` to the main process (the followed one, if any); one that has

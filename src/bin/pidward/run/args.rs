@@ -156,18 +156,27 @@ pub struct Options {
         value_parser = parse_schedule)]
     pub stop_schedule: Schedule,
 
-    /// What ends with the command: tree (every process it left behind, the default) or main
-    /// (only the command; orphans that outlive it run on).
-    #[arg(long, value_name = "tree|main", default_value = "tree", value_parser = parse_kill_mode)]
+    /// What ends with the command: tree (everything it started, the default: in a cgroup of
+    /// its own where pidward can make one, otherwise what was re-parented to pidward and the
+    /// command's process group), cgroup (tree, but fail with 125 where no cgroup can be
+    /// made), group (the command's process group only) or main (only the command; orphans
+    /// that outlive it run on).
+    #[arg(long, value_name = "tree|cgroup|group|main", default_value = "tree",
+        value_parser = parse_kill_mode)]
     pub kill_mode: KillMode,
 
+    /// Start the command in a process group of its own and forward signals to that group,
+    /// not only to the command (tini -g), so that `sh -c 'app; cleanup'` passes a TERM on.
+    #[arg(long)]
+    pub signal_group: bool,
+
+    /// Forward signal FROM as TO (dumb-init --rewrite), e.g. TERM:QUIT; TO 0 drops it
+    /// (repeatable). TERM, INT and QUIT still count as a stop of pidward.
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_rewrite)]
+    pub rewrite_signal: Vec<Rewrite>,
+
     /// The command and its arguments.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
@@ -219,13 +228,41 @@ pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
     Schedule::parse(s, pidward::Signal::TERM).map_err(|e| e.to_string())
 }
 
-/// `tree` or `main`.
+/// `tree`, `cgroup`, `group` or `main`.
 pub fn parse_kill_mode(s: &str) -> Result<KillMode, String> {
     match s {
         "tree" => Ok(KillMode::Tree),
+        "cgroup" => Ok(KillMode::Cgroup),
+        "group" => Ok(KillMode::Group),
         "main" => Ok(KillMode::Main),
-        _ => Err(format!("{s:?} is not tree or main")),
+        _ => Err(format!("{s:?} is not tree, cgroup, group or main")),
     }
+}
+
+/// `--rewrite-signal FROM:TO`: TO `None` drops FROM.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite(pub pidward::Signal, pub Option<pidward::Signal>);
+
+/// `FROM:TO`, each a signal name or number, TO 0 to drop.
+pub fn parse_rewrite(s: &str) -> Result<Rewrite, String> {
+    let (from, to) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not FROM:TO (such as TERM:QUIT)"))?;
+    let signal = |name: &str| {
+        name.parse::<pidward::Signal>()
+            .map_err(|e| format!("{s:?}: {e}"))
+    };
+    let from = signal(from)?;
+    if !from.is_catchable() {
+        return Err(format!(
+            "{s:?}: {from} cannot be caught, so never forwarded"
+        ));
+    }
+    let to = match to {
+        "0" => None,
+        to => Some(signal(to)?),
+    };
+    Ok(Rewrite(from, to))
 }
 
 /// `--parent-death-signal`: a signal, or none.

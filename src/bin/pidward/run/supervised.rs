@@ -145,11 +145,15 @@ fn supervise(
     let forward = supervise::forwardable();
     // The signals stay blocked until pidward exits: one that arrives after the command has
     // exited must not kill pidward before it has removed its PID files.
-    let supervisor = Supervisor::new()
+    let mut supervisor = Supervisor::new()
         .forward(&forward)
         .subreaper(true)
         .keep_blocked(true)
+        .signal_group(plan.args.signal_group)
         .parent_death_signal(plan.args.parent_death_signal.0);
+    for rule in &plan.args.rewrite_signal {
+        supervisor = supervisor.rewrite(rule.0, rule.1);
+    }
     let mut service = Service::new()
         .supervisor(supervisor)
         .stop_schedule(plan.args.stop_schedule.clone())
