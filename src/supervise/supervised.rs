@@ -141,12 +141,15 @@ impl Supervised {
         Ok(())
     }
 
-    /// Act on the signals recorded while spawning, as [`handle_signals`] would have.
+    /// Act on the signals recorded while spawning, as [`handle_signals`] would have:
+    /// `recorded` are forwarded, `kernel` (a terminal's, sent to our whole process group after
+    /// the fork began) only if the child is not in our group.
     ///
     /// [`handle_signals`]: Supervised::handle_signals
-    pub(super) fn deliver_recorded(&mut self, recorded: u64) -> io::Result<()> {
+    pub(super) fn deliver_recorded(&mut self, (recorded, kernel): (u64, u64)) -> io::Result<()> {
         for signo in 1..=64 {
-            if recorded & (1 << (signo - 1)) == 0 {
+            let bit = 1 << (signo - 1);
+            if (recorded | kernel) & bit == 0 {
                 continue;
             }
             if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
@@ -155,9 +158,12 @@ impl Supervised {
             if !self.forward.contains(signo) {
                 continue;
             }
+            if recorded & bit == 0 && self.kernel_sent_to_child(signo) {
+                continue;
+            }
             self.forward_signal(signo)?;
         }
-        if recorded & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
+        if (recorded | kernel) & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
             self.reap_orphans()?;
         }
         Ok(())
@@ -232,10 +238,12 @@ impl Supervised {
     /// Whether the kernel sent this signal to our whole process group (terminal keys and
     /// resizes, hang-up of a session leader's terminal), so the child already has it.
     fn child_already_got(&self, info: &libc::signalfd_siginfo) -> bool {
-        if info.ssi_code != libc::SI_KERNEL {
-            return false;
-        }
-        let signo = info.ssi_signo as i32;
+        info.ssi_code == libc::SI_KERNEL && self.kernel_sent_to_child(info.ssi_signo as i32)
+    }
+
+    /// Whether a signal the kernel sent us (`SI_KERNEL`) went to our whole process group and
+    /// the child is in it.
+    fn kernel_sent_to_child(&self, signo: i32) -> bool {
         let group_wide = match signo {
             libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGWINCH => true,
             // A terminal hang-up signals the session leader alone; a leader's exit or an

@@ -6,7 +6,7 @@
 //!
 //! - **Supervised** (default): pidward stays in the foreground as the command's parent. It
 //!   forwards every catchable signal to it ([`pidward::supervise::forwardable`]: all but
-//!   `CHLD`, `PIPE` and the synchronous ones), adopts and reaps its orphans
+//!   `CHLD` and the synchronous ones), adopts and reaps its orphans
 //!   (child subreaper), exits with its status (its code, or 128+N when signal N killed it)
 //!   and removes its PID files at the end. The set-up steps (chroot, working directory,
 //!   umask, limits, user, standard streams) apply to the command only, in a `pre_exec` hook.
