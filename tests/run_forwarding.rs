@@ -3,16 +3,16 @@
 //! sends them to the command's process group; `--rewrite-signal` changes or drops them. And
 //! its command line: an unknown option is a usage error, not a command.
 
-mod run_support;
+mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::*;
+use support::run::*;
 
 /// Starts `pidward run ARGS` with its stdout piped.
 fn spawn(args: &[&str]) -> Child {
-    Command::new(pidward())
+    pidward()
         .arg("run")
         .args(args)
         .env_remove("NOTIFY_SOCKET")
@@ -124,7 +124,7 @@ fn every_catchable_signal_but_chld_and_the_synchronous_ones_is_forwarded() {
         list.join(","),
         ready.display()
     );
-    let mut pw = Command::new(pidward())
+    let mut pw = pidward()
         .args(["run", "--", "perl", "-e", &perl, &s.tag])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -3,18 +3,18 @@
 //! `nobody`); `--kill-mode cgroup` insists on the cgroup, `--kill-mode group` ends the
 //! command's process group only.
 
-mod run_support;
+mod support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::*;
+use support::run::*;
 
 /// `pidward run ARGS` as `nobody` (no cgroup can be made): its output.
 fn run_as_nobody(args: &[&str]) -> Output {
     Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(pidward())
+        .arg(exe())
         .arg("run")
         .args(args)
         .env_remove("NOTIFY_SOCKET")
@@ -162,10 +162,10 @@ fn stop_of_the_supervisor_ends_a_tree_that_ignores_term_with_either_mechanism() 
         let mut cmd = if nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                .arg(pidward());
+                .arg(exe());
             c
         } else {
-            Command::new(pidward())
+            pidward()
         };
         let mut pw = cmd
             .args([
