@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::{Error, Running, Supervisor};
 use crate::child::{Exec, Setup};
-use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadySource, ReadyWatch};
+use crate::notify::{Check, Listener, NOTIFY_FD, NOTIFY_SOCKET, Probe, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
 
 /// When a start counts as done.
@@ -29,6 +29,8 @@ pub enum Ready {
     Notify,
     /// A newline on descriptor N (notify-fd), announced in `NOTIFY_FD`.
     Fd(RawFd),
+    /// A probe run by the supervisor succeeds ([`Service::ready_probe`]).
+    Probe,
 }
 
 /// What ends with the command when its main process exits, and how the tree is found
@@ -89,6 +91,7 @@ pub struct Service {
     stop: Schedule,
     kill_mode: KillMode,
     follow_pidfile: Option<PathBuf>,
+    probe: Option<(Check, Duration)>,
 }
 
 impl Default for Service {
@@ -108,6 +111,7 @@ impl Service {
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
             kill_mode: KillMode::Tree,
             follow_pidfile: None,
+            probe: None,
         }
     }
 
@@ -120,6 +124,34 @@ impl Service {
     /// When the start counts as done (default: [`Ready::Exec`]).
     pub fn ready(mut self, ready: Ready) -> Service {
         self.ready = ready;
+        self
+    }
+
+    /// Ready when `check` succeeds ([`Ready::Probe`]): the supervisor tries it at once, then
+    /// every `interval` ([`PROBE_INTERVAL`](crate::notify::PROBE_INTERVAL) is s6's habit),
+    /// inside its poll loop, until the readiness timeout. For services that never declare
+    /// readiness themselves.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pidward::child::{Exec, Setup};
+    /// use pidward::notify::Check;
+    /// use pidward::supervise::Service;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let flag = dir.path().join("up");
+    /// let mut cmd = Exec::new("sh");
+    /// cmd.args(["-c", "sleep 0.2; touch \"$0\"; sleep 1", flag.to_str().unwrap()]);
+    /// let mut running = Service::new()
+    ///     .ready_probe(Check::File(flag), Duration::from_millis(50))
+    ///     .start(cmd, Setup::new())?;
+    /// running.wait_ready()?;
+    /// assert!(running.wait()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_probe(mut self, check: Check, interval: Duration) -> Service {
+        self.ready = Ready::Probe;
+        self.probe = Some((check, interval));
         self
     }
 
@@ -160,6 +192,25 @@ impl Service {
     pub fn start(self, mut cmd: Exec, mut setup: Setup) -> Result<Running, Error> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let source = match self.ready {
+            Ready::Probe => {
+                for var in [NOTIFY_SOCKET, NOTIFY_FD] {
+                    if std::env::var_os(var).is_some() {
+                        cmd.env_remove(var);
+                    }
+                }
+                let (check, interval) = self.probe.clone().ok_or_else(|| Error::Channel {
+                    source: crate::notify::Error::Sys {
+                        call: crate::notify::Call::Probe,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "Ready::Probe without a check (see Service::ready_probe)",
+                        ),
+                    },
+                })?;
+                let probe =
+                    Probe::new(check, interval).map_err(|source| Error::Channel { source })?;
+                Some(ReadySource::Probe(probe))
+            }
             Ready::Exec => {
                 // Touching the environment makes std copy all of it at spawn: only if needed.
                 for var in [NOTIFY_SOCKET, NOTIFY_FD] {

@@ -282,9 +282,10 @@ impl Supervised {
             }
             // SAFETY: zero-initialised, then filled by waitid.
             let pid = unsafe { info.assume_init().si_pid() };
-            if pid == 0 || pid == main {
-                // Nothing has exited, or the main child has: its status is not ours to take
-                // here, and it hides any orphan queued behind it until it is reaped.
+            if pid == 0 || pid == main || crate::sys::subreaper::is_spared(pid) {
+                // Nothing has exited, or the main child has (or a readiness check): its status
+                // is not ours to take here, and it hides any orphan queued behind it until it
+                // is reaped.
                 return Ok(());
             }
             let mut status = 0;

@@ -67,9 +67,9 @@ pub struct Plan {
 
 fn run(args: Options) -> Result<u8, Failure> {
     let (user, group) = split_user(&args)?;
-    if args.exec && args.ready.is_some_and(|r| r != ReadyMode::Exec) {
+    if args.exec && !matches!(args.ready, None | Some(ReadyMode::Exec)) {
         return Err(Failure::usage(
-            "--ready notify and --ready fd:N need a supervisor, which --exec does without",
+            "--ready other than exec needs a supervisor, which --exec does without",
         ));
     }
     if args.exec && args.child_pidfile.is_some() {

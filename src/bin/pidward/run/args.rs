@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use pidward::child::Rlimit;
+use pidward::notify::Check;
 use pidward::stop::Schedule;
 use pidward::supervise::{KillMode, Policy};
 
@@ -106,9 +107,15 @@ pub struct Options {
     pub rlimit: Vec<Rlimit>,
 
     /// When the start counts as done: exec (the command was spawned; the default), notify
-    /// (it sent READY=1 to $NOTIFY_SOCKET) or fd:N (it wrote a newline to descriptor N).
-    #[arg(long, value_name = "exec|notify|fd:N")]
+    /// (it sent READY=1 to $NOTIFY_SOCKET), fd:N (it wrote a newline to descriptor N), or a
+    /// probe pidward runs every --ready-interval: tcp:HOST:PORT (a connection succeeds),
+    /// exec:CMD (the shell command CMD exits 0), file:PATH (PATH exists).
+    #[arg(long, value_name = "exec|notify|fd:N|tcp:HOST:PORT|exec:CMD|file:PATH")]
     pub ready: Option<ReadyMode>,
+
+    /// How often a readiness probe (tcp:, exec:, file:) is tried, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "0.5", value_parser = parse_seconds)]
+    pub ready_interval: Duration,
 
     /// How long to wait for readiness, in seconds.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
@@ -181,7 +188,7 @@ pub struct Options {
 }
 
 /// `--ready`: what counts as a finished start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ReadyMode {
     /// The command was spawned (exec succeeded).
     Exec,
@@ -189,12 +196,31 @@ pub enum ReadyMode {
     Notify,
     /// A newline on descriptor N (notify-fd).
     Fd(i32),
+    /// A probe pidward runs.
+    Probe(Check),
 }
 
 impl FromStr for ReadyMode {
     type Err = String;
 
     fn from_str(s: &str) -> Result<ReadyMode, String> {
+        if let Some(target) = s.strip_prefix("tcp:") {
+            return Check::tcp(target)
+                .map(ReadyMode::Probe)
+                .map_err(|e| format!("{s:?}: {e} (tcp:HOST:PORT, e.g. tcp:127.0.0.1:8080)"));
+        }
+        if let Some(cmd) = s.strip_prefix("exec:") {
+            if cmd.trim().is_empty() {
+                return Err(format!("{s:?}: the check command is empty"));
+            }
+            return Ok(ReadyMode::Probe(Check::shell(cmd)));
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(format!("{s:?}: the path is empty"));
+            }
+            return Ok(ReadyMode::Probe(Check::File(path.into())));
+        }
         match s {
             "exec" => Ok(ReadyMode::Exec),
             "notify" => Ok(ReadyMode::Notify),
@@ -203,7 +229,9 @@ impl FromStr for ReadyMode {
                 Some(_) => Err(format!(
                     "{s:?}: the descriptor must be a number of at least 3 (0 to 2 are the standard streams)"
                 )),
-                None => Err(format!("{s:?} is not exec, notify or fd:N")),
+                None => Err(format!(
+                    "{s:?} is not exec, notify, fd:N, tcp:HOST:PORT, exec:CMD or file:PATH"
+                )),
             },
         }
     }

@@ -152,7 +152,7 @@ fn supervise(
             None
         }
     };
-    let mode = plan.args.ready.unwrap_or(ReadyMode::Exec);
+    let mode = plan.args.ready.clone().unwrap_or(ReadyMode::Exec);
     // Every signal the command can be sent, through pidward.
     let forward = supervise::forwardable();
     // The signals stay blocked until pidward exits: one that arrives after the command has
@@ -171,11 +171,14 @@ fn supervise(
         .stop_schedule(plan.args.stop_schedule.clone())
         .kill_mode(plan.args.kill_mode)
         .ready(match mode {
-            ReadyMode::Exec => Ready::Exec,
+            ReadyMode::Exec | ReadyMode::Probe(_) => Ready::Exec,
             ReadyMode::Notify => Ready::Notify,
             ReadyMode::Fd(n) => Ready::Fd(n),
         })
         .ready_timeout(plan.args.ready_timeout);
+    if let ReadyMode::Probe(check) = &mode {
+        service = service.ready_probe(check.clone(), plan.args.ready_interval);
+    }
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
