@@ -193,6 +193,8 @@ pub struct Error {
     code: i32,
     detail: String,
     unknown_step: Option<String>,
+    /// The command's last standard error, when it was carried along.
+    output: Option<String>,
     /// The errno as an error of its own, for error chains (`None` when `code` is not an
     /// errno: an exit status, or 0).
     #[source]
@@ -206,6 +208,7 @@ impl Clone for Error {
             code: self.code,
             detail: self.detail.clone(),
             unknown_step: self.unknown_step.clone(),
+            output: self.output.clone(),
             source: os_source(self.step, self.code),
         }
     }
@@ -235,6 +238,7 @@ impl Error {
             code,
             detail: detail.into(),
             unknown_step: None,
+            output: None,
             source: os_source(step, code),
         }
     }
@@ -270,6 +274,19 @@ impl Error {
     /// The detail: a path, a name, or the service's own message.
     pub fn detail(&self) -> &str {
         &self.detail
+    }
+
+    /// The last of what the command wrote to its standard error before the start failed,
+    /// when it was kept ([`Service::capture_stderr`](crate::supervise::Service::capture_stderr)
+    /// in a detached process, carried to the launcher); not part of the message.
+    pub fn output(&self) -> Option<&str> {
+        self.output.as_deref()
+    }
+
+    /// The same failure with the command's output tail attached ([`Error::output`]).
+    pub fn with_output(mut self, output: Option<String>) -> Error {
+        self.output = output.filter(|o| !o.is_empty());
+        self
     }
 
     fn message(&self) -> String {

@@ -53,6 +53,15 @@ impl Running {
         }
     }
 
+    /// What the command wrote to its standard error so far (the last bytes), with
+    /// [`Service::capture_stderr`](super::Service::capture_stderr); `None` without.
+    pub fn stderr_tail(&self) -> Option<String> {
+        self.child
+            .capture
+            .as_ref()
+            .map(super::capture::Capture::text)
+    }
+
     /// The directory of the run's cgroup, when it has one.
     pub fn cgroup(&self) -> Option<&std::path::Path> {
         self.child.cgroup.as_ref().map(Cgroup::dir)

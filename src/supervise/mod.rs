@@ -70,6 +70,7 @@
 
 use crate::Signal;
 
+mod capture;
 mod catching;
 mod cgroup;
 mod error;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Error, Running, Supervisor};
-use crate::child::{Exec, Setup};
+use crate::child::{Error as StepError, Exec, Setup, Step};
 use crate::notify::{Check, Listener, NOTIFY_FD, NOTIFY_SOCKET, Probe, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
 
@@ -92,6 +92,7 @@ pub struct Service {
     kill_mode: KillMode,
     follow_pidfile: Option<PathBuf>,
     probe: Option<(Check, Duration)>,
+    capture: Option<usize>,
 }
 
 impl Default for Service {
@@ -112,6 +113,7 @@ impl Service {
             kill_mode: KillMode::Tree,
             follow_pidfile: None,
             probe: None,
+            capture: None,
         }
     }
 
@@ -152,6 +154,15 @@ impl Service {
     pub fn ready_probe(mut self, check: Check, interval: Duration) -> Service {
         self.ready = Ready::Probe;
         self.probe = Some((check, interval));
+        self
+    }
+
+    /// Keep the last `max` bytes of the command's standard error (a pipe the supervisor
+    /// drains; what comes after readiness is read and dropped), for a start that fails:
+    /// [`Running::stderr_tail`]. For a detached start with nowhere else to write it; this
+    /// replaces the set-up's stderr.
+    pub fn capture_stderr(mut self, max: usize) -> Service {
+        self.capture = Some(max);
         self
     }
 
@@ -239,6 +250,15 @@ impl Service {
             .map(|s| ReadyWatch::new(s, self.ready_timeout))
             .transpose()
             .map_err(|source| Error::Channel { source })?;
+        let capture = match self.capture {
+            Some(max) => {
+                let (capture, write) = super::capture::Capture::new(max)
+                    .map_err(|e| Error::Setup(StepError::from_io(Step::Stderr, &e, "(pipe)")))?;
+                setup = setup.stderr(crate::child::Stdio::from(write));
+                Some(capture)
+            }
+            None => None,
+        };
         let (setup, supervisor, cgroup) =
             super::mechanism::prepare(self.kill_mode, setup, self.supervisor)?;
         // The set-up holds our copy of the notify-fd pipe's write end until the spawn
@@ -246,6 +266,7 @@ impl Service {
         // would never come.
         let mut child = supervisor.spawn_exec(setup, &cmd)?;
         child.cgroup = cgroup;
+        child.capture = capture;
         Ok(Running {
             child,
             watch,

@@ -204,6 +204,7 @@ impl Supervisor {
                 .map(|(from, to)| (from.as_raw(), to.map_or(0, Signal::as_raw)))
                 .collect(),
             cgroup: None,
+            capture: None,
             _restore: ended.restore,
             _not_send: PhantomData,
         };

@@ -73,6 +73,10 @@ pub struct Supervised {
     pub(super) rewrite: Vec<(i32, i32)>,
     /// The service's cgroup, when it has one (removed when dropped, if empty).
     pub(super) cgroup: Option<super::cgroup::Cgroup>,
+    /// The command's stderr, kept during the start ([`Service::capture_stderr`]).
+    ///
+    /// [`Service::capture_stderr`]: super::Service::capture_stderr
+    pub(super) capture: Option<super::capture::Capture>,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.

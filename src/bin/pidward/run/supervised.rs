@@ -90,6 +90,9 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     // Dropping `detached` removes the PID file.
 }
 
+/// How much of a detached command's stderr is kept until it is ready.
+const STDERR_TAIL: usize = 4096;
+
 /// Where the outcome of the start goes.
 enum Reporter<'a> {
     /// Nobody waits: failures become pidward's own exit.
@@ -99,12 +102,12 @@ enum Reporter<'a> {
 }
 
 impl Reporter<'_> {
-    fn fail(&mut self, e: supervise::Error) -> Failure {
+    fn fail(&mut self, e: supervise::Error, stderr: Option<String>) -> Failure {
         let mut failure = Failure::from(&e);
         if let Reporter::Detached(d) = self
             && d.is_reporting()
         {
-            let _ = d.fail(&e.step_error());
+            let _ = d.fail(&e.step_error().with_output(stderr));
             // The launcher prints it; printing it here too would put it in the
             // command's stderr file, and into the tail the launcher quotes.
             failure.message = None;
@@ -182,8 +185,14 @@ fn supervise(
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
+    // Detached with nowhere to write it, the command's stderr is kept until it is ready, for
+    // the launcher to quote if the start fails.
+    if matches!(report, Reporter::Detached(_)) && plan.stderr_file().is_none() {
+        service = service.capture_stderr(STDERR_TAIL);
+    }
     let mut restart = plan.restart();
     let mut first = true;
+    let mut stderr = None;
     let result = loop {
         let began = Instant::now();
         let end = run_once(
@@ -191,6 +200,7 @@ fn supervise(
             &service,
             make_setup(),
             &mut child_pid_file,
+            &mut stderr,
             |started| {
                 if !first {
                     return;
@@ -210,7 +220,7 @@ fn supervise(
             Ok(end) => end,
             // The first start is reported as it went; set-up and exec failures are final.
             Err(e) if first || matches!(e, supervise::Error::Setup(_)) => {
-                break Err(report.fail(e));
+                break Err(report.fail(e, stderr.take()));
             }
             Err(e) => {
                 eprintln!("pidward run: {e}");
@@ -243,13 +253,16 @@ fn run_once(
     service: &Service,
     setup: Setup,
     child_pid_file: &mut Option<PidFile>,
+    stderr: &mut Option<String>,
     on_ready: impl FnOnce(&supervise::Started),
 ) -> Result<(ExitStatus, bool), supervise::Error> {
     let mut running = service.clone().start(plan.command(), setup)?;
     if let Some(pf) = child_pid_file {
         write_pid(pf, running.pid());
     }
-    let started = running.wait_ready()?;
+    let started = running
+        .wait_ready()
+        .inspect_err(|_| *stderr = running.stderr_tail())?;
     if let (Some(pid), Some(pf)) = (started.main_pid, child_pid_file) {
         write_pid(pf, pid);
     }
