@@ -58,6 +58,8 @@
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
 //! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
+//! | `mechanism.rs`, `cgroup.rs` | [`Mechanism`]: a cgroup of the service's own (`cgroup.kill`), or the subreaper and process groups |
+//! | `capture.rs` | the command's stderr kept during the start ([`Service::capture_stderr`]) |
 //! | `restart.rs` | [`Restart`]: policies, backoff, the wait between runs |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
