@@ -39,9 +39,10 @@ impl Running {
     /// use pidward::child::{Exec, Setup};
     /// use pidward::supervise::{KillMode, Mechanism, Service};
     ///
-    /// let running = Service::new().kill_mode(KillMode::Main).start(Exec::new("true"), Setup::new())?;
+    /// let mut running =
+    ///     Service::new().kill_mode(KillMode::Main).start(Exec::new("true"), Setup::new())?;
     /// assert_eq!(running.mechanism(), Mechanism::Main);
-    /// # running.wait_to_end()?;
+    /// running.wait()?;
     /// # Ok::<(), pidward::supervise::Error>(())
     /// ```
     pub fn mechanism(&self) -> Mechanism {

@@ -212,7 +212,7 @@ impl Supervisor {
     /// use pidward::supervise::{Supervisor, exit_code};
     /// use std::process::Command;
     ///
-    /// let child = Supervisor::new().signal_group(true).spawn(Command::new("true").as_mut())?;
+    /// let child = Supervisor::new().signal_group(true).spawn(&mut Command::new("true"))?;
     /// assert_eq!(exit_code(child.wait()?), 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
