@@ -184,6 +184,9 @@ fn supervise(
     if matches!(report, Reporter::Detached(_)) && plan.stderr_file().is_none() {
         service = service.capture_stderr(STDERR_TAIL);
     }
+    if let Some(timeout) = plan.args.watchdog {
+        service = service.watchdog(timeout, plan.args.watchdog_signal);
+    }
     let mut lifecycle = Lifecycle::new(service, plan.restart()).first_start_final(plan.args.daemon);
     if let Some(path) = &plan.args.pidfile {
         lifecycle = lifecycle.state_file(StateFile::beside(&plan.absolute(path)));
