@@ -335,7 +335,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__run)
-            opts="-d -p -u -g -C -o -e -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --help"
+            opts="-d -p -u -g -C -o -e -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -454,6 +454,14 @@ _pidward() {
                     return 0
                     ;;
                 --restart-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watchdog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watchdog-signal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

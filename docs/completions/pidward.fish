@@ -66,6 +66,8 @@ complete -c pidward -n "__fish_pidward_using_subcommand run" -l success-status -
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-prevent -d 'Exit codes and signals after which the command is never started again, whatever the policy (same grammar as --success-status)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l remap-exit -d 'Treat this exit code as success: it is a clean end, and pidward exits 0 for it (repeatable)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-limit -d 'Give up after N failed runs in a row, or N within SECS; pidward then exits with the last run\'s status and the state says failed. Default: never' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l watchdog -d 'A watchdog: once started, the command must send WATCHDOG=1 to $NOTIFY_SOCKET at least every SECS seconds (it gets WATCHDOG_USEC; WATCHDOG_USEC= and WATCHDOG=trigger are honoured), or it gets --watchdog-signal, then the stop schedule; the run\'s cause is then "watchdog" for --restart' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l watchdog-signal -d 'The signal for a missed watchdog deadline' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-delay -d 'The first restart delay, in seconds; it doubles after each failed run' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-max-delay -d 'The longest restart delay, in seconds' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-jitter -d 'The delay\'s jitter, as a fraction (uniform, ±)' -r
