@@ -335,7 +335,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__run)
-            opts="-d -p -u -g -C -o -e -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --help"
+            opts="-d -p -u -g -C -o -e -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-interval --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --signal-group --rewrite-signal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,6 +425,10 @@ _pidward() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ready-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ready-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -486,6 +490,10 @@ _pidward() {
                     return 0
                     ;;
                 --kill-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rewrite-signal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
