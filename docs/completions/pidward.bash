@@ -28,6 +28,9 @@ _pidward() {
             pidward,lock)
                 cmd="pidward__subcmd__lock"
                 ;;
+            pidward,locks)
+                cmd="pidward__subcmd__locks"
+                ;;
             pidward,notify)
                 cmd="pidward__subcmd__notify"
                 ;;
@@ -52,6 +55,9 @@ _pidward() {
             pidward__subcmd__help,lock)
                 cmd="pidward__subcmd__help__subcmd__lock"
                 ;;
+            pidward__subcmd__help,locks)
+                cmd="pidward__subcmd__help__subcmd__locks"
+                ;;
             pidward__subcmd__help,notify)
                 cmd="pidward__subcmd__help__subcmd__notify"
                 ;;
@@ -71,7 +77,7 @@ _pidward() {
 
     case "${cmd}" in
         pidward)
-            opts="-h -V --help --version status stop run notify completions __man lock help"
+            opts="-h -V --help --version status stop run notify locks completions __man lock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -117,7 +123,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__help)
-            opts="status stop run notify completions __man lock help"
+            opts="status stop run notify locks completions __man lock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,6 +179,20 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__help__subcmd__lock)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidward__subcmd__help__subcmd__locks)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -302,6 +322,28 @@ _pidward() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pidward__subcmd__locks)
+            opts="-p -n -h --json --pid --no-headings --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -505,7 +547,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__status)
-            opts="-h --json --help"
+            opts="-n -h --json --no-headings --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
