@@ -36,7 +36,15 @@ fn service_as_other_user() -> Proc {
     let id = SERVICE_UID.to_string();
     Proc(
         Command::new("setpriv")
-            .args(["--reuid", &id, "--regid", &id, "--clear-groups", "sleep", "300"])
+            .args([
+                "--reuid",
+                &id,
+                "--regid",
+                &id,
+                "--clear-groups",
+                "sleep",
+                "300",
+            ])
             .stdin(Stdio::null())
             .spawn()
             .expect("setpriv (util-linux) runs"),
@@ -89,7 +97,11 @@ fn a_file_writable_by_a_foreign_group_is_refused() {
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o660)).unwrap();
     let out = stop(&[], &f);
     assert_eq!(out.status.code(), Some(4), "{}", err(&out));
-    assert!(err(&out).contains("writable by group 4242"), "{}", err(&out));
+    assert!(
+        err(&out).contains("writable by group 4242"),
+        "{}",
+        err(&out)
+    );
     assert!(alive(svc.pid()));
 }
 
@@ -161,7 +173,11 @@ fn stop_never_signals_itself_or_its_caller() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("code=4"), "{text} {}", err(&out));
-    assert!(err(&out).contains("parent of this process"), "{}", err(&out));
+    assert!(
+        err(&out).contains("parent of this process"),
+        "{}",
+        err(&out)
+    );
 }
 
 #[test]
@@ -175,10 +191,17 @@ fn an_empty_unlocked_file_or_a_pid_above_pid_max_is_stale_not_invalid() {
         let text = String::from_utf8_lossy(&st.stdout);
         assert!(text.contains("stale"), "{content:?}: {text}");
         assert_eq!(stop(&[], &f).status.code(), Some(0), "{content:?}");
-        assert_eq!(stop(&["--strict"], &f).status.code(), Some(7), "{content:?}");
+        assert_eq!(
+            stop(&["--strict"], &f).status.code(),
+            Some(7),
+            "{content:?}"
+        );
         assert!(f.exists());
         assert_eq!(stop(&["--remove-pidfile"], &f).status.code(), Some(0));
-        assert!(!f.exists(), "{content:?}: a stale file is removed on request");
+        assert!(
+            !f.exists(),
+            "{content:?}: a stale file is removed on request"
+        );
         // And a new holder takes it over.
         std::fs::write(&f, content).unwrap();
         let run = pidward()

@@ -141,7 +141,10 @@ impl fmt::Display for Untrusted {
         match self {
             Untrusted::WorldWritable => f.write_str("the file is world-writable"),
             Untrusted::OtherOwner { uid, process_uid } => {
-                write!(f, "the file is owned by another user (uid {uid}), neither root nor ")?;
+                write!(
+                    f,
+                    "the file is owned by another user (uid {uid}), neither root nor "
+                )?;
                 match process_uid {
                     Some(p) => write!(f, "the owner of the process it names (uid {p})"),
                     None => f.write_str("the owner of the process it names"),
@@ -150,9 +153,9 @@ impl fmt::Display for Untrusted {
             Untrusted::GroupWritable { gid } => {
                 write!(f, "the file is writable by group {gid}")
             }
-            Untrusted::DirectoryWritable => f.write_str(
-                "its directory is writable by others and has no sticky bit",
-            ),
+            Untrusted::DirectoryWritable => {
+                f.write_str("its directory is writable by others and has no sticky bit")
+            }
             Untrusted::DirectoryOwner { uid } => write!(
                 f,
                 "its directory is owned by another user (uid {uid}), neither root nor the \

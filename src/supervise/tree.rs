@@ -121,7 +121,9 @@ fn children(main: u32) -> Vec<i32> {
     // Not std's read_dir: its close asserts success, and a failed close must not abort us.
     if let Ok(tasks) = crate::sys::entry_names(std::path::Path::new("/proc/self/task")) {
         for task in tasks {
-            let path = std::path::Path::new("/proc/self/task").join(task).join("children");
+            let path = std::path::Path::new("/proc/self/task")
+                .join(task)
+                .join("children");
             if let Ok(text) = std::fs::read_to_string(path) {
                 kids.extend(
                     text.split_whitespace()

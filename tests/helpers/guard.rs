@@ -158,7 +158,10 @@ fn main() {
                 }
             };
             let setup = pidward::child::Setup::new();
-            match pidward::daemon::Daemon::new(setup).pid_file(pid_file).start() {
+            match pidward::daemon::Daemon::new(setup)
+                .pid_file(pid_file)
+                .start()
+            {
                 // The detached process: live until stopped.
                 Ok(_started) => loop {
                     std::thread::sleep(Duration::from_secs(60));
