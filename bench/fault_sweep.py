@@ -285,7 +285,7 @@ def check_start(op, env, pidward, fault, code, err):
     if op == "run":
         # In the foreground everything is over when pidward is (a killed pidward takes its
         # command along: parent-death signal).
-        if settle(env, 3):
+        if settle(env, 10):
             bad.append("F is still held after the run")
         elif marked(env):
             bad.append(f"left running: {describe(marked(env))}")
@@ -304,15 +304,20 @@ def check_start(op, env, pidward, fault, code, err):
             bad.append(f"exit 0 but status says {st.returncode}")
     if code == 121 and not holding:
         bad.append("outcome unknown (121) but nothing holds F")
+    if not killed and code not in (0, 121, 124):
+        # A failed start leaves nothing running: give a process that is giving up time to end.
+        deadline = time.monotonic() + 10
+        while held(env.path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if held(env.path):
+            bad.append(f"exit {code} ({msg!r}) but a live process holds F")
     if not holding:
-        holding = settle(env)
-    if holding and not killed and code not in (0, 121, 124):
-        bad.append(f"exit {code} ({msg!r}) but a live process holds F")
+        holding = settle(env, 10)
     if holding:
         stop = subprocess.run([pidward, "stop", env.path], capture_output=True, timeout=60)
         if stop.returncode != 0:
             bad.append(f"stop exited {stop.returncode}: {stop.stderr.decode()[:200]!r}")
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 10
     while marked(env) and time.monotonic() < deadline:
         time.sleep(0.05)
     if left := marked(env):
