@@ -33,7 +33,12 @@ fn cases() -> Vec<(&'static str, Make, i32, &'static str)> {
         ("directory", Make::Dir, 4, "directory"),
         ("fifo", Make::Fifo, 4, "FIFO"),
         // Empty, or a number no process can have: stale (names no process), not invalid.
-        ("empty", Make::Content(vec![]), 1, "stale PID file (the file is empty)"),
+        (
+            "empty",
+            Make::Content(vec![]),
+            1,
+            "stale PID file (the file is empty)",
+        ),
         (
             "whitespace",
             Make::Content(b" \t \n  \n".to_vec()),
