@@ -34,8 +34,8 @@ and the outcome is checked:
                       `pidward stop F` (exit 0) and nothing of the start survives it.
                       Processes of a start are found by a marker in their environment.
 
-Every run is bounded (no hang). Calls made before pidward's own start-up (the dynamic loader's)
-get kills only.
+Every run is bounded (no hang). Calls made before pidward's own start-up (the dynamic loader's,
+and std's runtime set-up up to its SIGPIPE disposition, which std asserts) get kills only.
 
   bench/fault_sweep.py [--ops status,stop,lock,pidfile,lockfile,run,runready,daemon]
                        [--faults kill,error,eintr] [--sample N]
@@ -82,8 +82,8 @@ def errors_for(name):
 class Env:
     """A fresh directory with a held PID file (status, stop) or a foreign lock file (lock)."""
 
-    def __init__(self, op, guard):
-        self.op, self.guard = op, guard
+    def __init__(self, op, guard, pidward=None):
+        self.op, self.guard, self.pidward = op, guard, pidward
         self.dir = tempfile.mkdtemp(prefix="pidward-sweep-")
         self.path = os.path.join(self.dir, "F")
         self.holder = None
@@ -107,13 +107,18 @@ class Env:
         if self.op in ("pidfile", "lockfile") and os.path.exists(self.path):
             os.unlink(self.path)
         if self.op in STARTS:
-            for pid in marked(self):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + 5
-            while marked(self) and time.monotonic() < deadline:
+            # A holder is stopped as a whole tree first; then whatever is left is killed, again
+            # and again (a shell may fork once more after a scan), until nothing is.
+            if held(self.path):
+                subprocess.run([self.pidward, "stop", "-R", "KILL/5", self.path],
+                               capture_output=True, timeout=30)
+            deadline = time.monotonic() + 10
+            while (left := marked(self)) and time.monotonic() < deadline:
+                for pid in left:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 time.sleep(0.02)
             if os.path.exists(self.path):
                 os.unlink(self.path)
@@ -173,8 +178,10 @@ def enumerate_calls(op, env, pidward):
              if (m := re.match(r"([a-z_0-9]+)\(", line))]
     os.unlink(log)
     env.reset()
-    # pidward's own code starts with its fd 0-2 check (poll) or std's SIGPIPE set-up.
-    start = next((i for i, n in enumerate(names) if n in ("poll", "rt_sigaction")), 0)
+    # pidward's own code starts after std's runtime set-up (its fd 0-2 check with poll, then
+    # the SIGPIPE disposition with rt_sigaction, which std asserts): errors before that test
+    # the loader and std, not pidward.
+    start = next((i + 1 for i, n in enumerate(names) if n == "rt_sigaction"), 0)
     counts = collections.Counter(names)
     before = collections.Counter(names[:start])
     return counts, before
@@ -213,10 +220,12 @@ def describe(pids):
     for pid in pids:
         try:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
-            state = open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0]
+            fields = open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()
+            cgroup = open(f"/proc/{pid}/cgroup").read().strip()
         except (OSError, IndexError):
             continue
-        out.append(f"{pid} ({state}) {cmd.strip()[:80]}")
+        out.append(f"{pid} ({fields[0]}, ppid {fields[1]}, pgid {fields[2]}, sid {fields[3]},"
+                   f" {cgroup}) {cmd.strip()[:80]}")
     return "; ".join(out)
 
 
@@ -411,7 +420,7 @@ def check_guard(op, env, eintr, killed, code, err):
 
 
 def sweep(op, args, rng):
-    env = Env(op, args.guard)
+    env = Env(op, args.guard, args.pidward)
     try:
         counts, before = enumerate_calls(op, env, args.pidward)
         points = []

@@ -243,12 +243,23 @@ pub(super) fn judge_unlocked(pid: u32, meta: &fs::Metadata) -> Status {
                     pid,
                     why: Stale::Reused,
                 },
+                Ok(_) => Status::Running { pid, locked },
                 // Gone between the probe and now.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Status::Stale {
-                    pid,
-                    why: Stale::Dead,
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && liveness::probe(pid) == Probe::Dead =>
+                {
+                    Status::Stale {
+                        pid,
+                        why: Stale::Dead,
+                    }
+                }
+                // Alive, but /proc cannot say since when (not mounted, hidepid): a reused PID
+                // cannot be ruled out, so nothing can be said.
+                Err(e) => Status::Unknown {
+                    step: Step::InspectProcess,
+                    source: io::Error::new(e.kind(), format!("/proc/{pid}: {e}")),
                 },
-                _ => Status::Running { pid, locked },
             }
         }
     }
