@@ -18,6 +18,9 @@ fn two_hundred_fifty_six_waiters_count_exactly_and_leave_nothing() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("512 increments under the lock, 0 failures"), "{text}");
+    assert!(
+        text.contains("512 increments under the lock, 0 failures"),
+        "{text}"
+    );
     eprintln!("{text}");
 }
