@@ -88,8 +88,11 @@ fn consider(entry: &fs::DirEntry, found: &mut Vec<Entry>) {
     }
     let path = entry.path();
     let status = status(&path);
-    // Gone since the listing, or not a PID: not a PID file (any more).
-    if matches!(status, Status::Absent | Status::Invalid(_)) {
+    // Gone since the listing, or no PID in it (empty, garbage): not a PID file (any more).
+    if matches!(
+        status,
+        Status::Absent | Status::Invalid(_) | Status::Vacant(_)
+    ) {
         return;
     }
     found.push(Entry { path, status });

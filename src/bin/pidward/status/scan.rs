@@ -142,7 +142,7 @@ fn row(path: &Path, status: &Status, report: &Report) -> Vec<Cell> {
     let mut colour = match status {
         Status::Running { .. } => Colour::Green,
         Status::Starting => Colour::Cyan,
-        Status::Stale { .. } => Colour::Yellow,
+        Status::Stale { .. } | Status::Vacant(_) => Colour::Yellow,
         Status::Absent => Colour::Dim,
         Status::Invalid(_) | Status::Unknown { .. } => Colour::Red,
     };
@@ -152,7 +152,7 @@ fn row(path: &Path, status: &Status, report: &Report) -> Vec<Cell> {
     });
     let locked = match status {
         Status::Running { locked: true, .. } | Status::Starting => "yes",
-        Status::Running { locked: false, .. } | Status::Stale { .. } => "no",
+        Status::Running { locked: false, .. } | Status::Stale { .. } | Status::Vacant(_) => "no",
         _ => "-",
     };
     let mut state = status.name();
@@ -162,7 +162,7 @@ fn row(path: &Path, status: &Status, report: &Report) -> Vec<Cell> {
         (Status::Stale { why, .. }, _) => format!("({why})"),
         (Status::Starting, _) => "(no PID written yet)".to_owned(),
         (Status::Absent, _) => "(no PID file)".to_owned(),
-        (Status::Invalid(why), _) => format!("({why})"),
+        (Status::Invalid(why) | Status::Vacant(why), _) => format!("({why})"),
         (Status::Unknown { step, source }, _) => format!("(cannot {step} it: {source})"),
     };
     if let Some(service) = &report.service {
