@@ -186,9 +186,8 @@ impl Client {
             Some(false) => None,
             _ => self.tls.as_ref(),
         };
-        let answer = conn::connect(ep, tls, &self.resolver, deadline, cancel).and_then(|c| {
-            http::post(c, ep, path, body, token, deadline, cancel)
-        });
+        let answer = conn::connect(ep, tls, &self.resolver, deadline, cancel)
+            .and_then(|c| http::post(c, ep, path, body, token, deadline, cancel));
         let answer = answer.and_then(|r| {
             if r.status == 200 {
                 Ok(Ok(r))
@@ -215,7 +214,10 @@ impl Client {
                 Error::Tls {
                     endpoint: ep.to_string(),
                     step,
-                    source: explain(source, tls.is_some_and(|t| t.client_auth_cert_resolver.has_certs())),
+                    source: explain(
+                        source,
+                        tls.is_some_and(|t| t.client_auth_cert_resolver.has_certs()),
+                    ),
                 },
                 true,
             )),

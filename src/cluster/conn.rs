@@ -162,7 +162,11 @@ impl Conn {
 
     /// Read TLS records from the socket once it is readable, and process them; the bytes read
     /// (0: the connection was closed).
-    fn read_records(&mut self, deadline: Instant, cancel: Option<BorrowedFd<'_>>) -> io::Result<usize> {
+    fn read_records(
+        &mut self,
+        deadline: Instant,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> io::Result<usize> {
         let tls = self.tls.as_mut().expect("TLS connection");
         loop {
             ready(&self.sock, PollFlags::IN, cancel, deadline)?;
@@ -175,7 +179,11 @@ impl Conn {
                     }
                     return Ok(n);
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -214,7 +222,11 @@ impl Conn {
             loop {
                 ready(&self.sock, PollFlags::IN, cancel, deadline)?;
                 match (&self.sock).read(out) {
-                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) => {}
                     r => return r,
                 }
             }

@@ -118,7 +118,16 @@ mod tests {
         assert_eq!(p("[::1]:5").unwrap(), "[::1]:5");
         assert_eq!(p("[::1]").unwrap(), "[::1]:2379");
         assert_eq!(p("https://[::1]:5/").unwrap(), "https://[::1]:5");
-        for bad in ["", "h:0", "h:x", "ftp://h", "h/x", "h:70000", "a b", "unixs://h"] {
+        for bad in [
+            "",
+            "h:0",
+            "h:x",
+            "ftp://h",
+            "h/x",
+            "h:70000",
+            "a b",
+            "unixs://h",
+        ] {
             assert!(p(bad).is_err(), "{bad}");
         }
         assert_eq!(Endpoint::parse_list("a:1,,b").unwrap().len(), 2);

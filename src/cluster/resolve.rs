@@ -82,7 +82,10 @@ impl Resolver {
             Ok(ips) => Ok(ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect()),
             Err((kind, text)) => {
                 self.forget(host);
-                Err(io::Error::new(kind, format!("cannot resolve {host}: {text}")))
+                Err(io::Error::new(
+                    kind,
+                    format!("cannot resolve {host}: {text}"),
+                ))
             }
         }
     }

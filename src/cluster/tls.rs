@@ -16,12 +16,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::RootCertStore;
 use rustls::client::ClientConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::RootCertStore;
 
 use super::error::Error;
 
@@ -185,7 +185,9 @@ impl Tls {
             fail(CertFile::Key, key, problem)
         })?;
         let certified = CertifiedKey::from_der(chain, der, &provider()).map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => fail(CertFile::Key, key, CertProblem::KeyMismatch),
+            rustls::Error::InconsistentKeys(_) => {
+                fail(CertFile::Key, key, CertProblem::KeyMismatch)
+            }
             rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
                 fail(CertFile::Cert, cert, CertProblem::Invalid(e.to_string()))
             }

@@ -63,7 +63,7 @@ pub struct Settings {
     kill_after: Option<Duration>,
     lost_exit_code: Option<u8>,
     /// `--cacert`, `--cert`, `--key`.
-    pub(super) tls_files: [Option<OsString>; 3],
+    pub(super) tls_files: Box<[Option<OsString>; 3]>,
 }
 
 impl Settings {

@@ -24,7 +24,11 @@ const USER_VAR: &str = "PIDWARD_ETCD_USER";
 /// The password, when `PIDWARD_ETCD_USER` has none.
 const PASSWORD_VAR: &str = "PIDWARD_ETCD_PASSWORD";
 /// The TLS files when their options are not given: CA certificates, client certificate, key.
-const TLS_VARS: [&str; 3] = ["PIDWARD_ETCD_CACERT", "PIDWARD_ETCD_CERT", "PIDWARD_ETCD_KEY"];
+const TLS_VARS: [&str; 3] = [
+    "PIDWARD_ETCD_CACERT",
+    "PIDWARD_ETCD_CERT",
+    "PIDWARD_ETCD_KEY",
+];
 /// Their options.
 const TLS_OPTIONS: [&str; 3] = ["--cacert", "--cert", "--key"];
 /// How long releasing may take once the command is done.
@@ -43,7 +47,7 @@ struct Request {
     ttl: Option<Duration>,
     kill_after: Option<Duration>,
     lost_exit_code: u8,
-    tls_files: [Option<OsString>; 3],
+    tls_files: Box<[Option<OsString>; 3]>,
 }
 
 /// The options the cluster lock refuses: something must stay alive to keep the lease, and
@@ -266,10 +270,16 @@ fn tls(options: &[Option<OsString>; 3]) -> Result<Option<Tls>, Failure> {
             })?;
         }
         (Some((_, what)), None) => {
-            return Err(Failure::new(USAGE, format!("{what} needs --key (its private key)")));
+            return Err(Failure::new(
+                USAGE,
+                format!("{what} needs --key (its private key)"),
+            ));
         }
         (None, Some((_, what))) => {
-            return Err(Failure::new(USAGE, format!("{what} needs --cert (its certificate)")));
+            return Err(Failure::new(
+                USAGE,
+                format!("{what} needs --cert (its certificate)"),
+            ));
         }
         (None, None) => {}
     }
