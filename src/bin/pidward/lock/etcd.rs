@@ -9,8 +9,10 @@
 //! usage errors: something must stay alive to keep the lease, and there is no descriptor.
 //!
 //! The command runs in a process group of its own, under [`pidward::supervise`] (signals are
-//! forwarded), with `PR_SET_PDEATHSIG(SIGKILL)` set between fork and exec, so that a
-//! `kill -9` of pidward takes the command with it rather than leave it running unlocked.
+//! forwarded), with `PR_SET_PDEATHSIG(SIGKILL)` set between fork and exec, and the group is
+//! led by a watchdog that kills all of it when pidward dies (`etcd/group.rs`), so that a
+//! `kill -9` of pidward takes the command and what it forked with it rather than leave them
+//! running unlocked.
 //! When the lease keeper declares the lock lost, the group gets `SIGTERM`, then `SIGKILL`
 //! after the grace, and pidward exits 75 (`EX_TEMPFAIL`, or `--lost-exit-code N`) whatever
 //! the command did: all before etcd can expire the lease. The command's environment has
@@ -36,7 +38,7 @@
 //! has (`getopt.rs`).
 //!
 //! This file reads the options; `etcd/cluster.rs` takes the lock and runs the command,
-//! `etcd/fence.rs` stops it when the lock is lost. Without the `etcd` feature, `--etcd` is a
+//! `etcd/fence.rs` stops it when the lock is lost, `etcd/group.rs` is its process group. Without the `etcd` feature, `--etcd` is a
 //! usage error that says so.
 
 use std::ffi::{OsStr, OsString};
@@ -51,6 +53,8 @@ use super::{Failure, USAGE};
 mod cluster;
 #[cfg(feature = "etcd")]
 mod fence;
+#[cfg(feature = "etcd")]
+mod group;
 
 #[cfg(feature = "etcd")]
 pub use cluster::run;

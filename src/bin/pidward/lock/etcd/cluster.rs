@@ -1,17 +1,17 @@
 //! Taking the cluster lock for `pidward lock --etcd` and running the command under it.
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidward::Signal;
+use pidward::child::{Exec, Setup};
 use pidward::cluster::{CertProblem, Endpoint, Error, Holder, Lock, Options, Tls, Wait};
 use pidward::supervise::Supervisor;
 
 use super::super::options::{Invocation, Op, Target, Timeout};
-use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text};
+use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text, spawn_error};
 use super::fence::{give_terminal, supervise, take_terminal_back, terminal_is_ours};
+use super::group::Group;
 
 /// `EX_NOHOST`: etcd unreachable, or a cluster error before the lock was held.
 const UNREACHABLE: u8 = 68;
@@ -129,29 +129,49 @@ pub fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         );
     }
     let program = r.argv[0].to_string_lossy().into_owned();
-    let mut cmd = Command::new(&r.argv[0]);
-    cmd.args(&r.argv[1..]).process_group(0);
+    let mut exec = Exec::new(&r.argv[0]);
     let rev = lock.revision().to_string();
-    cmd.env("PIDWARD_LOCK_KEY", lock.key())
+    exec.args(&r.argv[1..])
+        .env("PIDWARD_LOCK_KEY", lock.key())
         .env("PIDWARD_LOCK_REV", &rev)
         .env("PIDWARD_LOCK_LEASE", format!("{:x}", lock.lease()))
         .env("ETCD_LOCK_KEY", lock.key())
         .env("ETCD_LOCK_REV", &rev);
-    let foreground = terminal_is_ours();
-    give_terminal(&mut cmd, foreground);
-    // The command dies with pidward: `kill -9` of pidward cannot leave it running unlocked.
+    // The group the command joins, led by the watchdog that kills it if pidward is killed.
+    let group = Group::start().map_err(|e| {
+        Failure::new(
+            OS_ERROR,
+            format!(
+                "cannot start the command's watchdog (/bin/sh): {}",
+                os_text(&e)
+            ),
+        )
+    })?;
+    // The terminal goes to the group before the command starts in it: a command that reads
+    // the terminal at once must find it its own.
+    let foreground = terminal_is_ours() && give_terminal(group.pgid());
+    // The command dies with pidward: `kill -9` of pidward cannot leave it running unlocked
+    // (and the watchdog takes what it forked).
     let spawned = Supervisor::new()
         .reset_ignored(false)
         .parent_death_signal(Some(Signal::KILL))
-        .spawn(&mut cmd);
+        .spawn_exec(Setup::new().process_group(group.pgid()), &exec);
     if spawned.is_err() && foreground {
         take_terminal_back();
     }
-    let child = spawned.map_err(|e| exec_failure(&program, &e))?;
-    let outcome = supervise(name, &lock_name, &lock, child, opts.grace_in_effect());
+    let child = spawned.map_err(|e| exec_failure(&program, &spawn_error(e)))?;
+    let outcome = supervise(
+        name,
+        &lock_name,
+        &lock,
+        child,
+        &group,
+        opts.grace_in_effect(),
+    );
     if foreground {
         take_terminal_back();
     }
+    drop(group);
     let (code, lost) = outcome?;
     let expires = lock.expires();
     if let Err(e) = lock.release(RELEASE_TIMEOUT) {
