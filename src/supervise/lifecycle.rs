@@ -122,6 +122,7 @@ pub struct Lifecycle {
     restart: Restart,
     state_file: Option<StateFile>,
     first_final: bool,
+    stderr_tail: Option<String>,
 }
 
 impl Lifecycle {
@@ -135,6 +136,7 @@ impl Lifecycle {
             restart,
             state_file: None,
             first_final: false,
+            stderr_tail: None,
         }
     }
 
@@ -149,6 +151,12 @@ impl Lifecycle {
     pub fn first_start_final(mut self, on: bool) -> Lifecycle {
         self.first_final = on;
         self
+    }
+
+    /// The command's last standard error before its last failed start, with
+    /// [`Service::capture_stderr`](super::Service::capture_stderr).
+    pub fn stderr_tail(&self) -> Option<String> {
+        self.stderr_tail.clone()
     }
 
     /// Runs the service until the policy lets it end: `command` makes each run's command
@@ -180,6 +188,7 @@ impl Lifecycle {
             };
             events.spawned(running.pid());
             state.main_pid = Some(running.pid());
+            state.tree = running.mechanism().as_str().to_owned();
             self.record(&state);
             let mut ready_at = None;
             let end = match running.wait_ready() {
@@ -193,16 +202,21 @@ impl Lifecycle {
                     self.record(&state);
                     running.wait()
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    self.stderr_tail = running.stderr_tail();
+                    Err(e)
+                }
             };
             // A stop that arrived as the run ended is still in the run's signalfd.
             let _ = running.child.handle_signals();
             let stopped = running.stop_requested();
+            let watchdog = running.watchdog_fired();
             if let Some(status) = running.status() {
                 state.status = Some(status.to_owned());
             }
             drop(running);
             let (status, cause, error) = match end {
+                Ok(status) if watchdog => (Some(status), Cause::Watchdog, None),
                 Ok(status) => (Some(status), self.restart.cause(status), None),
                 Err(e @ (Error::Setup(_) | Error::Channel { .. })) => {
                     return Err(self.finish(&mut state, Phase::Exited, e));
