@@ -57,6 +57,7 @@
 //! | `supervised.rs` | [`Supervised`]: forwarding, reaping orphans, waiting |
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
+//! | `observe.rs` | [`Observer`]: the hook a lifecycle log and the output relay watch the loop through |
 //! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
 //! | `restart.rs` | [`Restart`]: policies, backoff, the wait between runs |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
@@ -73,6 +74,7 @@ use crate::Signal;
 mod catching;
 mod error;
 mod exit;
+mod observe;
 mod poll;
 mod restart;
 mod running;
@@ -84,6 +86,7 @@ mod tree;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code, forwardable};
+pub use observe::{Event, Observer};
 pub use restart::{Policy, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};

@@ -14,7 +14,8 @@ use std::os::unix::io::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Error, Running, Supervisor};
+use super::observe::Observe;
+use super::{Error, Observer, Running, Supervisor};
 use crate::child::{Exec, Setup};
 use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
@@ -80,6 +81,7 @@ pub struct Service {
     stop: Schedule,
     kill_mode: KillMode,
     follow_pidfile: Option<PathBuf>,
+    observe: Observe,
 }
 
 impl Default for Service {
@@ -99,6 +101,7 @@ impl Service {
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
             kill_mode: KillMode::Tree,
             follow_pidfile: None,
+            observe: Observe::default(),
         }
     }
 
@@ -138,6 +141,13 @@ impl Service {
     /// What ends with the main process (default: [`KillMode::Tree`]).
     pub fn kill_mode(mut self, mode: KillMode) -> Service {
         self.kill_mode = mode;
+        self
+    }
+
+    /// Who watches the loop: signals that reach the supervisor, each new `STATUS=`, and
+    /// the observer's own descriptor (see [`Observer`]).
+    pub fn observer(mut self, observer: std::rc::Rc<dyn Observer>) -> Service {
+        self.observe = Observe(Some(observer));
         self
     }
 
@@ -182,7 +192,8 @@ impl Service {
         // The set-up holds our copy of the notify-fd pipe's write end until the spawn
         // returns: then it is closed, or the end of file that says "the command gave up"
         // would never come.
-        let child = self.supervisor.spawn_exec(setup, &cmd)?;
+        let mut child = self.supervisor.spawn_exec(setup, &cmd)?;
+        child.observe = self.observe.clone();
         Ok(Running {
             child,
             watch,
@@ -194,6 +205,7 @@ impl Service {
             kill_mode: self.kill_mode,
             follow_pidfile: self.follow_pidfile,
             status: None,
+            observe: self.observe,
         })
     }
 }

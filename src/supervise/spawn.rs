@@ -182,6 +182,7 @@ impl Supervisor {
             subreaper: self.subreaper,
             followed: None,
             stop_requested: false,
+            observe: Default::default(),
             _restore: ended.restore,
             _not_send: PhantomData,
         };

@@ -67,6 +67,8 @@ pub struct Supervised {
     pub(super) followed: Option<Followed>,
     /// `TERM`, `INT` or `QUIT` reached the supervisor: an administrative stop.
     pub(super) stop_requested: bool,
+    /// Told of each signal read from the signalfd.
+    pub(super) observe: super::observe::Observe,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.
@@ -120,7 +122,11 @@ impl Supervised {
             if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
                 self.stop_requested = true;
             }
-            if !self.forward.contains(signo) || self.child_already_got(&info) {
+            let forward = self.forward.contains(signo) && !self.child_already_got(&info);
+            if signo != libc::SIGCHLD {
+                self.observe.signal(&info, forward);
+            }
+            if !forward {
                 continue;
             }
             let Some(signal) = Signal::from_raw(signo) else {
