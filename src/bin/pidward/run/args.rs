@@ -161,6 +161,9 @@ pub struct Options {
     #[arg(long, value_name = "tree|main", default_value = "tree", value_parser = parse_kill_mode)]
     pub kill_mode: KillMode,
 
+    #[command(flatten)]
+    pub logging: super::log_args::LogArgs,
+
     /// The command and its arguments.
     #[arg(
         required = true,

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use pidward::supervise::{self, Ready, Service, Supervisor, exit_code};
 
-use super::{Failure, Plan, ReadyMode};
+use super::{Failure, Plan, ReadyMode, logging};
 
 /// Supervise in the foreground.
 pub fn foreground(plan: Plan) -> Result<u8, Failure> {
@@ -74,6 +74,11 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     if let Some(pf) = &child_pid_file {
         own = own.keep_fd(pf.as_fd());
     }
+    let log = plan.life.log();
+    for fd in log.fds() {
+        own = own.keep_fd(fd);
+    }
+    drop(log);
     let mut daemon = Daemon::new(own).report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
@@ -163,6 +168,12 @@ fn supervise(
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
+    let life = &plan.life;
+    service = service.observer(life.clone());
+    life.start(
+        &logging::command_line(&plan.args),
+        &logging::policy_name(plan.args.restart.0),
+    );
     let mut restart = plan.restart();
     let mut first = true;
     let result = loop {
@@ -173,6 +184,11 @@ fn supervise(
             make_setup(),
             &mut child_pid_file,
             |started| {
+                life.ready(
+                    began.elapsed(),
+                    started.status.as_deref(),
+                    started.main_pid,
+                );
                 if !first {
                     return;
                 }
@@ -191,6 +207,9 @@ fn supervise(
             Ok(end) => end,
             // The first start is reported as it went; set-up and exec failures are final.
             Err(e) if first || matches!(e, supervise::Error::Setup(_)) => {
+                if let supervise::Error::Exited { status, .. } = &e {
+                    life.exited(*status, began.elapsed(), None);
+                }
                 break Err(report.fail(e));
             }
             Err(e) => {
@@ -203,11 +222,18 @@ fn supervise(
             }
         };
         first = false;
-        let Some(delay) = restart.next(status, began.elapsed(), stopped) else {
+        let ran = began.elapsed();
+        let next = restart.next(status, ran, stopped);
+        life.exited(status, ran, next);
+        let Some(delay) = next else {
             break Ok(exit_code(status));
         };
         match supervise::wait_backoff(delay, &forward) {
-            Ok(supervise::Wake::Stop(_)) | Err(_) => break Ok(exit_code(status)),
+            Ok(supervise::Wake::Stop(signal)) => {
+                life.stop_requested(signal);
+                break Ok(exit_code(status));
+            }
+            Err(_) => break Ok(exit_code(status)),
             Ok(_) => {}
         }
     };
@@ -227,6 +253,7 @@ fn run_once(
     on_ready: impl FnOnce(&supervise::Started),
 ) -> Result<(ExitStatus, bool), supervise::Error> {
     let mut running = service.clone().start(plan.command(), setup)?;
+    plan.life.spawned(running.pid());
     if let Some(pf) = child_pid_file {
         write_pid(pf, running.pid());
     }
