@@ -9,11 +9,14 @@ use pidward::supervise::Policy;
 
 use super::{Failure, Options};
 
-/// Opens the destinations of `--log` (stderr when none is given).
+/// Opens the destinations of `--log` (when none is given: stderr in the foreground, none
+/// when detached).
 pub fn open(args: &Options, cwd: &Path) -> Result<Lifecycle, Failure> {
     let a = &args.logging;
     let dests: Vec<Dest> = if a.log.is_empty() {
-        vec![Dest::Stderr]
+        // A detached supervisor's stderr is the command's file (or /dev/null): its life
+        // does not belong in the service's output.
+        vec![if args.daemon { Dest::None } else { Dest::Stderr }]
     } else {
         a.log
             .iter()
