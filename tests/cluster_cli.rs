@@ -2,14 +2,14 @@
 //! signals, interop with `etcdctl lock`, bad input.
 #![cfg(feature = "etcd")]
 
-mod cluster_support;
+mod support;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use cluster_support::{Etcd, Proxy, free_port};
+use support::cluster::{Etcd, Proxy, free_port};
 
 /// `pidward lock --etcd ENDPOINT ARGS...`.
 fn lock(endpoint: &str, args: &[&str]) -> Command {
@@ -25,7 +25,7 @@ fn sh(endpoint: &str, opts: &[&str], name: &str, script: &str) -> Command {
 }
 
 /// Wait until `path` exists (at most `within`).
-fn wait_for(path: &Path, within: Duration) -> bool {
+fn wait_until(path: &Path, within: Duration) -> bool {
     let end = Instant::now() + within;
     while !path.exists() {
         if Instant::now() > end {
@@ -102,7 +102,7 @@ fn holder(etcd: &str, opts: &[&str], name: &str, dir: &Path) -> Child {
     let script = format!("echo $$ > {}; exec sleep 30", ready.display());
     let child = sh(etcd, opts, name, &script).spawn().unwrap();
     assert!(
-        wait_for(&ready, Duration::from_secs(10)),
+        wait_until(&ready, Duration::from_secs(10)),
         "holder did not start"
     );
     child
@@ -249,7 +249,7 @@ fn sigterm_is_forwarded_and_the_lease_revoked_at_once() {
         r = ready.display()
     );
     let mut h = sh(&e, &[], "t", &script).spawn().unwrap();
-    assert!(wait_for(&ready, Duration::from_secs(10)));
+    assert!(wait_until(&ready, Duration::from_secs(10)));
     let waiter_script = format!("echo \"start $(date +%s.%N)\" >> {}", log.display());
     let mut w = sh(&e, &["-w", "20"], "t", &waiter_script).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
@@ -290,7 +290,7 @@ fn a_partitioned_holder_is_stopped_before_anyone_else_starts() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for(&ready, Duration::from_secs(10)));
+    assert!(wait_until(&ready, Duration::from_secs(10)));
     proxy.freeze(true);
     let frozen = Instant::now();
     let waiter_script = format!("echo \"start $(date +%s.%N)\" >> {}", log.display());
@@ -335,7 +335,7 @@ fn etcd_gone_the_holder_fences_itself_kills_a_stubborn_command_and_exits_in_time
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for(&ready, Duration::from_secs(10)));
+    assert!(wait_until(&ready, Duration::from_secs(10)));
     let cmd = read_pid(&ready);
     etcd.kill();
     let gone = Instant::now();
@@ -387,7 +387,7 @@ fn etcdctl_lock_and_pidward_lock_exclude_each_other() {
         .process_group(0)
         .spawn()
         .unwrap();
-    assert!(wait_for(&ready, Duration::from_secs(10)));
+    assert!(wait_until(&ready, Duration::from_secs(10)));
     let out = lock(&e, &["-n", "--verbose", "both", "true"])
         .output()
         .unwrap();
@@ -487,8 +487,8 @@ fn leader_killed_a_holder_with_every_endpoint_keeps_the_lock_one_without_fences_
     let mut b = sh(&all[leader], &opts, "b", &script("b", &ready_b))
         .spawn()
         .unwrap();
-    assert!(wait_for(&ready_a, Duration::from_secs(10)));
-    assert!(wait_for(&ready_b, Duration::from_secs(10)));
+    assert!(wait_until(&ready_a, Duration::from_secs(10)));
+    assert!(wait_until(&ready_b, Duration::from_secs(10)));
     members[leader].kill();
     let waiter = format!("echo \"start-b $(date +%s.%N)\" >> {}", log.display());
     let mut w = sh(&others.join(","), &["-w", "30"], "b", &waiter)

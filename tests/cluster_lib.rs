@@ -1,12 +1,12 @@
 //! `pidward::cluster` against a real etcd: keys, conflicts, waiting, readers, loss.
 #![cfg(feature = "etcd")]
 
-mod cluster_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use cluster_support::{Etcd, Proxy};
 use pidward::cluster::{Endpoint, Error, Holder, Lock, LossReason, Options, Wait};
+use support::cluster::{Etcd, Proxy};
 
 fn opts(endpoint: &str) -> Options {
     Options::new(Endpoint::parse_list(endpoint).unwrap())
@@ -173,7 +173,7 @@ fn deleting_the_key_is_a_loss() {
 
 #[test]
 fn unreachable_and_bad_input() {
-    let port = cluster_support::free_port();
+    let port = support::cluster::free_port();
     let start = Instant::now();
     let o = opts(&format!("127.0.0.1:{port}")).wait(Wait::Timeout(Duration::from_secs(1)));
     let err = Lock::acquire("u", &o).unwrap_err();

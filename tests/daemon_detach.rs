@@ -2,14 +2,14 @@
 //! what a detached process looks like, how failures reach the launcher, and how the PID file
 //! follows the process.
 
-mod run_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use run_support::*;
+use support::run::*;
 
 /// Runs the demo with `args` (plus the scratch tag), returning its output and how long the
 /// launcher took.

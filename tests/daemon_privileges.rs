@@ -2,13 +2,13 @@
 //! test runs `examples/daemon_demo.rs` and inspects the detached process in `/proc`. They
 //! skip (with a note) when not run as root.
 
-mod run_support;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use run_support::*;
+use support::run::*;
 
 fn start(s: &Scratch, args: &[&str]) -> u32 {
     let pidfile = s.path("demo.pid");

@@ -2,13 +2,13 @@
 //! errors (usage 64, unopenable 66, cannot create 73, cannot run the command 69), each compared
 //! with `/usr/bin/flock` where it behaves the same.
 
-mod lock_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use lock_support::{free, lock, pidward};
 use predicates::prelude::*;
+use support::lock::{free, lock, pidward};
 
 #[test]
 fn exit_status_passes_through() {

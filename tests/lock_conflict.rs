@@ -1,13 +1,13 @@
 //! `pidward lock`: conflicts, waiting, shared and exclusive locks, and the FD mode, against
 //! holders run by the real flock(1).
 
-mod lock_support;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lock_support::{Holder, free, lock};
 use predicates::prelude::*;
+use support::lock::{Holder, free, lock};
 
 #[test]
 fn conflict_is_silent_like_flock_and_verbose_names_the_holder() {

@@ -2,7 +2,7 @@
 //! ranges (`--start`, `--length`), and `--fd`, as util-linux 2.41/2.42 has them. flock(1)
 //! 2.38.1 has none of these, so the kernel's own view (`/proc/locks`) is the reference.
 
-mod lock_support;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
@@ -10,11 +10,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use lock_support::{free, lock, pidward};
 use predicates::prelude::*;
+use support::lock::{free, lock, pidward, wait_until};
 
 /// `pidward lock ARGS PATH sh -c 'echo locked; exec sleep 60'`, holding until dropped.
-struct OurHolder(Child);
+struct OurHolder(Child, std::path::PathBuf);
 
 impl OurHolder {
     fn new(args: &[&str], path: &std::path::Path) -> OurHolder {
@@ -32,7 +32,7 @@ impl OurHolder {
             .read_line(&mut line)
             .unwrap();
         assert_eq!(line.trim(), "locked");
-        OurHolder(child)
+        OurHolder(child, path.to_path_buf())
     }
 }
 
@@ -41,6 +41,12 @@ impl Drop for OurHolder {
         // SAFETY: kill(2) on the process group this test created.
         unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.wait();
+        // The command, killed with it, holds the lock until its descriptors are closed.
+        let gone = || kernel_locks(&self.1).is_empty();
+        assert!(
+            wait_until(Duration::from_secs(10), gone),
+            "the holder's lock lingers"
+        );
     }
 }
 

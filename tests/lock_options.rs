@@ -3,13 +3,13 @@
 //! options wins, options end at the first operand or `--`; `--help`, `--version`, and the
 //! `flock` name. Each spelling flock 2.38.1 also has is compared with `/usr/bin/flock`.
 
-mod lock_support;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lock_support::{Holder, lock};
 use predicates::prelude::*;
+use support::lock::{Holder, lock};
 
 /// The exit codes of `flock ARGS F echo ran` and `pidward lock ARGS F echo ran`.
 fn both(args: &[&str], f: &std::path::Path) -> (Option<i32>, Option<i32>) {

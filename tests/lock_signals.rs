@@ -1,13 +1,13 @@
 //! `pidward lock`: signals sent to it reach the command, the lock is held until the command
 //! has exited, and `-o` keeps the lock descriptor from the command.
 
-mod lock_support;
+mod support;
 
 use std::io::{BufReader, Read};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use lock_support::{eventually, free, kill, lock, pidward, read_until};
+use support::lock::{free, kill, lock, pidward, read_until, wait_until};
 
 /// A command that reports the signal it gets, lingers a moment with the lock still held by
 /// pidward, then exits with 100 + the signal number. It polls with short sleeps (dash's `wait`
@@ -128,7 +128,7 @@ fn without_close_a_background_child_keeps_the_lock_like_flock() {
         .assert()
         .success();
     assert!(!free(&f), "the background child should still hold the lock");
-    assert!(eventually(Duration::from_secs(10), || free(&f)));
+    assert!(wait_until(Duration::from_secs(10), || free(&f)));
     // With -o it does not inherit it.
     lock(&["-o", fs, "sh", "-c", "sleep 1 >/dev/null 2>&1 &"])
         .assert()

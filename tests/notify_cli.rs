@@ -1,15 +1,15 @@
 //! `pidward notify`, black-box, against a listener in this process.
 
-mod notify_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::assert::OutputAssertExt;
 use assert_cmd::cargo::CommandCargoExt;
-use notify_support::recv_within;
 use pidward::notify::{Accept, Listener};
 use predicates::prelude::*;
+use support::notify::recv_within;
 
 const WITHIN: Duration = Duration::from_secs(5);
 

@@ -1,12 +1,12 @@
 //! Descriptors a sender attaches to a notify message are closed by the listener, however
 //! many there are (alone in this file: it counts this process's open descriptors).
 
-mod notify_support;
+mod support;
 
 use std::time::Duration;
 
-use notify_support::{open_fds, python_send, recv_within};
 use pidward::notify::Listener;
+use support::notify::{open_fds, python_send, recv_within};
 
 #[test]
 fn attached_descriptors_are_closed() {

@@ -1,12 +1,12 @@
 //! The sd_notify listener: addresses, strict parsing of real datagrams, sender policies,
 //! and the barrier handshake.
 
-mod notify_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use notify_support::{python_send, recv_within, sh};
 use pidward::notify::{Accept, Listener, MAX_MESSAGE, Notifier};
+use support::notify::{python_send, recv_within, sh};
 
 const WITHIN: Duration = Duration::from_secs(5);
 

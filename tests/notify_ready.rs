@@ -1,13 +1,13 @@
 //! The readiness wait against real child processes: sd_notify through `pidward notify`, and
 //! the notify-fd protocol through a pipe.
 
-mod notify_support;
+mod support;
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
-use notify_support::{PIDWARD, Reaped, recv_within, sh};
 use pidward::notify::{Accept, Listener, ReadyOutcome, ReadySource};
+use support::notify::{PIDWARD, Reaped, recv_within, sh};
 
 const LONG: Duration = Duration::from_secs(30);
 

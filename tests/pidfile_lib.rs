@@ -2,8 +2,8 @@
 
 #![cfg(feature = "test-helpers")]
 
-mod guards_common;
-use guards_common::*;
+mod support;
+use support::guards::*;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
@@ -262,14 +262,14 @@ fn cleanup_handler_respects_an_ignored_signal() {
         "TERM is ignored, so it keeps its disposition"
     );
     let proc_ = Proc(child);
-    wait_for(Duration::from_secs(5), || path.exists());
+    wait_until(Duration::from_secs(5), || path.exists());
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(proc_.pid() as i32, libc::SIGTERM) };
     std::thread::sleep(Duration::from_millis(200));
     assert!(alive(proc_.pid()) && path.exists());
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(proc_.pid() as i32, libc::SIGHUP) };
-    assert!(wait_for(Duration::from_secs(5), || !path.exists()));
+    assert!(wait_until(Duration::from_secs(5), || !path.exists()));
 }
 
 #[test]

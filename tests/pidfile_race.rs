@@ -4,8 +4,8 @@
 
 #![cfg(feature = "test-helpers")]
 
-mod guards_common;
-use guards_common::*;
+mod support;
+use support::guards::*;
 
 use std::process::{Command, Stdio};
 

@@ -1,14 +1,14 @@
 //! `pidward run --daemon` and `--exec`: what the detached processes look like, and how
 //! failures reach the invoking shell.
 
-mod run_support;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use run_support::*;
+use support::run::*;
 
 /// The descriptors of a process above 2.
 fn extra_fds(pid: u32) -> Vec<std::path::PathBuf> {
@@ -247,7 +247,7 @@ fn exec_replaces_pidward_and_hands_over_the_lock() {
     let s = Scratch::new();
     let pidfile = s.path("exec.pid");
     let ready = s.path("ready");
-    let mut child = std::process::Command::new(pidward())
+    let mut child = pidward()
         .args([
             "run",
             "--exec",

@@ -2,17 +2,16 @@
 //! of a daemon that forks by itself (`--follow-pidfile`). The service lives while that
 //! process lives, whatever the command that started it did.
 
-mod run_support;
+mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use run_support::*;
+use support::run::*;
 
 /// `pidward status PATH` and `pidward stop PATH`: their exit codes.
 fn status(pidfile: &Path) -> Option<i32> {
-    Command::new(pidward())
+    pidward()
         .arg("status")
         .arg(pidfile)
         .output()
@@ -22,7 +21,7 @@ fn status(pidfile: &Path) -> Option<i32> {
 }
 
 fn stop(pidfile: &Path) -> Option<i32> {
-    Command::new(pidward())
+    pidward()
         .arg("stop")
         .arg(pidfile)
         .output()

@@ -1,13 +1,12 @@
 //! `pidward run --ready`: the launcher returns when the command declares readiness, fails at
 //! once when it dies first, gives up after the timeout, and relays readiness upward.
 
-mod run_support;
+mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use pidward::notify::{Accept, Listener};
-use run_support::*;
+use support::run::*;
 
 #[test]
 fn the_launcher_returns_when_the_command_is_ready() {
@@ -250,7 +249,7 @@ fn readiness_is_relayed_to_an_outer_notify_socket() {
     let address = outer.address().to_str().unwrap().to_owned();
     let s = Scratch::new();
     let seen = s.path("seen");
-    let mut pw = Command::new(pidward())
+    let mut pw = pidward()
         .args(["run", "--ready", "notify", "--"])
         .args([
             "sh",
@@ -259,7 +258,7 @@ fn readiness_is_relayed_to_an_outer_notify_socket() {
             "sh",
             seen.to_str().unwrap(),
         ])
-        .env("PIDWARD", pidward())
+        .env("PIDWARD", exe())
         .env("NOTIFY_SOCKET", &address)
         .spawn()
         .unwrap();
@@ -319,7 +318,7 @@ fn detached_readiness_is_relayed_with_the_supervisor_as_main_pid() {
 fn strangers_cannot_declare_readiness() {
     let s = Scratch::new();
     let socket_file = s.path("socket");
-    let mut pw = Command::new(pidward())
+    let mut pw = pidward()
         .args(["run", "--ready", "notify", "--ready-timeout", "1.5", "--"])
         .args([
             "sh",

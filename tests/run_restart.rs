@@ -2,16 +2,16 @@
 //! administrative stop or a set-up/exec failure; a stop during the delay is immediate; HUP
 //! during the delay starts the command now).
 
-mod run_support;
+mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::*;
+use support::run::*;
 
 /// `pidward run ARGS` in the background.
 fn spawn(args: &[&str]) -> Child {
-    Command::new(pidward())
+    pidward()
         .arg("run")
         .args(args)
         .env_remove("NOTIFY_SOCKET")

@@ -2,17 +2,17 @@
 //! chroot, with the umask and limits asked for, all checked in `/proc/PID`. The tests skip
 //! with a note when not run as root.
 
-mod run_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use run_support::*;
+use support::run::*;
 
 /// Starts `pidward run -d ARGS -- COMMAND...` and returns the command's PID.
 fn start_detached(s: &Scratch, args: &[&str], command: &[&str]) -> u32 {
     let child = s.path("child.pid");
-    let out = Command::new(pidward())
+    let out = pidward()
         .args([
             "run",
             "--daemon",
@@ -96,7 +96,7 @@ fn the_command_cannot_regain_root() {
         eprintln!("skipped: needs perl");
         return;
     };
-    let out = Command::new(pidward())
+    let out = pidward()
         .args(["run", "--user", "nobody", "--", perl, "-e"])
         .arg(
             r#"use POSIX; print "$< $>\n"; POSIX::setuid(0) and exit 10; POSIX::setgid(0) and exit 11; $> = 0; exit($> == 0 ? 12 : 0)"#,
@@ -172,7 +172,7 @@ fn chroot_and_chdir() {
     );
 
     // A command missing inside the root is not found, whatever exists outside it.
-    let out = Command::new(pidward())
+    let out = pidward()
         .args([
             "run",
             "--chroot",
@@ -217,7 +217,7 @@ fn as_nobody(args: &[&str]) -> Option<std::process::Output> {
                 &format!("--regid={gid}"),
                 "--clear-groups",
             ])
-            .arg(pidward())
+            .arg(exe())
             .arg("run")
             .args(args)
             .current_dir("/")
@@ -241,7 +241,7 @@ fn switching_to_the_current_user_is_a_warning() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
 
     // Root asking for root: a warning too, and the command runs.
-    let out = Command::new(pidward())
+    let out = pidward()
         .args(["run", "--user", "root", "--", "id", "-u"])
         .output()
         .unwrap();

@@ -1,12 +1,12 @@
 //! `pidward run` as a supervisor: signal forwarding, orphan reaping, and running as PID 1 in
 //! a new PID namespace.
 
-mod run_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use run_support::*;
+use support::run::*;
 
 const FORWARDED: [&str; 8] = [
     "TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "WINCH", "CONT",
@@ -40,7 +40,7 @@ fn every_forwarded_signal_reaches_the_command() {
     let log = s.path("signals.log");
     let ready = s.path("ready");
     let script = trapping_script(log.to_str().unwrap(), ready.to_str().unwrap());
-    let mut pw = Command::new(pidward())
+    let mut pw = pidward()
         .args(["run", "--", "sh", "-c", &script, &s.tag])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -79,7 +79,7 @@ fn orphans_of_the_command_are_reaped() {
         "(sleep 0.2 &); (sleep 0.3 &); (sleep 30 &); echo $$ > {}; sleep 1.5; :",
         ready.display()
     );
-    let mut pw = Command::new(pidward())
+    let mut pw = pidward()
         .args(["run", "--", "sh", "-c", &script, &s.tag])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -141,7 +141,7 @@ fn as_pid_1_it_reaps_orphans() {
     "#;
     let out = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc"])
-        .arg(pidward())
+        .arg(exe())
         .args(["run", "--", "sh", "-c", script])
         .output()
         .unwrap();
@@ -168,7 +168,7 @@ fn as_pid_1_it_forwards_signals_and_passes_the_status() {
     );
     let mut unshare = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc"])
-        .arg(pidward())
+        .arg(exe())
         .args(["run", "--", "sh", "-c", &script, &s.tag])
         .spawn()
         .unwrap();
@@ -206,7 +206,7 @@ fn signals_beyond_the_usual_eight_reach_the_command_and_spare_pidward() {
         names.join(" "),
         ready.display()
     );
-    let mut pw = Command::new(pidward())
+    let mut pw = pidward()
         .args(["run", "--", "perl", "-e", &perl, &s.tag])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

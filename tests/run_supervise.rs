@@ -1,13 +1,13 @@
 //! `pidward run` in the foreground: exit statuses, set-up failures, PID files, environment,
 //! output files and the command's clean slate.
 
-mod run_support;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use run_support::*;
+use support::run::*;
 
 fn pidward_run(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("pidward").unwrap();
@@ -27,7 +27,7 @@ fn every_exit_code_passes_through() {
     "#;
     let out = Command::new("sh")
         .args(["-c", script])
-        .env("PIDWARD", pidward())
+        .env("PIDWARD", exe())
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -218,7 +218,7 @@ fn pid_files_name_the_supervisor_and_the_command_and_go_away() {
 fn already_running_exits_1_naming_the_holder() {
     let s = Scratch::new();
     let pidfile = s.path("run.pid");
-    let mut first = std::process::Command::new(pidward())
+    let mut first = pidward()
         .args([
             "run",
             "-p",
@@ -363,7 +363,7 @@ fn the_command_starts_with_a_clean_slate() {
     "#;
     let out = Command::new("sh")
         .args(["-c", script])
-        .env("PIDWARD", pidward())
+        .env("PIDWARD", exe())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

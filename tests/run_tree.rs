@@ -3,16 +3,16 @@
 //! late signal cannot kill pidward before it cleans up, and a failing system call in the loop
 //! never abandons the command.
 
-mod run_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::*;
+use support::run::*;
 
 /// `pidward stop PATH`: its exit code.
 fn stop(pidfile: &std::path::Path) -> Option<i32> {
-    Command::new(pidward())
+    pidward()
         .args(["stop"])
         .arg(pidfile)
         .output()
@@ -200,7 +200,7 @@ fn a_failing_poll_never_abandons_the_command() {
     let out = Command::new("strace")
         .args(["-qq", "-o", "/dev/null", "-e", "trace=poll,ppoll"])
         .args(["-e", "inject=poll,ppoll:error=ENOMEM"])
-        .arg(pidward())
+        .arg(exe())
         .args([
             "run",
             "-p",

@@ -2,8 +2,8 @@
 
 #![cfg(feature = "test-helpers")]
 
-mod guards_common;
-use guards_common::*;
+mod support;
+use support::guards::*;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,8 +2,8 @@
 
 #![cfg(feature = "test-helpers")]
 
-mod guards_common;
-use guards_common::*;
+mod support;
+use support::guards::*;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -19,7 +19,7 @@ fn service(script: &str, pidfile: &Path) -> Proc {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(5), || {
         pidward::pidfile::read(pidfile).is_ok()
     }));
     // Let the file's mtime fall clearly before anything that could reuse the PID.
@@ -133,7 +133,7 @@ fn a_signal_without_schedule_is_sent_once_and_not_waited_for() {
     );
     let (code, _, err, _) = stop(&["-s", "SIGHUP"], &f);
     assert_eq!(code, 0, "{err}");
-    assert!(wait_for(Duration::from_secs(5), || mark.exists()));
+    assert!(wait_until(Duration::from_secs(5), || mark.exists()));
     assert!(alive(svc.pid()));
 }
 
@@ -201,7 +201,7 @@ fn eperm_means_alive_and_not_permitted() {
             .unwrap(),
     );
     let pid = target.pid();
-    assert!(wait_for(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
     }));
     std::thread::sleep(Duration::from_millis(50));
@@ -342,5 +342,5 @@ fn an_unwritable_stderr_or_stdout_changes_nothing_but_the_message() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(!alive(holder.pid()) || wait_for(Duration::from_secs(5), || !alive(holder.pid())));
+    assert!(!alive(holder.pid()) || wait_until(Duration::from_secs(5), || !alive(holder.pid())));
 }

@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+/// The helpers every area shares, for `use support::<area>::*`.
+#[allow(unused_imports)]
+pub use super::{alive, exe, kill, pidward, wait_until};
+
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -11,6 +15,7 @@ use std::time::{Duration, Instant};
 use pidward::notify::{Listener, Notification};
 
 /// The pidward binary built for these tests.
+/// The binary under test, as a string for `$PIDWARD`.
 pub const PIDWARD: &str = env!("CARGO_BIN_EXE_pidward");
 
 /// A child process that is killed and reaped when dropped, so no test leaves one behind.

@@ -7,6 +7,10 @@
 
 #![allow(dead_code)]
 
+/// The helpers every area shares, for `use support::<area>::*`.
+#[allow(unused_imports)]
+pub use super::{alive, exe, kill, pidward, wait_until};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

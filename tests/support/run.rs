@@ -3,24 +3,23 @@
 
 #![allow(dead_code)]
 
+/// The helpers every area shares, for `use support::<area>::*`.
+#[allow(unused_imports)]
+pub use super::{alive, exe, kill, pidward, wait_until};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// The `pidward` binary under test.
-pub fn pidward() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pidward"))
-}
 
 /// `pidward run ARGS` with `env` added, `$PIDWARD` set (for scripts that call `pidward
 /// notify`) and no inherited `NOTIFY_SOCKET`: its output, and how long it took.
 pub fn run_with(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let start = Instant::now();
-    let out = Command::new(pidward())
+    let out = pidward()
         .arg("run")
         .args(args)
-        .env("PIDWARD", pidward())
+        .env("PIDWARD", exe())
         .env_remove("NOTIFY_SOCKET")
         .envs(env.iter().copied())
         .output()
@@ -37,7 +36,7 @@ pub fn run(args: &[&str]) -> (Output, Duration) {
 /// builds the examples; a run filtered to one test target does not, so a missing example is
 /// built here, with the same profile and features as the tests.
 pub fn example(name: &str) -> PathBuf {
-    let bin = pidward();
+    let bin = exe();
     let profile_dir = bin.parent().unwrap();
     let path = profile_dir.join("examples").join(name);
     if !path.exists() {
@@ -152,11 +151,6 @@ pub fn stat(pid: u32) -> Option<Stat> {
     })
 }
 
-/// Whether a process exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
-}
-
 /// A line of `/proc/PID/status`, e.g. `Uid`, without the key.
 pub fn status_field(pid: u32, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -224,20 +218,6 @@ pub fn children(pid: u32) -> Vec<u32> {
         }
     }
     out
-}
-
-/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Reads a PID file once it holds a PID (it may be locked but still empty for a moment).

@@ -3,16 +3,15 @@
 
 #![allow(dead_code)]
 
+/// The helpers every area shares, for `use support::<area>::*`.
+#[allow(unused_imports)]
+pub use super::{alive, exe, kill, pidward, wait_until};
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// `pidward` as a std command (for spawning and signalling).
-pub fn pidward() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pidward"))
-}
+use std::time::Duration;
 
 /// `pidward lock ARGS...` as an assert_cmd command.
 pub fn lock(args: &[&str]) -> assert_cmd::Command {
@@ -72,16 +71,6 @@ pub fn free(path: &Path) -> bool {
         .success()
 }
 
-/// Send `sig` to `pid`.
-pub fn kill(pid: u32, sig: i32) {
-    assert_eq!(
-        // SAFETY: kill(2) on a process this test started.
-        unsafe { libc::kill(pid as i32, sig) },
-        0,
-        "kill {pid} {sig}"
-    );
-}
-
 /// Read lines from `out` until one equals `want`; panic on EOF. Returns the lines read.
 pub fn read_until(out: &mut BufReader<ChildStdout>, want: &str) -> Vec<String> {
     let mut lines = Vec::new();
@@ -96,16 +85,4 @@ pub fn read_until(out: &mut BufReader<ChildStdout>, want: &str) -> Vec<String> {
             return lines;
         }
     }
-}
-
-/// Poll `cond` every 10 ms for up to `limit`.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
 }

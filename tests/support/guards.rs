@@ -1,19 +1,18 @@
 //! Shared pieces of the guard tests: the helper process, the binary, temp dirs.
 #![allow(dead_code)]
 
+/// The helpers every area shares, for `use support::<area>::*`.
+#[allow(unused_imports)]
+pub use super::{alive, exe, kill, pidward, wait_until};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// The guard helper process (tests/helpers/guard.rs).
+/// The guard helper process (tests/helpers/guard.rs), built with the `test-helpers` feature.
+#[cfg(feature = "test-helpers")]
 pub fn guard_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pidward-test-guard"))
-}
-
-/// The pidward binary.
-pub fn pidward() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pidward"))
 }
 
 /// A process killed (and reaped) when dropped.
@@ -33,6 +32,7 @@ impl Drop for Proc {
 }
 
 /// Start the guard helper in `mode` and wait until it prints "ready".
+#[cfg(feature = "test-helpers")]
 pub fn guard(mode: &str, path: &Path, extra: &[&str]) -> Proc {
     let mut child = Command::new(guard_exe())
         .arg(mode)
@@ -72,35 +72,6 @@ pub fn tempdir() -> tempfile::TempDir {
     dir
 }
 
-/// Whether `pid` is alive (not a zombie).
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap();
-            state != "Z" && state != "X"
-        }
-        Err(_) => false,
-    }
-}
-
-/// Wait until `cond` holds, up to `limit`.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
-}
-
 /// Everything about a path that a test wants unchanged: type, mode, inode, content (or link
 /// target).
 pub fn snapshot(path: &Path) -> Option<(u32, u64, Vec<u8>)> {
@@ -127,7 +98,7 @@ pub fn openat_index(args: &[&std::ffi::OsStr], path: &Path, n: usize) -> usize {
     let status = std::process::Command::new("strace")
         .args(["-qq", "-e", "trace=openat", "-o"])
         .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_pidward"))
+        .arg(exe())
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
