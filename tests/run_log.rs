@@ -1,90 +1,15 @@
 //! The lifecycle log of `pidward run` (`-l/--log`): every event, each format, a log file,
 //! bad destinations, and a blocked standard error that costs lines, never the supervision.
 
-use std::collections::BTreeMap;
+mod support;
+
+use support::log::{events, find, is_rfc3339_ms, pidward, run};
+
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn pidward() -> &'static str {
-    env!("CARGO_BIN_EXE_pidward")
-}
-
-/// `pidward run ARGS`, with `$PIDWARD` for scripts that call `pidward notify`.
-fn run(args: &[&str]) -> Output {
-    Command::new(pidward())
-        .arg("run")
-        .args(args)
-        .env("PIDWARD", pidward())
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("JOURNAL_STREAM")
-        .output()
-        .unwrap()
-}
-
-/// One logfmt line as a map (quoted values unescaped).
-fn logfmt(line: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.peek() == Some(&' ') {
-            chars.next();
-        }
-        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
-        if key.is_empty() {
-            return out;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => match chars.next() {
-                        Some('n') => value.push('\n'),
-                        Some(c) => value.push(c),
-                        None => {}
-                    },
-                    c => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ' ' {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        out.insert(key, value);
-    }
-}
-
-fn events(text: &str) -> Vec<BTreeMap<String, String>> {
-    text.lines().map(logfmt).collect()
-}
-
-fn find<'a>(
-    events: &'a [BTreeMap<String, String>],
-    name: &str,
-) -> Vec<&'a BTreeMap<String, String>> {
-    events.iter().filter(|e| e["event"] == name).collect()
-}
-
-/// `2026-11-22T09:12:44.310Z`: RFC 3339, UTC, milliseconds.
-fn is_rfc3339_ms(ts: &str) -> bool {
-    let b = ts.as_bytes();
-    b.len() == 24
-        && b[4] == b'-'
-        && b[10] == b'T'
-        && b[19] == b'.'
-        && b[23] == b'Z'
-        && ts[20..23].bytes().all(|c| c.is_ascii_digit())
-        && pidward::time::parse_rfc3339(ts).is_ok()
-}
 
 #[test]
 fn every_event_of_a_life_with_a_restart_and_a_stop() {
@@ -144,7 +69,10 @@ fn every_event_of_a_life_with_a_restart_and_a_stop() {
     // "signal" lines for SIGCHLD-free forwarding only: each expected event in this order.
     let mut it = names.iter();
     for want in expected {
-        assert!(it.any(|n| *n == want), "{want} missing or out of order in {names:?}\n{text}");
+        assert!(
+            it.any(|n| *n == want),
+            "{want} missing or out of order in {names:?}\n{text}"
+        );
     }
     assert_eq!(find(&ev, "start")[0]["policy"], "on-failure");
     let spawned = find(&ev, "spawned");
@@ -179,7 +107,10 @@ fn every_event_of_a_life_with_a_restart_and_a_stop() {
     assert_eq!(stop["sender_name"], "sh");
     assert_eq!(exited[1]["signal"], "TERM");
     assert_eq!(exited[1]["core"], "false");
-    assert_eq!(exited[1]["clean"], "true", "a stop's own signal is a clean end");
+    assert_eq!(
+        exited[1]["clean"], "true",
+        "a stop's own signal is a clean end"
+    );
     assert_eq!(exited[1]["level"], "info");
     let exit = find(&ev, "exit")[0];
     assert_eq!(exit["code"], "143");
@@ -297,10 +228,23 @@ fn a_log_file_is_appended_with_its_mode() {
     let out = run(&["-l", log.to_str().unwrap(), "--", "true"]);
     assert!(out.status.success());
     assert!(out.stderr.is_empty(), "a file replaces the default stderr");
-    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o7777, 0o640);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
     let log2 = dir.path().join("mode.log");
-    run(&["-l", log2.to_str().unwrap(), "--log-mode", "600", "--", "true"]);
-    assert_eq!(std::fs::metadata(&log2).unwrap().permissions().mode() & 0o7777, 0o600);
+    run(&[
+        "-l",
+        log2.to_str().unwrap(),
+        "--log-mode",
+        "600",
+        "--",
+        "true",
+    ]);
+    assert_eq!(
+        std::fs::metadata(&log2).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
     std::fs::write(&log2, "kept\n").unwrap();
     // Two destinations at once.
     let out = run(&["-l", log2.to_str().unwrap(), "-l", "stderr", "--", "true"]);
@@ -336,7 +280,11 @@ fn bad_log_paths_fail_before_the_command_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("a-dir")).unwrap();
-    nix::unistd::mkfifo(&d.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    nix::unistd::mkfifo(
+        &d.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
     std::fs::write(d.join("target"), "untouched\n").unwrap();
     std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
     let ran = d.join("ran");
@@ -369,7 +317,10 @@ fn bad_log_paths_fail_before_the_command_runs() {
         assert!(!pidfile.exists(), "a PID file was created");
         assert!(!good.exists(), "the other log file was left behind");
     }
-    assert_eq!(std::fs::read_to_string(d.join("target")).unwrap(), "untouched\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("target")).unwrap(),
+        "untouched\n"
+    );
     assert!(!d.join("missing").exists());
 }
 
@@ -384,14 +335,24 @@ fn a_log_not_writable_by_an_unprivileged_pidward_is_exit_125() {
     std::fs::write(&log, "").unwrap();
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", pidward(), "run", "-l"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            pidward(),
+            "run",
+            "-l",
+        ])
         .arg(&log)
         .args(["--", "true"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
-    assert!(err.contains(log.to_str().unwrap()) && err.contains("Permission denied"), "{err}");
+    assert!(
+        err.contains(log.to_str().unwrap()) && err.contains("Permission denied"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&log).unwrap(), b"");
 }
 
@@ -400,7 +361,11 @@ fn nonblocking(fd: &OwnedFd, on: bool) {
     // SAFETY: fcntl(2) on a descriptor we own.
     unsafe {
         let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
         libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags);
     }
 }
@@ -445,7 +410,10 @@ fn a_blocked_stderr_drops_lines_and_signals_still_pass() {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::fs::read_to_string(&got).map_or(0, |s| s.lines().count()) < 3 {
-        assert!(Instant::now() < deadline, "USR1 not forwarded while stderr is full");
+        assert!(
+            Instant::now() < deadline,
+            "USR1 not forwarded while stderr is full"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(child.try_wait().unwrap().is_none(), "pidward ended");
@@ -459,7 +427,9 @@ fn a_blocked_stderr_drops_lines_and_signals_still_pass() {
     let mut rest = String::new();
     reader.read_to_string(&mut rest).unwrap();
     let ev = events(&rest);
-    let first = ev.first().unwrap_or_else(|| panic!("nothing after the drain: {rest:?}"));
+    let first = ev
+        .first()
+        .unwrap_or_else(|| panic!("nothing after the drain: {rest:?}"));
     // start, spawned, ready, and the three USR1 lines were dropped; the first line through
     // says so.
     let dropped: u32 = first["dropped"].parse().unwrap();

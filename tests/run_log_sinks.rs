@@ -2,59 +2,15 @@
 //! temporary directory (`syslog@SOCKET`, `journal@SOCKET`), and the journal's stream mode
 //! (`$JOURNAL_STREAM`), checked on the bytes.
 
-use std::collections::BTreeMap;
+mod support;
+
+use support::log::{Listener, entry, pidward, run};
+
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn pidward() -> &'static str {
-    env!("CARGO_BIN_EXE_pidward")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(pidward())
-        .arg("run")
-        .args(args)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("JOURNAL_STREAM")
-        .output()
-        .unwrap()
-}
-
-/// A datagram listener bound in a fresh directory; its path, for `@SOCKET`.
-struct Listener {
-    _dir: tempfile::TempDir,
-    socket: UnixDatagram,
-    path: String,
-}
-
-impl Listener {
-    fn new() -> Listener {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        Listener {
-            path: path.to_str().unwrap().to_owned(),
-            _dir: dir,
-            socket,
-        }
-    }
-
-    /// Every datagram received so far.
-    fn all(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 1 << 17];
-        while let Ok(n) = self.socket.recv(&mut buf) {
-            out.push(buf[..n].to_vec());
-        }
-        out
-    }
-}
 
 #[test]
 fn syslog_rfc3164_datagrams_with_facility_and_least_level() {
@@ -62,7 +18,11 @@ fn syslog_rfc3164_datagrams_with_facility_and_least_level() {
     let dest = format!("syslog:local3.notice@{}", l.path);
     let out = run(&["-l", &dest, "-T", "web", "--", "sh", "-c", "exit 1"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: Vec<String> = l
         .all()
         .into_iter()
@@ -77,16 +37,25 @@ fn syslog_rfc3164_datagrams_with_facility_and_least_level() {
         let header = &d[5..];
         let month = &header[..3];
         assert!(
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-                .contains(&month),
+            [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+            ]
+            .contains(&month),
             "{d}"
         );
         assert_eq!(&header[6..7], " ");
         assert_eq!(&header[9..10], ":");
-        assert!(header[15..].starts_with(&format!(" web[{pid}]: level=warning event=")), "{d}");
+        assert!(
+            header[15..].starts_with(&format!(" web[{pid}]: level=warning event=")),
+            "{d}"
+        );
         assert!(!d.ends_with('\n'));
     }
-    assert!(got[0].contains("event=exited pid=") && got[0].contains(" code=1 "), "{}", got[0]);
+    assert!(
+        got[0].contains("event=exited pid=") && got[0].contains(" code=1 "),
+        "{}",
+        got[0]
+    );
     assert!(got[1].ends_with("event=exit code=1"), "{}", got[1]);
 }
 
@@ -109,7 +78,11 @@ fn syslog_rfc5424_datagrams() {
         .map(|d| String::from_utf8(d).unwrap())
         .collect();
     let events: Vec<&str> = got.iter().map(|d| d.split(' ').nth(5).unwrap()).collect();
-    assert_eq!(events, ["start", "spawned", "ready", "exited", "exit"], "{got:?}");
+    assert_eq!(
+        events,
+        ["start", "spawned", "ready", "exited", "exit"],
+        "{got:?}"
+    );
     for d in &got {
         // daemon = 3, info = 6: <30>; version 1; RFC 3339 time; host; tag; PID; MSGID; no SD.
         let f: Vec<&str> = d.splitn(8, ' ').collect();
@@ -122,31 +95,6 @@ fn syslog_rfc5424_datagrams() {
         assert_eq!(body["event"], f[5]);
         assert!(body.get("ts").is_none(), "the header has the time: {d}");
     }
-}
-
-/// A journal entry, parsed as journald reads the native protocol.
-fn entry(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let nl = rest.iter().position(|&b| b == b'\n').unwrap();
-        let line = &rest[..nl];
-        if let Some(eq) = line.iter().position(|&b| b == b'=') {
-            out.insert(
-                String::from_utf8(line[..eq].to_vec()).unwrap(),
-                line[eq + 1..].to_vec(),
-            );
-            rest = &rest[nl + 1..];
-        } else {
-            let name = String::from_utf8(line.to_vec()).unwrap();
-            let len = u64::from_le_bytes(rest[nl + 1..nl + 9].try_into().unwrap()) as usize;
-            let value = rest[nl + 9..nl + 9 + len].to_vec();
-            assert_eq!(rest[nl + 9 + len], b'\n', "binary field {name} not closed");
-            out.insert(name, value);
-            rest = &rest[nl + 10 + len..];
-        }
-    }
-    out
 }
 
 #[test]
@@ -170,8 +118,14 @@ fn journal_native_datagrams() {
     assert_eq!(exited["PIDWARD_CODE"], b"0");
     assert_eq!(exited["PIDWARD_CLEAN"], b"true");
     let message = String::from_utf8(exited["MESSAGE"].clone()).unwrap();
-    assert!(message.starts_with("level=info event=exited pid="), "{message}");
-    assert!(exited.keys().all(|k| !k.starts_with('_')), "trusted fields are journald's");
+    assert!(
+        message.starts_with("level=info event=exited pid="),
+        "{message}"
+    );
+    assert!(
+        exited.keys().all(|k| !k.starts_with('_')),
+        "trusted fields are journald's"
+    );
 }
 
 #[test]
@@ -198,8 +152,14 @@ fn journal_on_a_stderr_that_is_the_journal_stream() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
     assert!(lines[0].starts_with("<6>level=info event=start "), "{text}");
-    assert!(lines[3].starts_with("<4>level=warning event=exited "), "{text}");
-    assert!(lines[4].starts_with("<4>level=warning event=exit code=5"), "{text}");
+    assert!(
+        lines[3].starts_with("<4>level=warning event=exited "),
+        "{text}"
+    );
+    assert!(
+        lines[4].starts_with("<4>level=warning event=exit code=5"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -232,10 +192,17 @@ fn a_hung_syslog_drops_lines_and_counts_them() {
         queued += 1;
     }
     let out = run(&["-l", &dest, "--", "true"]);
-    assert!(out.status.success(), "a hung syslog must not stop pidward: {out:?}");
+    assert!(
+        out.status.success(),
+        "a hung syslog must not stop pidward: {out:?}"
+    );
     // Drain the queue, run again: nothing was kept back, the new lines get through.
     let got = l.all();
-    assert_eq!(got.len(), queued, "pidward's lines were dropped, not queued");
+    assert_eq!(
+        got.len(),
+        queued,
+        "pidward's lines were dropped, not queued"
+    );
     let out = run(&["-l", &dest, "--", "true"]);
     assert!(out.status.success());
     assert_eq!(l.all().len(), 5);

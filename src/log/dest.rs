@@ -111,7 +111,11 @@ impl FromStr for Dest {
 
     fn from_str(s: &str) -> Result<Dest, String> {
         match s {
-            "" => return Err("an empty destination (give stderr, none, syslog, journal or a path)".into()),
+            "" => {
+                return Err(
+                    "an empty destination (give stderr, none, syslog, journal or a path)".into(),
+                );
+            }
             "stderr" => return Ok(Dest::Stderr),
             "none" => return Ok(Dest::None),
             _ => {}
@@ -133,8 +137,7 @@ impl FromStr for Dest {
         } else {
             head.strip_prefix("syslog").map(|r| (false, r))
         };
-        let Some((rfc5424, rest)) = rest.filter(|(_, r)| r.is_empty() || r.starts_with(':'))
-        else {
+        let Some((rfc5424, rest)) = rest.filter(|(_, r)| r.is_empty() || r.starts_with(':')) else {
             return Ok(Dest::File(PathBuf::from(s)));
         };
         let spec = rest.strip_prefix(':').unwrap_or("");
@@ -217,7 +220,10 @@ mod tests {
             Dest::File("./stderr".into())
         );
         let e = "syslog:nosuch.level".parse::<Dest>().unwrap_err();
-        assert!(e.contains("syslog:nosuch.level") && e.contains("\"nosuch\""), "{e}");
+        assert!(
+            e.contains("syslog:nosuch.level") && e.contains("\"nosuch\""),
+            "{e}"
+        );
         let e = "syslog:daemon.loud".parse::<Dest>().unwrap_err();
         assert!(e.contains("\"loud\""), "{e}");
         assert!("syslog@".parse::<Dest>().is_err());

@@ -148,8 +148,7 @@ fn logfmt_value(out: &mut String, v: &Value) {
         }
         Value::Str(s) => {
             let quote = s.is_empty()
-                || s
-                    .chars()
+                || s.chars()
                     .any(|c| c == ' ' || c == '"' || c == '=' || c == '\\' || c.is_control());
             if !quote {
                 out.push_str(s);

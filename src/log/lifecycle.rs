@@ -132,11 +132,8 @@ impl Lifecycle {
                 .signal()
                 .is_some_and(|s| self.stop.get().is_some_and(|stop| stop.as_raw() == s));
         let before = self.failures.get();
-        let mut r = Record::new(
-            if clean { Level::Info } else { Level::Warning },
-            "exited",
-        )
-        .field("pid", self.pid.get());
+        let mut r = Record::new(if clean { Level::Info } else { Level::Warning }, "exited")
+            .field("pid", self.pid.get());
         r = match (status.code(), status.signal()) {
             (Some(code), _) => r.field("code", code),
             (None, Some(signo)) => r
@@ -155,7 +152,9 @@ impl Lifecycle {
         };
         self.failures.set(failures);
         if let Some(delay) = restart_in {
-            r = r.field("restart_in", delay).field("restarts", self.runs.get());
+            r = r
+                .field("restart_in", delay)
+                .field("restarts", self.runs.get());
         }
         self.write(&r);
         if reset {

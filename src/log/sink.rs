@@ -117,7 +117,9 @@ impl Sink {
             },
             Dest::Journal { socket: Some(s) } => Kind::Journal(Datagram::open(s)?),
             Dest::Journal { socket: None } if stderr_is_journal() => Kind::JournalStream(None),
-            Dest::Journal { socket: None } => Kind::Journal(Datagram::open(Path::new(JOURNAL_SOCKET))?),
+            Dest::Journal { socket: None } => {
+                Kind::Journal(Datagram::open(Path::new(JOURNAL_SOCKET))?)
+            }
         };
         Ok(Sink {
             kind,
@@ -237,7 +239,11 @@ impl Sink {
                 journal::header(&mut e, line, severity, tag, DAEMON, pid);
                 journal::field(&mut e, "PIDWARD_STREAM", stream_name.as_bytes());
                 if self.dropped > 0 {
-                    journal::field(&mut e, "PIDWARD_DROPPED", self.dropped.to_string().as_bytes());
+                    journal::field(
+                        &mut e,
+                        "PIDWARD_DROPPED",
+                        self.dropped.to_string().as_bytes(),
+                    );
                 }
                 to.send(&e)
             }

@@ -38,11 +38,18 @@ pub struct Appended {
 pub fn open_append(path: &Path, mode: u32) -> io::Result<Appended> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))?;
-    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     let open = |extra: libc::c_int| {
         // SAFETY: open(2) on a NUL-terminated path; O_NONBLOCK keeps a FIFO from blocking the
         // open (it is refused below).
-        let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_NONBLOCK | extra, mode as libc::c_uint) };
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                flags | libc::O_NONBLOCK | extra,
+                mode as libc::c_uint,
+            )
+        };
         if fd < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -67,7 +74,10 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<Appended> {
             ));
         }
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a FIFO, not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a FIFO, not a regular file",
+            ));
         }
         Err(e) => return Err(e),
     };
@@ -221,7 +231,11 @@ pub fn stderr_is_journal() -> bool {
     };
     // SAFETY: descriptor 2 is open for the life of the process.
     let two = unsafe { BorrowedFd::borrow_raw(2) };
-    let Ok(meta) = two.try_clone_to_owned().map(File::from).and_then(|f| f.metadata()) else {
+    let Ok(meta) = two
+        .try_clone_to_owned()
+        .map(File::from)
+        .and_then(|f| f.metadata())
+    else {
         return false;
     };
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())

@@ -19,8 +19,8 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use super::error::Call;
-use super::service::{KillMode, Ready, Started};
 use super::observe::{Event, Observe};
+use super::service::{KillMode, Ready, Started};
 use super::supervised::Followed;
 use super::{Error, Supervised, poll, tree};
 use crate::notify::{Listener, ReadyOutcome, ReadySource, ReadyWatch};

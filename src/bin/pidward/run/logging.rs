@@ -16,7 +16,11 @@ pub fn open(args: &Options, cwd: &Path) -> Result<Lifecycle, Failure> {
     let dests: Vec<Dest> = if a.log.is_empty() {
         // A detached supervisor's stderr is the command's file (or /dev/null): its life
         // does not belong in the service's output.
-        vec![if args.daemon { Dest::None } else { Dest::Stderr }]
+        vec![if args.daemon {
+            Dest::None
+        } else {
+            Dest::Stderr
+        }]
     } else {
         a.log
             .iter()

@@ -184,11 +184,7 @@ fn supervise(
             make_setup(),
             &mut child_pid_file,
             |started| {
-                life.ready(
-                    began.elapsed(),
-                    started.status.as_deref(),
-                    started.main_pid,
-                );
+                life.ready(began.elapsed(), started.status.as_deref(), started.main_pid);
                 if !first {
                     return;
                 }
