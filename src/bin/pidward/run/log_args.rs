@@ -9,7 +9,7 @@ use pidward::log::{Dest, Format, Level};
 pub struct LogArgs {
     /// Where pidward logs the service's life (start, spawned, ready, status, exited,
     /// restart-scheduled, stop-requested, exit): stderr (the default in the foreground), none
-    /// (the default with --daemon), a file path,
+    /// (the default with --daemon or --exec), a file path,
     /// syslog[:FACILITY[.LEVEL]][@SOCKET] (RFC 3164 to /dev/log; syslog5424 for RFC 5424;
     /// LEVEL: the least severe level sent there), or journal[@SOCKET] (journald's native
     /// protocol; `<N>` lines on stderr when $JOURNAL_STREAM names it). Repeatable.

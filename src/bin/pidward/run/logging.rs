@@ -9,14 +9,14 @@ use pidward::supervise::Policy;
 
 use super::{Failure, Options};
 
-/// Opens the destinations of `--log` (when none is given: stderr in the foreground, none
-/// when detached).
+/// Opens the destinations of `--log` (when none is given: stderr for a supervisor in the
+/// foreground, none when detached or with --exec).
 pub fn open(args: &Options, cwd: &Path) -> Result<Lifecycle, Failure> {
     let a = &args.logging;
     let dests: Vec<Dest> = if a.log.is_empty() {
         // A detached supervisor's stderr is the command's file (or /dev/null): its life
-        // does not belong in the service's output.
-        vec![if args.daemon {
+        // does not belong in the service's output. With --exec there is no supervisor.
+        vec![if args.daemon || args.exec {
             Dest::None
         } else {
             Dest::Stderr
