@@ -118,16 +118,28 @@ impl Reporter<'_> {
     }
 
     fn started(&mut self) {
-        if let Reporter::Detached(d) = self {
-            let _ = d.started();
+        if let Reporter::Detached(d) = self
+            && let Err(e) = d.started()
+        {
+            unreported(&e);
         }
     }
 
     fn ready(&mut self) {
-        if let Reporter::Detached(d) = self {
-            let _ = d.ready();
+        if let Reporter::Detached(d) = self
+            && let Err(e) = d.ready()
+        {
+            unreported(&e);
         }
     }
+}
+
+/// The launcher cannot be told that the start succeeded (it is gone): a start nobody was told
+/// of does not go on. The supervisor stops the service as if it had been sent `SIGTERM`
+/// (the signal waits, blocked, for the supervision loop), then removes its PID file.
+fn unreported(e: &std::io::Error) {
+    eprintln!("pidward run: cannot report the start to the launcher: {e}; stopping");
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM);
 }
 
 /// Spawns the command under a [`Service`] and runs it until it exits.
@@ -265,20 +277,13 @@ fn run_once(
 /// Writes a PID into the command's PID file, warning (not failing) when that is impossible.
 fn write_pid(pf: &mut PidFile, pid: u32) {
     if let Err(e) = pf.write_pid(pid) {
-        eprintln!(
-            "pidward run: warning: {}: cannot write PID: {e}",
-            pf.path().display()
-        );
+        eprintln!("pidward run: warning: {e}");
     }
 }
 
 /// Removes a PID file, warning (not failing) when that is impossible.
 fn release(pf: PidFile) {
-    let path = pf.path().to_owned();
     if let Err(e) = pf.release() {
-        eprintln!(
-            "pidward run: warning: {}: cannot remove: {e}",
-            path.display()
-        );
+        eprintln!("pidward run: warning: {e}");
     }
 }
