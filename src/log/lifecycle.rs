@@ -1,4 +1,4 @@
-//! [`Lifecycle`]: the events of a supervised service's life, written to a [`Log`].
+//! [`LifecycleLog`]: the events of a supervised service's life, written to a [`Log`].
 //!
 //! | event | level | fields |
 //! |---|---|---|
@@ -8,44 +8,45 @@
 //! | `status` | info | `pid`, `status` (each new `STATUS=`) |
 //! | `stop-requested` | info | `signal`, `sender` (the PID that sent it, from `ssi_pid`; 0: the kernel), `sender_name`, `uid` |
 //! | `signal` | debug | `signal`, `sender`, `forwarded` (each other signal that reached pidward) |
-//! | `exited` | info, or warning when not clean | `pid`, `code` or `signal` and `core`, `ran`, `clean`, and when it starts again `restart_in`, `restarts` |
+//! | `watchdog-timeout` | error | `pid`, `ran` (the command missed its watchdog deadline; `exited` follows) |
+//! | `exited` | info, or warning when not clean | `pid`, `code` or `signal` and `core`, `ran`, `clean`, `cause`, and when it starts again `restart_in`, `restarts` |
 //! | `backoff-reset` | info | `ran` (the run was long enough for the delay to start over) |
 //! | `restart-scheduled` | info | `in`, `restarts` (so far), `failures` (in a row) |
+//! | `gave-up` | error | `why`, `failures` (the restart limit was reached) |
 //! | `exit` | info; warning for a non-zero code; error with a message | `code` (pidward's own), `error` |
 //!
-//! An exit is clean when the code is 0, or when the signal that ended the command is the one
-//! an administrative stop sent it. Events arrive from the caller (spawned, exited...) and, as
-//! the loop's [`Observer`], from the loop itself (signals, `STATUS=`).
+//! Whether an end is clean is the restart policy's judgement ([`Cause::Clean`]: code 0, the
+//! signals systemd counts as clean, the success set). Events arrive from the caller (spawned,
+//! ended...) and, as the loop's [`Observer`], from the loop itself (signals, `STATUS=`).
 
 use std::cell::{Cell, RefCell};
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Level, Log, Record};
 use crate::Signal;
-use crate::supervise::{Event, Observer};
+use crate::supervise::{Cause, Event, Exit, Next, Observer};
 
 /// The lifecycle of one supervised service (module docs).
 ///
 /// ```
-/// use std::os::unix::process::ExitStatusExt;
-/// use std::process::ExitStatus;
 /// use std::time::Duration;
-/// use pidward::log::{Dest, Format, Lifecycle, Log};
+/// use pidward::log::{Dest, Format, LifecycleLog, Log};
+/// use pidward::supervise::{Cause, Exit, Next};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("life.log");
 /// let log = Log::open(&[Dest::File(path.clone())], 0o640)?.format(Some(Format::Logfmt)).tag("app");
-/// let life = Lifecycle::new(log);
+/// let life = LifecycleLog::new(log);
 /// life.spawned(4301);
-/// life.exited(ExitStatus::from_raw(1 << 8), Duration::from_millis(410), Some(Duration::from_millis(2100)));
+/// let mut exit = Exit::new(None, Cause::Code, Duration::from_millis(410));
+/// exit.code = Some(1);
+/// life.ended(&exit, Next::After(Duration::from_millis(2100)));
 /// let text = std::fs::read_to_string(&path)?;
-/// assert!(text.contains(" level=warning event=exited tag=app pid=4301 code=1 ran=0.41s clean=false restart_in=2.1s restarts=1\n"), "{text}");
+/// assert!(text.contains(" level=warning event=exited tag=app pid=4301 code=1 ran=0.41s clean=false cause=code restart_in=2.1s restarts=1\n"), "{text}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct Lifecycle {
+pub struct LifecycleLog {
     log: RefCell<Log>,
     /// The main process now.
     pid: Cell<u32>,
@@ -53,27 +54,27 @@ pub struct Lifecycle {
     runs: Cell<u64>,
     /// Unclean exits in a row.
     failures: Cell<u64>,
-    /// The signal of the last administrative stop, if one was asked for.
-    stop: Cell<Option<Signal>>,
+    /// When the current run was spawned.
+    spawned_at: Cell<Option<Instant>>,
     /// A run lasting this long starts the backoff over.
     reset_after: Cell<Option<Duration>>,
 }
 
-impl Lifecycle {
+impl LifecycleLog {
     /// The lifecycle written to `log`.
-    pub fn new(log: Log) -> Lifecycle {
-        Lifecycle {
+    pub fn new(log: Log) -> LifecycleLog {
+        LifecycleLog {
             log: RefCell::new(log),
             pid: Cell::new(0),
             runs: Cell::new(0),
             failures: Cell::new(0),
-            stop: Cell::new(None),
+            spawned_at: Cell::new(None),
             reset_after: Cell::new(None),
         }
     }
 
     /// How long a run must last for the restart delay to start over (for `backoff-reset`).
-    pub fn reset_after(self, after: Duration) -> Lifecycle {
+    pub fn reset_after(self, after: Duration) -> LifecycleLog {
         self.reset_after.set(Some(after));
         self
     }
@@ -100,7 +101,7 @@ impl Lifecycle {
     /// `spawned`: a run began as `pid`.
     pub fn spawned(&self, pid: u32) {
         self.pid.set(pid);
-        self.stop.set(None);
+        self.spawned_at.set(Some(Instant::now()));
         let restart = self.runs.get();
         self.runs.set(restart + 1);
         self.write(
@@ -110,12 +111,16 @@ impl Lifecycle {
         );
     }
 
-    /// `ready`: the start is over, `after` the spawn; `main` is the main process if it is
-    /// another one than the command.
-    pub fn ready(&self, after: Duration, status: Option<&str>, main: Option<u32>) {
+    /// `ready`: the start is over (its time is counted from the spawn); `main` is the main
+    /// process if it is another one than the command.
+    pub fn ready(&self, status: Option<&str>, main: Option<u32>) {
         if let Some(pid) = main {
             self.pid.set(pid);
         }
+        let after = self
+            .spawned_at
+            .get()
+            .map_or(Duration::ZERO, |t| t.elapsed());
         self.write(
             &Record::new(Level::Info, "ready")
                 .field("pid", self.pid.get())
@@ -124,49 +129,70 @@ impl Lifecycle {
         );
     }
 
-    /// `exited`, then `backoff-reset` and `restart-scheduled` when `restart_in` says the
-    /// service starts again.
-    pub fn exited(&self, status: ExitStatus, ran: Duration, restart_in: Option<Duration>) {
-        let clean = status.success()
-            || status
-                .signal()
-                .is_some_and(|s| self.stop.get().is_some_and(|stop| stop.as_raw() == s));
+    /// A run ended: `watchdog-timeout` first if that ended it, `exited`, then what `next`
+    /// says: `backoff-reset` and `restart-scheduled`, or `gave-up`.
+    pub fn ended(&self, exit: &Exit, next: Next) {
+        let clean = exit.cause == Cause::Clean;
         let before = self.failures.get();
+        if exit.cause == Cause::Watchdog {
+            self.write(
+                &Record::new(Level::Error, "watchdog-timeout")
+                    .field("pid", self.pid.get())
+                    .field("ran", exit.ran),
+            );
+        }
         let mut r = Record::new(if clean { Level::Info } else { Level::Warning }, "exited")
             .field("pid", self.pid.get());
-        r = match (status.code(), status.signal()) {
-            (Some(code), _) => r.field("code", code),
-            (None, Some(signo)) => r
-                .field("signal", signal_name(signo))
-                .field("core", status.core_dumped()),
-            (None, None) => r,
+        if let Some(code) = exit.code {
+            r = r.field("code", code);
+        }
+        if let Some(signal) = exit.signal {
+            r = r
+                .field("signal", signal.to_string())
+                .field("core", exit.core);
+        }
+        r = r
+            .field("ran", exit.ran)
+            .field("clean", clean)
+            .field("cause", exit.cause.name());
+        let delay = match next {
+            Next::After(d) => Some(d),
+            _ => None,
         };
-        r = r.field("ran", ran).field("clean", clean);
-        let reset = restart_in.is_some()
+        let reset = delay.is_some()
             && before > 0
-            && self.reset_after.get().is_some_and(|after| ran >= after);
+            && self
+                .reset_after
+                .get()
+                .is_some_and(|after| exit.ran >= after);
         let failures = match (clean, reset) {
             (true, _) => 0,
             (false, true) => 1,
             (false, false) => before + 1,
         };
         self.failures.set(failures);
-        if let Some(delay) = restart_in {
+        if let Some(delay) = delay {
             r = r
                 .field("restart_in", delay)
                 .field("restarts", self.runs.get());
         }
         self.write(&r);
         if reset {
-            self.write(&Record::new(Level::Info, "backoff-reset").field("ran", ran));
+            self.write(&Record::new(Level::Info, "backoff-reset").field("ran", exit.ran));
         }
-        if let Some(delay) = restart_in {
-            self.write(
+        match next {
+            Next::After(delay) => self.write(
                 &Record::new(Level::Info, "restart-scheduled")
                     .field("in", delay)
                     .field("restarts", self.runs.get())
                     .field("failures", failures),
-            );
+            ),
+            Next::GaveUp => self.write(
+                &Record::new(Level::Error, "gave-up")
+                    .field("why", "the restart limit was reached")
+                    .field("failures", failures),
+            ),
+            _ => {}
         }
     }
 
@@ -191,11 +217,6 @@ impl Lifecycle {
     }
 }
 
-/// `KILL`, or the number when it has no name.
-fn signal_name(signo: i32) -> String {
-    Signal::from_raw(signo).map_or_else(|| signo.to_string(), |s| s.to_string())
-}
-
 /// The command name of a process (`/proc/PID/comm`), if it can still be read.
 fn comm(pid: u32) -> Option<String> {
     if pid == 0 {
@@ -206,7 +227,7 @@ fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim_end().to_owned())
 }
 
-impl Observer for Lifecycle {
+impl Observer for LifecycleLog {
     fn event(&self, event: &Event<'_>) {
         match *event {
             Event::Signal {
@@ -216,7 +237,6 @@ impl Observer for Lifecycle {
                 stop: true,
                 ..
             } => {
-                self.stop.set(Some(signal));
                 self.write(
                     &Record::new(Level::Info, "stop-requested")
                         .field("signal", signal.to_string())

@@ -11,7 +11,7 @@
 //!   `logfmt` or `json`.
 //! - [`Dest`] is the destination grammar (`stderr`, `none`, a path, `syslog:daemon.notice`,
 //!   `journal`); [`Sink`] is one opened destination with its framing ([`syslog`], [`journal`]).
-//! - [`Log`] is the set of sinks a supervisor writes to; [`Lifecycle`] turns what a
+//! - [`Log`] is the set of sinks a supervisor writes to; [`LifecycleLog`] turns what a
 //!   supervisor sees into its events, and watches the loop as its
 //!   [`Observer`](crate::supervise::Observer).
 //!
@@ -42,7 +42,7 @@ pub mod syslog;
 
 pub use dest::{Dest, JOURNAL_SOCKET, SYSLOG_SOCKET};
 pub use format::Format;
-pub use lifecycle::Lifecycle;
+pub use lifecycle::LifecycleLog;
 pub use record::{Level, Record, Value};
 pub use sink::Sink;
 

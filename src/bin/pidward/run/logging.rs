@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use pidward::log::{Dest, Lifecycle, Log};
+use pidward::log::{Dest, LifecycleLog, Log};
 use pidward::supervise::Policy;
 
 use super::{Failure, Options};
 
 /// Opens the destinations of `--log` (when none is given: stderr for a supervisor in the
 /// foreground, none when detached or with --exec).
-pub fn open(args: &Options, cwd: &Path) -> Result<Lifecycle, Failure> {
+pub fn open(args: &Options, cwd: &Path) -> Result<LifecycleLog, Failure> {
     let a = &args.logging;
     let dests: Vec<Dest> = if a.log.is_empty() {
         // A detached supervisor's stderr is the command's file (or /dev/null): its life
@@ -41,7 +41,7 @@ pub fn open(args: &Options, cwd: &Path) -> Result<Lifecycle, Failure> {
         .format(a.log_format)
         .level(a.log_level)
         .tag(tag);
-    Ok(Lifecycle::new(log).reset_after(args.restart_reset))
+    Ok(LifecycleLog::new(log).reset_after(args.restart_reset))
 }
 
 /// The restart policy as `--restart` spells it.
