@@ -50,6 +50,8 @@ pub struct Running {
     pub(super) status: Option<String>,
     /// Told of each `STATUS=`; its descriptor is polled with the loop's.
     pub(super) observe: Observe,
+    /// The watchdog's timer, if the service has one (armed by [`wait`](Running::wait)).
+    pub(super) watchdog: Option<super::watchdog::Watchdog>,
 }
 
 impl Running {
@@ -183,6 +185,7 @@ impl Running {
     /// unsupervised. `Err` only when the command's own status cannot be collected.
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         let mut command: Option<ExitStatus> = None;
+        self.arm_watchdog();
         loop {
             if command.is_none() {
                 match self.child.try_wait() {
@@ -223,7 +226,8 @@ impl Running {
                 extra.push(fd);
                 extra.len() - 1
             });
-            let Ok(readable) = poll::wait(&self.child, &extra, None, command.is_none()) else {
+            let deadline = self.watchdog.as_ref().and_then(|w| w.next_deadline());
+            let Ok(readable) = poll::wait(&self.child, &extra, deadline, command.is_none()) else {
                 std::thread::sleep(RETRY);
                 continue;
             };
@@ -231,6 +235,7 @@ impl Running {
             if observed.is_some_and(|i| readable.extra[i]) {
                 self.observe.readable();
             }
+            self.check_watchdog();
             if readable.signals {
                 let _ = self.child.handle_signals();
             }
@@ -274,6 +279,9 @@ impl Running {
         };
         let mut main = None;
         while let Ok(Some(n)) = listener.recv() {
+            if let Some(w) = &mut self.watchdog {
+                w.note(&n);
+            }
             if let Some(status) = n.status {
                 self.observe.event(&Event::Status(&status));
                 self.status = Some(status);

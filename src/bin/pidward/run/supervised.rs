@@ -179,6 +179,9 @@ fn supervise(
         &logging::command_line(&plan.args),
         &logging::policy_name(plan.args.restart.0),
     );
+    if let Some(timeout) = plan.args.watchdog {
+        service = service.watchdog(timeout, plan.args.watchdog_signal);
+    }
     let mut lifecycle = Lifecycle::new(service, plan.restart()).first_start_final(plan.args.daemon);
     if let Some(path) = &plan.args.pidfile {
         lifecycle = lifecycle.state_file(StateFile::beside(&plan.absolute(path)));
