@@ -436,3 +436,42 @@ fn a_blocked_stderr_drops_lines_and_signals_still_pass() {
     assert!(dropped >= 6, "{rest}");
     assert!(!find(&ev, "exit").is_empty(), "{rest}");
 }
+
+#[test]
+fn a_missed_watchdog_and_a_restart_limit_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("life.log");
+    // Ready, then silent: the watchdog fires; the second failure reaches the limit.
+    let out = run(&[
+        "-l",
+        log.to_str().unwrap(),
+        "--ready",
+        "notify",
+        "--watchdog",
+        "0.2",
+        "--restart",
+        "on-failure",
+        "--restart-delay",
+        "0.05",
+        "--restart-limit",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "\"$PIDWARD\" notify --ready; sleep 5",
+    ]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    let ev = events(&text);
+    let fired = find(&ev, "watchdog-timeout");
+    assert!(!fired.is_empty(), "{text}");
+    assert_eq!(fired[0]["level"], "error");
+    let exited = find(&ev, "exited");
+    assert_eq!(exited[0]["cause"], "watchdog", "{text}");
+    assert_eq!(exited[0]["clean"], "false");
+    let gave_up = find(&ev, "gave-up");
+    assert_eq!(gave_up.len(), 1, "{text}");
+    assert_eq!(gave_up[0]["level"], "error");
+    let names: Vec<&str> = ev.iter().map(|e| e["event"].as_str()).collect();
+    assert_eq!(names[names.len() - 2..], ["gave-up", "exit"], "{text}");
+}
