@@ -136,6 +136,7 @@ pub mod daemon;
 pub mod flock;
 pub mod liveness;
 pub mod lockfile;
+pub mod log;
 pub mod notify;
 pub mod pidfd;
 pub mod pidfile;

@@ -263,7 +263,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__lock)
-            opts="-s -e -x -u -n -w -E -o -F -h -V -c --shared --exclusive --unlock --nb --nonblocking --wait --timeout --conflict-exit-code --close --no-fork --verbose --fcntl --start --length --fd --help --version --etcd --ttl --kill-after --lost-exit-code --command"
+            opts="-s -e -x -u -n -w -E -o -F -h -V -c --shared --exclusive --unlock --nb --nonblocking --wait --timeout --conflict-exit-code --close --no-fork --verbose --fcntl --start --length --fd --help --version --etcd --ttl --kill-after --lost-exit-code --cacert --cert --key --command"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,6 +314,18 @@ _pidward() {
                     return 0
                     ;;
                 --lost-exit-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -377,7 +389,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__run)
-            opts="-d -p -u -g -C -o -e -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-interval --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --signal-group --rewrite-signal --help"
+            opts="-d -p -u -g -C -o -e -l -T -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-interval --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --log --log-mode --log-format --log-level --tag --signal-group --rewrite-signal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -532,6 +544,34 @@ _pidward() {
                     return 0
                     ;;
                 --kill-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -T)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

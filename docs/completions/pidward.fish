@@ -77,6 +77,11 @@ complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-jitter -
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l restart-reset -d 'A run that lasted this long (in seconds) starts the backoff over' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l stop-schedule -d 'How the command and what is left of its tree are stopped: after a failed start, and the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l kill-mode -d 'What ends with the command: tree (everything it started, the default: in a cgroup of its own where pidward can make one, otherwise what was re-parented to pidward and the command\'s process group), cgroup (tree, but fail with 125 where no cgroup can be made), group (the command\'s process group only) or main (only the command; orphans that outlive it run on)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -s l -l log -d 'Where pidward logs the service\'s life (start, spawned, ready, status, exited, restart-scheduled, stop-requested, exit): stderr (the default in the foreground), none (the default with --daemon or --exec), a file path, syslog[:FACILITY[.LEVEL]][@SOCKET] (RFC 3164 to /dev/log; syslog5424 for RFC 5424; LEVEL: the least severe level sent there), or journal[@SOCKET] (journald\'s native protocol; `<N>` lines on stderr when $JOURNAL_STREAM names it). Repeatable' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l log-mode -d 'Mode of a log file that pidward creates, in octal' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l log-format -d 'The lines\' format: text (the default on a terminal), logfmt (elsewhere) or json' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l log-level -d 'The least severe events logged: error, warning, info (the default) or debug (also each signal pidward passes on)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -s T -l tag -d 'The tag of every line and the syslog identifier (default: the command\'s base name)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l rewrite-signal -d 'Forward signal FROM as TO (dumb-init --rewrite), e.g. TERM:QUIT; TO 0 drops it (repeatable). TERM, INT and QUIT still count as a stop of pidward' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -s d -l daemon -d 'Detach (double fork, new session); return once the command has started, or is ready with --ready. Detached, the umask defaults to 077 and the standard streams to /dev/null'
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l exec -d 'No supervisor: set up, then replace pidward with the command (which inherits the PID file\'s lock, and must keep that descriptor open to keep the lock)'
@@ -103,10 +108,13 @@ complete -c pidward -n "__fish_pidward_using_subcommand lock" -s E -l conflict-e
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l start -d 'Start of the locked byte range (implies --fcntl)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l length -d 'Length of the locked byte range (implies --fcntl; 0: to the end)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l fd -d 'Lock this inherited descriptor around the command' -r
-complete -c pidward -n "__fish_pidward_using_subcommand lock" -l etcd -d 'Take the lock NAME (the FILE operand) on etcd: http://host:port,... (empty: $PIDWARD_ETCD_ENDPOINTS)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l etcd -d 'Take the lock NAME (the FILE operand) on etcd: http(s)://host:port,... (empty: $PIDWARD_ETCD_ENDPOINTS)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l ttl -d 'The etcd lease\'s TTL (default 10, at least 2)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l kill-after -d 'SIGTERM to SIGKILL once the cluster lock is lost (default min(5, TTL/3))' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l lost-exit-code -d 'Exit code when the cluster lock was lost (default 75)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l cacert -d 'Verify etcd\'s TLS certificate with these CA certificates (PEM; default the system\'s; also $PIDWARD_ETCD_CACERT)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l cert -d 'Client certificate for etcd\'s TLS (PEM, with --key; also $PIDWARD_ETCD_CERT)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l key -d 'The client certificate\'s private key (PEM; also $PIDWARD_ETCD_KEY)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -s c -l command -d 'Run a single command string through the shell' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -s s -l shared -d 'Get a shared lock'
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -s x -s e -l exclusive -d 'Get an exclusive lock (the default)'
