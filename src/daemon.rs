@@ -74,7 +74,7 @@ use std::time::Duration;
 use crate::pidfile::PidFile;
 
 mod reap;
-mod report;
+pub(crate) mod report;
 mod started;
 pub(crate) mod status;
 

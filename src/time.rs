@@ -207,7 +207,11 @@ fn parse_utc(text: &str) -> Option<SystemTime> {
     };
     let mut t = hms.splitn(3, ':');
     let (hh, mm, ss): (u64, u64, u64) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    // Four-digit years (what RFC 3339 writes), real calendar days: no February 30.
+    if y > 9999 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    if hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
     let nanos = if frac.is_empty() {
@@ -228,6 +232,15 @@ fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
         return None;
     }
     s.parse().ok()
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -344,5 +357,28 @@ mod tests {
         assert_eq!(h(184), "3m04s");
         assert_eq!(h(3600 + 180), "1h03m");
         assert_eq!(h(86_400 * 4 + 7200), "4d02h");
+    }
+
+    #[test]
+    fn only_real_calendar_days_are_timestamps() {
+        // Found by fuzz/fuzz_targets/duration.rs: 2022-02-29 read as 2022-03-01.
+        for bad in [
+            "2022-02-29T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "99999-01-01T00:00:00Z",
+            "9223372036854775807-01-01T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "2024-02-29T12:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "9999-12-31T23:59:59.999Z",
+        ] {
+            let t = parse_rfc3339(good).unwrap();
+            assert_eq!(Rfc3339(t).to_string()[..19], good[..19]);
+        }
     }
 }

@@ -147,6 +147,11 @@ impl fmt::Display for Schedule {
                 f.write_str("/")?;
             }
             match step {
+                // A signal without a name (glibc's reserved 32 and 33) is written as
+                // `-32`: a bare number would read back as a wait.
+                Step::Signal(s) if s.name().starts_with(|c: char| c.is_ascii_digit()) => {
+                    write!(f, "-{s}")?
+                }
                 Step::Signal(s) => write!(f, "{s}")?,
                 Step::Wait(d) => write!(f, "{}", d.as_secs_f64())?,
                 Step::Forever => f.write_str("forever")?,
@@ -201,5 +206,14 @@ mod tests {
         ] {
             assert!(Schedule::parse(bad, Signal::TERM).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_signal_without_a_name_shows_as_a_signal() {
+        // Found by fuzz/fuzz_targets/stop_schedule.rs: `-32/1` was shown as `32/1`, which
+        // reads back as a bare timeout (and then as a schedule with no signal).
+        let s = Schedule::parse("-32/1", Signal::TERM).unwrap();
+        assert_eq!(s.to_string(), "-32/1");
+        assert_eq!(Schedule::parse(&s.to_string(), Signal::TERM).unwrap(), s);
     }
 }
