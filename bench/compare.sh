@@ -442,7 +442,8 @@ if want 4; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 5. process: spawn+wait, 1 GiB through cat, peak RSS with 100 idle children.
+# 5. process: spawn+wait, 1 GiB through cat, output() of 1 GiB, peak RSS with 100 idle
+# children.
 if want 5; then
     say "5. process"
     group 5a "spawn + wait /bin/true (per child)" ns "C posix_spawn+waitpid"
@@ -504,6 +505,31 @@ if want 5; then
             skip 5b "$label" "no Python venv with twisted"
         else
             skip 5b "$label" "failed (see bench/out/log.txt)" "$target"
+        fi
+    done
+
+    group 5d "\`output()\` of a child writing $size (spawn to return, current-thread)" "MB/s" "tokio::process"
+    labels=("tokio::process" "pidward::process")
+    declare -A outp=()
+    for ((r = 0; r < PIPE_RUNS; r++)); do
+        mapfile -t ordered < <(in_round_order "$r" "${labels[@]}")
+        for label in "${ordered[@]}"; do
+            case $label in
+            tokio*) v=$(run_value "$RS/output_bytes" tokio "$PIPE_BYTES") ;;
+            pidward*) [ -z "$WHY_PROCESS" ] && v=$(run_value "$RS/output_bytes" pidward "$PIPE_BYTES") ;;
+            esac || v=""
+            [ -n "$v" ] && outp[$label]+="$v "
+        done
+    done
+    for label in "${labels[@]}"; do
+        target=""
+        [[ $label == pidward* ]] && target="ge:0.9:tokio::process"
+        if [ -n "${outp[$label]:-}" ]; then
+            row 5d "$label" "$(joined ${outp[$label]})" "$target"
+        elif [[ $label == pidward* ]]; then
+            skip 5d "$label" "${WHY_PROCESS:-failed (see bench/out/log.txt)}" "$target"
+        else
+            skip 5d "$label" "failed (see bench/out/log.txt)"
         fi
     done
 

@@ -13,8 +13,10 @@ const MARKER: &str = "--end-of-reply--";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    // Pipes on stdin and stdout; stderr stays the terminal's (inherited, as by default).
     let mut shell = Command::new("sh")
-        .stderr(ChildFd::Inherit(2))
+        .stdin(ChildFd::Input)
+        .stdout(ChildFd::Output)
         .env("GREETING", "hello")
         .kill_on_drop(true)
         .spawn()?;

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use pidward::process::Command;
+use pidward::process::{ChildFd, Command};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHUNK: usize = 1 << 20;
@@ -38,7 +38,8 @@ fn main() -> ExitCode {
 
 async fn run(total: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut child = Command::new("cat")
-        .stderr(pidward::process::ChildFd::Inherit(2))
+        .stdin(ChildFd::Input)
+        .stdout(ChildFd::Output)
         .spawn()?;
     let mut stdin = child.take_stdin().ok_or("stdin is not a pipe")?;
     let mut stdout = child.take_stdout().ok_or("stdout is not a pipe")?;

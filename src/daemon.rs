@@ -24,6 +24,13 @@
 //!    that died (even by `SIGKILL`) shows itself: the launcher never hangs. To tell how such a
 //!    process died, the launcher makes itself a child subreaper for the duration of the
 //!    start, so the final process is its child until the launcher exits.
+//! 5. **A report that goes astray.** The launcher and the final process share the PID file's
+//!    lock, so after a start that did not report success the launcher removes the file only
+//!    if nobody holds its lock once its own descriptor is closed (`daemon/launcher.rs`): a
+//!    live process's file is never removed. If the final process still holds it, the
+//!    launcher cannot tell how the start went and says so ([`Error::Unknown`]). Conversely a
+//!    final process that cannot write its report (the launcher is gone) does not go on:
+//!    [`Daemon::start`] exits (status 1, PID file removed) rather than run unannounced.
 //!
 //! Without detaching ([`Daemon::detach`]`(false)`, twistd's `--nodaemon`) the same set-up is
 //! applied to the calling process itself, and errors are returned directly.
@@ -73,6 +80,7 @@ use std::time::Duration;
 
 use crate::pidfile::PidFile;
 
+mod launcher;
 mod reap;
 pub(crate) mod report;
 mod started;
@@ -81,9 +89,7 @@ pub(crate) mod status;
 pub use started::Started;
 
 use crate::child::{self, Mode, Plan, Setup, Stdio, Step};
-use reap::{Subreaper, wait_pid};
-use report::Outcome;
-use started::release;
+use reap::Subreaper;
 use status::StatusWriter;
 
 /// Why a start failed.
@@ -108,6 +114,32 @@ pub enum Error {
         /// How it ended, when the launcher could reap it.
         status: Option<ExitStatus>,
     },
+    /// The launcher cannot tell how the start went, and the detached process still holds the
+    /// PID file (or, without one, was not seen to end): it **may be running**. Either the
+    /// launcher's `read(2)` of the status pipe failed (`source`), or the detached process
+    /// closed its end without a report (`source` is `None`; a report it could not write). The
+    /// PID file is left in place: its lock says whether the service runs
+    /// ([`pidfile::status`](crate::pidfile::status)), and `pidward stop` stops it.
+    #[error("{}; the detached process{} {}", unknown_text(.source), pid_text(*.pid), holder_text(.pid_file))]
+    Unknown {
+        /// Its PID: announced on the pipe, or read from the PID file.
+        pid: Option<u32>,
+        /// The PID file it holds, if there is one.
+        pid_file: Option<std::path::PathBuf>,
+        /// The launcher's read error, if reading failed.
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// The launcher's `read(2)` of the status pipe failed, and the detached process was then
+    /// seen to end without holding the PID file any more: the start did not happen.
+    #[error("cannot read the start-up report from the status pipe: read: {source}; the detached process{} is not running", pid_text(*.pid))]
+    Report {
+        /// Its PID, if it announced one.
+        pid: Option<u32>,
+        /// The read error.
+        #[source]
+        source: io::Error,
+    },
     /// No report came before the deadline set with [`Daemon::report_timeout`]. The detached
     /// process may still be running, and still holds the PID file.
     #[error("the detached process{} did not report within {}", pid_text(*.pid), crate::time::Human(*.timeout))]
@@ -121,6 +153,20 @@ pub enum Error {
 
 fn pid_text(pid: Option<u32>) -> String {
     pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+}
+
+fn unknown_text(source: &Option<io::Error>) -> String {
+    match source {
+        Some(e) => format!("cannot read the start-up report from the status pipe: read: {e}"),
+        None => "the detached process closed its status pipe without reporting".to_owned(),
+    }
+}
+
+fn holder_text(pid_file: &Option<std::path::PathBuf>) -> String {
+    match pid_file {
+        Some(p) => format!("still holds {} and may be running", p.display()),
+        None => "may be running".to_owned(),
+    }
 }
 
 fn died_text(status: &Option<ExitStatus>) -> String {
@@ -144,6 +190,8 @@ pub struct Daemon {
     setup: Setup,
     detach: bool,
     pid_file: Option<PidFile>,
+    /// The PID file's path, for messages once the launcher has let go of the file.
+    pid_file_path: Option<std::path::PathBuf>,
     report_ready: bool,
     report_timeout: Option<Duration>,
 }
@@ -156,6 +204,7 @@ impl Daemon {
             setup,
             detach: true,
             pid_file: None,
+            pid_file_path: None,
             report_ready: false,
             report_timeout: None,
         }
@@ -173,6 +222,7 @@ impl Daemon {
     /// when the [`Started`] handle is dropped. Acquire it by an absolute path: the detached
     /// process works from another directory.
     pub fn pid_file(mut self, pid_file: PidFile) -> Daemon {
+        self.pid_file_path = Some(pid_file.path().to_owned());
         self.pid_file = Some(pid_file);
         self
     }
@@ -273,8 +323,14 @@ impl Daemon {
                 std::mem::forget(subreaper);
                 let writer = StatusWriter::new(write.as_fd());
                 self.middle(&writer);
-                // Here only in the final process.
-                let _ = writer.pid(std::process::id());
+                // Here only in the final process. A report that cannot be written means
+                // the launcher cannot be told (it is gone): a start nobody can be told of
+                // does not go on.
+                if writer.pid(std::process::id()).is_err() {
+                    // SAFETY: leave without running destructors or atexit handlers that
+                    // belong to the launcher. The PID file's lock dies with us.
+                    unsafe { libc::_exit(1) };
+                }
                 if let Err(failure) = plan.apply(Mode::InPlace) {
                     // Nothing useful can be done if the launcher is gone.
                     let _ = writer.failed(failure.step, failure.errno, plan.detail(&failure));
@@ -292,8 +348,12 @@ impl Daemon {
                     // SAFETY: as above.
                     unsafe { libc::_exit(1) };
                 }
-                if !self.report_ready {
-                    let _ = detached.started();
+                if !self.report_ready && detached.started().is_err() {
+                    // As above: the launcher cannot learn that we started, so we do not.
+                    // The PID file is ours (we hold its lock): remove it.
+                    drop(detached);
+                    // SAFETY: as above.
+                    unsafe { libc::_exit(1) };
                 }
                 Ok(detached)
             }
@@ -325,48 +385,6 @@ impl Daemon {
                 let _ = writer.failed(Step::Fork, e as i32, b"");
                 // SAFETY: as above.
                 unsafe { libc::_exit(1) }
-            }
-        }
-    }
-
-    /// In the launcher: reap the middle process, read the report, exit 0 or return `Err`.
-    fn launcher(mut self, middle: i32, read: OwnedFd) -> Result<Started, Error> {
-        let middle_status = wait_pid(middle, None);
-        let report = report::read_report(read.as_fd(), self.report_timeout)
-            .map_err(|e| child::Error::from_io(Step::Unknown, &e, "reading the status pipe"))?;
-        let pid = report.pid;
-        match report.outcome {
-            Outcome::Started | Outcome::Ready | Outcome::Execed => {
-                report::wait_closed(read.as_fd(), Duration::from_secs(1));
-                if let Some(pf) = self.pid_file.take() {
-                    pf.disown();
-                }
-                std::process::exit(0);
-            }
-            Outcome::TimedOut => {
-                if let Some(pf) = self.pid_file.take() {
-                    pf.disown();
-                }
-                Err(Error::Timeout {
-                    pid,
-                    timeout: self.report_timeout.unwrap_or_default(),
-                })
-            }
-            Outcome::Failed(e) => {
-                if let Some(pid) = pid {
-                    // It exits right after reporting; reap it if it is our child now.
-                    wait_pid(pid as i32, Some(Duration::from_secs(1)));
-                }
-                release(self.pid_file.take());
-                Err(e.into())
-            }
-            Outcome::Silent => {
-                let status = match pid {
-                    Some(pid) => wait_pid(pid as i32, Some(Duration::from_secs(1))),
-                    None => middle_status,
-                };
-                release(self.pid_file.take());
-                Err(Error::Died { pid, status })
             }
         }
     }

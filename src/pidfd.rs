@@ -5,6 +5,10 @@
 //! Signals sent through it (`pidfd_send_signal(2)`) reach that process or fail with `ESRCH`,
 //! never a newcomer that inherited the number, and it becomes readable (`poll(2)`) the moment
 //! the process exits, zombie or not. pidward signals and waits only through this type.
+//!
+//! The parent of a process can also reap it through its pidfd (`waitid(P_PIDFD)`, Linux 5.4),
+//! and signal the process group the process leads (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9):
+//! both name the process by the kernel's reference, never by a number that may be reused.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -56,6 +60,20 @@ impl PidFd {
         send_signal(self.0.as_fd(), signal)
     }
 
+    /// `pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`: `signal` to the process group
+    /// that the process leads. `EINVAL` on kernels before 6.9, which lack the flag.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn signal_group(&self, signal: Signal) -> io::Result<()> {
+        signal_group(self.0.as_fd(), signal)
+    }
+
+    /// `waitid(P_PIDFD, pidfd, WEXITED)`: reaps the process (a child of the caller); with
+    /// `block == false` (`WNOHANG`) `Ok(None)` while it is still running.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn reap(&self, block: bool) -> io::Result<Option<Reaped>> {
+        reap(self.0.as_fd(), block)
+    }
+
     /// Whether the process has exited (`poll(2)` with a zero timeout). A zombie has exited.
     pub fn has_exited(&self) -> io::Result<bool> {
         self.wait_timeout(Duration::ZERO)
@@ -76,6 +94,81 @@ pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: Signal) -> io::Result<(
     // SAFETY: `Signal` only holds numbers in 1..=SIGRTMAX, all valid for the kernel.
     let sig = unsafe { rustix::process::Signal::from_raw_unchecked(signal.as_raw()) };
     Ok(pidfd_send_signal(pidfd, sig)?)
+}
+
+/// `PIDFD_SIGNAL_PROCESS_GROUP` (`include/uapi/linux/pidfd.h`, Linux 6.9).
+const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
+
+/// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
+/// with `PIDFD_SIGNAL_PROCESS_GROUP`: the group is named by the kernel's reference to the
+/// process that leads it, so it cannot be a recycled group. A raw system call, because rustix
+/// has no flags argument.
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+fn signal_group(pidfd: BorrowedFd<'_>, signal: Signal) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal(pidfd, sig, NULL, flags): a valid fd, a valid signal number,
+    // no siginfo.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal.as_raw(),
+            std::ptr::null::<libc::siginfo_t>(),
+            PIDFD_SIGNAL_PROCESS_GROUP,
+        )
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// How a reaped child terminated: `waitid(2)`'s `si_code` (`CLD_EXITED`, `CLD_KILLED`,
+/// `CLD_DUMPED`) and `si_status` (the exit code or the signal number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reaped {
+    pub(crate) code: i32,
+    pub(crate) status: i32,
+}
+
+/// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with `P_PIDFD` and
+/// `WEXITED` (plus `WNOHANG` unless `block`), retrying `EINTR`: reaps exactly the child
+/// behind `pidfd`. `Ok(None)` when `WNOHANG` finds it still running.
+pub(crate) fn reap(pidfd: BorrowedFd<'_>, block: bool) -> io::Result<Option<Reaped>> {
+    let mut flags = libc::WEXITED;
+    if !block {
+        flags |= libc::WNOHANG;
+    }
+    loop {
+        // SAFETY: siginfo_t is plain data; zeroed so that si_pid reads 0 when WNOHANG finds
+        // nothing to report.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes into `info`, which lives for the call.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                flags,
+            )
+        };
+        if ret != 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: waitid filled in the SIGCHLD fields of the union (or left them zero).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(Reaped {
+            code: info.si_code,
+            status,
+        }));
+    }
 }
 
 impl AsFd for PidFd {

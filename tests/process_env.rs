@@ -11,11 +11,11 @@ use proptest::prelude::*;
 
 /// Runs `cmd`, which prints NUL-separated records, and returns the records.
 async fn records(cmd: &mut Command) -> Vec<Vec<u8>> {
-    let mut child = cmd.spawn().unwrap();
-    child.close_stdin();
-    let out = child.read_to_end(1).await.unwrap();
-    assert!(child.wait().await.unwrap().success());
-    out.split(|&b| b == 0)
+    let output = cmd.output().await.unwrap();
+    assert!(output.status.success());
+    output
+        .stdout
+        .split(|&b| b == 0)
         .filter(|r| !r.is_empty())
         .map(<[u8]>::to_vec)
         .collect()
@@ -86,15 +86,13 @@ async fn the_childs_path_is_used_to_find_the_program() {
     std::fs::write(&script, "#!/bin/sh\necho found via child PATH\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("/nonexistent:{}", dir.path().display());
-    let mut child = Command::new("pidward-hello")
+    let output = Command::new("pidward-hello")
         .env("PATH", &path)
-        .spawn()
+        .output()
+        .await
         .unwrap();
-    assert_eq!(
-        child.read_to_end(1).await.unwrap(),
-        b"found via child PATH\n"
-    );
-    assert!(child.wait().await.unwrap().success());
+    assert_eq!(output.stdout, b"found via child PATH\n");
+    assert!(output.status.success());
 }
 
 #[tokio::test]
@@ -126,13 +124,13 @@ async fn argv_bytes_arrive_unchanged() {
     assert_eq!(got, want);
 
     // The empty argument is really there: count the arguments.
-    let mut child = Command::new("sh")
+    let output = Command::new("sh")
         .args(["-c", "echo $#", "sh"])
         .args(&args)
-        .spawn()
+        .output()
+        .await
         .unwrap();
-    assert_eq!(child.read_to_end(1).await.unwrap(), b"10\n");
-    child.wait().await.unwrap();
+    assert_eq!(output.stdout, b"10\n");
 }
 
 #[tokio::test]

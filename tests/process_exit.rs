@@ -26,7 +26,7 @@ async fn exit_codes_0_1_23_255() {
         // The reason is kept: waiting again gives it again.
         assert_eq!(child.wait().await.unwrap(), reason);
         assert_eq!(child.try_wait().unwrap(), Some(reason));
-        assert_eq!(child.exit_reason(), Some(reason));
+        assert_eq!(child.id(), None, "reaped: no PID any more");
     }
 }
 
@@ -135,6 +135,7 @@ async fn exited_comes_while_a_grandchild_holds_the_pipes_and_ended_comes_last() 
         // A background subshell keeps stdout and stderr open after the child exits.
         let mut child = Command::new("sh")
             .args(["-c", "(sleep 0.5; echo late) & exit 3"])
+            .stdio_pipes()
             .spawn()
             .unwrap();
         let log = labels(&mut child).await;
@@ -165,6 +166,7 @@ async fn pipes_closing_before_exit_still_end_after_exited() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "exec 0<&- 1>&- 2>&-; sleep 1; exit 4"])
+            .stdio_pipes()
             .spawn()
             .unwrap();
         let log = labels(&mut child).await;
@@ -183,10 +185,11 @@ async fn a_paused_reader_holds_back_ended_until_resumed() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "echo held; exit 0"])
+            .stdio_pipes()
             .spawn()
             .unwrap();
         child.close_stdin();
-        child.pause(1);
+        child.pause(1).unwrap();
         let mut seen = Vec::new();
         // Everything up to the exit, then half a second more: nothing else may come while
         // fd 1 is paused.
@@ -207,7 +210,7 @@ async fn a_paused_reader_holds_back_ended_until_resumed() {
                 .iter()
                 .any(|e| matches!(e, Event::Ended(_) | Event::Data { fd: 1, .. }))
         );
-        child.resume(1);
+        child.resume(1).unwrap();
         let mut rest = Vec::new();
         while let Some(event) = child.next_event().await.unwrap() {
             rest.push(event);

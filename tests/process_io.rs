@@ -25,23 +25,31 @@ async fn drain(child: &mut pidward::process::Child) -> (Vec<u8>, Vec<Event>) {
 }
 
 #[tokio::test]
-async fn echo_round_trip_with_write_vectored_and_write_to() {
+async fn echo_round_trip_with_write_all_write_to_and_a_vectored_writer() {
     timeout(LIMIT, async {
-        let mut child = Command::new("cat").spawn().unwrap();
+        let mut child = Command::new("cat").stdio_pipes().spawn().unwrap();
         child.write_all(b"plain ").await.unwrap();
-        child
-            .write_sequence(&[&b"one "[..], b"", b"two ", b"three "])
-            .await
-            .unwrap();
-        let n = child
-            .write_vectored(&[IoSlice::new(b"vec"), IoSlice::new(b"tor ")])
+        child.write_to(0, b"to-zero ").await.unwrap();
+        // The rest of AsyncWriteExt is on the writer itself.
+        let mut stdin = child.take_stdin().unwrap();
+        let n = stdin
+            .write_vectored(&[
+                IoSlice::new(b""),
+                IoSlice::new(b"vec"),
+                IoSlice::new(b"tor "),
+            ])
             .await
             .unwrap();
         assert_eq!(n, 7, "a small vectored write goes through in one writev");
-        child.write_to(0, b"to-zero").await.unwrap();
-        child.close_stdin();
+        let mut seq = &b"one two three"[..];
+        stdin.write_all_buf(&mut seq).await.unwrap();
+        assert!(matches!(
+            child.write_all(b"x").await,
+            Err(Error::NotWritable { fd: 0 })
+        ));
+        drop(stdin);
         let (out, events) = drain(&mut child).await;
-        assert_eq!(out, b"plain one two three vector to-zero");
+        assert_eq!(out, b"plain to-zero vector one two three");
         assert_eq!(events.last(), Some(&Event::Ended(ExitReason::Exited(0))));
     })
     .await
@@ -51,7 +59,7 @@ async fn echo_round_trip_with_write_vectored_and_write_to() {
 #[tokio::test]
 async fn line_by_line_round_trips_with_a_long_lived_child() {
     timeout(LIMIT, async {
-        let mut child = Command::new("cat").spawn().unwrap();
+        let mut child = Command::new("cat").stdio_pipes().spawn().unwrap();
         for i in 0..50 {
             let line = format!("line {i}\n");
             child.write_all(line.as_bytes()).await.unwrap();
@@ -73,7 +81,11 @@ async fn line_by_line_round_trips_with_a_long_lived_child() {
 
 #[tokio::test]
 async fn writing_a_fd_that_is_not_writable_is_a_typed_error() {
-    let mut child = Command::new("cat").fd(3, ChildFd::Output).spawn().unwrap();
+    let mut child = Command::new("cat")
+        .stdio_pipes()
+        .fd(3, ChildFd::Output)
+        .spawn()
+        .unwrap();
     for fd in [1, 2, 3, 7] {
         match child.write_to(fd, b"x").await {
             Err(Error::NotWritable { fd: got }) => assert_eq!(got, fd),
@@ -96,6 +108,8 @@ async fn a_large_write_waits_for_the_child_to_read() {
         // Small pipes that never grow, and a child that reads nothing for two seconds.
         let mut child = Command::new("sh")
             .args(["-c", "sleep 2; exec cat"])
+            .stdin(ChildFd::Input)
+            .stdout(ChildFd::Output)
             .pipe_size(0)
             .spawn()
             .unwrap();
@@ -125,6 +139,7 @@ async fn a_child_that_closed_stdin_gives_broken_pipe_not_sigpipe() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "exec 0<&-; echo closed; sleep 30"])
+            .stdio_pipes()
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -148,7 +163,7 @@ async fn broken_pipe_with_default_sigpipe_disposition_does_not_kill_the_parent()
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     timeout(LIMIT, async {
         for _ in 0..20 {
-            let mut child = Command::new("true").spawn().unwrap();
+            let mut child = Command::new("true").stdin(ChildFd::Input).spawn().unwrap();
             child.wait().await.unwrap();
             let mut stdin = child.take_stdin().unwrap();
             let err = stdin.write_all(b"nobody reads this").await.unwrap_err();
@@ -177,11 +192,14 @@ async fn closing_stdin_gives_the_child_eof() {
                 "-c",
                 "n=0; while read l; do n=$((n+1)); done; echo \"eof after $n\"",
             ])
+            .stdio_pipes()
             .spawn()
             .unwrap();
         child.write_all(b"a\nb\nc\n").await.unwrap();
         child.close_stdin();
-        let out = child.read_to_end(1).await.unwrap();
+        let mut stdout = child.take_stdout().unwrap();
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, b"eof after 3\n");
         assert!(child.wait().await.unwrap().success());
     })
@@ -198,11 +216,14 @@ async fn closing_stdout_makes_the_childs_writes_fail_with_epipe() {
                 "-c",
                 "trap '' PIPE; read go; echo data; echo \"status $?\" >&2",
             ])
+            .stdio_pipes()
             .spawn()
             .unwrap();
-        child.close_stdout();
+        child.close_fd(1);
         child.write_all(b"go\n").await.unwrap();
-        let err = String::from_utf8(child.read_to_end(2).await.unwrap()).unwrap();
+        let mut err = String::new();
+        let mut stderr = child.take_stderr().unwrap();
+        stderr.read_to_string(&mut err).await.unwrap();
         assert!(err.ends_with("status 1\n"), "stderr was {err:?}");
         child.wait().await.unwrap();
 
@@ -210,9 +231,10 @@ async fn closing_stdout_makes_the_childs_writes_fail_with_epipe() {
         // parent ignores SIGPIPE) it is killed by SIGPIPE.
         let mut child = Command::new("sh")
             .args(["-c", "read go; echo data; echo survived >&2"])
+            .stdio_pipes()
             .spawn()
             .unwrap();
-        child.close_stdout();
+        child.close_fd(1);
         child.write_all(b"go\n").await.unwrap();
         let reason = child.wait().await.unwrap();
         assert_eq!(
@@ -222,7 +244,7 @@ async fn closing_stdout_makes_the_childs_writes_fail_with_epipe() {
                 core_dumped: false
             }
         );
-        assert_eq!(child.read_to_end(2).await.unwrap(), b"");
+        assert_eq!(child.wait_with_output().await.unwrap().stderr, b"");
     })
     .await
     .unwrap();
@@ -233,6 +255,7 @@ async fn close_all_closes_every_pipe_and_unknown_fds_are_ignored() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "cat; echo done-reading >/dev/null; sleep 0.2; exit 5"])
+            .stdio_pipes()
             .spawn()
             .unwrap();
         child.close_fd(42); // not in the map: nothing happens
@@ -263,6 +286,7 @@ async fn readers_are_streams_of_chunks() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "for i in 1 2 3; do echo chunk$i; sleep 0.3; done"])
+            .stdout(ChildFd::Output)
             .spawn()
             .unwrap();
         let mut out = child.take_stdout().unwrap();
@@ -290,7 +314,7 @@ fn pipe_size(fd: &impl std::os::fd::AsRawFd) -> i32 {
 #[tokio::test]
 async fn busy_pipes_grow_and_quiet_ones_stay_small() {
     timeout(LIMIT, async {
-        let mut child = Command::new("cat").spawn().unwrap();
+        let mut child = Command::new("cat").stdio_pipes().spawn().unwrap();
         let mut stdin = child.take_stdin().unwrap();
         let mut stdout = child.take_stdout().unwrap();
         let stderr = child.take_stderr().unwrap();

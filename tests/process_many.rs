@@ -60,12 +60,13 @@ async fn a_thousand_children_spawned_and_reaped_concurrently() {
             tasks.spawn(async move {
                 let mut child = Command::new("sh")
                     .args(["-c", "echo $0", &i.to_string()])
+                    .stdio_pipes()
                     .spawn()
                     .unwrap();
                 child.close_stdin();
-                let out = child.read_to_end(1).await.unwrap();
-                assert_eq!(out, format!("{i}\n").as_bytes());
-                assert!(child.wait().await.unwrap().success());
+                let out = child.wait_with_output().await.unwrap();
+                assert_eq!(out.stdout, format!("{i}\n").as_bytes());
+                assert!(out.status.success());
             });
         }
         while let Some(result) = tasks.join_next().await {

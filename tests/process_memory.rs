@@ -52,7 +52,8 @@ async fn stalled_at(pid: u32) -> u64 {
 
 fn producer() -> Command {
     let mut cmd = Command::new("head");
-    cmd.args(["-c", &TOTAL.to_string(), "/dev/zero"]);
+    cmd.args(["-c", &TOTAL.to_string(), "/dev/zero"])
+        .stdio_pipes();
     cmd
 }
 
@@ -62,8 +63,8 @@ async fn a_paused_event_stream_reader_blocks_the_child_and_memory_stays_flat() {
         let rss_before = status_bytes("VmRSS");
         let mut child = producer().spawn().unwrap();
         child.close_stdin();
-        let pid = child.id();
-        child.pause(1);
+        let pid = child.id().unwrap();
+        child.pause(1).unwrap();
 
         // While paused nothing is read; the child fills the pipe and blocks.
         let paused = async {
@@ -84,7 +85,7 @@ async fn a_paused_event_stream_reader_blocks_the_child_and_memory_stays_flat() {
         );
 
         // Resume, consume slowly with more pauses, and count.
-        child.resume(1);
+        child.resume(1).unwrap();
         let mut received: u64 = 0;
         let mut chunks: u64 = 0;
         let mut reason = None;
@@ -95,9 +96,9 @@ async fn a_paused_event_stream_reader_blocks_the_child_and_memory_stays_flat() {
                     chunks += 1;
                     if chunks.is_multiple_of(64) {
                         // A slow consumer: pause, let time pass, resume.
-                        child.pause(1);
+                        child.pause(1).unwrap();
                         sleep(Duration::from_millis(20)).await;
-                        child.resume(1);
+                        child.resume(1).unwrap();
                     }
                 }
                 Event::Ended(r) => reason = Some(r),
@@ -124,7 +125,7 @@ async fn a_slow_async_reader_keeps_memory_flat() {
         let mut child = producer().spawn().unwrap();
         let mut stdout = child.take_stdout().unwrap();
         // Not reading at all for a while: the child blocks on the full pipe.
-        let stalled = stalled_at(child.id()).await;
+        let stalled = stalled_at(child.id().unwrap()).await;
         assert!(stalled <= 2 << 20, "the child wrote {stalled} bytes unread");
 
         let mut buf = vec![0u8; 64 * 1024];

@@ -56,7 +56,7 @@ async fn uid_gid_and_groups_change_in_the_child_only() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = child.id();
+    let pid = child.id().unwrap();
     assert_eq!(status_field(pid, "Uid"), "65534\t65534\t65534\t65534");
     assert_eq!(status_field(pid, "Gid"), "65533\t65533\t65533\t65533");
     let mut groups: Vec<u32> = status_field(pid, "Groups")
@@ -88,7 +88,7 @@ async fn dropping_to_a_user_clears_roots_groups() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = child.id();
+    let pid = child.id().unwrap();
     assert_eq!(status_field(pid, "Uid"), "65534\t65534\t65534\t65534");
     assert_eq!(status_field(pid, "Groups"), "");
     assert_eq!(
@@ -113,7 +113,7 @@ async fn umask_rlimit_session_group_and_directory() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = child.id();
+    let pid = child.id().unwrap();
     assert_eq!(status_field(pid, "Umask"), "0027");
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let line = |name: &str| {
@@ -146,9 +146,9 @@ async fn umask_rlimit_session_group_and_directory() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let stat = stat_fields(child.id());
+    let stat = stat_fields(child.id().unwrap());
     let ours = stat_fields(std::process::id());
-    assert_eq!(stat[2], child.id().to_string());
+    assert_eq!(stat[2], child.id().unwrap().to_string());
     assert_eq!(stat[3], ours[3], "same session as the parent");
     child.kill().await.unwrap();
 
@@ -173,7 +173,7 @@ async fn a_named_user_brings_its_groups_and_a_named_group_is_the_only_one() {
         .unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
-    let pid = child.id();
+    let pid = child.id().unwrap();
     assert_eq!(
         status_field(pid, "Uid"),
         format!("{uid}\t{uid}\t{uid}\t{uid}")
@@ -196,7 +196,7 @@ async fn a_named_user_brings_its_groups_and_a_named_group_is_the_only_one() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    assert_eq!(status_field(child.id(), "Groups"), "0");
+    assert_eq!(status_field(child.id().unwrap(), "Groups"), "0");
     child.kill().await.unwrap();
 
     let err = Command::new("true")

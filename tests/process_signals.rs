@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use pidward::Signal;
-use pidward::process::{Command, Error, ExitReason};
+use pidward::process::{ChildFd, Command, Error, ExitReason};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::timeout;
 
@@ -95,7 +95,8 @@ async fn signals_the_parent_ignores_or_blocks_still_reach_the_child() {
             Signal::PIPE,
         ] {
             let mut child = Command::new("sleep").arg("60").spawn().unwrap();
-            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", child.id().unwrap())).unwrap();
             for field in ["SigBlk", "SigIgn"] {
                 let line = status
                     .lines()
@@ -115,10 +116,12 @@ async fn signals_the_parent_ignores_or_blocks_still_reach_the_child() {
 #[tokio::test]
 async fn signalling_after_reap_is_a_typed_error() {
     let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id().unwrap();
     assert!(child.wait().await.unwrap().success());
+    assert_eq!(child.id(), None, "a reaped child has no PID");
     let err = child.signal(Signal::TERM).unwrap_err();
     assert!(
-        matches!(err, Error::ProcessExitedAlready { pid } if pid == child.id()),
+        matches!(err, Error::ProcessExitedAlready { pid: p } if p == pid),
         "{err:?}"
     );
     // kill() of a reaped child reports the old reason instead of signalling.
@@ -139,7 +142,7 @@ async fn a_zombie_that_is_not_reaped_yet_accepts_signals() {
     // Let it exit without reaping it.
     let mut state = String::new();
     for _ in 0..250 {
-        state = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        state = std::fs::read_to_string(format!("/proc/{}/stat", child.id().unwrap())).unwrap();
         if state.contains(") Z ") {
             break;
         }
@@ -155,6 +158,7 @@ async fn kill_process_group_reaches_grandchildren() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "sleep 60 & echo $!; sleep 60 & echo $!; wait"])
+            .stdout(ChildFd::Output)
             .kill_process_group(true)
             .spawn()
             .unwrap();
@@ -171,7 +175,11 @@ async fn kill_process_group_reaches_grandchildren() {
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(pgrp, child.id(), "the child leads a new process group");
+        assert_eq!(
+            Some(pgrp),
+            child.id(),
+            "the child leads a new process group"
+        );
         child.signal(Signal::TERM).unwrap();
         assert_eq!(child.wait().await.unwrap(), killed(Signal::TERM));
         // The grandchildren were in the group: they got TERM too (init reaps them).
@@ -190,7 +198,7 @@ async fn kill_on_drop_kills_and_reaps() {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let pid = child.id();
+        let pid = child.id().unwrap();
         drop(child);
         assert!(
             gone(pid).await,
@@ -206,13 +214,14 @@ async fn kill_on_drop_with_a_process_group_kills_the_group() {
     timeout(LIMIT, async {
         let mut child = Command::new("sh")
             .args(["-c", "sleep 60 & echo $!; wait"])
+            .stdout(ChildFd::Output)
             .kill_process_group(true)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
         let mut lines = tokio::io::BufReader::new(child.take_stdout().unwrap()).lines();
         let grandchild: u32 = lines.next_line().await.unwrap().unwrap().parse().unwrap();
-        let pid = child.id();
+        let pid = child.id().unwrap();
         drop(child);
         assert!(gone(pid).await, "child {pid} still exists");
         assert!(dead(grandchild).await, "grandchild {grandchild} survived");
@@ -225,7 +234,7 @@ async fn kill_on_drop_with_a_process_group_kills_the_group() {
 async fn dropping_a_running_child_leaves_no_zombie() {
     timeout(LIMIT, async {
         let child = Command::new("sleep").arg("0.3").spawn().unwrap();
-        let pid = child.id();
+        let pid = child.id().unwrap();
         drop(child);
         // Still running right after the drop: not killed.
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());

@@ -121,7 +121,12 @@ async fn contradictory_settings_are_rejected_before_anything_starts() {
     let e = Rlimit::new(Resource::NOFILE, Some(10), Some(5)).unwrap_err();
     assert!(e.to_string().contains("soft limit 10"), "{e}");
     for (cmd, needle) in [
-        (Command::new("true").setsid(true).process_group(0), "setsid"),
+        (
+            Command::new("true")
+                .process_group(5)
+                .kill_process_group(true),
+            "kill_process_group",
+        ),
         (
             Command::new("true").fd(-1, pidward::process::ChildFd::Null),
             "child fd -1",

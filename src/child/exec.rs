@@ -15,7 +15,8 @@ use super::{Error, Step};
 /// environment.
 ///
 /// `PATH` is the child's (when the environment given to the child has one), else the
-/// parent's, else `/usr/bin:/bin`. The child's `argv[0]` is `program` as given.
+/// parent's, else `/usr/bin:/bin`. The child's `argv[0]` is `program` as given, unless
+/// [`arg0`](Exec::arg0) says otherwise.
 ///
 /// ```
 /// use pidward::child::{Exec, Setup};
@@ -27,6 +28,7 @@ use super::{Error, Step};
 #[derive(Debug, Clone)]
 pub struct Exec {
     program: OsString,
+    arg0: Option<OsString>,
     args: Vec<OsString>,
     env_clear: bool,
     env: BTreeMap<OsString, Option<OsString>>,
@@ -37,6 +39,7 @@ impl Exec {
     pub fn new(program: impl AsRef<OsStr>) -> Exec {
         Exec {
             program: program.as_ref().to_owned(),
+            arg0: None,
             args: Vec::new(),
             env_clear: false,
             env: BTreeMap::new(),
@@ -46,6 +49,13 @@ impl Exec {
     /// The program as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program
+    }
+
+    /// The child's `argv[0]` (what `ps` shows, what a shell calls `$0`); the program is still
+    /// found and executed by the name given to [`new`](Exec::new).
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Exec {
+        self.arg0 = Some(arg0.as_ref().to_owned());
+        self
     }
 
     /// Adds one argument; any bytes but NUL arrive in the child unchanged.
@@ -90,7 +100,10 @@ impl Exec {
     /// Builds every string and pointer array the child needs; errors are [`Step::Command`].
     pub(crate) fn prepare(&self) -> Result<Program, Error> {
         let mut argv = Vec::with_capacity(self.args.len() + 1);
-        argv.push(cstring("program", &self.program)?);
+        argv.push(match &self.arg0 {
+            Some(arg0) => cstring("argv[0]", arg0)?,
+            None => cstring("program", &self.program)?,
+        });
         for arg in &self.args {
             argv.push(cstring("argument", arg)?);
         }

@@ -55,4 +55,6 @@ pub use spawn::{Spawned, spawn};
 pub use step::{Error, Step};
 
 pub(crate) use apply::Mode;
+#[cfg(feature = "process")]
+pub(crate) use setup::Session;
 pub(crate) use spawn::exec_here;

@@ -71,6 +71,20 @@ impl Stdio {
     }
 }
 
+impl Stdio {
+    fn try_clone(&self) -> std::io::Result<Stdio> {
+        Ok(Stdio(match &self.0 {
+            Kind::Inherit => Kind::Inherit,
+            Kind::Null => Kind::Null,
+            Kind::Append { path, mode } => Kind::Append {
+                path: path.clone(),
+                mode: *mode,
+            },
+            Kind::Fd(fd) => Kind::Fd(fd.try_clone()?),
+        }))
+    }
+}
+
 impl From<OwnedFd> for Stdio {
     /// This descriptor (installed with `dup2`).
     fn from(fd: OwnedFd) -> Stdio {
@@ -96,9 +110,18 @@ pub(super) enum Source {
     Borrowed(RawFd),
 }
 
+impl Source {
+    fn try_clone(&self) -> std::io::Result<Source> {
+        Ok(match self {
+            Source::Owned(fd) => Source::Owned(fd.try_clone()?),
+            Source::Borrowed(fd) => Source::Borrowed(*fd),
+        })
+    }
+}
+
 /// The session and process group of the started process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) enum Session {
+pub(crate) enum Session {
     /// The caller's.
     #[default]
     Inherit,
@@ -325,6 +348,63 @@ impl Setup {
     /// Prepares, then starts `exec` with this set-up; see [`spawn`](super::spawn).
     pub fn spawn(self, exec: &Exec) -> Result<Spawned, Error> {
         super::spawn(&self.prepare()?, exec)
+    }
+
+    /// A copy of this set-up; every descriptor it holds is duplicated (`fcntl(2)`
+    /// `F_DUPFD_CLOEXEC`), so the copy can be prepared while the original is kept.
+    pub fn try_clone(&self) -> std::io::Result<Setup> {
+        let stdio = |s: &Option<Stdio>| s.as_ref().map(Stdio::try_clone).transpose();
+        let mut fds = Vec::with_capacity(self.fds.len());
+        for (target, source) in &self.fds {
+            fds.push((*target, source.try_clone()?));
+        }
+        Ok(Setup {
+            chroot: self.chroot.clone(),
+            working_directory: self.working_directory.clone(),
+            umask: self.umask,
+            stdio: [
+                stdio(&self.stdio[0])?,
+                stdio(&self.stdio[1])?,
+                stdio(&self.stdio[2])?,
+            ],
+            user: self.user.clone(),
+            group: self.group.clone(),
+            credentials: self.credentials.clone(),
+            effective_only: self.effective_only,
+            rlimits: self.rlimits.clone(),
+            fds,
+            keep_fds: self.keep_fds.clone(),
+            close_fds: self.close_fds,
+            close_unmapped: self.close_unmapped,
+            session: self.session,
+            keep_ignored: self.keep_ignored,
+            clean_signals: self.clean_signals,
+            parent_death: self.parent_death,
+        })
+    }
+
+    /// The session and process group asked for.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn session(&self) -> Session {
+        self.session
+    }
+
+    /// Sets the session and process group (also back to the caller's).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn set_session(&mut self, session: Session) {
+        self.session = session;
+    }
+
+    /// The user and group named with [`user`](Setup::user) and [`group`](Setup::group).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn names(&self) -> (Option<&str>, Option<&str>) {
+        (self.user.as_deref(), self.group.as_deref())
+    }
+
+    /// The credentials given with [`credentials`](Setup::credentials).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn get_credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
     }
 
     pub(crate) fn has_stdio(&self, fd: usize) -> bool {

@@ -20,7 +20,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
@@ -121,24 +121,9 @@ pub(crate) fn exec_here(exec: &Exec) -> Error {
     }
 }
 
-/// `waitid(P_PIDFD, WEXITED)`, retrying `EINTR`.
+/// Reaps the child that failed a step (`waitid(P_PIDFD)`); it is exiting already.
 fn reap(pidfd: BorrowedFd<'_>) {
-    loop {
-        // SAFETY: siginfo_t is plain data, written by waitid.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid writes into `info`, which lives for the call.
-        let ret = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if ret == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
-        }
-    }
+    let _ = crate::pidfd::reap(pidfd, true);
 }
 
 /// The stack the child runs on: 256 KiB of lazily backed memory above a guard page.

@@ -176,8 +176,12 @@ impl fmt::Display for Step {
 ///
 /// let e = Error::new(Step::Chdir, libc::ENOENT, "/no/such/dir");
 /// assert_eq!(e.to_string(), "chdir /no/such/dir: No such file or directory (os error 2)");
+/// // The errno is also the error's source, as an `io::Error`.
+/// let source = std::error::Error::source(&e).unwrap();
+/// let os = source.downcast_ref::<std::io::Error>().unwrap();
+/// assert_eq!(os.raw_os_error(), Some(libc::ENOENT));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("{}", self.message())]
 #[non_exhaustive]
 pub struct Error {
@@ -185,6 +189,38 @@ pub struct Error {
     code: i32,
     detail: String,
     unknown_step: Option<String>,
+    /// The errno as an error of its own, for error chains (`None` when `code` is not an
+    /// errno: an exit status, or 0).
+    #[source]
+    source: Option<io::Error>,
+}
+
+impl Clone for Error {
+    fn clone(&self) -> Error {
+        Error {
+            step: self.step,
+            code: self.code,
+            detail: self.detail.clone(),
+            unknown_step: self.unknown_step.clone(),
+            source: os_source(self.step, self.code),
+        }
+    }
+}
+
+/// Equal when the step, the code and the details are (the source follows from the code).
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        (self.step, self.code, &self.detail, &self.unknown_step)
+            == (other.step, other.code, &other.detail, &other.unknown_step)
+    }
+}
+
+impl Eq for Error {}
+
+/// The errno `code` as an `io::Error`, when `code` is one for `step`.
+fn os_source(step: Step, code: i32) -> Option<io::Error> {
+    let errno = code > 0 && !matches!(step, Step::Exited | Step::Timeout | Step::Service);
+    errno.then(|| io::Error::from_raw_os_error(code))
 }
 
 impl Error {
@@ -195,6 +231,7 @@ impl Error {
             code,
             detail: detail.into(),
             unknown_step: None,
+            source: os_source(step, code),
         }
     }
 

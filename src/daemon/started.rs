@@ -19,9 +19,8 @@ pub struct Started {
 impl Started {
     pub(super) fn write_pid(&mut self) -> Result<(), child::Error> {
         if let Some(pf) = &mut self.pid_file {
-            pf.write_pid(std::process::id()).map_err(|e| {
-                child::Error::from_io(Step::PidFile, &e, pf.path().display().to_string())
-            })?;
+            pf.write_pid(std::process::id())
+                .map_err(|e| pid_file_error(pf.path(), &e))?;
         }
         Ok(())
     }
@@ -111,7 +110,7 @@ impl Started {
 
     /// Removes the PID file now (if it still names the file we locked) and returns the
     /// error, if any, instead of logging it.
-    pub fn release(mut self) -> io::Result<()> {
+    pub fn release(mut self) -> Result<(), crate::pidfile::Error> {
         match self.pid_file.take() {
             Some(pf) => pf.release(),
             None => Ok(()),
@@ -122,6 +121,22 @@ impl Started {
 impl Drop for Started {
     fn drop(&mut self) {
         release(self.pid_file.take());
+    }
+}
+
+/// A PID-file failure as a start-up step's: the errno, and the path with what was being done.
+fn pid_file_error(path: &std::path::Path, e: &crate::pidfile::Error) -> child::Error {
+    use std::error::Error as _;
+    let errno = e
+        .source()
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error)
+        .unwrap_or(libc::EIO);
+    match e {
+        crate::pidfile::Error::Io { step, .. } => {
+            child::Error::new(Step::PidFile, errno, format!("{}: {step}", path.display()))
+        }
+        _ => child::Error::new(Step::PidFile, errno, e.to_string()),
     }
 }
 

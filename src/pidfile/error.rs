@@ -95,6 +95,8 @@ pub enum Step {
     Write,
     /// `unlink(2)` on release.
     Remove,
+    /// `sigaction(2)`: installing the handler of [`PidFile::remove_on_signal`](super::PidFile::remove_on_signal).
+    InstallHandler,
 }
 
 impl fmt::Display for Step {
@@ -110,6 +112,7 @@ impl fmt::Display for Step {
             Step::ChangeOwner => "change the owner of",
             Step::Write => "write",
             Step::Remove => "remove",
+            Step::InstallHandler => "install the removal handler for",
         })
     }
 }

@@ -67,8 +67,9 @@ impl PidFile {
     /// if a PID was written before.
     ///
     /// A reader sees the complete old PID, an empty file (and waits), or the complete new PID,
-    /// never part of one.
-    pub fn write_pid(&mut self, pid: u32) -> io::Result<()> {
+    /// never part of one. A failure is [`Error::Io`] naming the step ([`Step::Truncate`] or
+    /// [`Step::Write`]); `EINTR` is retried.
+    pub fn write_pid(&mut self, pid: u32) -> Result<(), Error> {
         use std::os::unix::fs::FileExt;
         // "PID\n" without allocating: at most 10 digits and the newline.
         let digits = sys::decimal::Decimal::new(pid.into());
@@ -77,10 +78,15 @@ impl PidFile {
         buf[..len].copy_from_slice(digits.as_bytes());
         let text = &buf[..=len];
         let mut written = self.inner.pid.lock().unwrap_or_else(|e| e.into_inner());
+        let path = &self.inner.path;
         if written.is_some() {
-            self.inner.file.set_len(0)?;
+            retry(|| self.inner.file.set_len(0)).map_err(|e| Error::io(path, Step::Truncate, e))?;
         }
-        self.inner.file.write_all_at(text, 0)?;
+        // write_all_at retries EINTR and short writes itself.
+        self.inner
+            .file
+            .write_all_at(text, 0)
+            .map_err(|e| Error::io(path, Step::Write, e))?;
         *written = Some(pid);
         Ok(())
     }
@@ -99,9 +105,12 @@ impl PidFile {
     ///
     /// With reentrant guards, the file goes when the last guard goes; until then this only
     /// drops this guard. Calling it after the file was removed by someone else is harmless.
-    pub fn release(self) -> io::Result<()> {
+    /// A failure is [`Error::Io`] with [`Step::Remove`].
+    pub fn release(self) -> Result<(), Error> {
         match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner.remove(),
+            Ok(inner) => inner
+                .remove()
+                .map_err(|e| Error::io(&inner.path, Step::Remove, e)),
             Err(_) => Ok(()),
         }
     }
@@ -114,16 +123,52 @@ impl PidFile {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// For a launcher whose child shares this guard's lock (it inherited the descriptor):
+    /// close this guard without removing anything, then remove the file only if nobody holds
+    /// its lock any more, by taking the lock again on a new descriptor (open, lock, verify).
+    /// "The path names the inode we locked" is not "the file is ours" while a child shares
+    /// the lock: a live holder's file is never removed.
+    pub(crate) fn release_unless_held(self) -> Held {
+        let path = self.inner.path.clone();
+        let (dev, ino) = (self.inner.dev, self.inner.ino);
+        self.disown();
+        if !flock::same_inode(&path, dev, ino) {
+            // Gone, or replaced by someone else's file: nothing of ours is left.
+            return Held::Free;
+        }
+        match PidFile::options().defer_write(true).acquire(&path) {
+            Ok(guard) => match guard.release() {
+                Ok(()) => Held::Free,
+                Err(_) => Held::Unknown,
+            },
+            Err(Error::AlreadyRunning { pid, .. }) => Held::By(pid),
+            Err(_) => Held::Unknown,
+        }
+    }
+
     /// Remove the PID file when this process is killed by SIGTERM, SIGINT or SIGHUP, then die
     /// of that same signal. A handler is installed only for those signals whose disposition is
     /// still the default, so a program's own handlers are never replaced. Returns the signals
     /// for which a handler was installed.
     ///
     /// The handler makes only async-signal-safe calls (`lstat`, `unlink`, `sigaction`,
-    /// `raise`) on data prepared here.
-    pub fn remove_on_signal(&self) -> io::Result<Vec<crate::Signal>> {
+    /// `raise`) on data prepared here. A failure is [`Error::Io`] with
+    /// [`Step::InstallHandler`].
+    pub fn remove_on_signal(&self) -> Result<Vec<crate::Signal>, Error> {
         cleanup::install(&self.inner.path, self.inner.dev, self.inner.ino)
+            .map_err(|e| Error::io(&self.inner.path, Step::InstallHandler, e))
     }
+}
+
+/// What [`PidFile::release_unless_held`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Nobody holds the lock: the file was removed (or was not ours any more).
+    Free,
+    /// A process holds the lock (the PID it wrote, if any): the file was left alone.
+    By(Option<u32>),
+    /// The lock could not be probed: the file was left alone.
+    Unknown,
 }
 
 impl AsFd for PidFile {
@@ -170,6 +215,16 @@ impl Drop for Inner {
     }
 }
 
+/// `call`, again as long as it fails with `EINTR`.
+fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Open, lock, verify (see [`crate::flock`]); take over a stale file; write the PID.
 pub(super) fn acquire_with(path: &Path, opts: &Options) -> Result<PidFile, Error> {
     if opts.reentrant
@@ -207,9 +262,7 @@ pub(super) fn acquire_with(path: &Path, opts: &Options) -> Result<PidFile, Error
     });
     let mut pidfile = PidFile { inner };
     if !opts.defer_write {
-        pidfile
-            .write_pid(std::process::id())
-            .map_err(|e| Error::io(path, Step::Write, e))?;
+        pidfile.write_pid(std::process::id())?;
     }
     HELD.insert(pidfile.inner.dev, pidfile.inner.ino, &pidfile.inner);
     Ok(pidfile)

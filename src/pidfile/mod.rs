@@ -52,6 +52,7 @@ mod status;
 mod takeover;
 
 pub use error::{Error, Step};
+pub(crate) use guard::Held;
 pub use guard::PidFile;
 pub use options::Options;
 pub use parse::{Invalid, parse};

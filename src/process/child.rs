@@ -2,36 +2,38 @@
 //!
 //! The handle owns the child's pidfd and the parent's ends of its pipes (by child fd number).
 //! Through it the parent writes to any writable child fd, closes fds, pauses and resumes
-//! readers, signals the child and waits for it; [`Child::next_event`] (in `events`) turns the
-//! whole thing into one Twisted-style event stream. Pipes can also be taken out of the handle
-//! ([`Child::take_writer`], [`Child::take_reader`]) to be driven from other tasks.
+//! readers, signals the child and waits for it; the event stream (`events`) turns the whole
+//! thing into one Twisted-style stream of [`Event`](super::Event)s, and `output` collects
+//! everything at once. Pipes can also be taken out of the handle (`pipes`) to be driven from
+//! other tasks.
 //!
 //! # Reaping
 //!
 //! There is one reaping regime: the handle's pidfd. Its readiness (registered with tokio's
 //! reactor) says the child has terminated, and `waitid(P_PIDFD)` reaps exactly this child. No
 //! `SIGCHLD` handler, no `waitpid(-1)`, nothing that could steal another library's children.
-//! Once reaped, the handle remembers the [`ExitReason`] and refuses to signal
-//! ([`Error::ProcessExitedAlready`]): the PID may already name another process.
+//! Once reaped, the handle remembers the [`ExitReason`], no longer reports a PID
+//! ([`Child::id`] is `None`) and refuses to signal ([`Error::ProcessExitedAlready`]): the PID
+//! may already name another process.
 //!
 //! Dropping a handle whose child was not reaped optionally kills it (`kill_on_drop`), and then
 //! hands the pidfd to the background reaper (`reaper`), so a dropped handle never leaves a
 //! zombie, whether or not a tokio runtime is still running.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::IoSlice;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
+use tokio::io::AsyncWriteExt;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::Error;
 use super::events::Event;
 use super::exit::ExitReason;
 use super::io::{ChildReader, ChildWriter};
-use super::{pidfd, reaper};
+use super::reaper;
 use crate::Signal;
+use crate::pidfd::PidFd;
 
 /// Handle options carried over from the [`Command`](super::Command).
 pub(crate) struct Options {
@@ -49,19 +51,36 @@ pub(crate) enum Pipe {
 
 /// A running (or finished) child process.
 ///
+/// Everything a child does is reached through these methods, the pipes taken out of the
+/// handle, and the event stream (the handle is a [`Stream`](futures_core::Stream) of
+/// [`Event`]s):
+///
+/// | to | call |
+/// |---|---|
+/// | know the PID (until reaped) | [`id`](Child::id); the pidfd through [`AsFd`] |
+/// | write | [`write_all`](Child::write_all) (stdin), [`write_to`](Child::write_to) (any fd); anything else through [`take_writer`](Child::take_writer)'s `AsyncWrite` |
+/// | read | [`take_stdout`](Child::take_stdout), [`take_stderr`](Child::take_stderr), [`take_reader`](Child::take_reader) (`AsyncRead` and a `Stream` of chunks); or [`next_event`](Child::next_event) |
+/// | collect everything | [`wait_with_output`](Child::wait_with_output) |
+/// | flow control | [`pause`](Child::pause), [`resume`](Child::resume) |
+/// | close | [`close_stdin`](Child::close_stdin), [`close_fd`](Child::close_fd), [`close_all`](Child::close_all) |
+/// | signal, stop | [`signal`](Child::signal), [`kill`](Child::kill) |
+/// | wait | [`wait`](Child::wait), [`try_wait`](Child::try_wait) |
+///
 /// ```
-/// use pidward::process::{Command, Event, ExitReason};
+/// use pidward::process::{Command, Error, ExitReason};
 /// use pidward::Signal;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), pidward::process::Error> {
+/// # async fn main() -> Result<(), Error> {
 /// let mut child = Command::new("sleep").arg("60").spawn()?;
+/// assert!(child.id().is_some());
 /// child.signal(Signal::TERM)?;
 /// let reason = child.wait().await?;
 /// assert_eq!(reason, ExitReason::Signaled { signal: Signal::TERM, core_dumped: false });
 /// assert_eq!(reason.to_string(), "killed by signal 15");
-/// // Reaped: its PID may be reused, so no further signal is sent.
-/// assert!(matches!(child.signal(Signal::KILL), Err(pidward::process::Error::ProcessExitedAlready { .. })));
+/// // Reaped: its PID may be reused, so there is no PID and no further signal.
+/// assert_eq!(child.id(), None);
+/// assert!(matches!(child.signal(Signal::KILL), Err(Error::ProcessExitedAlready { .. })));
 /// # Ok(())
 /// # }
 /// ```
@@ -69,7 +88,7 @@ pub(crate) enum Pipe {
 pub struct Child {
     pub(crate) pid: u32,
     /// `None` only while being dropped.
-    pub(crate) pidfd: Option<AsyncFd<OwnedFd>>,
+    pub(crate) pidfd: Option<AsyncFd<PidFd>>,
     pub(crate) reason: Option<ExitReason>,
     pub(crate) pipes: BTreeMap<RawFd, Pipe>,
     pub(crate) paused: BTreeSet<RawFd>,
@@ -85,7 +104,7 @@ pub struct Child {
 impl Child {
     pub(crate) fn new(
         pid: u32,
-        pidfd: AsyncFd<OwnedFd>,
+        pidfd: AsyncFd<PidFd>,
         readers: Vec<ChildReader>,
         writers: Vec<ChildWriter>,
         options: Options,
@@ -112,98 +131,38 @@ impl Child {
         }
     }
 
-    /// The child's process ID. Only meaningful until the child is reaped.
-    pub fn id(&self) -> u32 {
-        self.pid
+    /// The child's process ID, or `None` once it was reaped (its PID may then name another
+    /// process), as tokio's `Child::id`.
+    #[doc(alias = "pid")]
+    pub fn id(&self) -> Option<u32> {
+        self.reason.is_none().then_some(self.pid)
     }
 
-    /// The child's pidfd (for `poll`, `pidfd_getfd`, ...). Valid as long as the handle.
-    pub fn pidfd(&self) -> BorrowedFd<'_> {
+    fn pidfd(&self) -> &PidFd {
         match &self.pidfd {
-            Some(fd) => fd.get_ref().as_fd(),
+            Some(fd) => fd.get_ref(),
             None => unreachable!("the pidfd is only taken while dropping"),
         }
     }
 
-    /// The exit reason, once the child has been reaped.
-    pub fn exit_reason(&self) -> Option<ExitReason> {
-        self.reason
-    }
-
     // ----- writing -----
 
-    fn writer(&mut self, fd: RawFd) -> Result<&mut ChildWriter, Error> {
-        match self.pipes.get_mut(&fd) {
-            Some(Pipe::Writer(w)) => Ok(w),
-            _ => Err(Error::NotWritable { fd }),
-        }
-    }
-
-    /// Writes some of `data` to the child's stdin; waits while the pipe is full.
-    pub async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        Ok(self.writer(0)?.write(data).await?)
-    }
-
-    /// Writes all of `data` to the child's stdin (Twisted's `write`).
+    /// Writes all of `data` to the child's stdin.
     ///
     /// Waits while the pipe is full (backpressure). A child that closed its stdin gives an
-    /// [`Error::Io`] of kind `BrokenPipe`; the parent never gets `SIGPIPE`.
+    /// [`Error::Io`] of kind `BrokenPipe`; the parent never gets `SIGPIPE`. Stdin must be a
+    /// pipe ([`ChildFd::Input`](super::ChildFd::Input)), else [`Error::NotWritable`].
     ///
     /// While this waits nothing reads the child's output; a child that answers a large input
     /// with a large output can fill both pipes. For such streams take the writer out
     /// ([`take_stdin`](Child::take_stdin)) and write from another task while reading here.
+    /// Vectored writes and the rest of `AsyncWriteExt` are on the taken writer.
+    #[doc(alias = "write", alias = "writeSequence")]
     pub async fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
         self.write_to(0, data).await
     }
 
-    /// One `writev(2)` of `bufs` to the child's stdin; returns how much was written.
-    pub async fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> Result<usize, Error> {
-        Ok(self.writer(0)?.write_vectored(bufs).await?)
-    }
-
-    /// Writes every buffer of `seq`, in order, to the child's stdin with vectored writes
-    /// (Twisted's `writeSequence`).
-    ///
-    /// ```
-    /// use pidward::process::Command;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), pidward::process::Error> {
-    /// let mut child = Command::new("cat").spawn()?;
-    /// let header = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
-    /// child.write_sequence(&[&header[..], b"hello ", b"world"]).await?;
-    /// child.close_stdin();
-    /// assert_eq!(child.read_to_end(1).await?, b"HTTP/1.0 200 OK\r\n\r\nhello world");
-    /// # child.wait().await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn write_sequence<B: AsRef<[u8]>>(&mut self, seq: &[B]) -> Result<(), Error> {
-        self.write_sequence_to(0, seq).await
-    }
-
-    /// Writes every buffer of `seq`, in order, to child fd `fd` with vectored writes.
-    pub async fn write_sequence_to<B: AsRef<[u8]>>(
-        &mut self,
-        fd: RawFd,
-        seq: &[B],
-    ) -> Result<(), Error> {
-        let writer = self.writer(fd)?;
-        let mut slices: Vec<IoSlice<'_>> = seq.iter().map(|b| IoSlice::new(b.as_ref())).collect();
-        let mut rest = &mut slices[..];
-        // Drops leading empty buffers, so that an all-empty sequence writes nothing.
-        IoSlice::advance_slices(&mut rest, 0);
-        while !rest.is_empty() {
-            let n = writer.write_vectored(rest).await?;
-            if n == 0 {
-                return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
-            }
-            IoSlice::advance_slices(&mut rest, n);
-        }
-        Ok(())
-    }
-
-    /// Writes all of `data` to child fd `fd` (Twisted's `writeToChild`).
+    /// Writes all of `data` to child fd `fd`.
     ///
     /// An fd that is not a pipe this handle writes is [`Error::NotWritable`].
     ///
@@ -215,66 +174,50 @@ impl Child {
     /// let mut child = Command::new("sh")
     ///     .args(["-c", "cat <&3"])
     ///     .fd(3, ChildFd::Input)
+    ///     .stdout(ChildFd::Output)
     ///     .spawn()?;
     /// child.write_to(3, b"via fd 3").await?;
     /// assert!(matches!(child.write_to(1, b"x").await, Err(Error::NotWritable { fd: 1 })));
     /// child.close_fd(3);
-    /// assert_eq!(child.read_to_end(1).await?, b"via fd 3");
-    /// # child.wait().await?;
+    /// assert_eq!(child.wait_with_output().await?.stdout, b"via fd 3");
     /// # Ok(())
     /// # }
     /// ```
+    #[doc(alias = "writeToChild")]
     pub async fn write_to(&mut self, fd: RawFd, data: &[u8]) -> Result<(), Error> {
-        Ok(self.writer(fd)?.write_all(data).await?)
-    }
-
-    // ----- reading -----
-
-    /// Reads child fd `fd` to end of file and returns everything (for short outputs; use the
-    /// event stream or [`take_reader`](Child::take_reader) for long-running ones).
-    pub async fn read_to_end(&mut self, fd: RawFd) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
         match self.pipes.get_mut(&fd) {
-            Some(Pipe::Reader(r)) => {
-                r.read_to_end(&mut out).await?;
-            }
-            _ => {
-                return Err(Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("child fd {fd} is not a pipe this handle reads"),
-                )));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Stops reading child fd `fd` in the event stream (Twisted's `pauseProducing`, per fd):
-    /// its data stays in the pipe, and a child that keeps writing blocks once the pipe is full.
-    pub fn pause(&mut self, fd: RawFd) {
-        if matches!(self.pipes.get(&fd), Some(Pipe::Reader(_))) {
-            self.paused.insert(fd);
+            Some(Pipe::Writer(w)) => Ok(w.write_all(data).await?),
+            _ => Err(Error::NotWritable { fd }),
         }
     }
 
-    /// Resumes reading child fd `fd` in the event stream.
-    pub fn resume(&mut self, fd: RawFd) {
-        self.paused.remove(&fd);
+    // ----- flow control -----
+
+    /// Stops reading child fd `fd` in the event stream: its data stays in the pipe, and a
+    /// child that keeps writing blocks once the pipe is full. An fd that is not a pipe this
+    /// handle reads is [`Error::NotReadable`].
+    #[doc(alias = "pauseProducing")]
+    pub fn pause(&mut self, fd: RawFd) -> Result<(), Error> {
+        match self.pipes.get(&fd) {
+            Some(Pipe::Reader(_)) => {
+                self.paused.insert(fd);
+                Ok(())
+            }
+            _ => Err(Error::NotReadable { fd }),
+        }
     }
 
-    /// Pauses every reader.
-    pub fn pause_all(&mut self) {
-        let readers: Vec<RawFd> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| matches!(p, Pipe::Reader(_)))
-            .map(|(&fd, _)| fd)
-            .collect();
-        self.paused.extend(readers);
-    }
-
-    /// Resumes every reader.
-    pub fn resume_all(&mut self) {
-        self.paused.clear();
+    /// Resumes reading child fd `fd` in the event stream; [`Error::NotReadable`] as
+    /// [`pause`](Child::pause).
+    #[doc(alias = "resumeProducing")]
+    pub fn resume(&mut self, fd: RawFd) -> Result<(), Error> {
+        match self.pipes.get(&fd) {
+            Some(Pipe::Reader(_)) => {
+                self.paused.remove(&fd);
+                Ok(())
+            }
+            _ => Err(Error::NotReadable { fd }),
+        }
     }
 
     // ----- signals -----
@@ -290,14 +233,15 @@ impl Child {
     /// group the child leads and no other, even if the kernel reaped the child behind this
     /// handle's back (`SIGCHLD` ignored) and its number was reused. Kernels before 6.9 cannot
     /// do that: [`Error::GroupSignalUnsupported`], and nothing is sent.
+    #[doc(alias = "signalProcess", alias = "start_kill")]
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
         if self.reason.is_some() {
             return Err(Error::ProcessExitedAlready { pid: self.pid });
         }
         let result = if self.group {
-            pidfd::signal_group(self.pidfd(), signal)
+            self.pidfd().signal_group(signal)
         } else {
-            pidfd::send_signal(self.pidfd(), signal)
+            self.pidfd().send_signal(signal)
         };
         match result {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
@@ -310,7 +254,8 @@ impl Child {
         }
     }
 
-    /// Sends `SIGKILL` and waits for the child to be reaped.
+    /// Sends `SIGKILL` (unless the child was reaped already) and waits for the child to be
+    /// reaped.
     pub async fn kill(&mut self) -> Result<ExitReason, Error> {
         match self.signal(Signal::KILL) {
             Ok(()) | Err(Error::ProcessExitedAlready { .. }) => {}
@@ -322,7 +267,7 @@ impl Child {
     // ----- waiting -----
 
     /// Polls for the child's termination and reaps it (`waitid(P_PIDFD)`); the reason is kept.
-    pub fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<ExitReason, Error>> {
+    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<ExitReason, Error>> {
         if let Some(reason) = self.reason {
             return Poll::Ready(Ok(reason));
         }
@@ -335,34 +280,53 @@ impl Child {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
                 Poll::Pending => return Poll::Pending,
             };
-            match pidfd::wait(fd.get_ref().as_fd(), false) {
+            match reap(fd.get_ref(), false) {
                 Ok(Some(reason)) => {
                     self.reason = Some(reason);
                     return Poll::Ready(Ok(reason));
                 }
                 Ok(None) => guard.clear_ready(),
-                Err(e) => return Poll::Ready(Err(e.into())),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
     /// Waits for the child to terminate and reaps it. Pipes stay open: output the child wrote
-    /// can still be read afterwards. Returns the same reason when called again.
+    /// can still be read afterwards. Returns the same reason when called again. Cancel safe.
     ///
-    /// A child blocked writing to a full pipe nobody reads will not terminate; read (or close)
-    /// its outputs, or use the event stream, which does both.
+    /// Unlike tokio's `wait`, stdin is not closed first: close it
+    /// ([`close_stdin`](Child::close_stdin)) if the child waits for its end of file. A child
+    /// blocked writing to a full pipe nobody reads will not terminate either: read (or close)
+    /// its outputs, or use [`wait_with_output`](Child::wait_with_output) or the event stream,
+    /// which do both.
     pub async fn wait(&mut self) -> Result<ExitReason, Error> {
         std::future::poll_fn(|cx| self.poll_wait(cx)).await
     }
 
-    /// Reaps the child if it has terminated, without waiting.
+    /// Reaps the child if it has terminated, without waiting; the reason once it was reaped.
     pub fn try_wait(&mut self) -> Result<Option<ExitReason>, Error> {
         if let Some(reason) = self.reason {
             return Ok(Some(reason));
         }
-        let reason = pidfd::wait(self.pidfd(), false)?;
+        let reason = reap(self.pidfd(), false)?;
         self.reason = reason;
         Ok(reason)
+    }
+}
+
+/// Reaps the child behind `pidfd` and decodes how it ended.
+fn reap(pidfd: &PidFd, block: bool) -> Result<Option<ExitReason>, Error> {
+    match pidfd.reap(block)? {
+        Some(reaped) => Ok(Some(ExitReason::from_siginfo(reaped.code, reaped.status)?)),
+        None => Ok(None),
+    }
+}
+
+impl AsFd for Child {
+    /// The child's pidfd (for `poll`, `pidfd_getfd`, ...), valid as long as the handle, also
+    /// after the child was reaped.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pidfd().as_fd()
     }
 }
 
@@ -375,7 +339,7 @@ impl Drop for Child {
             && let Err(Error::GroupSignalUnsupported { .. }) = self.signal(Signal::KILL)
         {
             // The group cannot be addressed safely: kill at least the child itself.
-            let _ = pidfd::send_signal(self.pidfd(), Signal::KILL);
+            let _ = self.pidfd().send_signal(Signal::KILL);
         }
         if let Ok(Some(_)) = self.try_wait() {
             return;

@@ -2,8 +2,8 @@
 //!
 //! Everything that can go wrong has its own variant so that callers can match on it: a command
 //! that cannot be run as written (found before anything is started), a step of starting the
-//! child that failed with an OS error (which step, and the errno), a write to a child fd that
-//! this handle does not write, a signal to a child that was reaped already, and plain I/O
+//! child that failed with an OS error (which step, and the errno), a write to (or read of) a
+//! child fd that this handle does not write (or read), a signal to a child that was reaped already, and plain I/O
 //! errors (where `BrokenPipe` means the child closed its end). [`Error`] converts into
 //! [`std::io::Error`] so that `?` works in functions returning `io::Result`.
 
@@ -49,6 +49,15 @@ pub enum Error {
         /// The child fd number.
         fd: i32,
     },
+    /// The child fd is not a pipe that this handle reads: it was not set up as
+    /// [`ChildFd::Output`](super::ChildFd::Output), or it was taken or closed.
+    #[error(
+        "child fd {fd} is not a pipe this handle reads (not ChildFd::Output, taken, or closed)"
+    )]
+    NotReadable {
+        /// The child fd number.
+        fd: i32,
+    },
     /// The child was reaped already, so it cannot be signalled: its PID may belong to another
     /// process by now. No signal was sent.
     #[error("process {pid} has exited already and was reaped; no signal was sent")]
@@ -84,7 +93,7 @@ impl Error {
             },
             Error::Spawn { source, .. } => source.os_error().kind(),
             Error::GroupSignalUnsupported { .. } => io::ErrorKind::Unsupported,
-            Error::NotWritable { .. } => io::ErrorKind::InvalidInput,
+            Error::NotWritable { .. } | Error::NotReadable { .. } => io::ErrorKind::InvalidInput,
             Error::ProcessExitedAlready { .. } => io::ErrorKind::NotFound,
             Error::Io(e) => e.kind(),
         }

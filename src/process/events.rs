@@ -1,10 +1,11 @@
-//! The merged event stream: [`Event`] and [`Child::next_event`].
+//! The merged event stream: [`Event`], [`Child::next_event`], and `Child` as a [`Stream`].
 //!
 //! Twisted delivers a child's life as callbacks: `childDataReceived(fd, data)`,
 //! `childConnectionLost(fd)`, `processExited(reason)`, `processEnded(reason)`. Here they are one
 //! stream of [`Event`]s, pulled by the caller, which is also what makes flow control work: a
 //! chunk is only read from a pipe when the caller asks for the next event, and never from a
-//! paused fd.
+//! paused fd. The handle is a [`Stream`] of `Result<Event, Error>` (so `StreamExt` combinators
+//! apply to `&mut child`); [`Child::next_event`] is the same without a `futures` import.
 //!
 //! Ordering rules:
 //! * `Exited` comes once, as soon as the child is reaped; pipes may still be open (a grandchild
@@ -19,7 +20,10 @@
 //! Readers are polled round robin, so one busy fd cannot starve another.
 
 use std::os::fd::RawFd;
+use std::pin::Pin;
 use std::task::{Context, Poll};
+
+use futures_core::Stream;
 
 use super::child::{Child, Pipe};
 use super::error::Error;
@@ -48,7 +52,8 @@ pub enum Event {
 }
 
 impl Child {
-    /// The next event, or `None` after [`Event::Ended`].
+    /// The next event, or `None` after [`Event::Ended`]; the [`Stream`] implementation's next
+    /// item, without needing `StreamExt`.
     ///
     /// Cancel safe: an event is read and returned in the same poll, so using this in
     /// `tokio::select!` loses nothing.
@@ -58,7 +63,10 @@ impl Child {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), pidward::process::Error> {
-    /// let mut child = Command::new("sh").args(["-c", "echo out; echo err >&2; exit 7"]).spawn()?;
+    /// let mut child = Command::new("sh")
+    ///     .args(["-c", "echo out; echo err >&2; exit 7"])
+    ///     .stdio_pipes()
+    ///     .spawn()?;
     /// child.close_stdin();
     /// let (mut out, mut err, mut exited) = (Vec::new(), Vec::new(), None);
     /// while let Some(event) = child.next_event().await? {
@@ -81,9 +89,11 @@ impl Child {
         std::future::poll_fn(|cx| self.poll_next_event(cx)).await
     }
 
-    /// Polls for the next event; see [`next_event`](Child::next_event). This is the shape of
-    /// `Stream::poll_next`, for adapters.
-    pub fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
+    /// Polls for the next event; see [`next_event`](Child::next_event).
+    pub(crate) fn poll_next_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Event>, Error>> {
         if let Some(event) = self.pending.pop_front() {
             return Poll::Ready(Ok(Some(event)));
         }
@@ -153,5 +163,40 @@ impl Child {
             return Poll::Ready(Ok(Some(Event::Ended(reason))));
         }
         Poll::Pending
+    }
+}
+
+impl Stream for Child {
+    /// An event, or the error that ends the stream (the child could not be reaped).
+    type Item = Result<Event, Error>;
+
+    /// The next event; `None` after [`Event::Ended`]. See [`Child::next_event`].
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use pidward::process::{ChildFd, Command, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pidward::process::Error> {
+    /// let mut child = Command::new("sh")
+    ///     .args(["-c", "echo one; echo two"])
+    ///     .stdout(ChildFd::Output)
+    ///     .spawn()?;
+    /// let data: Vec<u8> = (&mut child)
+    ///     .filter_map(|event| async move {
+    ///         match event {
+    ///             Ok(Event::Data { data, .. }) => Some(data),
+    ///             _ => None,
+    ///         }
+    ///     })
+    ///     .concat()
+    ///     .await;
+    /// assert_eq!(data, b"one\ntwo\n");
+    /// assert!(child.try_wait()?.unwrap().success()); // the stream ran to Ended
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_event(cx).map(Result::transpose)
     }
 }

@@ -4,9 +4,15 @@
 //! is `CLD_EXITED` (then `si_status` is the exit code), `CLD_KILLED` or `CLD_DUMPED` (then
 //! `si_status` is the signal number, and `CLD_DUMPED` means a core file was written). There is
 //! no packed wait status to decode and no guessing between "exit code 143" and "SIGTERM".
+//!
+//! It converts both ways with [`std::process::ExitStatus`], the type `std` and tokio return:
+//! every reason is an `ExitStatus`; an `ExitStatus` is a reason when it says the process
+//! terminated (not when it was stopped or continued, which `waitpid` can also report).
 
 use std::fmt;
 use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 
 use crate::Signal;
 
@@ -22,6 +28,11 @@ use crate::Signal;
 /// assert_eq!(killed.signal(), Some(Signal::TERM));
 /// assert_eq!(killed.code(), None);
 /// assert!(ExitReason::Exited(0).success());
+///
+/// // The same facts as std's ExitStatus, both ways.
+/// let status = std::process::ExitStatus::from(killed);
+/// assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
+/// assert_eq!(ExitReason::try_from(status), Ok(killed));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExitReason {
@@ -102,6 +113,45 @@ impl ExitReason {
                 format!("waitid reported si_code {other}, which is not a termination"),
             )),
         }
+    }
+}
+
+impl From<ExitReason> for ExitStatus {
+    /// The wait status `waitpid(2)` would have reported: the code in bits 8-15, or the signal
+    /// in bits 0-6 and the core-dump flag in bit 7.
+    fn from(reason: ExitReason) -> ExitStatus {
+        ExitStatus::from_raw(match reason {
+            ExitReason::Exited(code) => (code & 0xff) << 8,
+            ExitReason::Signaled {
+                signal,
+                core_dumped,
+            } => signal.as_raw() | if core_dumped { 0x80 } else { 0 },
+        })
+    }
+}
+
+impl TryFrom<ExitStatus> for ExitReason {
+    /// The status itself, when it is not a termination (a stopped or continued process) or
+    /// names a signal number this system does not have.
+    type Error = ExitStatus;
+
+    fn try_from(status: ExitStatus) -> Result<ExitReason, ExitStatus> {
+        if let Some(code) = status.code() {
+            return Ok(ExitReason::Exited(code));
+        }
+        match status.signal().and_then(Signal::from_raw) {
+            Some(signal) => Ok(ExitReason::Signaled {
+                signal,
+                core_dumped: status.core_dumped(),
+            }),
+            None => Err(status),
+        }
+    }
+}
+
+impl PartialEq<ExitStatus> for ExitReason {
+    fn eq(&self, other: &ExitStatus) -> bool {
+        ExitStatus::from(*self) == *other
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! Twisted's `childFDs` in Rust: every child fd number the caller names gets one source (a new
 //! pipe, an fd of the parent, `/dev/null`, a file), and every other fd is closed in the child.
-//! Before the child is created the parent
+//! A standard fd (0, 1, 2) that the caller did not name gets the default of the call that
+//! starts the child ([`Stdio`]): inherited for `spawn` and `status`, as with std and tokio;
+//! `/dev/null` on stdin and pipes on stdout and stderr for `output`. Before the child is
+//! created the parent
 //!
 //! 1. creates the pipes (`pipe2(O_CLOEXEC)`, at the kernel's default size; the parent's end
 //!    grows a pipe once it proves busy, see `io`) and makes its own ends non-blocking;
@@ -20,16 +23,27 @@ use crate::child::{self, Step};
 
 /// What a child fd number is connected to.
 ///
-/// The default map is `0 => Input`, `1 => Output`, `2 => Output`; every fd not in the map is
-/// closed in the child.
+/// Every fd above 2 that is not in the map is closed in the child. Standard fds not in the map
+/// are inherited by [`spawn`](super::Command::spawn) and [`status`](super::Command::status)
+/// (as `std::process::Stdio::inherit()`), and set up for collecting by
+/// [`output`](super::Command::output); [`stdio_pipes`](super::Command::stdio_pipes) maps all
+/// three to pipes (Twisted's layout).
+///
+/// | `std`/tokio `Stdio` | `ChildFd` |
+/// |---|---|
+/// | `piped()` on stdin | [`Input`](ChildFd::Input) (the parent writes) |
+/// | `piped()` on stdout, stderr | [`Output`](ChildFd::Output) (the parent reads) |
+/// | `inherit()` | [`Inherit(n)`](ChildFd::Inherit), any parent fd |
+/// | `null()` | [`Null`](ChildFd::Null) |
+/// | `From<File>`, `From<OwnedFd>` | [`File`](ChildFd::File) (`From` too) |
 ///
 /// ```
 /// use pidward::process::{ChildFd, Command};
 ///
 /// let mut cmd = Command::new("sh");
 /// cmd.arg("-c").arg("echo to-three >&3")
-///     .fd(2, ChildFd::Inherit(2))  // share the parent's stderr
-///     .fd(3, ChildFd::Output);      // a fourth pipe the parent reads
+///     .stdout(ChildFd::Null)   // discard stdout; stdin and stderr stay inherited
+///     .fd(3, ChildFd::Output); // a fourth pipe the parent reads
 /// ```
 #[derive(Debug)]
 pub enum ChildFd {
@@ -57,6 +71,17 @@ impl From<OwnedFd> for ChildFd {
     fn from(fd: OwnedFd) -> ChildFd {
         ChildFd::File(File::from(fd))
     }
+}
+
+/// What a standard fd the command did not map becomes, for one way of starting the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stdio {
+    /// The parent's fd of the same number, if it is open (else closed in the child).
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A pipe: the parent writes fd 0 and reads the others.
+    Pipe,
 }
 
 /// Which way a pipe runs, seen from the parent.
@@ -96,18 +121,45 @@ fn is_open(fd: RawFd) -> bool {
 }
 
 impl FdPlan {
-    /// Creates the pipes and the move list for `map`.
-    pub(crate) fn new(map: &BTreeMap<RawFd, ChildFd>) -> Result<FdPlan, Error> {
+    /// Creates the pipes and the move list for `map`, with `defaults` for the standard fds
+    /// that `map` does not name.
+    pub(crate) fn new(
+        map: &BTreeMap<RawFd, ChildFd>,
+        defaults: [Stdio; 3],
+    ) -> Result<FdPlan, Error> {
+        let mut unmapped = Vec::new();
+        for (fd, default) in (0..3).zip(defaults) {
+            if map.contains_key(&fd) {
+                continue;
+            }
+            match default {
+                Stdio::Inherit if is_open(fd) => unmapped.push((fd, ChildFd::Inherit(fd))),
+                Stdio::Inherit => {}
+                Stdio::Null => unmapped.push((fd, ChildFd::Null)),
+                Stdio::Pipe if fd == 0 => unmapped.push((fd, ChildFd::Input)),
+                Stdio::Pipe => unmapped.push((fd, ChildFd::Output)),
+            }
+        }
+        let entries = map
+            .iter()
+            .chain(unmapped.iter().map(|(fd, spec)| (fd, spec)));
+        FdPlan::lay_out(entries, map.len() + unmapped.len())
+    }
+
+    fn lay_out<'a>(
+        entries: impl Iterator<Item = (&'a RawFd, &'a ChildFd)>,
+        count: usize,
+    ) -> Result<FdPlan, Error> {
         let pipes_err = |detail: &str, e: io::Error| Error::Spawn {
             program: String::new(),
             step: Step::Pipes,
             source: child::Error::from_io(Step::Pipes, &e, detail),
         };
-        let mut moves = Vec::with_capacity(map.len());
+        let mut moves = Vec::with_capacity(count);
         let mut child_ends = Vec::new();
         let mut parent_ends = Vec::new();
         let mut null: Option<RawFd> = None;
-        for (&target, spec) in map {
+        for (&target, spec) in entries {
             if target < 0 {
                 return Err(Error::InvalidCommand(format!(
                     "child fd {target} is negative"

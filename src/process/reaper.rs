@@ -11,14 +11,14 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, OnceLock};
 
-use super::pidfd;
+use crate::pidfd::PidFd;
 
 struct Reaper {
     epoll: OwnedFd,
-    children: Mutex<HashMap<RawFd, OwnedFd>>,
+    children: Mutex<HashMap<RawFd, PidFd>>,
 }
 
 static REAPER: OnceLock<Option<Reaper>> = OnceLock::new();
@@ -73,7 +73,7 @@ fn run() {
         for event in &events[..n as usize] {
             let fd = event.u64 as RawFd;
             let reaped = match children.get(&fd) {
-                Some(pidfd) => !matches!(pidfd::wait(pidfd.as_fd(), false), Ok(None)),
+                Some(pidfd) => !matches!(pidfd.reap(false), Ok(None)),
                 None => false,
             };
             if reaped {
@@ -85,7 +85,7 @@ fn run() {
 }
 
 /// Takes ownership of the pidfd of a child that is still running and reaps it when it exits.
-pub(crate) fn adopt(pidfd: OwnedFd) {
+pub(crate) fn adopt(pidfd: PidFd) {
     let Some(reaper) = REAPER.get_or_init(start) else {
         // No thread: the child becomes a zombie until this process exits. Logged at start.
         return;

@@ -1,5 +1,5 @@
-//! [`Command::spawn`]: the command as a [`child::Setup`] and an [`Exec`], started by the one
-//! set-up engine, then its pipes and pidfd registered with tokio.
+//! Starting a [`Command`]: its [`Setup`] and [`Exec`] checked and completed, started by the
+//! one set-up engine, then its pipes and pidfd registered with tokio.
 //!
 //! Everything fallible happens before the child exists: the command is checked, users and
 //! groups resolved, pipes created and registered with the runtime (so that a runtime without
@@ -14,25 +14,23 @@ use tokio::io::Interest;
 use super::child::{Child, Options};
 use super::command::Command;
 use super::error::Error;
-use super::fdmap::{Direction, FdPlan};
-use super::io::{ChildReader, ChildWriter};
-use super::pidfd;
-use crate::child::{self, Exec, Setup, Step};
+use super::fdmap::{Direction, FdPlan, Stdio};
+use super::io::{ChildReader, ChildWriter, register};
+use crate::child::{self, Session, Setup, Step};
+use crate::pidfd::PidFd;
 use crate::privileges::Credentials;
 
-/// [`Command::spawn`].
-pub(crate) fn spawn(cmd: &Command) -> Result<Child, Error> {
+/// Starts `cmd`, with `defaults` for the standard fds it does not map.
+pub(crate) fn spawn(cmd: &Command, defaults: [Stdio; 3]) -> Result<Child, Error> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(Error::Io(io::Error::other(
             "pidward::process::Command::spawn must be called from inside a tokio runtime",
         )));
     }
-    let program = cmd.program.to_string_lossy().into_owned();
-    let (setup, leads_group) = setup(cmd, &program)?;
-    let exec = exec(cmd);
+    let program = cmd.exec.get_program().to_string_lossy().into_owned();
+    let (mut setup, leads_group) = setup(cmd, &program)?;
 
-    let fds = FdPlan::new(&cmd.fds).map_err(|e| with_program(e, &program))?;
-    let mut setup = setup;
+    let fds = FdPlan::new(&cmd.fds, defaults).map_err(|e| with_program(e, &program))?;
     for &(target, source) in &fds.moves {
         setup = setup.fd_borrowed(target, source);
     }
@@ -46,18 +44,18 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Child, Error> {
             Direction::Write => writers.push(ChildWriter::new(child_fd, fd, cmd.pipe_size)?),
         }
     }
-    let spawned = child::spawn(&plan, &exec).map_err(|e| spawn_error(&program, e))?;
+    let spawned = child::spawn(&plan, &cmd.exec).map_err(|e| spawn_error(&program, e))?;
     // The child has exec'd: our copies of its fds can go.
     drop(fds.child_ends);
     drop(plan);
     let (pid, pidfd) = spawned.into_parts();
 
-    let pidfd = match super::io::register(pidfd, Interest::READABLE) {
+    let pidfd = match register(PidFd::from_owned(pidfd), Interest::READABLE) {
         Ok(fd) => fd,
         Err((pidfd, e)) => {
             // Cannot watch it: do not leave it running unattended.
-            let _ = pidfd::send_signal(std::os::fd::AsFd::as_fd(&pidfd), crate::Signal::KILL);
-            let _ = pidfd::wait(std::os::fd::AsFd::as_fd(&pidfd), true);
+            let _ = pidfd.send_signal(crate::Signal::KILL);
+            let _ = pidfd.reap(true);
             return Err(Error::Io(e));
         }
     };
@@ -73,96 +71,66 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Child, Error> {
     ))
 }
 
-/// The set-up part of the command, checked; and whether the child leads its process group.
+/// The command's set-up, checked and completed for one start; and whether the child leads its
+/// process group.
 fn setup(cmd: &Command, program: &str) -> Result<(Setup, bool), Error> {
-    let invalid = |m: &str| Err(Error::InvalidCommand(m.to_owned()));
-    let mut setup = Setup::new().close_unmapped();
-    let leads_group = match (cmd.setsid, cmd.pgroup, cmd.kill_group) {
-        (true, Some(_), _) => {
-            return invalid(
-                "setsid and process_group exclude each other (a new session is a new group)",
-            );
-        }
-        (_, Some(pgid), _) if pgid < 0 => {
+    let mut setup = cmd.setup.try_clone()?;
+    let leads_group = match (setup.session(), cmd.kill_group) {
+        (Session::Group(pgid), _) if pgid < 0 => {
             return Err(Error::InvalidCommand(format!(
                 "process group {pgid} is negative"
             )));
         }
-        (_, Some(pgid), true) if pgid != 0 => {
-            return invalid(
-                "kill_process_group needs the child to lead its own group: process_group(0)",
-            );
+        (Session::New | Session::Group(0), _) => true,
+        (Session::Group(_), true) => {
+            return Err(Error::InvalidCommand(
+                "kill_process_group needs the child to lead its own group: process_group(0)"
+                    .to_owned(),
+            ));
         }
-        (true, None, _) => {
-            setup = setup.new_session();
-            true
-        }
-        (false, Some(pgid), _) => {
-            setup = setup.process_group(pgid);
-            pgid == 0
-        }
-        (false, None, true) => {
+        (Session::Group(_), false) => false,
+        (Session::Inherit, true) => {
             setup = setup.process_group(0);
             true
         }
-        (false, None, false) => false,
+        (Session::Inherit, false) => false,
     };
-    if let Some(dir) = &cmd.cwd {
-        setup = setup.working_directory(dir);
-    }
-    if let Some(mask) = cmd.umask {
-        setup = setup.umask(mask);
-    }
-    for limit in &cmd.rlimits {
-        setup = setup.rlimit(*limit);
-    }
-    if let Some(creds) = credentials(cmd, program)? {
+    if let Some(creds) = credentials(&setup, program)? {
         setup = setup.credentials(creds);
     }
     Ok((setup, leads_group))
 }
 
-/// The credentials to switch to: named (resolved now) or numeric (taken as they are).
-fn credentials(cmd: &Command, program: &str) -> Result<Option<Credentials>, Error> {
-    if cmd.user.is_some() || cmd.group.is_some() {
-        if cmd.uid.is_some() || cmd.gid.is_some() || cmd.groups.is_some() {
+/// The credentials to switch to, if they change: named ones resolved now (so that an unknown
+/// user is [`Error::Credentials`]), numeric ones completed.
+fn credentials(setup: &Setup, program: &str) -> Result<Option<Credentials>, Error> {
+    let (user, group) = setup.names();
+    let given = setup.get_credentials();
+    if user.is_some() || group.is_some() {
+        if given.is_some() {
             return Err(Error::InvalidCommand(
-                "user/group by name exclude uid, gid and groups".to_owned(),
+                "user/group by name exclude credentials, uid, gid and groups".to_owned(),
             ));
         }
-        return Credentials::resolve(cmd.user.as_deref(), cmd.group.as_deref())
+        return Credentials::resolve(user, group)
             .map(Some)
             .map_err(|source| Error::Credentials {
                 program: program.to_owned(),
                 source,
             });
     }
-    if cmd.uid.is_none() && cmd.gid.is_none() && cmd.groups.is_none() {
-        return Ok(None);
-    }
     // Dropping root without naming groups: do not keep root's supplementary groups.
-    let groups = match &cmd.groups {
-        Some(groups) => Some(groups.clone()),
-        None if cmd.uid.is_some() && rustix::process::geteuid().is_root() => Some(Vec::new()),
-        None => None,
-    };
-    Ok(Some(Credentials::from_ids(cmd.uid, cmd.gid, groups)))
-}
-
-/// The program, its arguments and its environment.
-fn exec(cmd: &Command) -> Exec {
-    let mut exec = Exec::new(&cmd.program);
-    exec.args(&cmd.args);
-    if cmd.env_clear {
-        exec.env_clear();
+    match given {
+        Some(c)
+            if c.uid().is_some()
+                && c.groups().is_none()
+                && rustix::process::geteuid().is_root() =>
+        {
+            let creds = Credentials::from_ids(c.uid(), c.gid(), Some(Vec::new()));
+            Ok(Some(creds.effective_only(c.is_effective_only())))
+        }
+        _ => Ok(None),
     }
-    for (key, value) in &cmd.env {
-        match value {
-            Some(v) => exec.env(key, v),
-            None => exec.env_remove(key),
-        };
-    }
-    exec
 }
 
 /// A failure of the set-up engine: a command that cannot be run as written, or a step.

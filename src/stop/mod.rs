@@ -269,11 +269,7 @@ fn remove_if_unlocked(path: &Path) -> Result<(), Error> {
         _ => return Ok(()),
     }
     let removed = match pidfile::PidFile::options().defer_write(true).acquire(path) {
-        Ok(guard) => guard.release().map_err(|source| pidfile::Error::Io {
-            path: path.to_owned(),
-            step: pidfile::Step::Remove,
-            source,
-        }),
+        Ok(guard) => guard.release(),
         // Someone holds it now: it is theirs.
         Err(pidfile::Error::AlreadyRunning { .. }) => Ok(()),
         Err(e) => Err(e),

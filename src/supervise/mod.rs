@@ -58,7 +58,10 @@
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
 //! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
-//! | `restart.rs` | [`Restart`]: policies, backoff, the wait between runs |
+//! | `policy.rs` | [`Policy`], [`Cause`], [`ExitSet`]: which ends of a run restart it |
+//! | `restart.rs` | [`Restart`]: backoff, limit, the wait between runs |
+//! | `lifecycle.rs` | [`Lifecycle`]: the runs of a service under a restart policy |
+//! | `state.rs` | [`State`], [`StateFile`]: the state `status` shows, beside the PID file |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
 //! Threads: signal dispositions belong to the process, masks and signalfds to threads.
@@ -73,20 +76,26 @@ use crate::Signal;
 mod catching;
 mod error;
 mod exit;
+mod lifecycle;
+mod policy;
 mod poll;
 mod restart;
 mod running;
 mod service;
 mod sigset;
 mod spawn;
+mod state;
 mod supervised;
 mod tree;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code, forwardable};
-pub use restart::{Policy, Restart, STOP_SIGNALS, Wake, wait_backoff};
+pub use lifecycle::{Ended, Events, Lifecycle};
+pub use policy::{Cause, ExitSet, ExitSetError, Policy};
+pub use restart::{Next, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};
+pub use state::{Exit, HISTORY, Phase, State, StateFile, read as read_state};
 pub use supervised::Supervised;
 
 /// The signals forwarded by default.

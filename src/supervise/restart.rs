@@ -1,12 +1,16 @@
-//! Restart policies with backoff, and the wait between two runs.
+//! The backoff between runs, the limit of failures, and the wait between two runs.
 //!
-//! [`Restart::next`] decides, from how a run ended and how long it ran, whether the service
-//! starts again and after what delay: the delay starts at [`Restart::delay`], doubles after
-//! each failed run up to [`Restart::max_delay`], gets a uniform jitter of
-//! ±[`Restart::jitter`] (so that services that failed together do not restart in step), and
-//! falls back to the first delay after a run that lasted [`Restart::reset_after`]. A run ended
-//! by an administrative stop (the supervisor got `TERM`, `INT` or `QUIT`) is never restarted;
-//! neither is a start whose set-up or exec failed (the caller does not ask).
+//! [`Restart::next`] decides, from how a run ended ([`Cause`], see [`super::policy`]) and how
+//! long it ran, whether the service starts again and after what delay: the delay starts at
+//! [`Restart::delay`], doubles after each restart up to [`Restart::max_delay`], gets a
+//! uniform jitter of ±[`Restart::jitter`] (so that services that failed together do not
+//! restart in step), and falls back to the first delay after a run that lasted
+//! [`Restart::reset_after`] (the caller counts from readiness when the start waits for it).
+//! [`Restart::limit`] gives up after N failures in a row (a clean end or a run that lasted
+//! the reset time ends a row), or N within a window of time. A run ended by an administrative
+//! stop (the supervisor got `TERM`, `INT` or `QUIT`) is never restarted, nor one whose status
+//! is in [`Restart::prevent`]; neither is a start whose set-up or exec failed (the caller
+//! does not ask).
 //!
 //! [`wait_backoff`] sleeps out the delay in `poll(2)` on a signalfd of the signals the
 //! supervisor keeps blocked across runs (so that no window exists where `TERM` kills it):
@@ -14,6 +18,7 @@
 //! `HUP` starts the service now, and other signals are dropped (there is no command to pass
 //! them to). All timers use the monotonic clock.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsFd;
 use std::process::ExitStatus;
@@ -21,37 +26,39 @@ use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
 
+use super::policy::{Cause, ExitSet, Policy};
 use super::sigset::{SigSet, read_siginfo};
 use crate::Signal;
 
-/// Which ends of a run start the service again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What [`Restart::next`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Policy {
-    /// Never (the default).
-    #[default]
-    No,
-    /// After an unclean end: a non-zero exit code, or death by a signal.
-    OnFailure,
-    /// After any end but an administrative stop.
-    Always,
+pub enum Next {
+    /// Start again after this delay.
+    After(Duration),
+    /// Do not start again: the policy does not cover the end, its status is in the prevent
+    /// set, or the supervisor was told to stop.
+    Done,
+    /// The policy would start again, but the limit of failures is reached: give up.
+    GaveUp,
 }
 
-/// A restart policy with its backoff.
+/// A restart policy with its backoff and its limit.
 ///
 /// ```
 /// use std::os::unix::process::ExitStatusExt;
 /// use std::process::ExitStatus;
 /// use std::time::Duration;
-/// use pidward::supervise::{Policy, Restart};
+/// use pidward::supervise::{Cause, Next, Policy, Restart};
 ///
-/// let mut restart = Restart::new(Policy::OnFailure).jitter(0.0);
-/// let failed = ExitStatus::from_raw(1 << 8);
+/// let mut restart = Restart::new(Policy::OnFailure).jitter(0.0).limit(3, None);
 /// let short = Duration::from_millis(100);
-/// assert_eq!(restart.next(failed, short, false), Some(Duration::from_secs(1)));
-/// assert_eq!(restart.next(failed, short, false), Some(Duration::from_secs(2)));
-/// assert_eq!(restart.next(ExitStatus::from_raw(0), short, false), None);
-/// assert_eq!(restart.next(failed, short, true), None); // an administrative stop
+/// let failed = ExitStatus::from_raw(1 << 8);
+/// assert_eq!(restart.next(failed, Cause::Code, short, false), Next::After(Duration::from_secs(1)));
+/// assert_eq!(restart.next(failed, Cause::Code, short, false), Next::After(Duration::from_secs(2)));
+/// assert_eq!(restart.next(failed, Cause::Code, short, false), Next::GaveUp);
+/// assert_eq!(restart.next(ExitStatus::from_raw(0), Cause::Clean, short, false), Next::Done);
+/// assert_eq!(restart.next(failed, Cause::Code, short, true), Next::Done); // a stop
 /// ```
 #[derive(Debug, Clone)]
 pub struct Restart {
@@ -60,13 +67,21 @@ pub struct Restart {
     max_delay: Duration,
     jitter: f64,
     reset_after: Duration,
+    success: ExitSet,
+    prevent: ExitSet,
+    remap: ExitSet,
+    limit: Option<(u32, Option<Duration>)>,
     next_delay: Duration,
     restarts: u64,
+    consecutive: u32,
+    /// When the recent failures happened (as many as the limit counts).
+    failures: VecDeque<Instant>,
     seed: u64,
 }
 
 impl Restart {
-    /// `policy` with a delay of 1 s doubling to 60 s, a jitter of 0.1, reset after 10 s.
+    /// `policy` with a delay of 1 s doubling to 60 s, a jitter of 0.1, reset after 10 s, no
+    /// limit.
     pub fn new(policy: Policy) -> Restart {
         let seed = u64::from(std::process::id())
             ^ std::time::SystemTime::now()
@@ -78,8 +93,14 @@ impl Restart {
             max_delay: Duration::from_secs(60),
             jitter: 0.1,
             reset_after: Duration::from_secs(10),
+            success: ExitSet::default(),
+            prevent: ExitSet::default(),
+            remap: ExitSet::default(),
+            limit: None,
             next_delay: Duration::from_secs(1),
             restarts: 0,
+            consecutive: 0,
+            failures: VecDeque::new(),
             seed: seed | 1,
         }
     }
@@ -109,9 +130,43 @@ impl Restart {
         self
     }
 
+    /// Exit codes and signals that count as a clean end (systemd's `SuccessExitStatus=`),
+    /// besides code 0 and `HUP`, `INT`, `TERM`, `PIPE`.
+    pub fn success(mut self, set: ExitSet) -> Restart {
+        self.success = set;
+        self
+    }
+
+    /// Exit codes and signals after which the service is never started again, whatever the
+    /// policy (systemd's `RestartPreventExitStatus=`, s6-permafailon's list).
+    pub fn prevent(mut self, set: ExitSet) -> Restart {
+        self.prevent = set;
+        self
+    }
+
+    /// An exit code that counts as success and becomes 0 in [`exit_code`](Restart::exit_code)
+    /// (tini's `-e`).
+    pub fn remap_exit(mut self, code: u8) -> Restart {
+        self.remap.add_code(code);
+        self.success.add_code(code);
+        self
+    }
+
+    /// Give up after `failures` failed runs in a row, or, with `within`, after that many
+    /// within that window of time (default: never; the backoff already bounds the rate).
+    pub fn limit(mut self, failures: u32, within: Option<Duration>) -> Restart {
+        self.limit = Some((failures.max(1), within));
+        self
+    }
+
     /// The policy.
     pub fn policy(&self) -> Policy {
         self.policy
+    }
+
+    /// The success set (with the remapped codes).
+    pub fn success_set(&self) -> &ExitSet {
+        &self.success
     }
 
     /// How many restarts were decided so far.
@@ -119,24 +174,72 @@ impl Restart {
         self.restarts
     }
 
-    /// Whether a run that ended with `status` after `ran` starts again, and after what delay.
-    /// `stopped` says that the supervisor was told to stop (never restarted).
-    pub fn next(&mut self, status: ExitStatus, ran: Duration, stopped: bool) -> Option<Duration> {
-        let again = match self.policy {
-            Policy::No => false,
-            Policy::OnFailure => !status.success(),
-            Policy::Always => true,
-        };
-        if stopped || !again {
-            return None;
+    /// How many failed runs in a row so far (reset by a clean end or a long run).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive
+    }
+
+    /// The cause of a process's end under this policy's success set.
+    pub fn cause(&self, status: ExitStatus) -> Cause {
+        Cause::of(status, &self.success)
+    }
+
+    /// The supervisor's exit code for the run that ended with `status`: 0 for a remapped
+    /// code, otherwise [`exit_code`](super::exit_code).
+    pub fn exit_code(&self, status: ExitStatus) -> u8 {
+        match status.code() {
+            Some(code) if self.remap.has_code(code as u8) => 0,
+            _ => super::exit_code(status),
         }
-        if ran >= self.reset_after {
+    }
+
+    /// Whether a run that ended with `status` (of `cause`) after `ran` starts again, and
+    /// after what delay. `stopped` says that the supervisor was told to stop (never
+    /// restarted).
+    pub fn next(&mut self, status: ExitStatus, cause: Cause, ran: Duration, stopped: bool) -> Next {
+        if stopped {
+            return Next::Done;
+        }
+        let long = ran >= self.reset_after;
+        if long {
             self.next_delay = self.delay;
+        }
+        if cause == Cause::Clean || long {
+            self.consecutive = 0;
+        }
+        if cause != Cause::Clean {
+            self.consecutive = self.consecutive.saturating_add(1);
+            self.failures.push_back(Instant::now());
+        }
+        if self.prevent.contains(status) || !self.policy.covers(cause) {
+            return Next::Done;
+        }
+        if cause != Cause::Clean && self.limit_reached() {
+            return Next::GaveUp;
         }
         let base = self.next_delay;
         self.next_delay = (base * 2).min(self.max_delay).max(self.delay);
         self.restarts += 1;
-        Some(self.jittered(base))
+        Next::After(self.jittered(base))
+    }
+
+    /// Whether the failures counted so far reach the limit.
+    fn limit_reached(&mut self) -> bool {
+        let Some((n, within)) = self.limit else {
+            self.failures.clear();
+            return false;
+        };
+        while self.failures.len() > n as usize {
+            self.failures.pop_front();
+        }
+        match within {
+            None => self.consecutive >= n,
+            Some(window) => {
+                let now = Instant::now();
+                self.failures.retain(|t| now.duration_since(*t) <= window);
+                self.failures.len() >= n as usize
+            }
+        }
     }
 
     /// `d` times a uniform factor in [1 - jitter, 1 + jitter] (xorshift64).

@@ -141,6 +141,11 @@ impl Service {
         self
     }
 
+    /// The supervisor and the kill mode, for the restart loop ([`super::Lifecycle`]).
+    pub(super) fn parts(&mut self) -> (&mut Supervisor, KillMode) {
+        (&mut self.supervisor, self.kill_mode)
+    }
+
     /// Prepares `setup` and the readiness channel, spawns `cmd` under the supervisor with
     /// them, and returns the running command. Nothing is spawned when a step fails before
     /// the fork; a step that fails in the child comes back as [`Error::Setup`].

@@ -259,8 +259,12 @@ impl Supervised {
 
 impl Drop for Supervised {
     fn drop(&mut self) {
-        // Whatever is still pending would hit the caller once the mask is restored.
-        let _ = self.handle_signals();
+        // Whatever is still pending would hit the caller once the mask is restored. (With
+        // the signals kept blocked, it stays pending for the caller's next signalfd: a
+        // restart loop reads a late TERM there.)
+        if self._restore.mask.is_some() {
+            let _ = self.handle_signals();
+        }
         if self.subreaper && matches!(self.main.try_wait(), Ok(Some(_))) {
             let _ = self.reap_orphans();
         }

@@ -33,7 +33,7 @@ fn main() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn true");
-    let pid = child.id();
+    let pid = child.id().expect("not reaped through the handle");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
         assert!(

@@ -138,11 +138,20 @@ impl Plan {
     /// The restart policy of `--restart` and its backoff options.
     fn restart(&self) -> pidward::supervise::Restart {
         let a = &self.args;
-        pidward::supervise::Restart::new(a.restart.0)
+        let mut r = pidward::supervise::Restart::new(a.restart.0)
             .delay(a.restart_delay)
             .max_delay(a.restart_max_delay)
             .jitter(a.restart_jitter)
             .reset_after(a.restart_reset)
+            .success(a.success_status.clone().unwrap_or_default())
+            .prevent(a.restart_prevent.clone().unwrap_or_default());
+        for &code in &a.remap_exit {
+            r = r.remap_exit(code);
+        }
+        if let Some(limit) = a.restart_limit {
+            r = r.limit(limit.0, limit.1);
+        }
+        r
     }
 
     /// `path` made absolute against the caller's working directory.

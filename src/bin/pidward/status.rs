@@ -1,15 +1,22 @@
 //! `pidward status [--json] PIDFILE`: is the program running? LSB exit codes.
 //!
-//! 0 running (or starting), 1 not running but the PID file exists (stale), 3 not running
-//! (no file), 4 unknown (invalid file, unreadable file). The exit code is the answer: when the
-//! report cannot be written (a closed pipe, a full disk), that is said on standard error and
-//! the code stays what the file says.
+//! 0 running (or starting), 1 not running but the PID file exists (stale, or a supervisor
+//! that waits to restart its command), 3 not running (no file), 4 unknown (invalid file,
+//! unreadable file). The exit code is the answer: when the report cannot be written (a closed
+//! pipe, a full disk), that is said on standard error and the code stays what the file says.
+//!
+//! A PID file of `pidward run` has a state file beside it ([`pidward::supervise::State`]):
+//! its state is shown too (one more clause of the line, a `service` object in JSON), and a
+//! service in backoff, stopping or failed is not running.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use pidward::liveness::ProcessInfo;
 use pidward::pidfile::{self, Status};
+use pidward::supervise::{self, Exit, State};
+use pidward::time::Rfc3339;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,8 +33,20 @@ pub fn main(args: Args) -> u8 {
         Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
         _ => None,
     };
+    let service = supervise::read_state(&args.pidfile);
+    let code = match &service {
+        Some(state) => state.lsb_code(status.lsb_code()),
+        None => status.lsb_code(),
+    };
     let report = if args.json {
-        json(&args.pidfile, &status, info.as_ref()).to_string()
+        json(
+            &args.pidfile,
+            &status,
+            info.as_ref(),
+            service.as_ref(),
+            code,
+        )
+        .to_string()
     } else {
         let mut line = format!("{}: {status}", args.pidfile.display());
         if let Some(info) = &info {
@@ -37,6 +56,10 @@ pub fn main(args: Args) -> u8 {
                 info.command_line()
             ));
         }
+        if let Some(state) = &service {
+            line.push_str("; ");
+            line.push_str(&state.summary());
+        }
         line
     };
     if let Err(e) = writeln!(std::io::stdout(), "{report}") {
@@ -45,10 +68,16 @@ pub fn main(args: Args) -> u8 {
             "pidward status: cannot write to standard output: {e}"
         );
     }
-    status.lsb_code()
+    code
 }
 
-fn json(path: &std::path::Path, status: &Status, info: Option<&ProcessInfo>) -> serde_json::Value {
+fn json(
+    path: &std::path::Path,
+    status: &Status,
+    info: Option<&ProcessInfo>,
+    service: Option<&State>,
+    code: u8,
+) -> serde_json::Value {
     let locked = matches!(
         status,
         Status::Running { locked: true, .. } | Status::Starting
@@ -62,10 +91,51 @@ fn json(path: &std::path::Path, status: &Status, info: Option<&ProcessInfo>) -> 
         "pid": status.pid(),
         "locked": locked,
         "path": path.display().to_string(),
-        "start_time": info.map(|i| pidward::time::Rfc3339(i.start_time()).to_string()),
+        "start_time": info.map(|i| Rfc3339(i.start_time()).to_string()),
         "uptime_seconds": info.map(|i| i.uptime().as_secs_f64()),
         "cmdline": info.map(|i| i.cmdline.clone()),
         "reason": reason,
-        "exit_code": status.lsb_code(),
+        "service": service.map(service_json),
+        "exit_code": code,
+    })
+}
+
+/// The `service` object: the supervisor's state file.
+fn service_json(s: &State) -> serde_json::Value {
+    let time = |t: Option<SystemTime>| t.map(|t| Rfc3339(t).to_string());
+    let next_in = s.next_start.map(|t| {
+        t.duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .as_secs_f64()
+    });
+    serde_json::json!({
+        "state": s.phase.name(),
+        "supervisor_pid": s.supervisor,
+        "main_pid": s.main_pid,
+        "since": time(Some(s.since)),
+        "started": time(s.started),
+        "ready": time(s.ready),
+        "policy": s.policy.name(),
+        "restarts": s.restarts,
+        "consecutive_failures": s.consecutive_failures,
+        "next_start": time(s.next_start),
+        "next_start_in_seconds": next_in,
+        "last_exit": s.last_exit().map(exit_json),
+        "status": s.status,
+        "tree": s.tree,
+        "history": s.history.iter().map(exit_json).collect::<Vec<_>>(),
+        "summary": s.summary(),
+    })
+}
+
+fn exit_json(e: &Exit) -> serde_json::Value {
+    serde_json::json!({
+        "at": Rfc3339(e.at).to_string(),
+        "code": e.code,
+        "signal": e.signal.map(|s| s.name()),
+        "core": e.core,
+        "cause": e.cause.name(),
+        "ran_seconds": e.ran.as_secs_f64(),
+        "text": e.describe(),
     })
 }

@@ -52,11 +52,12 @@ fn main() {
         }),
         #[cfg(feature = "pidward-process")]
         "pidward" => current_thread().block_on(async {
-            // pidward's default fd map is pipes on 0, 1 and 2.
+            // Pipes on 0, 1 and 2, as for std and tokio above.
             let mut children: Vec<_> = (0..n)
                 .map(|_| {
                     pidward::process::Command::new("sleep")
                         .arg("1000")
+                        .stdio_pipes()
                         .spawn()
                         .expect("spawn")
                 })

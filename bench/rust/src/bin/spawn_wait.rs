@@ -41,11 +41,8 @@ fn main() {
         }),
         #[cfg(feature = "pidward-process")]
         "pidward" => current_thread().block_on(async {
-            use pidward::process::{ChildFd, Command};
-            let mut cmd = Command::new(PROGRAM);
-            cmd.stdin(ChildFd::Inherit(0))
-                .stdout(ChildFd::Inherit(1))
-                .stderr(ChildFd::Inherit(2));
+            // Standard fds are inherited by default, as with std and tokio.
+            let mut cmd = pidward::process::Command::new(PROGRAM);
             let mut times = Vec::with_capacity(n + 20);
             for _ in 0..n + 20 {
                 let t0 = Instant::now();

@@ -103,18 +103,37 @@ pub fn fd_label(n: &str) -> String {
 
 /// Let the command inherit the locked descriptor, or not (`-o`), by its close-on-exec flag:
 /// this process is single-threaded, so no other child can catch it, and no hook has to run
-/// between fork and exec.
+/// between fork and exec. `fcntl(2)` `F_GETFD`/`F_SETFD`; an `EINTR` is retried, never reported.
 pub fn pass_on(fd: &Held<'_>, close: bool) -> Result<(), Failure> {
     let fd = fd.as_fd();
-    let result = rustix::io::fcntl_getfd(fd).and_then(|flags| {
-        let flags = if close {
-            flags | rustix::io::FdFlags::CLOEXEC
-        } else {
-            flags - rustix::io::FdFlags::CLOEXEC
-        };
-        rustix::io::fcntl_setfd(fd, flags)
-    });
-    result.map_err(|e| Failure::new(OS_ERROR, format!("fcntl: {}", os_text(&e.into()))))
+    let flags = retry(|| rustix::io::fcntl_getfd(fd)).map_err(|e| step_failed("F_GETFD", e))?;
+    let flags = if close {
+        flags | rustix::io::FdFlags::CLOEXEC
+    } else {
+        flags - rustix::io::FdFlags::CLOEXEC
+    };
+    retry(|| rustix::io::fcntl_setfd(fd, flags)).map_err(|e| step_failed("F_SETFD", e))
+}
+
+/// `call`, again as long as it fails with `EINTR`.
+fn retry<T>(mut call: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
+    loop {
+        match call() {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// "cannot pass the lock on to the command: fcntl F_SETFD: <error>".
+fn step_failed(what: &str, e: rustix::io::Errno) -> Failure {
+    Failure::new(
+        OS_ERROR,
+        format!(
+            "cannot pass the lock on to the command: fcntl {what}: {}",
+            os_text(&e.into())
+        ),
+    )
 }
 
 /// Open the lock file as flock(1) does (module docs).

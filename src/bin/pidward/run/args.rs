@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pidward::child::Rlimit;
 use pidward::stop::Schedule;
-use pidward::supervise::{KillMode, Policy};
+use pidward::supervise::{ExitSet, KillMode, Policy};
 
 use super::env;
 
@@ -126,13 +126,33 @@ pub struct Options {
         value_parser = parse_death_signal)]
     pub parent_death_signal: DeathSignal,
 
-    /// Start the command again when it ends: no (the default), on-failure (a non-zero code or
-    /// a signal) or always. Never after pidward was told to stop (TERM, INT, QUIT), nor after
-    /// a set-up or exec failure. During the delay TERM/INT/QUIT end pidward at once and HUP
-    /// starts the command now.
-    #[arg(long, value_name = "no|on-failure|always", default_value = "no",
-        value_parser = parse_policy)]
+    /// Start the command again when it ends: no (the default), on-failure, on-abnormal,
+    /// on-abort, on-watchdog, on-success or always (systemd's table of exit causes; see the
+    /// README). Never after pidward was told to stop (TERM, INT, QUIT), nor after a set-up
+    /// or exec failure. During the delay TERM/INT/QUIT end pidward at once and HUP starts
+    /// the command now.
+    #[arg(long, value_name = "POLICY", default_value = "no", value_parser = parse_policy)]
     pub restart: RestartPolicy,
+
+    /// Exit codes and signals that count as a clean end, besides 0 and HUP, INT, TERM, PIPE
+    /// (e.g. 0,75,100-110,TERM,SEGV).
+    #[arg(long, value_name = "LIST", value_parser = parse_exit_set)]
+    pub success_status: Option<ExitSet>,
+
+    /// Exit codes and signals after which the command is never started again, whatever the
+    /// policy (same grammar as --success-status).
+    #[arg(long, value_name = "LIST", value_parser = parse_exit_set)]
+    pub restart_prevent: Option<ExitSet>,
+
+    /// Treat this exit code as success: it is a clean end, and pidward exits 0 for it
+    /// (repeatable).
+    #[arg(long, value_name = "CODE")]
+    pub remap_exit: Vec<u8>,
+
+    /// Give up after N failed runs in a row, or N within SECS; pidward then exits with the
+    /// last run's status and the state says failed. Default: never.
+    #[arg(long, value_name = "N[/SECS]", value_parser = parse_limit)]
+    pub restart_limit: Option<RestartLimit>,
 
     /// The first restart delay, in seconds; it doubles after each failed run.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
@@ -247,14 +267,33 @@ pub fn parse_death_signal(s: &str) -> Result<DeathSignal, String> {
 #[derive(Debug, Clone, Copy)]
 pub struct RestartPolicy(pub Policy);
 
-/// `no`, `on-failure` or `always`.
+/// A policy by name.
 pub fn parse_policy(s: &str) -> Result<RestartPolicy, String> {
-    match s {
-        "no" => Ok(RestartPolicy(Policy::No)),
-        "on-failure" => Ok(RestartPolicy(Policy::OnFailure)),
-        "always" => Ok(RestartPolicy(Policy::Always)),
-        _ => Err(format!("{s:?} is not no, on-failure or always")),
-    }
+    s.parse().map(RestartPolicy)
+}
+
+/// A list of exit codes and signals (s6-permafailon's grammar).
+pub fn parse_exit_set(s: &str) -> Result<ExitSet, String> {
+    s.parse()
+        .map_err(|e: pidward::supervise::ExitSetError| e.to_string())
+}
+
+/// `--restart-limit`: N failures, in a row or within a window.
+#[derive(Debug, Clone, Copy)]
+pub struct RestartLimit(pub u32, pub Option<Duration>);
+
+/// `N` or `N/SECS`.
+pub fn parse_limit(s: &str) -> Result<RestartLimit, String> {
+    let (n, window) = s.split_once('/').map_or((s, None), |(n, w)| (n, Some(w)));
+    let n = n
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("'{s}': the count must be a whole number of at least 1"))?;
+    let window = window
+        .map(|w| parse_seconds(w).map_err(|e| format!("'{s}': {e}")))
+        .transpose()?;
+    Ok(RestartLimit(n, window))
 }
 
 /// A number from 0 to 1.

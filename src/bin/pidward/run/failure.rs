@@ -54,6 +54,10 @@ impl From<StepError> for Failure {
 pub const EXITED_EARLY: u8 = 122;
 /// Exit code: the command reported a failure (`ERRNO=`) instead of readiness.
 pub const REPORTED_FAILURE: u8 = 123;
+/// Exit code when a detached start's outcome is unknown: the launcher could not read the
+/// report (or none came) and the detached process still holds the PID file, so it may be
+/// running; the PID file is left for `status` and `stop`.
+pub const OUTCOME_UNKNOWN: u8 = 121;
 
 /// In the foreground, a command that ends the start passes its own status on (the shells'
 /// convention); 0 would read as success, so that one is [`EXITED_EARLY`].
@@ -103,6 +107,7 @@ impl Plan {
                 }
             }
             daemon::Error::Timeout { .. } => Failure::new(124, e.to_string()),
+            daemon::Error::Unknown { .. } => Failure::new(OUTCOME_UNKNOWN, e.to_string()),
             other => Failure::setup(other.to_string()),
         };
         self.with_stderr_tail(failure)

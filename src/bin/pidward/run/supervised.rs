@@ -10,11 +10,7 @@ use pidward::child::Setup;
 use pidward::daemon::{Daemon, Started};
 use pidward::notify::Notifier;
 use pidward::pidfile::PidFile;
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
-use std::time::Instant;
-
-use pidward::supervise::{self, Ready, Service, Supervisor, exit_code};
+use pidward::supervise::{self, Lifecycle, Ready, Service, StateFile, Supervisor};
 
 use super::{Failure, Plan, ReadyMode};
 
@@ -113,19 +109,31 @@ impl Reporter<'_> {
     }
 
     fn started(&mut self) {
-        if let Reporter::Detached(d) = self {
-            let _ = d.started();
+        if let Reporter::Detached(d) = self
+            && let Err(e) = d.started()
+        {
+            unreported(&e);
         }
     }
 
     fn ready(&mut self) {
-        if let Reporter::Detached(d) = self {
-            let _ = d.ready();
+        if let Reporter::Detached(d) = self
+            && let Err(e) = d.ready()
+        {
+            unreported(&e);
         }
     }
 }
 
-/// Spawns the command under a [`Service`] and runs it until it exits.
+/// The launcher cannot be told that the start succeeded (it is gone): a start nobody was told
+/// of does not go on. The supervisor stops the service as if it had been sent `SIGTERM`
+/// (the signal waits, blocked, for the supervision loop), then removes its PID file.
+fn unreported(e: &std::io::Error) {
+    eprintln!("pidward run: cannot report the start to the launcher: {e}; stopping");
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM);
+}
+
+/// Spawns the command under a [`Service`] and runs it under the restart policy until it ends.
 fn supervise(
     plan: &Plan,
     make_setup: &dyn Fn() -> Setup,
@@ -141,14 +149,12 @@ fn supervise(
         }
     };
     let mode = plan.args.ready.unwrap_or(ReadyMode::Exec);
-    // Every signal the command can be sent, through pidward.
-    let forward = supervise::forwardable();
-    // The signals stay blocked until pidward exits: one that arrives after the command has
-    // exited must not kill pidward before it has removed its PID files.
+    // Every signal the command can be sent, through pidward. The lifecycle keeps them
+    // blocked until pidward exits: one that arrives after the command has exited must not
+    // kill pidward before it has removed its PID files.
     let supervisor = Supervisor::new()
-        .forward(&forward)
+        .forward(&supervise::forwardable())
         .subreaper(true)
-        .keep_blocked(true)
         .parent_death_signal(plan.args.parent_death_signal.0);
     let mut service = Service::new()
         .supervisor(supervisor)
@@ -163,53 +169,21 @@ fn supervise(
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
-    let mut restart = plan.restart();
-    let mut first = true;
-    let result = loop {
-        let began = Instant::now();
-        let end = run_once(
-            plan,
-            &service,
-            make_setup(),
-            &mut child_pid_file,
-            |started| {
-                if !first {
-                    return;
-                }
-                match mode {
-                    ReadyMode::Exec if plan.args.follow_pidfile.is_none() => report.started(),
-                    _ => report.ready(),
-                }
-                if let Some(up) = &upstream
-                    && let Err(e) = up.relay_ready(std::process::id(), started.status.as_deref())
-                {
-                    eprintln!("pidward run: warning: relaying readiness: {e}");
-                }
-            },
-        );
-        let (status, stopped) = match end {
-            Ok(end) => end,
-            // The first start is reported as it went; set-up and exec failures are final.
-            Err(e) if first || matches!(e, supervise::Error::Setup(_)) => {
-                break Err(report.fail(e));
-            }
-            Err(e) => {
-                eprintln!("pidward run: {e}");
-                let status = match e {
-                    supervise::Error::Exited { status, .. } => status,
-                    _ => ExitStatus::from_raw(1 << 8),
-                };
-                (status, false)
-            }
-        };
-        first = false;
-        let Some(delay) = restart.next(status, began.elapsed(), stopped) else {
-            break Ok(exit_code(status));
-        };
-        match supervise::wait_backoff(delay, &forward) {
-            Ok(supervise::Wake::Stop(_)) | Err(_) => break Ok(exit_code(status)),
-            Ok(_) => {}
-        }
+    let mut lifecycle = Lifecycle::new(service, plan.restart()).first_start_final(plan.args.daemon);
+    if let Some(path) = &plan.args.pidfile {
+        lifecycle = lifecycle.state_file(StateFile::beside(&plan.absolute(path)));
+    }
+    let mut events = Events {
+        plan,
+        mode,
+        report,
+        upstream,
+        child_pid_file: &mut child_pid_file,
+    };
+    let result = lifecycle.run(|| (plan.command(), make_setup()), &mut events);
+    let result = match result {
+        Ok(ended) => Ok(ended.code),
+        Err(e) => Err(events.report.fail(e)),
     };
     if let Some(pf) = child_pid_file {
         release(pf);
@@ -217,45 +191,56 @@ fn supervise(
     result
 }
 
-/// One run: start, wait for readiness (`on_ready` is told), wait for the end. The end's
-/// status, and whether the supervisor was told to stop meanwhile.
-fn run_once(
-    plan: &Plan,
-    service: &Service,
-    setup: Setup,
-    child_pid_file: &mut Option<PidFile>,
-    on_ready: impl FnOnce(&supervise::Started),
-) -> Result<(ExitStatus, bool), supervise::Error> {
-    let mut running = service.clone().start(plan.command(), setup)?;
-    if let Some(pf) = child_pid_file {
-        write_pid(pf, running.pid());
+/// What the lifecycle tells: PIDs go to `--child-pidfile`, the first readiness to the
+/// launcher (and upstream), later failed starts to standard error.
+struct Events<'a, 'r> {
+    plan: &'a Plan,
+    mode: ReadyMode,
+    report: &'a mut Reporter<'r>,
+    upstream: Option<Notifier>,
+    child_pid_file: &'a mut Option<PidFile>,
+}
+
+impl supervise::Events for Events<'_, '_> {
+    fn spawned(&mut self, pid: u32) {
+        if let Some(pf) = self.child_pid_file {
+            write_pid(pf, pid);
+        }
     }
-    let started = running.wait_ready()?;
-    if let (Some(pid), Some(pf)) = (started.main_pid, child_pid_file) {
-        write_pid(pf, pid);
+
+    fn ready(&mut self, started: &supervise::Started, first: bool) {
+        if let (Some(pid), Some(pf)) = (started.main_pid, &mut *self.child_pid_file) {
+            write_pid(pf, pid);
+        }
+        if !first {
+            return;
+        }
+        match self.mode {
+            ReadyMode::Exec if self.plan.args.follow_pidfile.is_none() => self.report.started(),
+            _ => self.report.ready(),
+        }
+        if let Some(up) = &self.upstream
+            && let Err(e) = up.relay_ready(std::process::id(), started.status.as_deref())
+        {
+            eprintln!("pidward run: warning: relaying readiness: {e}");
+        }
     }
-    on_ready(&started);
-    let status = running.wait()?;
-    Ok((status, running.stop_requested()))
+
+    fn start_failed(&mut self, error: &supervise::Error) {
+        eprintln!("pidward run: {error}");
+    }
 }
 
 /// Writes a PID into the command's PID file, warning (not failing) when that is impossible.
 fn write_pid(pf: &mut PidFile, pid: u32) {
     if let Err(e) = pf.write_pid(pid) {
-        eprintln!(
-            "pidward run: warning: {}: cannot write PID: {e}",
-            pf.path().display()
-        );
+        eprintln!("pidward run: warning: {e}");
     }
 }
 
 /// Removes a PID file, warning (not failing) when that is impossible.
 fn release(pf: PidFile) {
-    let path = pf.path().to_owned();
     if let Err(e) = pf.release() {
-        eprintln!(
-            "pidward run: warning: {}: cannot remove: {e}",
-            path.display()
-        );
+        eprintln!("pidward run: warning: {e}");
     }
 }

@@ -1,0 +1,498 @@
+//! The state of a supervised service, kept in a small file beside its PID file so that
+//! `pidward status` (or any reader, without a server) can show it.
+//!
+//! **Where.** `F.state` for the PID file `F`: the same directory, so the same permissions and
+//! the same lifetime (`/run` is emptied at boot), and no second path to configure.
+//!
+//! **When it is true.** The supervisor replaces the file at each transition ([`Phase`]): it
+//! writes `F.state.new` in full, then `rename(2)`s it over `F.state`, so that a reader opens
+//! either the old file or the new one, never a half-written one (and a last `end` line lets a
+//! reader reject a file cut short anyway). Its content holds while the PID file is locked by
+//! the supervisor it names ([`read`] checks that), and the supervisor removes it before it
+//! releases the PID file. One exception: a supervisor that gave up ([`Phase::Failed`], its
+//! restart limit reached) leaves it behind as the record of why the service is down; a
+//! later start replaces it.
+//!
+//! **Format.** UTF-8 lines of `key=value` (values escaped: `\\`, `\n`), after a first line
+//! `pidward-state 1`; times in RFC 3339 UTC ([`crate::time::Rfc3339`]); one `exit=` line per
+//! recent exit, oldest first (at most [`HISTORY`]), each `TIME END CORE CAUSE SECONDS` with
+//! `END` as `code:N` or `signal:NAME` (or `-` when the status is unknown, after a timeout).
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, SystemTime};
+
+use super::policy::{Cause, Policy};
+use crate::Signal;
+use crate::pidfile::{self, Status};
+use crate::time::{Rfc3339, parse_rfc3339};
+
+/// How many recent exits the state keeps.
+pub const HISTORY: usize = 10;
+
+/// Where a supervised service is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// The command was spawned; its start is not over.
+    Starting,
+    /// The start is over (ready), the service runs.
+    Running,
+    /// The command ended; it starts again at [`State::next_start`].
+    Backoff,
+    /// The service is being stopped (an administrative stop, or the end of a run).
+    Stopping,
+    /// The restart limit was reached: the supervisor gave up.
+    Failed,
+    /// The service ended and is not started again.
+    Exited,
+}
+
+impl Phase {
+    /// `starting`, `running`, `backoff`, `stopping`, `failed` or `exited`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::Backoff => "backoff",
+            Phase::Stopping => "stopping",
+            Phase::Failed => "failed",
+            Phase::Exited => "exited",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Phase> {
+        [
+            Phase::Starting,
+            Phase::Running,
+            Phase::Backoff,
+            Phase::Stopping,
+            Phase::Failed,
+            Phase::Exited,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+}
+
+/// One end of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exit {
+    /// When it ended.
+    pub at: SystemTime,
+    /// Its exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<Signal>,
+    /// Whether it dumped core.
+    pub core: bool,
+    /// Why it ended, for the restart policy.
+    pub cause: Cause,
+    /// How long it ran, from the spawn.
+    pub ran: Duration,
+}
+
+impl Exit {
+    /// The end of a run with `status` (`None`: not known, as after a readiness timeout).
+    pub fn new(status: Option<ExitStatus>, cause: Cause, ran: Duration) -> Exit {
+        Exit {
+            at: SystemTime::now(),
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()).and_then(Signal::from_raw),
+            core: status.is_some_and(|s| s.core_dumped()),
+            cause,
+            ran,
+        }
+    }
+
+    /// `exited with code 1`, `killed by signal SEGV (core dumped)`, `timed out`, `missed
+    /// the watchdog deadline`.
+    pub fn describe(&self) -> String {
+        let how = match (self.code, self.signal) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(sig)) => format!(
+                "killed by signal {sig}{}",
+                if self.core { " (core dumped)" } else { "" }
+            ),
+            _ => "ended".to_owned(),
+        };
+        match self.cause {
+            Cause::Timeout => "readiness timed out".to_owned(),
+            Cause::Watchdog => format!("missed the watchdog deadline ({how})"),
+            _ => how,
+        }
+    }
+
+    fn encode(&self) -> String {
+        let end = match (self.code, self.signal) {
+            (Some(code), _) => format!("code:{code}"),
+            (None, Some(sig)) => format!("signal:{sig}"),
+            _ => "-".to_owned(),
+        };
+        format!(
+            "{} {end} {} {} {:.3}",
+            Rfc3339(self.at),
+            u8::from(self.core),
+            self.cause.name(),
+            self.ran.as_secs_f64()
+        )
+    }
+
+    fn decode(text: &str) -> Option<Exit> {
+        let mut parts = text.split(' ');
+        let at = parse_rfc3339(parts.next()?).ok()?;
+        let end = parts.next()?;
+        let (code, signal) = match end.split_once(':') {
+            Some(("code", n)) => (Some(n.parse().ok()?), None),
+            Some(("signal", name)) => (None, Some(name.parse().ok()?)),
+            _ if end == "-" => (None, None),
+            _ => return None,
+        };
+        let core = parts.next()? == "1";
+        let cause = Cause::from_name(parts.next()?)?;
+        let ran = Duration::try_from_secs_f64(parts.next()?.parse().ok()?).ok()?;
+        Some(Exit {
+            at,
+            code,
+            signal,
+            core,
+            cause,
+            ran,
+        })
+    }
+}
+
+/// A service's state, as the supervisor records it in a [`StateFile`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct State {
+    /// Where the service is.
+    pub phase: Phase,
+    /// The supervisor's PID (the one its PID file names).
+    pub supervisor: u32,
+    /// The main process, while there is one.
+    pub main_pid: Option<u32>,
+    /// When the supervisor started the service the first time.
+    pub since: SystemTime,
+    /// When the current (or last) run was spawned.
+    pub started: Option<SystemTime>,
+    /// When it declared readiness (the start was over).
+    pub ready: Option<SystemTime>,
+    /// The restart policy.
+    pub policy: Policy,
+    /// How many restarts so far.
+    pub restarts: u64,
+    /// How many failed runs in a row.
+    pub consecutive_failures: u32,
+    /// When the next run starts (in [`Phase::Backoff`]).
+    pub next_start: Option<SystemTime>,
+    /// The last `STATUS=` the command sent.
+    pub status: Option<String>,
+    /// How the service's processes are ended: `tree`, `group`, `main` or `cgroup`.
+    pub tree: String,
+    /// Recent exits, oldest first, the last one last (at most [`HISTORY`]).
+    pub history: Vec<Exit>,
+}
+
+impl State {
+    /// A service about to start for the first time, supervised by this process.
+    pub fn new(policy: Policy, tree: &str) -> State {
+        State {
+            phase: Phase::Starting,
+            supervisor: std::process::id(),
+            main_pid: None,
+            since: SystemTime::now(),
+            started: None,
+            ready: None,
+            policy,
+            restarts: 0,
+            consecutive_failures: 0,
+            next_start: None,
+            status: None,
+            tree: tree.to_owned(),
+            history: Vec::new(),
+        }
+    }
+
+    /// The LSB code of `pidward status` for this state, given the PID file's own
+    /// (`file`): 0 only while the service is running or starting; a supervisor that waits
+    /// to restart, or stops, holds its PID file over a dead program (1).
+    pub fn lsb_code(&self, file: u8) -> u8 {
+        match self.phase {
+            Phase::Running | Phase::Starting => file,
+            _ if file == 0 => 1,
+            _ => file,
+        }
+    }
+
+    /// The last exit, if any.
+    pub fn last_exit(&self) -> Option<&Exit> {
+        self.history.last()
+    }
+
+    /// Records an exit, keeping the [`HISTORY`] most recent.
+    pub fn push_exit(&mut self, exit: Exit) {
+        if self.history.len() >= HISTORY {
+            self.history.remove(0);
+        }
+        self.history.push(exit);
+    }
+
+    /// The file's text (see [`StateFile`]).
+    pub fn encode(&self) -> String {
+        let mut out = String::from("pidward-state 1\n");
+        let mut line = |k: &str, v: &str| {
+            out.push_str(k);
+            out.push('=');
+            out.push_str(&escape(v));
+            out.push('\n');
+        };
+        let time = |t: Option<SystemTime>| t.map(|t| Rfc3339(t).to_string()).unwrap_or_default();
+        line("state", self.phase.name());
+        line("supervisor", &self.supervisor.to_string());
+        line(
+            "main_pid",
+            &self.main_pid.map(|p| p.to_string()).unwrap_or_default(),
+        );
+        line("since", &time(Some(self.since)));
+        line("started", &time(self.started));
+        line("ready", &time(self.ready));
+        line("policy", self.policy.name());
+        line("restarts", &self.restarts.to_string());
+        line(
+            "consecutive_failures",
+            &self.consecutive_failures.to_string(),
+        );
+        line("next_start", &time(self.next_start));
+        line("status", self.status.as_deref().unwrap_or(""));
+        line("tree", &self.tree);
+        for exit in &self.history {
+            line("exit", &exit.encode());
+        }
+        out.push_str("end\n");
+        out
+    }
+
+    /// Reads what [`encode`](State::encode) writes; `None` for anything else (a cut file,
+    /// another version).
+    pub fn decode(text: &str) -> Option<State> {
+        let mut lines = text.lines();
+        if lines.next()? != "pidward-state 1" || !text.ends_with("\nend\n") {
+            return None;
+        }
+        let mut s = State::new(Policy::No, "");
+        let mut phase = None;
+        let time = |v: &str| -> Option<Option<SystemTime>> {
+            if v.is_empty() {
+                Some(None)
+            } else {
+                parse_rfc3339(v).ok().map(Some)
+            }
+        };
+        for line in lines {
+            if line == "end" {
+                break;
+            }
+            let (key, raw) = line.split_once('=')?;
+            let v = unescape(raw);
+            match key {
+                "state" => phase = Phase::from_name(&v),
+                "supervisor" => s.supervisor = v.parse().ok()?,
+                "main_pid" => s.main_pid = if v.is_empty() { None } else { v.parse().ok() },
+                "since" => s.since = time(&v)??,
+                "started" => s.started = time(&v)?,
+                "ready" => s.ready = time(&v)?,
+                "policy" => s.policy = v.parse().ok()?,
+                "restarts" => s.restarts = v.parse().ok()?,
+                "consecutive_failures" => s.consecutive_failures = v.parse().ok()?,
+                "next_start" => s.next_start = time(&v)?,
+                "status" => s.status = (!v.is_empty()).then_some(v),
+                "tree" => s.tree = v,
+                "exit" => s.history.push(Exit::decode(&v)?),
+                _ => {} // a key of a later version
+            }
+        }
+        s.phase = phase?;
+        Some(s)
+    }
+
+    /// One line for people: `backoff: exited with code 1 after 0.4s; restart 4 in 3.1s (7
+    /// restarts since 09:12:44)`.
+    pub fn summary(&self) -> String {
+        let mut out = self.phase.name().to_owned();
+        let last = self.last_exit();
+        match self.phase {
+            Phase::Running | Phase::Starting => {
+                if let Some(pid) = self.main_pid {
+                    out.push_str(&format!(": main PID {pid}"));
+                }
+                if let Some(exit) = last {
+                    out.push_str(&format!("; last {}", exit.describe()));
+                }
+            }
+            _ => {
+                if let Some(exit) = last {
+                    out.push_str(&format!(
+                        ": {} after {:.1}s",
+                        exit.describe(),
+                        exit.ran.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        if self.phase == Phase::Backoff {
+            let wait = self
+                .next_start
+                .and_then(|t| t.duration_since(SystemTime::now()).ok())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "; restart {} in {:.1}s",
+                self.restarts,
+                wait.as_secs_f64()
+            ));
+        }
+        if self.phase == Phase::Failed {
+            out.push_str(&format!(
+                "; gave up after {} failures in a row",
+                self.consecutive_failures
+            ));
+        }
+        let since = Rfc3339(self.since).to_string();
+        out.push_str(&format!(
+            " ({} restarts since {})",
+            self.restarts,
+            since.get(11..19).unwrap_or(&since)
+        ));
+        if let Some(status) = &self.status {
+            out.push_str(&format!("; status: {status}"));
+        }
+        out
+    }
+}
+
+/// The state file of the PID file `pidfile`: `pidfile` with `.state` appended.
+pub fn path_for(pidfile: &Path) -> PathBuf {
+    let mut name = pidfile.as_os_str().to_owned();
+    name.push(".state");
+    PathBuf::from(name)
+}
+
+/// The writer of a state file beside a PID file.
+///
+/// **Where.** `F.state` for the PID file `F`: the same directory, so the same permissions and
+/// the same lifetime (`/run` is emptied at boot), and no second path to configure.
+///
+/// **When it is true.** The supervisor replaces the file at each transition ([`Phase`]): it
+/// writes `F.state.new` in full, then `rename(2)`s it over `F.state`, so that a reader opens
+/// either the old file or the new one, never a half-written one (and a last `end` line lets a
+/// reader reject a file cut short anyway). Its content holds while the PID file is locked by
+/// the supervisor it names ([`read`] checks that), and the supervisor removes it before it
+/// releases the PID file. One exception: a supervisor that gave up ([`Phase::Failed`], its
+/// restart limit reached) leaves it behind as the record of why the service is down; a
+/// later start replaces it.
+///
+/// **Format.** UTF-8 lines of `key=value` (values escaped: `\\`, `\n`), after a first line
+/// `pidward-state 1`; times in RFC 3339 UTC ([`crate::time::Rfc3339`]); one `exit=` line per
+/// recent exit, oldest first (at most [`HISTORY`]), each `TIME END CORE CAUSE SECONDS` with
+/// `END` as `code:N` or `signal:NAME` (or `-` when the status is unknown, after a timeout).
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    temp: PathBuf,
+}
+
+impl StateFile {
+    /// The state file beside the PID file `pidfile` (nothing is written yet).
+    pub fn beside(pidfile: &Path) -> StateFile {
+        let path = path_for(pidfile);
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".new");
+        StateFile {
+            path,
+            temp: PathBuf::from(temp),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file with `state`: the whole text to `F.state.new` (`O_NOFOLLOW`, mode
+    /// 0644), then `rename(2)` over `F.state`.
+    pub fn write(&self, state: &State) -> io::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&self.temp)?;
+        file.write_all(state.encode().as_bytes())?;
+        drop(file);
+        fs::rename(&self.temp, &self.path)
+    }
+
+    /// Removes the file (and a temporary one left by a failed write); absent is fine.
+    pub fn remove(&self) -> io::Result<()> {
+        let _ = fs::remove_file(&self.temp);
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The state of the service whose PID file is `pidfile`, when it can be trusted: the PID
+/// file is locked by the supervisor the state names, or the state is [`Phase::Failed`] and
+/// nobody holds the PID file (the record a supervisor that gave up leaves). `None` when
+/// there is no state file, or it is stale or unreadable.
+///
+/// ```
+/// use pidward::pidfile::PidFile;
+/// use pidward::supervise::{Policy, State, StateFile, read_state};
+///
+/// let dir = tempfile::tempdir()?;
+/// let pid = dir.path().join("svc.pid");
+/// let guard = PidFile::acquire(&pid)?;
+/// let file = StateFile::beside(&pid);
+/// file.write(&State::new(Policy::Always, "tree"))?;
+/// assert_eq!(read_state(&pid).unwrap().policy, Policy::Always);
+/// drop(guard); // unlocked: the state no longer holds
+/// assert!(read_state(&pid).is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read(pidfile: &Path) -> Option<State> {
+    let text = fs::read_to_string(path_for(pidfile)).ok()?;
+    let state = State::decode(&text)?;
+    match pidfile::status(pidfile) {
+        Status::Running { pid, locked: true } if pid == state.supervisor => Some(state),
+        Status::Running { .. } | Status::Starting => None,
+        _ if state.phase == Phase::Failed => Some(state),
+        _ => None,
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
