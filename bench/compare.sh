@@ -11,7 +11,7 @@
 # Environment:
 #   BENCH_QUICK=1      smaller sizes and fewer runs (128 MiB through cat instead of 1 GiB)
 #   BENCH_GROUPS="1 5" run only these groups (1 PID file, 2 lock, 3 stop, 4 run, 5 process,
-#                      6 cluster lock on etcd)
+#                      6 cluster lock on etcd, 7 restarts)
 #   BENCH_NO_INSTALL=1 install nothing; groups whose peers are missing are skipped
 #   BENCH_PIDWARD=PATH use this pidward binary instead of target/release/pidward
 #
@@ -25,7 +25,7 @@ BIN=$OUT/bin
 LOG=$OUT/log.txt
 ROWS=$OUT/rows.tsv
 QUICK=${BENCH_QUICK:-0}
-GROUPS_WANTED=${BENCH_GROUPS:-"1 2 3 4 5 6"}
+GROUPS_WANTED=${BENCH_GROUPS:-"1 2 3 4 5 6 7"}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
 mkdir -p "$OUT" "$BIN"
@@ -586,6 +586,111 @@ if want 6; then
         kill "$ETCD_PID" 2>/dev/null || true
         wait "$ETCD_PID" 2>/dev/null || true
         ETCD_PID=""
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 7. Restarts: from a crash to the next exec'd run (restart delay 0), and the supervisor's
+# peak RSS after many restarts (it must not grow).
+if want 7; then
+    if [ "$QUICK" = 1 ]; then RESTART_N=50 RSS_RESTARTS=2000; else RESTART_N=300 RSS_RESTARTS=10000; fi
+    need supervisord supervisor || true
+    need runsv runit || true
+    RDIR=$TMPFS_DIR/restart
+    mkdir -p "$RDIR"
+    # starts LOG: how many runs of bench/c/restart_child logged their start.
+    starts() { awk '/^S/ {n++} END {print n + 0}' "$1" 2>/dev/null || echo 0; }
+    # restart_latency LOG N CMD...: run a supervisor of restart_child until N runs started, stop
+    # it with TERM, print the median crash -> next start latency (ns).
+    restart_latency() {
+        local log=$1 n=$2 pid t=0
+        shift 2
+        rm -f "$log"
+        "$@" </dev/null >>"$LOG" 2>&1 &
+        pid=$!
+        while [ "$(starts "$log")" -lt "$n" ] && [ $t -lt 1200 ]; do sleep 0.05; t=$((t + 1)); done
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        [ "$(starts "$log")" -ge "$n" ] || return 1
+        awk '$1 == "E" {e = $2} $1 == "S" && e {print $2 - e; e = 0}' "$log" | median
+    }
+    SUP_LABEL="supervisord (autorestart, startsecs=0)"
+    PW_RESTART="pidward run --restart always --restart-delay 0"
+    RUNSV_LABEL="runsv (waits 1 s after a run shorter than 1 s)"
+    group 7a "restart latency: crash -> next run exec'd" ns "$SUP_LABEL"
+    if have supervisord; then
+        cat >"$RDIR/supervisord.conf" <<CONF
+[supervisord]
+nodaemon=true
+user=root
+logfile=$RDIR/supervisord.log
+pidfile=$RDIR/supervisord.pid
+[program:crash]
+command=$BIN/restart_child $RDIR/sup.log $RESTART_N
+autorestart=true
+startsecs=0
+startretries=1000000
+stdout_logfile=NONE
+stderr_logfile=NONE
+CONF
+        if v=$(restart_latency "$RDIR/sup.log" "$RESTART_N" supervisord -c "$RDIR/supervisord.conf"); then
+            row 7a "$SUP_LABEL" "$v" "" "$RESTART_N restarts; $(supervisord --version 2>/dev/null)"
+        else
+            skip 7a "$SUP_LABEL" "failed (see bench/out/log.txt)"
+        fi
+    else
+        skip 7a "$SUP_LABEL" "supervisor is not installed"
+    fi
+    if [ $HAVE_RUN = 1 ] && v=$(restart_latency "$RDIR/pw.log" "$RESTART_N" \
+        "$PIDWARD" run --restart always --restart-delay 0 --restart-jitter 0 -- "$BIN/restart_child" "$RDIR/pw.log" "$RESTART_N"); then
+        row 7a "$PW_RESTART" "$v" "le:1.0:$SUP_LABEL" "$RESTART_N restarts"
+    else
+        skip 7a "$PW_RESTART" "failed (see bench/out/log.txt)" "le:1.0:$SUP_LABEL"
+    fi
+    if have runsv; then
+        mkdir -p "$RDIR/sv/crash"
+        printf '#!/bin/sh\nexec %s %s 4\n' "$BIN/restart_child" "$RDIR/runsv.log" >"$RDIR/sv/crash/run"
+        chmod +x "$RDIR/sv/crash/run"
+        if v=$(restart_latency "$RDIR/runsv.log" 4 runsv "$RDIR/sv/crash"); then
+            row 7a "$RUNSV_LABEL" "$v" "" "3 restarts"
+        else
+            skip 7a "$RUNSV_LABEL" "failed (see bench/out/log.txt)"
+        fi
+    else
+        skip 7a "$RUNSV_LABEL" "runit is not installed"
+    fi
+
+    # VmHWM of the supervisor after 100 restarts, then after RSS_RESTARTS (read from its state
+    # file, F.state): the same, or the loop leaks.
+    group 7b "peak RSS of \`pidward run -p F --restart always --restart-delay 0 -- true\`" KiB "after 100 restarts"
+    if [ $HAVE_RUN = 1 ]; then
+        F=$RDIR/rss.pid
+        "$PIDWARD" run -p "$F" --restart always --restart-delay 0 --restart-jitter 0 -- true </dev/null >>"$LOG" 2>&1 &
+        RPID=$!
+        restarts() { sed -n 's/^restarts=//p' "$F.state" 2>/dev/null || true; }
+        hwm_at() { # hwm_at N: VmHWM once N restarts are done
+            local t=0
+            while [ "$(restarts)" = "" ] || [ "$(restarts)" -lt "$1" ]; do
+                sleep 0.05
+                t=$((t + 1))
+                [ $t -lt 12000 ] || return 1
+            done
+            awk '/^VmHWM:/ {print $2}' "/proc/$RPID/status"
+        }
+        START=$(date +%s.%N)
+        h100=$(hwm_at 100 || true)
+        hN=$(hwm_at "$RSS_RESTARTS" || true)
+        TOOK=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+        kill -TERM "$RPID" 2>/dev/null || true
+        wait "$RPID" 2>/dev/null || true
+        if [ -n "$h100" ] && [ -n "$hN" ]; then
+            row 7b "after 100 restarts" "$h100"
+            row 7b "after $RSS_RESTARTS restarts" "$hN" "le:1.0:after 100 restarts" "${TOOK} s for the restarts"
+        else
+            skip 7b "after $RSS_RESTARTS restarts" "the restarts did not happen (see bench/out/log.txt)"
+        fi
+    else
+        skip 7b "pidward run" "$WHY_RUN"
     fi
 fi
 

@@ -198,11 +198,13 @@ impl Lifecycle {
             // A stop that arrived as the run ended is still in the run's signalfd.
             let _ = running.child.handle_signals();
             let stopped = running.stop_requested();
+            let watchdog = running.watchdog_fired();
             if let Some(status) = running.status() {
                 state.status = Some(status.to_owned());
             }
             drop(running);
             let (status, cause, error) = match end {
+                Ok(status) if watchdog => (Some(status), Cause::Watchdog, None),
                 Ok(status) => (Some(status), self.restart.cause(status), None),
                 Err(e @ (Error::Setup(_) | Error::Channel { .. })) => {
                     return Err(self.finish(&mut state, Phase::Exited, e));

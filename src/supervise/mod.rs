@@ -61,6 +61,7 @@
 //! | `policy.rs` | [`Policy`], [`Cause`], [`ExitSet`]: which ends of a run restart it |
 //! | `restart.rs` | [`Restart`]: backoff, limit, the wait between runs |
 //! | `lifecycle.rs` | [`Lifecycle`]: the runs of a service under a restart policy |
+//! | `watchdog.rs` | the watchdog of [`Service::watchdog`] |
 //! | `state.rs` | [`State`], [`StateFile`]: the state `status` shows, beside the PID file |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
@@ -87,6 +88,7 @@ mod spawn;
 mod state;
 mod supervised;
 mod tree;
+mod watchdog;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code, forwardable};

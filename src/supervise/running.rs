@@ -47,6 +47,8 @@ pub struct Running {
     pub(super) kill_mode: KillMode,
     pub(super) follow_pidfile: Option<PathBuf>,
     pub(super) status: Option<String>,
+    /// The watchdog's timer, if the service has one (armed by [`wait`](Running::wait)).
+    pub(super) watchdog: Option<super::watchdog::Watchdog>,
 }
 
 impl Running {
@@ -167,6 +169,7 @@ impl Running {
     /// unsupervised. `Err` only when the command's own status cannot be collected.
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         let mut command: Option<ExitStatus> = None;
+        self.arm_watchdog();
         loop {
             if command.is_none() {
                 match self.child.try_wait() {
@@ -203,11 +206,13 @@ impl Running {
             if let Some(f) = &self.child.followed {
                 extra.push(f.pidfd.as_fd());
             }
-            let Ok(readable) = poll::wait(&self.child, &extra, None, command.is_none()) else {
+            let deadline = self.watchdog.as_ref().and_then(|w| w.next_deadline());
+            let Ok(readable) = poll::wait(&self.child, &extra, deadline, command.is_none()) else {
                 std::thread::sleep(RETRY);
                 continue;
             };
             drop(extra);
+            self.check_watchdog();
             if readable.signals {
                 let _ = self.child.handle_signals();
             }
@@ -251,6 +256,9 @@ impl Running {
         };
         let mut main = None;
         while let Ok(Some(n)) = listener.recv() {
+            if let Some(w) = &mut self.watchdog {
+                w.note(&n);
+            }
             if let Some(status) = n.status {
                 self.status = Some(status);
             }

@@ -80,6 +80,7 @@ pub struct Service {
     stop: Schedule,
     kill_mode: KillMode,
     follow_pidfile: Option<PathBuf>,
+    watchdog: Option<(Duration, crate::Signal)>,
 }
 
 impl Default for Service {
@@ -99,6 +100,7 @@ impl Service {
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
             kill_mode: KillMode::Tree,
             follow_pidfile: None,
+            watchdog: None,
         }
     }
 
@@ -141,6 +143,14 @@ impl Service {
         self
     }
 
+    /// A watchdog (systemd's `WatchdogSec=`): once the start is over, the command must send
+    /// `WATCHDOG=1` to `$NOTIFY_SOCKET` every `timeout` (it gets `WATCHDOG_USEC`), or it is
+    /// sent `signal` and then stopped with the stop schedule; see [`Running::watchdog_fired`].
+    pub fn watchdog(mut self, timeout: Duration, signal: crate::Signal) -> Service {
+        self.watchdog = Some((timeout, signal));
+        self
+    }
+
     /// The supervisor and the kill mode, for the restart loop ([`super::Lifecycle`]).
     pub(super) fn parts(&mut self) -> (&mut Supervisor, KillMode) {
         (&mut self.supervisor, self.kill_mode)
@@ -180,6 +190,23 @@ impl Service {
                 Some(source)
             }
         };
+        // The watchdog's pings come over a socket of their own when readiness has none.
+        let mut listener = None;
+        if let Some((timeout, _)) = self.watchdog {
+            if !matches!(source, Some(ReadySource::Notify(_))) {
+                let own = Listener::bind_private().map_err(|source| Error::Channel { source })?;
+                cmd.env(NOTIFY_SOCKET, own.address());
+                listener = Some(own);
+            }
+            cmd.env("WATCHDOG_USEC", timeout.as_micros().to_string());
+        }
+        // Nor its supervisor's watchdog.
+        for var in ["WATCHDOG_USEC", "WATCHDOG_PID"] {
+            if (self.watchdog.is_none() || var == "WATCHDOG_PID") && std::env::var_os(var).is_some()
+            {
+                cmd.env_remove(var);
+            }
+        }
         let watch = source
             .map(|s| ReadyWatch::new(s, self.ready_timeout))
             .transpose()
@@ -191,7 +218,7 @@ impl Service {
         Ok(Running {
             child,
             watch,
-            listener: None,
+            listener,
             program,
             ready: self.ready,
             ready_timeout: self.ready_timeout,
@@ -199,6 +226,9 @@ impl Service {
             kill_mode: self.kill_mode,
             follow_pidfile: self.follow_pidfile,
             status: None,
+            watchdog: self
+                .watchdog
+                .map(|(t, sig)| super::watchdog::Watchdog::new(t, sig)),
         })
     }
 }

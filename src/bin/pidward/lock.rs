@@ -41,6 +41,7 @@ use pidward::child::{Exec, Setup};
 use pidward::flock::{Kind, Mode, Range, lock_until, unlock};
 use pidward::supervise::{Supervisor, exit_code};
 
+pub mod doc;
 mod etcd;
 mod getopt;
 mod help;

@@ -14,19 +14,24 @@
 
 use std::ffi::{c_char, c_int};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod completions;
 mod lock;
+#[cfg(feature = "test-helpers")]
+mod man;
 mod notify;
 mod run;
 mod startup;
 mod status;
 mod stop;
+mod version;
 
 #[derive(Parser)]
 #[command(
     name = "pidward",
     version,
+    long_version = version::LONG,
     about = "Unix process lifecycle: PID files, locks, start, status, stop"
 )]
 struct Cli {
@@ -46,6 +51,18 @@ enum Command {
     Run(run::Args),
     /// Send a readiness notification (sd_notify protocol) to the supervisor.
     Notify(notify::Args),
+    /// Write a shell completion script (bash, zsh, fish) to stdout.
+    Completions(completions::Args),
+    /// Write the man pages into a directory (for maintainers).
+    #[cfg(feature = "test-helpers")]
+    #[command(name = "__man", hide = true)]
+    Man(man::Args),
+}
+
+/// The whole command line as clap sees it, with `lock` described by its own option table:
+/// what completions and man pages are generated from.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("lock", |_| lock::doc::command())
 }
 
 /// The C entry point, called by the C runtime with the process's arguments, which std reads
@@ -70,6 +87,9 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
         Command::Stop(args) => stop::main(args),
         Command::Run(args) => run::main(args),
         Command::Notify(args) => notify::main(args),
+        Command::Completions(args) => completions::main(args),
+        #[cfg(feature = "test-helpers")]
+        Command::Man(args) => man::main(args),
     };
     std::process::exit(code.into())
 }

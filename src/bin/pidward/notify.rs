@@ -30,6 +30,9 @@ use pidward::notify::{self, NOTIFY_FD, NOTIFY_SOCKET, Notifier};
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 sent (and confirmed, unless --no-block); 1 NOTIFY_SOCKET unset or malformed, sending failed, or no confirmation in time; 2 usage error (nothing to send, a VAR=VALUE that is not one, a multi-line value)."
+)]
 pub struct Args {
     /// Declare start-up finished: READY=1.
     #[arg(long)]

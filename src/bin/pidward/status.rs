@@ -19,6 +19,9 @@ use pidward::supervise::{self, Exit, State};
 use pidward::time::Rfc3339;
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit codes (LSB): 0 running; 1 not running, but the PID file exists (stale); 3 not running; 4 unknown (the file cannot be read or is not a PID file; the message names the step)."
+)]
 pub struct Args {
     /// Print one JSON object instead of a line of text.
     #[arg(long)]

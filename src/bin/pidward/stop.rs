@@ -19,6 +19,9 @@ macro_rules! say {
 }
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 stopped, or was not running; 1 still alive after the whole schedule; 4 cannot tell or not permitted (invalid or untrusted file, EPERM); 7 was not running, with --strict (LSB)."
+)]
 pub struct Args {
     /// Signal to send first (name or number: TERM, SIGTERM, 15, RTMIN+3).
     #[arg(short, long, value_name = "SIG")]

@@ -5,6 +5,7 @@ use super::Name;
 /// `--help`: flock's, under our name, and what pidward adds.
 pub fn help(name: &Name) -> String {
     let n = name.as_str();
+    let exit_status = EXIT_STATUS;
     format!(
         "
 Usage:
@@ -47,10 +48,14 @@ Cluster lock on etcd (as etcdctl lock takes it; the command is stopped if the lo
 Beyond flock(1): signals are forwarded to the command and the lock is kept until it exits;
 a conflict names the holder with --verbose or on a terminal; <file> -- <command> skips the --.
 
-Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
-obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
-69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
-the lock was lost while the command ran.
+{exit_status}
 "
     )
 }
+
+/// The exit codes, as `--help` and the man page give them.
+pub const EXIT_STATUS: &str =
+    "Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
+obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
+69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
+the lock was lost while the command ran.";

@@ -154,6 +154,17 @@ pub struct Options {
     #[arg(long, value_name = "N[/SECS]", value_parser = parse_limit)]
     pub restart_limit: Option<RestartLimit>,
 
+    /// A watchdog: once started, the command must send WATCHDOG=1 to $NOTIFY_SOCKET at
+    /// least every SECS seconds (it gets WATCHDOG_USEC; WATCHDOG_USEC= and WATCHDOG=trigger
+    /// are honoured), or it gets --watchdog-signal, then the stop schedule; the run's cause is
+    /// then "watchdog" for --restart.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub watchdog: Option<Duration>,
+
+    /// The signal for a missed watchdog deadline.
+    #[arg(long, value_name = "SIG", default_value = "ABRT", value_parser = parse_signal)]
+    pub watchdog_signal: pidward::Signal,
+
     /// The first restart delay, in seconds; it doubles after each failed run.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
     pub restart_delay: Duration,
@@ -266,6 +277,11 @@ pub fn parse_death_signal(s: &str) -> Result<DeathSignal, String> {
 /// `--restart`.
 #[derive(Debug, Clone, Copy)]
 pub struct RestartPolicy(pub Policy);
+
+/// A signal name or number.
+pub fn parse_signal(s: &str) -> Result<pidward::Signal, String> {
+    s.parse().map_err(|e: pidward::signal::Error| e.to_string())
+}
 
 /// A policy by name.
 pub fn parse_policy(s: &str) -> Result<RestartPolicy, String> {

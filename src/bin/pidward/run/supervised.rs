@@ -169,6 +169,9 @@ fn supervise(
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
+    if let Some(timeout) = plan.args.watchdog {
+        service = service.watchdog(timeout, plan.args.watchdog_signal);
+    }
     let mut lifecycle = Lifecycle::new(service, plan.restart()).first_start_final(plan.args.daemon);
     if let Some(path) = &plan.args.pidfile {
         lifecycle = lifecycle.state_file(StateFile::beside(&plan.absolute(path)));
