@@ -239,11 +239,14 @@ impl Running {
             None => command.expect("the loop ends with the command's status"),
         };
         match self.kill_mode {
-            KillMode::Tree => {
-                let _ = tree::stop(&mut self.child, &self.stop);
+            KillMode::Group => {
+                let _ = tree::stop_group(&mut self.child, &self.stop);
             }
             KillMode::Main => {
                 let _ = self.child.reap_orphans();
+            }
+            _ => {
+                let _ = tree::stop(&mut self.child, &self.stop);
             }
         }
         Ok(status)
