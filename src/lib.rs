@@ -139,6 +139,7 @@ pub mod flock;
 pub mod fuzzing;
 pub mod liveness;
 pub mod lockfile;
+pub mod log;
 pub mod notify;
 pub mod pidfd;
 pub mod pidfile;

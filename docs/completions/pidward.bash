@@ -335,7 +335,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__run)
-            opts="-d -p -u -g -C -o -e -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-interval --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --signal-group --rewrite-signal --help"
+            opts="-d -p -u -g -C -o -e -l -T -h --daemon --exec --pidfile --oknodo --child-pidfile --user --group --chroot --chdir --umask --output --stdout --stderr --output-mode --env --env-file --clear-env --rlimit --ready --ready-interval --ready-timeout --follow-pidfile --parent-death-signal --restart --success-status --restart-prevent --remap-exit --restart-limit --watchdog --watchdog-signal --restart-delay --restart-max-delay --restart-jitter --restart-reset --stop-schedule --kill-mode --log --log-mode --log-format --log-level --tag --signal-group --rewrite-signal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -490,6 +490,34 @@ _pidward() {
                     return 0
                     ;;
                 --kill-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -T)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

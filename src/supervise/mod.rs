@@ -57,6 +57,7 @@
 //! | `supervised.rs` | [`Supervised`]: forwarding, reaping orphans, waiting |
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
+//! | `observe.rs` | [`Observer`]: the hook a lifecycle log and the output relay watch the loop through |
 //! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
 //! | `mechanism.rs`, `cgroup.rs` | [`Mechanism`]: a cgroup of the service's own (`cgroup.kill`), or the subreaper and process groups |
 //! | `capture.rs` | the command's stderr kept during the start ([`Service::capture_stderr`]) |
@@ -83,6 +84,7 @@ mod error;
 mod exit;
 mod lifecycle;
 mod mechanism;
+mod observe;
 mod policy;
 mod poll;
 mod restart;
@@ -98,6 +100,7 @@ mod watchdog;
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code, forwardable};
 pub use lifecycle::{Ended, Events, Lifecycle};
+pub use observe::{Event, Observer};
 pub use policy::{Cause, ExitSet, ExitSetError, Policy};
 pub use restart::{Next, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;

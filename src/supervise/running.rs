@@ -19,6 +19,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use super::error::Call;
+use super::observe::{Event, Observe};
 use super::service::{KillMode, Ready, Started};
 use super::supervised::Followed;
 use super::{Error, Supervised, poll, tree};
@@ -47,6 +48,8 @@ pub struct Running {
     pub(super) kill_mode: KillMode,
     pub(super) follow_pidfile: Option<PathBuf>,
     pub(super) status: Option<String>,
+    /// Told of each `STATUS=`; its descriptor is polled with the loop's.
+    pub(super) observe: Observe,
     /// The watchdog's timer, if the service has one (armed by [`wait`](Running::wait)).
     pub(super) watchdog: Option<super::watchdog::Watchdog>,
 }
@@ -80,22 +83,35 @@ impl Running {
                 None => Ok(Started::default()),
             };
         };
+        let observe = &self.observe;
+        let on_status = |n: &crate::notify::Notification| {
+            if let Some(status) = &n.status {
+                observe.event(&Event::Status(status));
+            }
+        };
         let outcome = loop {
-            let Ok(readable) = poll::wait(&self.child, &[watch.as_fd()], watch.deadline(), true)
-            else {
+            let fds: Vec<BorrowedFd<'_>> = [Some(watch.as_fd()), observe.fd()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let Ok(readable) = poll::wait(&self.child, &fds, watch.deadline(), true) else {
                 // Never abandon a live command: a failing poll(2) (ENOMEM) is retried; the
                 // deadline and the command's exit are still checked below.
                 std::thread::sleep(RETRY);
-                if let Some(outcome) = watch.poll(self.child.pidfd(), |_| {}).ok().flatten() {
+                if let Some(outcome) = watch.poll(self.child.pidfd(), on_status).ok().flatten() {
                     break outcome;
                 }
                 continue;
             };
+            drop(fds);
+            if readable.extra[1] {
+                observe.readable();
+            }
             if readable.signals {
                 // A signal that cannot be forwarded has nowhere else to go.
                 let _ = self.child.handle_signals();
             }
-            match watch.poll(self.child.pidfd(), |_| {}) {
+            match watch.poll(self.child.pidfd(), on_status) {
                 Ok(Some(outcome)) => break outcome,
                 Ok(None) => {}
                 Err(source) => {
@@ -199,19 +215,26 @@ impl Running {
             if over {
                 break;
             }
-            let mut extra: Vec<BorrowedFd<'_>> = Vec::with_capacity(2);
+            let mut extra: Vec<BorrowedFd<'_>> = Vec::with_capacity(3);
             if let Some(listener) = &self.listener {
                 extra.push(listener.as_fd());
             }
             if let Some(f) = &self.child.followed {
                 extra.push(f.pidfd.as_fd());
             }
+            let observed = self.observe.fd().map(|fd| {
+                extra.push(fd);
+                extra.len() - 1
+            });
             let deadline = self.watchdog.as_ref().and_then(|w| w.next_deadline());
             let Ok(readable) = poll::wait(&self.child, &extra, deadline, command.is_none()) else {
                 std::thread::sleep(RETRY);
                 continue;
             };
             drop(extra);
+            if observed.is_some_and(|i| readable.extra[i]) {
+                self.observe.readable();
+            }
             self.check_watchdog();
             if readable.signals {
                 let _ = self.child.handle_signals();
@@ -263,6 +286,7 @@ impl Running {
                 w.note(&n);
             }
             if let Some(status) = n.status {
+                self.observe.event(&Event::Status(&status));
                 self.status = Some(status);
             }
             if n.main_pid.is_some() {
@@ -347,10 +371,15 @@ impl Running {
                 (Some(u), Some(d)) => Some(u.min(d)),
                 (u, d) => u.or(d),
             };
-            if let Ok(readable) = poll::wait(&self.child, &[], until, command.is_none())
-                && readable.signals
-            {
-                let _ = self.child.handle_signals();
+            let observed: Vec<BorrowedFd<'_>> = self.observe.fd().into_iter().collect();
+            if let Ok(readable) = poll::wait(&self.child, &observed, until, command.is_none()) {
+                drop(observed);
+                if readable.extra[0] {
+                    self.observe.readable();
+                }
+                if readable.signals {
+                    let _ = self.child.handle_signals();
+                }
             }
         }
     }

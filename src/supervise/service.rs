@@ -14,7 +14,8 @@ use std::os::unix::io::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Error, Running, Supervisor};
+use super::observe::Observe;
+use super::{Error, Observer, Running, Supervisor};
 use crate::child::{Error as StepError, Exec, Setup, Step};
 use crate::notify::{Check, Listener, NOTIFY_FD, NOTIFY_SOCKET, Probe, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
@@ -91,6 +92,7 @@ pub struct Service {
     stop: Schedule,
     kill_mode: KillMode,
     follow_pidfile: Option<PathBuf>,
+    observe: Observe,
     probe: Option<(Check, Duration)>,
     capture: Option<usize>,
     watchdog: Option<(Duration, crate::Signal)>,
@@ -113,6 +115,7 @@ impl Service {
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
             kill_mode: KillMode::Tree,
             follow_pidfile: None,
+            observe: Observe::default(),
             probe: None,
             capture: None,
             watchdog: None,
@@ -192,6 +195,13 @@ impl Service {
     /// What ends with the main process (default: [`KillMode::Tree`]).
     pub fn kill_mode(mut self, mode: KillMode) -> Service {
         self.kill_mode = mode;
+        self
+    }
+
+    /// Who watches the loop: signals that reach the supervisor, each new `STATUS=`, and
+    /// the observer's own descriptor (see [`Observer`]).
+    pub fn observer(mut self, observer: std::rc::Rc<dyn Observer>) -> Service {
+        self.observe = Observe(Some(observer));
         self
     }
 
@@ -297,6 +307,7 @@ impl Service {
         // returns: then it is closed, or the end of file that says "the command gave up"
         // would never come.
         let mut child = supervisor.spawn_exec(setup, &cmd)?;
+        child.observe = self.observe.clone();
         child.cgroup = cgroup;
         child.capture = capture;
         Ok(Running {
@@ -310,6 +321,7 @@ impl Service {
             kill_mode: self.kill_mode,
             follow_pidfile: self.follow_pidfile,
             status: None,
+            observe: self.observe,
             watchdog: self
                 .watchdog
                 .map(|(t, sig)| super::watchdog::Watchdog::new(t, sig)),

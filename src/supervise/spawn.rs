@@ -197,6 +197,7 @@ impl Supervisor {
             subreaper: self.subreaper,
             followed: None,
             stop_requested: false,
+            observe: Default::default(),
             group: self.group,
             rewrite: self
                 .rewrite

@@ -67,6 +67,8 @@ pub struct Supervised {
     pub(super) followed: Option<Followed>,
     /// `TERM`, `INT` or `QUIT` reached the supervisor: an administrative stop.
     pub(super) stop_requested: bool,
+    /// Told of each signal read from the signalfd.
+    pub(super) observe: super::observe::Observe,
     /// The command leads a process group of its own, which forwarded signals go to.
     pub(super) group: bool,
     /// Forwarded signals rewritten: (from, to), `to` 0 to drop.
@@ -130,7 +132,11 @@ impl Supervised {
             if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
                 self.stop_requested = true;
             }
-            if !self.forward.contains(signo) || self.child_already_got(&info) {
+            let forward = self.forward.contains(signo) && !self.child_already_got(&info);
+            if signo != libc::SIGCHLD {
+                self.observe.signal(&info, forward);
+            }
+            if !forward {
                 continue;
             }
             // Raised by the supervisor's own write to a closed pipe: not a request.

@@ -6,6 +6,7 @@
 //! | this file | the binary under test, waiting for a condition, process liveness, signals |
 //! | [`guards`] | PID-file and lock-file guards: the guard helper process, snapshots of paths |
 //! | [`lock`] | `pidward lock`: holders run by the real flock(1) |
+//! | [`log`] | `pidward run`'s logs: logfmt lines, a `/dev/log`-style datagram listener, journald framing |
 //! | [`notify`] | readiness: reaped children, raw datagrams |
 //! | [`run`] | `pidward run` and `Daemon`: example programs, `/proc` readers, cleanup |
 //! | [`cluster`] | a real etcd on loopback, `etcdctl`, a freezable proxy |
@@ -17,6 +18,7 @@
 pub mod cluster;
 pub mod guards;
 pub mod lock;
+pub mod log;
 pub mod notify;
 pub mod run;
 

@@ -33,6 +33,8 @@ mod args;
 mod env;
 mod exec;
 mod failure;
+mod log_args;
+mod logging;
 mod supervised;
 
 pub use args::{Args, Options, ReadyMode};
@@ -63,6 +65,8 @@ pub struct Plan {
     cwd: PathBuf,
     credentials: Option<Credentials>,
     env_files: Vec<Vec<(OsString, OsString)>>,
+    /// The lifecycle log (its files are open already).
+    life: std::rc::Rc<pidward::log::LifecycleLog>,
 }
 
 fn run(args: Options) -> Result<u8, Failure> {
@@ -105,17 +109,25 @@ fn run(args: Options) -> Result<u8, Failure> {
     }
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::setup(format!("cannot read the working directory: {e}")))?;
+    // Before the PID files: a log that cannot be opened leaves nothing behind.
+    let life = std::rc::Rc::new(logging::open(&args, &cwd)?);
     let plan = Plan {
         args,
         cwd,
         credentials,
         env_files,
+        life: life.clone(),
     };
-    match (plan.args.daemon, plan.args.exec) {
+    let result = match (plan.args.daemon, plan.args.exec) {
         (false, false) => supervised::foreground(plan),
         (true, false) => supervised::detached(plan),
         (_, true) => exec::exec(plan),
+    };
+    match &result {
+        Ok(code) => life.exit(*code, None),
+        Err(f) => life.exit(f.code, f.message.as_deref()),
     }
+    result
 }
 
 /// `-u USER[:GROUP]` and `-g GROUP`, as a user and a group.

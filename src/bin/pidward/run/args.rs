@@ -203,6 +203,8 @@ pub struct Options {
         value_parser = parse_kill_mode)]
     pub kill_mode: KillMode,
 
+    #[command(flatten)]
+    pub logging: super::log_args::LogArgs,
     /// Start the command in a process group of its own and forward signals to that group,
     /// not only to the command (tini -g), so that `sh -c 'app; cleanup'` passes a TERM on.
     #[arg(long)]

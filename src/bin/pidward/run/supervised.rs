@@ -12,7 +12,7 @@ use pidward::notify::Notifier;
 use pidward::pidfile::PidFile;
 use pidward::supervise::{self, Lifecycle, Ready, Service, StateFile, Supervisor};
 
-use super::{Failure, Plan, ReadyMode};
+use super::{Failure, Plan, ReadyMode, logging};
 
 /// Supervise in the foreground.
 pub fn foreground(plan: Plan) -> Result<u8, Failure> {
@@ -70,6 +70,11 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     if let Some(pf) = &child_pid_file {
         own = own.keep_fd(pf.as_fd());
     }
+    let log = plan.life.log();
+    for fd in log.fds() {
+        own = own.keep_fd(fd);
+    }
+    drop(log);
     let mut daemon = Daemon::new(own).report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
@@ -179,6 +184,11 @@ fn supervise(
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
     }
+    service = service.observer(plan.life.clone());
+    plan.life.start(
+        &logging::command_line(&plan.args),
+        &logging::policy_name(plan.args.restart.0),
+    );
     // Detached with nowhere to write it, the command's stderr is kept until it is ready, for
     // the launcher to quote if the start fails.
     if matches!(report, Reporter::Detached(_)) && plan.stderr_file().is_none() {
@@ -221,12 +231,16 @@ struct Events<'a, 'r> {
 
 impl supervise::Events for Events<'_, '_> {
     fn spawned(&mut self, pid: u32) {
+        self.plan.life.spawned(pid);
         if let Some(pf) = self.child_pid_file {
             write_pid(pf, pid);
         }
     }
 
     fn ready(&mut self, started: &supervise::Started, first: bool) {
+        self.plan
+            .life
+            .ready(started.status.as_deref(), started.main_pid);
         if let (Some(pid), Some(pf)) = (started.main_pid, &mut *self.child_pid_file) {
             write_pid(pf, pid);
         }
@@ -246,6 +260,10 @@ impl supervise::Events for Events<'_, '_> {
 
     fn start_failed(&mut self, error: &supervise::Error) {
         eprintln!("pidward run: {error}");
+    }
+
+    fn ended(&mut self, exit: &supervise::Exit, next: supervise::Next) {
+        self.plan.life.ended(exit, next);
     }
 }
 
