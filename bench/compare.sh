@@ -552,7 +552,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 6. Run `true` under a cluster lock: pidward lock --etcd vs etcdctl lock, against one etcd of
 # our own on loopback (data dir on tmpfs). Both take the same key layout, so this is the same
-# work: a lease, a transaction, a range, the command, a revoke.
+# work: a lease, a transaction, a range, the command, a revoke. Then the same over TLS with
+# client certificates (etcd's --client-cert-auth; certificates made with openssl), where each
+# call is a new TLS connection for pidward and one gRPC connection for etcdctl.
 if want 6; then
     say "6. cluster lock"
     CTL_LABEL="etcdctl lock N true"
@@ -586,6 +588,50 @@ if want 6; then
         kill "$ETCD_PID" 2>/dev/null || true
         wait "$ETCD_PID" 2>/dev/null || true
         ETCD_PID=""
+        if have openssl; then
+            C=$TMPFS_DIR/certs
+            mkdir -p "$C"
+            ossl() { (cd "$C" && openssl "$@") >>"$LOG" 2>&1; }
+            ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+            ossl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj /CN=bench-ca
+            for n in server client; do
+                ossl req "${ec[@]}" -keyout $n.key -out $n.csr -subj /CN=$n
+            done
+            printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$C/server.ext"
+            printf 'extendedKeyUsage=clientAuth\n' >"$C/client.ext"
+            for n in server client; do
+                ossl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem \
+                    -days 2 -extfile $n.ext
+            done
+            CP=$(free_port) PP=$(free_port)
+            E=https://127.0.0.1:$CP
+            TLS="--cacert $C/ca.pem --cert $C/client.pem --key $C/client.key"
+            etcd --name bench-tls --data-dir "$TMPFS_DIR/etcd-tls" --listen-client-urls "$E" \
+                --advertise-client-urls "$E" --listen-peer-urls "http://127.0.0.1:$PP" \
+                --initial-advertise-peer-urls "http://127.0.0.1:$PP" \
+                --initial-cluster "bench-tls=http://127.0.0.1:$PP" --cert-file "$C/server.pem" \
+                --key-file "$C/server.key" --trusted-ca-file "$C/ca.pem" --client-cert-auth \
+                >"$OUT/etcd-tls.log" 2>&1 &
+            ETCD_PID=$!
+            for _ in $(seq 100); do
+                # shellcheck disable=SC2086
+                etcdctl --endpoints "$E" $TLS endpoint health >/dev/null 2>&1 && break
+                sleep 0.1
+            done
+            CTL_TLS="etcdctl lock N true, TLS"
+            cmds=("etcdctl --endpoints $E $TLS lock bench true" "$PIDWARD lock --etcd $E $TLS bench true")
+            if mapfile -t m < <(hyperfine_medians "$OUT/cluster-tls.json" "$CLUSTER_RUNS" 3 "${cmds[@]}") && [ ${#m[@]} = 2 ]; then
+                row 6 "$CTL_TLS" "${m[0]}"
+                row 6 "pidward lock --etcd E N true, TLS" "${m[1]}" "le:1.0:$CTL_TLS"
+            else
+                skip 6 "TLS" "hyperfine failed (see bench/out/log.txt)" ""
+            fi
+            kill "$ETCD_PID" 2>/dev/null || true
+            wait "$ETCD_PID" 2>/dev/null || true
+            ETCD_PID=""
+        else
+            skip 6 "TLS" "openssl is not installed" ""
+        fi
     fi
 fi
 

@@ -213,26 +213,48 @@ fn nonblock_timeout_and_the_holder_named() {
 }
 
 #[test]
-fn kill_9_of_the_holder_kills_its_command_and_frees_the_lock() {
+fn kill_9_of_the_holder_kills_its_whole_command_tree_and_a_waiter_gets_the_lock_in_ttl_plus_1s() {
     let etcd = Etcd::start();
     let e = etcd.endpoint();
     let dir = tempfile::tempdir().unwrap();
-    let mut h = holder(&e, &["--ttl", "2"], "k", dir.path());
-    let cmd = read_pid(&dir.path().join("ready"));
+    let (ready, grand) = (dir.path().join("ready"), dir.path().join("grandchild"));
+    // The command forks a grandchild (not pidward's child: PR_SET_PDEATHSIG alone spares it).
+    let script = format!(
+        "sleep 300 & echo $! > {}; echo $$ > {}; wait",
+        grand.display(),
+        ready.display()
+    );
+    let mut h = sh(&e, &["--ttl", "2"], "k", &script).spawn().unwrap();
+    let cmd = read_pid(&ready);
+    let grandchild = read_pid(&grand);
+    let got = dir.path().join("got");
+    let mut waiter = sh(&e, &["-w", "20"], "k", &format!("touch {}", got.display()))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!got.exists(), "the waiter did not wait");
     h.kill().unwrap();
     let killed = Instant::now();
     h.wait().unwrap();
-    let end = Instant::now() + Duration::from_secs(2);
-    while !dead(cmd) && Instant::now() < end {
+    let end = Instant::now() + Duration::from_secs(1);
+    while !(dead(cmd) && dead(grandchild)) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(dead(cmd), "the command outlived pidward");
-    let out = lock(&e, &["-w", "10", "k", "true"]).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+    assert!(dead(grandchild), "the command's child outlived pidward");
+    assert!(
+        wait_until(&got, Duration::from_secs(5)),
+        "the waiter never got the lock"
+    );
     let took = killed.elapsed();
     assert!(
-        took < Duration::from_secs(4),
-        "waiter took {took:?} (TTL 2)"
+        took < Duration::from_secs(3),
+        "waiter took {took:?} (TTL 2, so at most 3 s)"
+    );
+    assert!(
+        wait_exit(&mut waiter, Duration::from_secs(5))
+            .unwrap()
+            .success()
     );
 }
 
@@ -414,7 +436,10 @@ fn bad_input_and_unreachable_endpoints() {
     );
 
     for (args, what) in [
-        (vec!["--etcd", "https://h:1", "n", "true"], "TLS"),
+        (
+            vec!["--etcd", "unixs://h:1", "n", "true"],
+            "expected http(s)://",
+        ),
         (vec!["--etcd", "h:99999", "n", "true"], "port"),
         (vec!["--etcd", "h:1", "-F", "n", "true"], "--no-fork"),
         (vec!["--etcd", "h:1", "-o", "n", "true"], "--close"),

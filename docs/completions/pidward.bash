@@ -243,7 +243,7 @@ _pidward() {
             return 0
             ;;
         pidward__subcmd__lock)
-            opts="-s -e -x -u -n -w -E -o -F -h -V -c --shared --exclusive --unlock --nb --nonblocking --wait --timeout --conflict-exit-code --close --no-fork --verbose --fcntl --start --length --fd --help --version --etcd --ttl --kill-after --lost-exit-code --command"
+            opts="-s -e -x -u -n -w -E -o -F -h -V -c --shared --exclusive --unlock --nb --nonblocking --wait --timeout --conflict-exit-code --close --no-fork --verbose --fcntl --start --length --fd --help --version --etcd --ttl --kill-after --lost-exit-code --cacert --cert --key --command"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -294,6 +294,18 @@ _pidward() {
                     return 0
                     ;;
                 --lost-exit-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -102,10 +102,13 @@ complete -c pidward -n "__fish_pidward_using_subcommand lock" -s E -l conflict-e
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l start -d 'Start of the locked byte range (implies --fcntl)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l length -d 'Length of the locked byte range (implies --fcntl; 0: to the end)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l fd -d 'Lock this inherited descriptor around the command' -r
-complete -c pidward -n "__fish_pidward_using_subcommand lock" -l etcd -d 'Take the lock NAME (the FILE operand) on etcd: http://host:port,... (empty: $PIDWARD_ETCD_ENDPOINTS)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l etcd -d 'Take the lock NAME (the FILE operand) on etcd: http(s)://host:port,... (empty: $PIDWARD_ETCD_ENDPOINTS)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l ttl -d 'The etcd lease\'s TTL (default 10, at least 2)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l kill-after -d 'SIGTERM to SIGKILL once the cluster lock is lost (default min(5, TTL/3))' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -l lost-exit-code -d 'Exit code when the cluster lock was lost (default 75)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l cacert -d 'Verify etcd\'s TLS certificate with these CA certificates (PEM; default the system\'s; also $PIDWARD_ETCD_CACERT)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l cert -d 'Client certificate for etcd\'s TLS (PEM, with --key; also $PIDWARD_ETCD_CERT)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand lock" -l key -d 'The client certificate\'s private key (PEM; also $PIDWARD_ETCD_KEY)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -s c -l command -d 'Run a single command string through the shell' -r
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -s s -l shared -d 'Get a shared lock'
 complete -c pidward -n "__fish_pidward_using_subcommand lock" -s x -s e -l exclusive -d 'Get an exclusive lock (the default)'

@@ -6,17 +6,24 @@
 //! pause until the deadline passes. With credentials, the first call logs in
 //! (`Auth.Authenticate`) and every call carries the token; a token etcd calls invalid is
 //! dropped and the call retried.
+//!
+//! An endpoint whose TLS fails (a certificate not trusted, or ours refused) is skipped like
+//! an unreachable one, but a round that met such a failure ends the call with it rather than
+//! start over: retrying cannot change a certificate, and the failure says what to fix.
 
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
+use rustls::client::ClientConfig;
 use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
 use super::error::{Error, Step};
-use super::http;
+use super::resolve::Resolver;
+use super::{conn, http};
 
 /// gRPC's UNAVAILABLE: try another endpoint.
 const UNAVAILABLE: u64 = 14;
@@ -31,6 +38,10 @@ pub(crate) struct Client {
     credentials: Option<Credentials>,
     /// The auth token `Authenticate` gave, while it is good.
     token: Option<String>,
+    /// TLS for `https://` endpoints (and those without a scheme, when given).
+    tls: Option<Arc<ClientConfig>>,
+    /// Host names looked up so far (shared with the clones).
+    resolver: Resolver,
 }
 
 /// A user name and password for etcd's authentication.
@@ -47,12 +58,18 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Client {
-    pub(crate) fn new(endpoints: Vec<Endpoint>, credentials: Option<Credentials>) -> Client {
+    pub(crate) fn new(
+        endpoints: Vec<Endpoint>,
+        credentials: Option<Credentials>,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Client {
         Client {
             endpoints,
             current: 0,
             credentials,
             token: None,
+            tls,
+            resolver: Resolver::default(),
         }
     }
 
@@ -75,6 +92,7 @@ impl Client {
         let n = self.endpoints.len();
         loop {
             let mut last = None;
+            let mut tls_failure = None;
             for left in (1..=n).rev() {
                 // A frozen endpoint must not eat the time of the others: each gets its share.
                 let now = Instant::now();
@@ -83,10 +101,14 @@ impl Client {
                 match self.attempt(step, path, &body, attempt, cancel) {
                     Ok(r) => return Ok(r),
                     Err((err, false)) => return Err(err),
+                    Err((err @ Error::Tls { .. }, true)) => tls_failure = Some(err),
                     Err((err, true)) => last = Some(err),
                 }
                 // Retryable: the next call starts with the next endpoint.
                 self.current = (self.current + 1) % n;
+            }
+            if let Some(err) = tls_failure {
+                return Err(err);
             }
             let last = last.expect("at least one endpoint");
             // Every endpoint failed (down, or no leader during an election): try again soon,
@@ -160,7 +182,13 @@ impl Client {
         cancel: Option<BorrowedFd<'a>>,
     ) -> Result<http::Response<'a>, (Error, bool)> {
         let ep = &self.endpoints[self.current];
-        let answer = http::post(ep, path, body, token, deadline, cancel).and_then(|r| {
+        let tls = match ep.tls {
+            Some(false) => None,
+            _ => self.tls.as_ref(),
+        };
+        let answer = conn::connect(ep, tls, &self.resolver, deadline, cancel)
+            .and_then(|c| http::post(c, ep, path, body, token, deadline, cancel));
+        let answer = answer.and_then(|r| {
             if r.status == 200 {
                 Ok(Ok(r))
             } else {
@@ -182,6 +210,17 @@ impl Client {
                 };
                 Err((err, retry))
             }
+            Err(source) if is_tls(&source) => Err((
+                Error::Tls {
+                    endpoint: ep.to_string(),
+                    step,
+                    source: explain(
+                        source,
+                        tls.is_some_and(|t| t.client_auth_cert_resolver.has_certs()),
+                    ),
+                },
+                true,
+            )),
             Err(source) => {
                 let retry = source.kind() != io::ErrorKind::Interrupted;
                 let err = Error::Unreachable {
@@ -225,4 +264,30 @@ impl Client {
             source,
         }
     }
+}
+
+/// A TLS failure in words that say what to fix.
+fn explain(e: io::Error, client_cert: bool) -> io::Error {
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return e;
+    };
+    let hint = match tls {
+        rustls::Error::AlertReceived(_) if client_cert => {
+            "etcd refused the connection: it does not accept our client certificate"
+        }
+        rustls::Error::AlertReceived(_) => {
+            "etcd refused the connection: it wants a client certificate"
+        }
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+            "etcd's certificate is not signed by a CA we trust"
+        }
+        _ => return e,
+    };
+    io::Error::new(e.kind(), format!("{tls}: {hint}"))
+}
+
+/// Whether a transport error is a TLS failure (`conn.rs` keeps rustls's error whole).
+fn is_tls(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }

@@ -1,5 +1,8 @@
-//! Endpoints as `etcdctl --endpoints` takes them: `http://HOST:PORT`, `HOST:PORT` or `HOST`
-//! (port 2379), IPv6 hosts in brackets, comma-separated lists.
+//! Endpoints as `etcdctl --endpoints` takes them: `http://HOST:PORT`, `https://HOST:PORT`,
+//! `HOST:PORT` or `HOST` (port 2379), IPv6 hosts in brackets, comma-separated lists.
+//!
+//! The scheme says whether to speak TLS; an endpoint without one speaks TLS when TLS options
+//! are given ([`Options::tls`](super::Options::tls)), as etcdctl's do with `--cacert`.
 
 use std::fmt;
 
@@ -10,17 +13,20 @@ use super::error::{EndpointProblem, Error};
 pub struct Endpoint {
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// `https://` (true), `http://` (false), or no scheme.
+    pub(crate) tls: Option<bool>,
 }
 
 impl Endpoint {
-    /// Parse one endpoint; `https://` is refused (this client speaks plain HTTP).
+    /// Parse one endpoint.
     ///
     /// ```
     /// use pidward::cluster::Endpoint;
     ///
     /// assert_eq!(Endpoint::parse("http://127.0.0.1:2379")?.to_string(), "127.0.0.1:2379");
     /// assert_eq!(Endpoint::parse("etcd1")?.to_string(), "etcd1:2379");
-    /// assert!(Endpoint::parse("https://etcd1:2379").is_err());
+    /// assert_eq!(Endpoint::parse("https://etcd1")?.to_string(), "https://etcd1:2379");
+    /// assert!(Endpoint::parse("unix://etcd.sock").is_err());
     /// # Ok::<(), pidward::cluster::Error>(())
     /// ```
     pub fn parse(text: &str) -> Result<Endpoint, Error> {
@@ -29,10 +35,13 @@ impl Endpoint {
             problem,
         };
         let t = text.trim();
-        if t.starts_with("https://") || t.starts_with("unixs://") {
-            return Err(fail(EndpointProblem::Tls));
-        }
-        let t = t.strip_prefix("http://").unwrap_or(t);
+        let (tls, t) = if let Some(rest) = t.strip_prefix("https://") {
+            (Some(true), rest)
+        } else if let Some(rest) = t.strip_prefix("http://") {
+            (Some(false), rest)
+        } else {
+            (None, t)
+        };
         let t = t.strip_suffix('/').unwrap_or(t);
         if t.contains("://") || t.contains('/') {
             return Err(fail(EndpointProblem::Scheme));
@@ -64,6 +73,7 @@ impl Endpoint {
         Ok(Endpoint {
             host: host.to_owned(),
             port,
+            tls,
         })
     }
 
@@ -86,6 +96,9 @@ impl Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tls == Some(true) {
+            f.write_str("https://")?;
+        }
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
@@ -104,7 +117,17 @@ mod tests {
         assert_eq!(p("http://h:1/").unwrap(), "h:1");
         assert_eq!(p("[::1]:5").unwrap(), "[::1]:5");
         assert_eq!(p("[::1]").unwrap(), "[::1]:2379");
-        for bad in ["", "h:0", "h:x", "ftp://h", "h/x", "h:70000", "a b"] {
+        assert_eq!(p("https://[::1]:5/").unwrap(), "https://[::1]:5");
+        for bad in [
+            "",
+            "h:0",
+            "h:x",
+            "ftp://h",
+            "h/x",
+            "h:70000",
+            "a b",
+            "unixs://h",
+        ] {
             assert!(p(bad).is_err(), "{bad}");
         }
         assert_eq!(Endpoint::parse_list("a:1,,b").unwrap().len(), 2);

@@ -5,6 +5,7 @@ use std::io;
 
 use super::holder::Holder;
 use super::keeper::Loss;
+use super::tls::{CertFile, CertProblem};
 
 /// The call to etcd that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +47,7 @@ impl fmt::Display for Step {
 pub enum EndpointProblem {
     /// No endpoint given.
     Empty,
-    /// `https://`: TLS is not supported by this client.
-    Tls,
-    /// A scheme other than `http://`, or a path.
+    /// A scheme other than `http://` and `https://`, or a path.
     Scheme,
     /// Missing or malformed host.
     Host,
@@ -60,8 +59,7 @@ impl fmt::Display for EndpointProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             EndpointProblem::Empty => "no endpoint given",
-            EndpointProblem::Tls => "TLS endpoints are not supported (use http://)",
-            EndpointProblem::Scheme => "expected http://HOST:PORT, HOST:PORT or HOST",
+            EndpointProblem::Scheme => "expected http(s)://HOST:PORT, HOST:PORT or HOST",
             EndpointProblem::Host => "missing or malformed host",
             EndpointProblem::Port => "port must be 1-65535",
         })
@@ -106,6 +104,28 @@ pub enum Error {
         name: String,
         /// What is wrong with it.
         problem: NameProblem,
+    },
+    /// A TLS file (CA certificates, client certificate or key) cannot be used.
+    #[error("{file} {path:?}: {problem}")]
+    Certificate {
+        /// Which file.
+        file: CertFile,
+        /// Its path.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: CertProblem,
+    },
+    /// TLS with an endpoint failed: its certificate is not trusted, not valid for its host
+    /// or not valid now, or it refused ours (or asked for one and got none).
+    #[error("TLS with etcd at {endpoint} failed ({step})")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// The call being made.
+        step: Step,
+        /// rustls's error, in an [`io::Error`] of kind `InvalidData`.
+        #[source]
+        source: io::Error,
     },
     /// No endpoint could be reached (connect, send or answer failed or timed out); the last
     /// endpoint tried and its error.
@@ -167,12 +187,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether this is an etcd-side failure (unreachable, error answer, malformed answer,
-    /// lease lost while waiting) rather than bad input or a held lock.
+    /// Whether this is an etcd-side failure (unreachable, TLS refused, error answer,
+    /// malformed answer, lease lost while waiting) rather than bad input or a held lock.
     pub fn is_cluster_failure(&self) -> bool {
         matches!(
             self,
             Error::Unreachable { .. }
+                | Error::Tls { .. }
                 | Error::Server { .. }
                 | Error::Malformed { .. }
                 | Error::LostWhileWaiting(_)

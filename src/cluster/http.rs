@@ -3,7 +3,7 @@
 //!
 //! etcd's gRPC gateway answers unary calls with a `Content-Length` body and streaming calls
 //! (`/v3/watch`, `/v3/lease/keepalive`) with a chunked body of newline-separated JSON objects.
-//! Both are read here, over a plain [`TcpStream`], one connection per call
+//! Both are read here, over a [`Conn`] (plain TCP or TLS, `conn.rs`), one connection per call
 //! (`Connection: close`): a lock takes a handful of calls, and a fresh connection is also the
 //! fastest way to notice that an endpoint is gone.
 //!
@@ -12,13 +12,11 @@
 //! nothing ever blocks past its deadline: a frozen server costs at most the time the caller
 //! allowed.
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-
+use super::conn::Conn;
 use super::endpoint::Endpoint;
 
 /// An answer's status and its body reader.
@@ -36,7 +34,7 @@ enum Framing {
 
 /// The connection, buffered, with the deadline and cancel fd every read obeys.
 struct Body<'a> {
-    stream: TcpStream,
+    conn: Conn,
     buf: Vec<u8>,
     pos: usize,
     framing: Framing,
@@ -44,41 +42,11 @@ struct Body<'a> {
     cancel: Option<BorrowedFd<'a>>,
 }
 
-/// `poll(2)` on a socket and an optional cancel fd until `deadline`, retrying `EINTR` with the
-/// remaining time. `Ok(true)`: the socket is ready; `Ok(false)`: cancelled.
-fn wait_ready(
-    sock: BorrowedFd<'_>,
-    events: PollFlags,
-    cancel: Option<BorrowedFd<'_>>,
-    deadline: Instant,
-) -> io::Result<bool> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        let ts = Timespec {
-            tv_sec: left.as_secs() as _,
-            tv_nsec: left.subsec_nanos() as _,
-        };
-        let mut fds = vec![PollFd::from_borrowed_fd(sock, events)];
-        if let Some(c) = cancel {
-            fds.push(PollFd::from_borrowed_fd(c, PollFlags::IN));
-        }
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) => continue,
-            Ok(_) if fds.len() > 1 && !fds[1].revents().is_empty() => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// `POST path` with a JSON body to `ep` (and etcd's auth `token` as `Authorization`),
-/// connecting, sending and reading the header before `deadline`; a readable `cancel` fd
-/// aborts with [`io::ErrorKind::Interrupted`].
+/// `POST path` with a JSON body to `ep` on `conn` (and etcd's auth `token` as
+/// `Authorization`), sending and reading the header before `deadline`; a readable `cancel`
+/// fd aborts with [`io::ErrorKind::Interrupted`].
 pub(crate) fn post<'a>(
+    mut conn: Conn,
     ep: &Endpoint,
     path: &str,
     body: &[u8],
@@ -86,7 +54,6 @@ pub(crate) fn post<'a>(
     deadline: Instant,
     cancel: Option<BorrowedFd<'a>>,
 ) -> io::Result<Response<'a>> {
-    let stream = connect(ep, deadline)?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
@@ -97,11 +64,9 @@ pub(crate) fn post<'a>(
     );
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
-    let left = deadline.saturating_duration_since(Instant::now());
-    stream.set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
-    (&stream).write_all(&request).map_err(timed_out)?;
+    conn.write_all(&request, deadline)?;
     let mut body = Body {
-        stream,
+        conn,
         buf: Vec::with_capacity(4096),
         pos: 0,
         framing: Framing::UntilClose,
@@ -111,34 +76,6 @@ pub(crate) fn post<'a>(
     let (status, framing) = body.read_head()?;
     body.framing = framing;
     Ok(Response { status, body })
-}
-
-/// Resolve and connect (`connect(2)` with a timeout), trying each address until `deadline`.
-fn connect(ep: &Endpoint, deadline: Instant) -> io::Result<TcpStream> {
-    let mut last = io::Error::from(io::ErrorKind::AddrNotAvailable);
-    for addr in (ep.host.as_str(), ep.port).to_socket_addrs()? {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                return Ok(s);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-/// A write timeout surfaces as `WouldBlock`; call it what it is.
-fn timed_out(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::WouldBlock {
-        io::ErrorKind::TimedOut.into()
-    } else {
-        e
-    }
 }
 
 fn bad(what: &'static str) -> io::Error {
@@ -178,22 +115,9 @@ impl Body<'_> {
         if self.pos < self.buf.len() {
             return Ok(true);
         }
-        if !wait_ready(
-            self.stream.as_fd(),
-            PollFlags::IN,
-            self.cancel,
-            self.deadline,
-        )? {
-            return Err(io::ErrorKind::Interrupted.into());
-        }
         self.buf.resize(8192, 0);
         self.pos = 0;
-        let n = loop {
-            match self.stream.read(&mut self.buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r,
-            }
-        };
+        let n = self.conn.read(&mut self.buf, self.deadline, self.cancel);
         let n = n.inspect_err(|_| self.buf.clear())?;
         self.buf.truncate(n);
         Ok(n > 0)

@@ -19,8 +19,10 @@
 //! rejects writes carrying a token lower than the highest it has seen can.
 //!
 //! The client speaks etcd's JSON gateway (`/v3/...` on the client port, on by default since
-//! etcd 3.4) over plain HTTP/1.1 on [`std::net::TcpStream`], blocking, every call bounded by a
-//! deadline: no async runtime, no TLS (endpoints are `http://`).
+//! etcd 3.4) over HTTP/1.1 on [`std::net::TcpStream`], blocking, every call bounded by a
+//! deadline (host name look-ups included): no async runtime. `https://` endpoints speak TLS
+//! (rustls), verified against the CA certificates [`Tls`] names, with a client certificate
+//! for etcd's `--client-cert-auth`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -41,6 +43,7 @@ use std::time::{Duration, Instant};
 
 mod base64;
 mod client;
+mod conn;
 mod endpoint;
 mod error;
 mod gateway;
@@ -48,12 +51,15 @@ mod holder;
 mod http;
 mod keeper;
 mod mutex;
+mod resolve;
+mod tls;
 
 pub use crate::flock::Wait;
 pub use endpoint::Endpoint;
 pub use error::{EndpointProblem, Error, NameProblem, Step};
 pub use holder::Holder;
 pub use keeper::{Loss, LossReason};
+pub use tls::{CertFile, CertProblem, Tls};
 
 use gateway::Client;
 use keeper::{Keeper, Timing};
@@ -72,6 +78,7 @@ pub struct Options {
     holder: Option<Holder>,
     call_timeout: Duration,
     credentials: Option<gateway::Credentials>,
+    tls: Option<Tls>,
 }
 
 impl Options {
@@ -87,6 +94,7 @@ impl Options {
             holder: None,
             call_timeout: Duration::from_secs(5),
             credentials: None,
+            tls: None,
         }
     }
 
@@ -131,6 +139,30 @@ impl Options {
             password: password.to_owned(),
         });
         self
+    }
+
+    /// Speak TLS to `https://` endpoints and to those without a scheme, verifying them (and
+    /// showing them a client certificate) as `tls` says. `https://` endpoints speak TLS
+    /// without this too, verified against the system's CA certificates.
+    pub fn tls(mut self, tls: Tls) -> Options {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The client for these options: the TLS configuration built (the system's CA
+    /// certificates read) when an endpoint needs it.
+    fn client(&self) -> Result<Client, Error> {
+        let https = self.endpoints.iter().any(|e| e.tls == Some(true));
+        let tls = match &self.tls {
+            Some(t) => Some(t.config()?),
+            None if https => Some(Tls::new().config()?),
+            None => None,
+        };
+        Ok(Client::new(
+            self.endpoints.clone(),
+            self.credentials.clone(),
+            tls,
+        ))
     }
 
     /// Bound on each call to etcd while acquiring and releasing (default 5 s).
@@ -196,7 +228,7 @@ impl Lock {
             deadline,
             call_timeout: opts.call_timeout,
         };
-        let mut client = Client::new(opts.endpoints.clone(), opts.credentials.clone());
+        let mut client = opts.client()?;
         let granted = Instant::now();
         let first_call = deadline.map_or(granted + opts.call_timeout, |d| {
             d.min(granted + opts.call_timeout)
@@ -286,7 +318,7 @@ impl Lock {
 
 /// Revoke `lease` with a fresh client (when no [`Lock`] exists yet to do it).
 fn client_revoke(opts: &Options, lease: i64) -> Result<(), Error> {
-    let mut client = Client::new(opts.endpoints.clone(), opts.credentials.clone());
+    let mut client = opts.client()?;
     client.revoke(lease, Instant::now() + opts.call_timeout)
 }
 

@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod tls;
+
+use tls::Certs;
+
 /// Find a program: `$VAR`, then `PATH`, then `/usr/bin`.
 fn find(var: &str, name: &str, package: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(var) {
@@ -56,16 +60,30 @@ pub struct Etcd {
     pub port: u16,
     /// The member's name, unique to this test process and port.
     name: String,
+    /// With TLS: the CA, and the client certificate and key etcdctl uses.
+    tls: Option<[PathBuf; 3]>,
 }
 
-/// Spawn one member `name` of the cluster `initial` (`NAME=PEER_URL,...`).
-fn spawn_member(name: &str, port: u16, peer: u16, initial: &str) -> Etcd {
+/// Spawn one member `name` of the cluster `initial` (`NAME=PEER_URL,...`); with `certs`, its
+/// client port speaks TLS and wants a client certificate from our CA.
+fn spawn_member(name: &str, port: u16, peer: u16, initial: &str, certs: Option<&Certs>) -> Etcd {
     let bin = find("PIDWARD_TEST_ETCD", "etcd", "etcd-server");
     let dir = tempfile::tempdir().unwrap();
-    let client = format!("http://127.0.0.1:{port}");
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    let client = format!("{scheme}://127.0.0.1:{port}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-    let child = Command::new(&bin)
+    let mut cmd = Command::new(&bin);
+    if let Some(c) = certs {
+        cmd.arg("--cert-file")
+            .arg(c.path("server.pem"))
+            .arg("--key-file")
+            .arg(c.path("server.key"))
+            .arg("--trusted-ca-file")
+            .arg(c.ca())
+            .arg("--client-cert-auth");
+    }
+    let child = cmd
         .args(["--name", name, "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--listen-client-urls", &client])
@@ -78,22 +96,37 @@ fn spawn_member(name: &str, port: u16, peer: u16, initial: &str) -> Etcd {
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let tls = certs.map(|c| {
+        let client = c.client("client");
+        [c.ca(), client.cert, client.key]
+    });
     Etcd {
         child,
         dir,
         port,
         name: name.to_owned(),
+        tls,
     }
 }
 
 impl Etcd {
     /// Start etcd and wait until it answers (at most 10 s a try).
     pub fn start() -> Etcd {
+        Etcd::start_with(None)
+    }
+
+    /// Start etcd with TLS and client-certificate authentication (`Certs`' server
+    /// certificate, our CA), and wait until it answers.
+    pub fn start_tls(certs: &Certs) -> Etcd {
+        Etcd::start_with(Some(certs))
+    }
+
+    fn start_with(certs: Option<&Certs>) -> Etcd {
         for _ in 0..3 {
             let (port, peer) = (free_port(), free_port());
             let name = format!("t-{}-{port}", std::process::id());
             let initial = format!("{name}=http://127.0.0.1:{peer}");
-            let mut etcd = spawn_member(&name, port, peer, &initial);
+            let mut etcd = spawn_member(&name, port, peer, &initial, certs);
             if etcd.wait_ready(Duration::from_secs(10)) {
                 return etcd;
             }
@@ -120,6 +153,7 @@ impl Etcd {
                     port,
                     peer,
                     &initial,
+                    None,
                 )
             })
             .collect();
@@ -159,7 +193,18 @@ impl Etcd {
             // make sure the etcd answering is ours, by its member name.
             // (A member's name shows once it has joined; a foreign etcd never shows it.)
             let ours = format!("\"name\":\"{}\"", self.name);
-            if post(self.port, "/v3/cluster/member/list", "{}").is_some_and(|s| s.contains(&ours)) {
+            let members = if self.tls.is_some() {
+                let out = self
+                    .etcdctl()
+                    .args(["--dial-timeout=1s", "--command-timeout=1s"])
+                    .args(["member", "list", "-w", "json"])
+                    .output();
+                out.ok()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            } else {
+                post(self.port, "/v3/cluster/member/list", "{}")
+            };
+            if members.is_some_and(|s| s.contains(&ours)) {
                 return true;
             }
             thread::sleep(Duration::from_millis(50));
@@ -167,9 +212,10 @@ impl Etcd {
         false
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The server's log, for failure messages.
@@ -182,6 +228,14 @@ impl Etcd {
         let mut c = Command::new(find("PIDWARD_TEST_ETCDCTL", "etcdctl", "etcd-client"));
         c.env("ETCDCTL_API", "3")
             .args(["--endpoints", &self.endpoint()]);
+        if let Some([ca, cert, key]) = &self.tls {
+            c.arg("--cacert")
+                .arg(ca)
+                .arg("--cert")
+                .arg(cert)
+                .arg("--key")
+                .arg(key);
+        }
         c
     }
 

@@ -51,7 +51,7 @@ fn about(opt: Opt) -> (&'static str, Option<&'static str>) {
         Opt::Help => ("Display the help", None),
         Opt::Version => ("Display the version", None),
         Opt::Etcd => (
-            "Take the lock NAME (the FILE operand) on etcd: http://host:port,... (empty: $PIDWARD_ETCD_ENDPOINTS)",
+            "Take the lock NAME (the FILE operand) on etcd: http(s)://host:port,... (empty: $PIDWARD_ETCD_ENDPOINTS)",
             Some("ENDPOINTS"),
         ),
         Opt::Ttl => (
@@ -65,6 +65,18 @@ fn about(opt: Opt) -> (&'static str, Option<&'static str>) {
         Opt::LostExitCode => (
             "Exit code when the cluster lock was lost (default 75)",
             Some("NUMBER"),
+        ),
+        Opt::CaCert => (
+            "Verify etcd's TLS certificate with these CA certificates (PEM; default the system's; also $PIDWARD_ETCD_CACERT)",
+            Some("FILE"),
+        ),
+        Opt::Cert => (
+            "Client certificate for etcd's TLS (PEM, with --key; also $PIDWARD_ETCD_CERT)",
+            Some("FILE"),
+        ),
+        Opt::Key => (
+            "The client certificate's private key (PEM; also $PIDWARD_ETCD_KEY)",
+            Some("FILE"),
         ),
     }
 }

@@ -9,8 +9,10 @@
 //! usage errors: something must stay alive to keep the lease, and there is no descriptor.
 //!
 //! The command runs in a process group of its own, under [`pidward::supervise`] (signals are
-//! forwarded), with `PR_SET_PDEATHSIG(SIGKILL)` set between fork and exec, so that a
-//! `kill -9` of pidward takes the command with it rather than leave it running unlocked.
+//! forwarded), with `PR_SET_PDEATHSIG(SIGKILL)` set between fork and exec, and the group is
+//! led by a watchdog that kills all of it when pidward dies (`etcd/group.rs`), so that a
+//! `kill -9` of pidward takes the command and what it forked with it rather than leave them
+//! running unlocked.
 //! When the lease keeper declares the lock lost, the group gets `SIGTERM`, then `SIGKILL`
 //! after the grace, and pidward exits 75 (`EX_TEMPFAIL`, or `--lost-exit-code N`) whatever
 //! the command did: all before etcd can expire the lease. The command's environment has
@@ -20,18 +22,23 @@
 //!
 //! With etcd's authentication on, `PIDWARD_ETCD_USER` (`USER` or `USER:PASSWORD`) and
 //! `PIDWARD_ETCD_PASSWORD` give the credentials (the environment, not argv, which any user
-//! can read with `ps`).
+//! can read with `ps`). TLS takes etcdctl's three files: `--cacert` (the CA certificates that
+//! etcd's certificate must chain to; default the system's), `--cert` and `--key` (a client
+//! certificate, for etcd's `--client-cert-auth`), or `PIDWARD_ETCD_CACERT`,
+//! `PIDWARD_ETCD_CERT` and `PIDWARD_ETCD_KEY` (the options win). `https://` endpoints speak
+//! TLS, and so do endpoints without a scheme when any of the three is given.
 //!
-//! Exit codes beyond the local lock's: 68 (`EX_NOHOST`, which no flock path uses) when etcd
-//! cannot be reached or fails before the lock is held; 75 when the lock was lost.
+//! Exit codes beyond the local lock's: 64 (usage) for a TLS file that cannot be read or used;
+//! 68 (`EX_NOHOST`, which no flock path uses) when etcd cannot be reached, TLS with it fails,
+//! or it fails before the lock is held; 75 when the lock was lost.
 
 //!
-//! The four long options are pidward's own: abbreviations of flock's options keep flock's
+//! The long options are pidward's own: abbreviations of flock's options keep flock's
 //! meaning (`--t` is `--timeout`), so these are matched in full or by a prefix no flock option
 //! has (`getopt.rs`).
 //!
 //! This file reads the options; `etcd/cluster.rs` takes the lock and runs the command,
-//! `etcd/fence.rs` stops it when the lock is lost. Without the `etcd` feature, `--etcd` is a
+//! `etcd/fence.rs` stops it when the lock is lost, `etcd/group.rs` is its process group. Without the `etcd` feature, `--etcd` is a
 //! usage error that says so.
 
 use std::ffi::{OsStr, OsString};
@@ -46,6 +53,8 @@ use super::{Failure, USAGE};
 mod cluster;
 #[cfg(feature = "etcd")]
 mod fence;
+#[cfg(feature = "etcd")]
+mod group;
 
 #[cfg(feature = "etcd")]
 pub use cluster::run;
@@ -57,6 +66,8 @@ pub struct Settings {
     ttl: Option<Duration>,
     kill_after: Option<Duration>,
     lost_exit_code: Option<u8>,
+    /// `--cacert`, `--cert`, `--key`.
+    pub(super) tls_files: Box<[Option<OsString>; 3]>,
 }
 
 impl Settings {
@@ -80,6 +91,9 @@ impl Settings {
                 })?;
                 self.lost_exit_code = Some(code);
             }
+            Opt::CaCert => self.tls_files[0] = Some(value.to_owned()),
+            Opt::Cert => self.tls_files[1] = Some(value.to_owned()),
+            Opt::Key => self.tls_files[2] = Some(value.to_owned()),
             _ => unreachable!("not a cluster option: {opt:?}"),
         }
         Ok(())
@@ -91,6 +105,7 @@ impl Settings {
             || self.ttl.is_some()
             || self.kill_after.is_some()
             || self.lost_exit_code.is_some()
+            || self.tls_files.iter().any(Option::is_some)
     }
 }
 

@@ -39,8 +39,12 @@ Options:
  -V, --version            display version
 
 Cluster lock on etcd (as etcdctl lock takes it; the command is stopped if the lock is lost):
-     --etcd <endpoints>   lock <name> (the <file> operand) on etcd: http://host:port,...
+     --etcd <endpoints>   lock <name> (the <file> operand) on etcd: http(s)://host:port,...
                           (an empty list reads $PIDWARD_ETCD_ENDPOINTS)
+     --cacert <file>      verify etcd's TLS certificate with these CA certificates (PEM)
+     --cert <file>        client certificate for TLS (PEM), with --key
+     --key <file>         its private key (PEM)
+                          (also $PIDWARD_ETCD_CACERT, $PIDWARD_ETCD_CERT, $PIDWARD_ETCD_KEY)
      --ttl <secs>         lease TTL (default 10, at least 2)
      --kill-after <secs>  SIGTERM to SIGKILL once the lock is lost (default min(5, TTL/3))
      --lost-exit-code <n> exit code when the lock was lost (default 75)
@@ -57,5 +61,6 @@ a conflict names the holder with --verbose or on a terminal; <file> -- <command>
 pub const EXIT_STATUS: &str =
     "Exit status: the command's, or 128+N if signal N killed it; 1 (or -E) if the lock was not
 obtained; 64 usage, 65 cannot lock the descriptor, 66 cannot open (73 create) the file,
-69 cannot run the command, 71 system error; with --etcd, 68 etcd cannot be reached and 75
-the lock was lost while the command ran.";
+69 cannot run the command, 71 system error; with --etcd, 64 also for an unusable TLS file,
+68 etcd cannot be reached (or TLS with it fails) and 75 the lock was lost while the command
+ran.";

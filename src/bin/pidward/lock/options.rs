@@ -41,11 +41,15 @@ pub enum Opt {
     Fd,
     Help,
     Version,
-    /// `--etcd`, `--ttl`, `--kill-after`, `--lost-exit-code`: the cluster lock (`etcd.rs`).
+    /// `--etcd`, `--ttl`, `--kill-after`, `--lost-exit-code`, `--cacert`, `--cert`, `--key`:
+    /// the cluster lock (`etcd.rs`).
     Etcd,
     Ttl,
     KillAfter,
     LostExitCode,
+    CaCert,
+    Cert,
+    Key,
 }
 
 const fn spec(short: u8, long: &'static str, has_arg: HasArg, id: Opt) -> Spec<Opt> {
@@ -92,6 +96,9 @@ pub static SPECS: &[Spec<Opt>] = {
         extension("ttl", Required, Opt::Ttl),
         extension("kill-after", Required, Opt::KillAfter),
         extension("lost-exit-code", Required, Opt::LostExitCode),
+        extension("cacert", Required, Opt::CaCert),
+        extension("cert", Required, Opt::Cert),
+        extension("key", Required, Opt::Key),
     ]
 };
 
@@ -276,9 +283,13 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, Failure> {
             Opt::Fd => fd = Some(descriptor(value)?),
             Opt::Help => return Ok(Parsed::Help),
             Opt::Version => return Ok(Parsed::Version),
-            Opt::Etcd | Opt::Ttl | Opt::KillAfter | Opt::LostExitCode => {
-                inv.etcd.set(opt, value)?
-            }
+            Opt::Etcd
+            | Opt::Ttl
+            | Opt::KillAfter
+            | Opt::LostExitCode
+            | Opt::CaCert
+            | Opt::Cert
+            | Opt::Key => inv.etcd.set(opt, value)?,
         }
     }
     if inv.no_fork && inv.close {

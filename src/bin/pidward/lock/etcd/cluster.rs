@@ -1,17 +1,17 @@
 //! Taking the cluster lock for `pidward lock --etcd` and running the command under it.
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidward::Signal;
-use pidward::cluster::{Endpoint, Error, Holder, Lock, Options, Wait};
+use pidward::child::{Exec, Setup};
+use pidward::cluster::{CertProblem, Endpoint, Error, Holder, Lock, Options, Tls, Wait};
 use pidward::supervise::Supervisor;
 
 use super::super::options::{Invocation, Op, Target, Timeout};
-use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text};
+use super::super::{Failure, Name, OS_ERROR, USAGE, exec_failure, os_text, spawn_error};
 use super::fence::{give_terminal, supervise, take_terminal_back, terminal_is_ours};
+use super::group::Group;
 
 /// `EX_NOHOST`: etcd unreachable, or a cluster error before the lock was held.
 const UNREACHABLE: u8 = 68;
@@ -23,6 +23,14 @@ const ENDPOINTS_VAR: &str = "PIDWARD_ETCD_ENDPOINTS";
 const USER_VAR: &str = "PIDWARD_ETCD_USER";
 /// The password, when `PIDWARD_ETCD_USER` has none.
 const PASSWORD_VAR: &str = "PIDWARD_ETCD_PASSWORD";
+/// The TLS files when their options are not given: CA certificates, client certificate, key.
+const TLS_VARS: [&str; 3] = [
+    "PIDWARD_ETCD_CACERT",
+    "PIDWARD_ETCD_CERT",
+    "PIDWARD_ETCD_KEY",
+];
+/// Their options.
+const TLS_OPTIONS: [&str; 3] = ["--cacert", "--cert", "--key"];
 /// How long releasing may take once the command is done.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -39,6 +47,7 @@ struct Request {
     ttl: Option<Duration>,
     kill_after: Option<Duration>,
     lost_exit_code: u8,
+    tls_files: Box<[Option<OsString>; 3]>,
 }
 
 /// The options the cluster lock refuses: something must stay alive to keep the lease, and
@@ -53,7 +62,7 @@ fn request(inv: Invocation) -> Result<Request, Failure> {
     let Some(endpoints) = inv.etcd.endpoints else {
         return Err(Failure::new(
             USAGE,
-            "--ttl, --kill-after and --lost-exit-code need --etcd".into(),
+            "--ttl, --kill-after, --lost-exit-code, --cacert, --cert and --key need --etcd".into(),
         ));
     };
     if inv.no_fork {
@@ -99,6 +108,7 @@ fn request(inv: Invocation) -> Result<Request, Failure> {
         ttl: inv.etcd.ttl,
         kill_after: inv.etcd.kill_after,
         lost_exit_code: inv.etcd.lost_exit_code.unwrap_or(LOST),
+        tls_files: inv.etcd.tls_files,
     })
 }
 
@@ -119,29 +129,49 @@ pub fn run(name: &Name, inv: Invocation) -> Result<u8, Failure> {
         );
     }
     let program = r.argv[0].to_string_lossy().into_owned();
-    let mut cmd = Command::new(&r.argv[0]);
-    cmd.args(&r.argv[1..]).process_group(0);
+    let mut exec = Exec::new(&r.argv[0]);
     let rev = lock.revision().to_string();
-    cmd.env("PIDWARD_LOCK_KEY", lock.key())
+    exec.args(&r.argv[1..])
+        .env("PIDWARD_LOCK_KEY", lock.key())
         .env("PIDWARD_LOCK_REV", &rev)
         .env("PIDWARD_LOCK_LEASE", format!("{:x}", lock.lease()))
         .env("ETCD_LOCK_KEY", lock.key())
         .env("ETCD_LOCK_REV", &rev);
-    let foreground = terminal_is_ours();
-    give_terminal(&mut cmd, foreground);
-    // The command dies with pidward: `kill -9` of pidward cannot leave it running unlocked.
+    // The group the command joins, led by the watchdog that kills it if pidward is killed.
+    let group = Group::start().map_err(|e| {
+        Failure::new(
+            OS_ERROR,
+            format!(
+                "cannot start the command's watchdog (/bin/sh): {}",
+                os_text(&e)
+            ),
+        )
+    })?;
+    // The terminal goes to the group before the command starts in it: a command that reads
+    // the terminal at once must find it its own.
+    let foreground = terminal_is_ours() && give_terminal(group.pgid());
+    // The command dies with pidward: `kill -9` of pidward cannot leave it running unlocked
+    // (and the watchdog takes what it forked).
     let spawned = Supervisor::new()
         .reset_ignored(false)
         .parent_death_signal(Some(Signal::KILL))
-        .spawn(&mut cmd);
+        .spawn_exec(Setup::new().process_group(group.pgid()), &exec);
     if spawned.is_err() && foreground {
         take_terminal_back();
     }
-    let child = spawned.map_err(|e| exec_failure(&program, &e))?;
-    let outcome = supervise(name, &lock_name, &lock, child, opts.grace_in_effect());
+    let child = spawned.map_err(|e| exec_failure(&program, &spawn_error(e)))?;
+    let outcome = supervise(
+        name,
+        &lock_name,
+        &lock,
+        child,
+        &group,
+        opts.grace_in_effect(),
+    );
     if foreground {
         take_terminal_back();
     }
+    drop(group);
     let (code, lost) = outcome?;
     let expires = lock.expires();
     if let Err(e) = lock.release(RELEASE_TIMEOUT) {
@@ -183,6 +213,9 @@ fn options(r: &Request) -> Result<Options, Failure> {
         };
         opts = opts.auth(&user, &password);
     }
+    if let Some(tls) = tls(&r.tls_files)? {
+        opts = opts.tls(tls);
+    }
     let mut opts = opts
         .shared(r.shared)
         .holder(Holder::this_process(argv.collect()));
@@ -218,6 +251,61 @@ fn options(r: &Request) -> Result<Options, Failure> {
     Ok(opts.wait(wait))
 }
 
+/// The TLS files, from the options or else the environment, read and checked: usage errors
+/// naming the option (or variable), the path and the problem.
+fn tls(options: &[Option<OsString>; 3]) -> Result<Option<Tls>, Failure> {
+    let files: Vec<Option<(std::path::PathBuf, String)>> = (0..3)
+        .map(|i| match &options[i] {
+            Some(path) => Some((path.into(), TLS_OPTIONS[i].to_owned())),
+            None => std::env::var_os(TLS_VARS[i])
+                .filter(|p| !p.is_empty())
+                .map(|p| (p.into(), format!("${}", TLS_VARS[i]))),
+        })
+        .collect();
+    if files.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let bad = |what: &str, path: &std::path::Path, e: Error| {
+        let problem = match &e {
+            Error::Certificate {
+                problem: CertProblem::Unreadable(io),
+                ..
+            } => format!("cannot read it: {}", os_text(io)),
+            Error::Certificate { problem, .. } => problem.to_string(),
+            other => other.to_string(),
+        };
+        Failure::new(USAGE, format!("{what} {}: {problem}", path.display()))
+    };
+    let mut tls = Tls::new();
+    if let Some((path, what)) = &files[0] {
+        tls = tls.ca_file(path).map_err(|e| bad(what, path, e))?;
+    }
+    match (&files[1], &files[2]) {
+        (Some((cert, _)), Some((key, what))) => {
+            tls = tls.client_cert(cert, key).map_err(|e| match &e {
+                Error::Certificate { file, .. } if *file == pidward::cluster::CertFile::Cert => {
+                    bad(&files[1].as_ref().expect("given").1, cert, e)
+                }
+                _ => bad(what, key, e),
+            })?;
+        }
+        (Some((_, what)), None) => {
+            return Err(Failure::new(
+                USAGE,
+                format!("{what} needs --key (its private key)"),
+            ));
+        }
+        (None, Some((_, what))) => {
+            return Err(Failure::new(
+                USAGE,
+                format!("{what} needs --cert (its certificate)"),
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(Some(tls))
+}
+
 /// The message and code for a lock not obtained.
 fn acquire_failure(name: &Name, r: &Request, e: Error) -> Failure {
     match &e {
@@ -242,7 +330,7 @@ fn acquire_failure(name: &Name, r: &Request, e: Error) -> Failure {
             };
             Failure::new(r.conflict_exit_code, message)
         }
-        Error::InvalidName { .. } | Error::InvalidEndpoint { .. } => {
+        Error::InvalidName { .. } | Error::InvalidEndpoint { .. } | Error::Certificate { .. } => {
             Failure::new(USAGE, e.to_string())
         }
         _ => Failure::new(UNREACHABLE, chain(&e)),

@@ -1,12 +1,11 @@
 //! Running the command so that it cannot outlive the lock: it dies with pidward, and it is
 //! stopped (TERM, then KILL after the grace) as soon as the lease keeper declares the lock lost.
 //!
-//! The command gets a process group of its own, so that the whole of it can be stopped. When
-//! pidward runs in the foreground of a terminal, that group gets the terminal for as long as
-//! the command runs (as a shell gives it to a job), and pidward takes it back afterwards.
+//! The command runs in a process group of its own (`group.rs`), so that the whole of it can
+//! be stopped. When pidward runs in the foreground of a terminal, that group gets the terminal
+//! for as long as the command runs (as a shell gives it to a job), and pidward takes it back
+//! afterwards.
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidward::cluster::Lock;
@@ -16,6 +15,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::super::{Failure, Name, OS_ERROR, os_text};
 use super::cluster::chain;
+use super::group::Group;
 
 /// Whether our process group owns the terminal on stdin (`tcgetpgrp(3)`). Then the command's
 /// own group must get it, or a command that reads the terminal would stop on `SIGTTIN`.
@@ -24,10 +24,11 @@ pub(super) fn terminal_is_ours() -> bool {
     unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
-/// `tcsetpgrp(3)` on stdin with `SIGTTOU` blocked (`pthread_sigmask(3)`), so that a process
-/// outside the terminal's foreground group may hand it over without being stopped. Only
-/// async-signal-safe calls on stack values: usable between fork and exec.
-fn hand_terminal(pgrp: libc::pid_t) -> bool {
+/// Give the terminal on stdin to process group `pgrp` (the command's, before the command
+/// starts in it; ours, afterwards): `tcsetpgrp(3)` with `SIGTTOU` blocked
+/// (`pthread_sigmask(3)`), so that a process outside the terminal's foreground group may hand
+/// it over without being stopped. Whether it was given.
+pub(super) fn give_terminal(pgrp: libc::pid_t) -> bool {
     // SAFETY: the sets are initialised by sigemptyset before use; the calls take valid
     // pointers to them and have no other preconditions.
     unsafe {
@@ -45,31 +46,7 @@ fn hand_terminal(pgrp: libc::pid_t) -> bool {
 /// Take the terminal back for our own group once the command is done.
 pub(super) fn take_terminal_back() {
     // SAFETY: getpgrp(2) has no preconditions.
-    hand_terminal(unsafe { libc::getpgrp() });
-}
-
-/// With `foreground`, give the terminal to the command's new process group between fork and
-/// exec (std has made the child a group leader already: `process_group` comes first).
-pub(super) fn give_terminal(cmd: &mut Command, foreground: bool) {
-    if !foreground {
-        return;
-    }
-    let hook = || {
-        // Runs between fork(2) and execve(2): getpid(2), the signal mask and tcsetpgrp(3)
-        // only, no allocation, so it is async-signal-safe.
-        // SAFETY: getpid(2) has no preconditions.
-        hand_terminal(unsafe { libc::getpid() });
-        Ok(())
-    };
-    // SAFETY: the hook is async-signal-safe (above).
-    unsafe { cmd.pre_exec(hook) };
-}
-
-/// `kill(2)` to the command's process group, whose leader is still unreaped (so the group
-/// ID cannot have been reused).
-fn signal_group(child: &Supervised, signo: i32) {
-    // SAFETY: kill(2) with a negative PID signals the group our unreaped child leads.
-    unsafe { libc::kill(-(child.pid() as libc::pid_t), signo) };
+    give_terminal(unsafe { libc::getpgrp() });
 }
 
 /// Wait for the command, forwarding signals; on loss TERM, then KILL after `grace`.
@@ -79,6 +56,7 @@ pub(super) fn supervise(
     lock_name: &str,
     lock: &Lock,
     mut child: Supervised,
+    group: &Group,
     grace: Duration,
 ) -> Result<(u8, bool), Failure> {
     let os_error = |e: std::io::Error| Failure::new(OS_ERROR, format!("wait: {}", os_text(&e)));
@@ -124,19 +102,19 @@ pub(super) fn supervise(
                 why.unwrap_or_default(),
                 grace.as_secs_f64()
             );
-            signal_group(&child, libc::SIGTERM);
+            group.signal(libc::SIGTERM);
             kill_at = Some(Instant::now() + grace);
         }
         if let Some(t) = kill_at
             && Instant::now() >= t
         {
-            signal_group(&child, libc::SIGKILL);
+            group.signal(libc::SIGKILL);
             kill_at = None;
         }
         if exited || sig {
             if lost && exited {
                 // Nothing of the command outlives the lock: the rest of its group too.
-                signal_group(&child, libc::SIGKILL);
+                group.signal(libc::SIGKILL);
             }
             if let Some(status) = child.try_wait().map_err(os_error)? {
                 return Ok((exit_code(status), lost));
