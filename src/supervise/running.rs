@@ -49,6 +49,8 @@ pub struct Running {
     pub(super) status: Option<String>,
     /// The watchdog's timer, if the service has one (armed by [`wait`](Running::wait)).
     pub(super) watchdog: Option<super::watchdog::Watchdog>,
+    /// Told once when the service starts to stop ([`super::Lifecycle`] records it).
+    pub(super) on_stopping: Option<super::lifecycle::Hook>,
 }
 
 impl Running {
@@ -215,6 +217,7 @@ impl Running {
             self.check_watchdog();
             if readable.signals {
                 let _ = self.child.handle_signals();
+                self.note_stopping(false);
             }
             if readable.extra[0] && self.listener.is_some() {
                 self.read_listener();
@@ -240,6 +243,7 @@ impl Running {
         };
         match self.kill_mode {
             KillMode::Tree => {
+                self.note_stopping(true);
                 let _ = tree::stop(&mut self.child, &self.stop);
             }
             KillMode::Main => {

@@ -226,6 +226,7 @@ impl Service {
             kill_mode: self.kill_mode,
             follow_pidfile: self.follow_pidfile,
             status: None,
+            on_stopping: None,
             watchdog: self
                 .watchdog
                 .map(|(t, sig)| super::watchdog::Watchdog::new(t, sig)),
