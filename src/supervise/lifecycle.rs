@@ -45,10 +45,10 @@ impl Running {
     /// Calls the stopping hook once: when the supervisor was told to stop, or (`ending`)
     /// when what is left of the tree is stopped after the main process ended.
     pub(super) fn note_stopping(&mut self, ending: bool) {
-        if ending || self.child.stop_requested() {
-            if let Some(mut hook) = self.on_stopping.take() {
-                (hook.0)();
-            }
+        if (ending || self.child.stop_requested())
+            && let Some(mut hook) = self.on_stopping.take()
+        {
+            (hook.0)();
         }
     }
 }
