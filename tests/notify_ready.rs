@@ -223,7 +223,7 @@ fn a_sender_outside_the_tree_is_ignored() {
             "NOTIFY_SOCKET",
             match &source {
                 ReadySource::Notify(listener) => listener.address().to_owned(),
-                ReadySource::Fd(_) => unreachable!(),
+                _ => unreachable!(),
             },
         )
         .spawn()

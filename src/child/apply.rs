@@ -18,7 +18,8 @@
 //! allocation, no lock, no formatting, no panic path, no thread-local of its own, no write to
 //! memory but its own stack and `errno`. Every call is either a raw `syscall(2)` or a C
 //! library function that is a thin wrapper around one system call (`dup2`, `fcntl`, `setsid`,
-//! `setpgid`, `umask`, `chroot`, `chdir`, `prctl`, `getppid`, `getpid`, `kill`, `execve`), or
+//! `setpgid`, `umask`, `chroot`, `chdir`, `prctl`, `getppid`, `getpid`, `kill`, `write`,
+//! `execve`), or
 //! one of the async-signal-safe
 //! wrappers of [`crate::sys`] (`errno`, `close_from`, `sigaction::reset_all_raw`), which
 //! async-signal-safety (`signal-safety(7)`) allows; the pointers passed are to the plan's own
@@ -43,6 +44,7 @@
 //! (see [`Plan::detail`]).
 
 use std::ffi::c_long;
+use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::atomic::Ordering;
 
@@ -104,6 +106,14 @@ impl Plan {
     pub(crate) fn apply(&self, mode: Mode) -> Result<(), Failure> {
         if mode == Mode::Spawn || self.clean_signals {
             self.reset_signals()?;
+        }
+        if let Some((procs, _)) = &self.cgroup {
+            // First, with the caller's privileges: "0" moves the writing process, so nothing
+            // is formatted here; what the child forks from now on is born in the cgroup.
+            // SAFETY: write(2) is async-signal-safe; the descriptor was opened before the
+            // fork and is owned by the plan, the buffer is a static string.
+            let ret = unsafe { libc::write(procs.as_raw_fd(), c"0".as_ptr().cast(), 1) };
+            check(ret as c_long, Step::Cgroup, 0)?;
         }
         match self.session {
             Session::Inherit => {}

@@ -70,6 +70,8 @@ pub struct Plan {
     pub(super) clean_signals: bool,
     /// `PR_SET_PDEATHSIG`: the signal, and the PID of the parent it watches.
     pub(super) parent_death: Option<(i32, i32)>,
+    /// The `cgroup.procs` file to join, and its path (the failure's detail).
+    pub(super) cgroup: Option<(OwnedFd, Vec<u8>)>,
 }
 
 /// A failed step of [`apply`](super::apply): the step, `errno`, and which item of the step
@@ -119,6 +121,7 @@ impl Plan {
             clean_signals: setup.clean_signals,
             parent_death: (setup.parent_death)
                 .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
+            cgroup: (setup.cgroup).map(|(fd, path)| (fd, path.as_os_str().as_bytes().to_vec())),
         };
         plan.add_moves(setup.stdio, setup.fds)?;
         let targets = plan.moves.iter().map(|m| m.target);
@@ -238,6 +241,7 @@ impl Plan {
             && self.session == Session::Inherit
             && !self.clean_signals
             && self.parent_death.is_none()
+            && self.cgroup.is_none()
     }
 
     /// The prepared detail of a failure, as bytes (async-signal-safe: no allocation).
@@ -255,6 +259,7 @@ impl Plan {
                 .get(index)
                 .map_or(&[][..], |l| l.resource().name().as_bytes()),
             Step::Setgroups | Step::Setgid | Step::Setuid | Step::RegainRoot => &self.cred_detail,
+            Step::Cgroup => self.cgroup.as_ref().map_or(&[][..], |(_, p)| p.as_slice()),
             _ => b"",
         }
     }

@@ -184,6 +184,7 @@ pub struct Setup {
     pub(super) keep_ignored: bool,
     pub(super) clean_signals: bool,
     pub(super) parent_death: Option<crate::Signal>,
+    pub(super) cgroup: Option<(OwnedFd, PathBuf)>,
 }
 
 impl Setup {
@@ -328,6 +329,25 @@ impl Setup {
         self
     }
 
+    /// Move the process into a cgroup (v2) before anything else: `procs` is that cgroup's
+    /// `cgroup.procs` file, opened for writing by the caller (`path` names it in a failure).
+    /// The child writes `0` to it, which moves the writing process (a `write(2)`, nothing to
+    /// format after the fork); a process it forks later is born in the cgroup.
+    ///
+    /// ```no_run
+    /// use pidward::child::{Exec, Setup};
+    ///
+    /// let path = "/sys/fs/cgroup/myservice/cgroup.procs";
+    /// let procs = std::fs::OpenOptions::new().write(true).open(path)?;
+    /// let spawned = Setup::new().cgroup(procs.into(), path).spawn(&Exec::new("true"))?;
+    /// # drop(spawned);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cgroup(mut self, procs: OwnedFd, path: impl Into<PathBuf>) -> Setup {
+        self.cgroup = Some((procs, path.into()));
+        self
+    }
+
     /// Also outside [`spawn`](super::spawn) (in a `pre_exec` hook): every disposition back to
     /// `SIG_DFL` (see [`keep_ignored_signals`](Setup::keep_ignored_signals)) and an empty
     /// signal mask.
@@ -380,6 +400,10 @@ impl Setup {
             keep_ignored: self.keep_ignored,
             clean_signals: self.clean_signals,
             parent_death: self.parent_death,
+            cgroup: match &self.cgroup {
+                Some((fd, path)) => Some((fd.try_clone()?, path.clone())),
+                None => None,
+            },
         })
     }
 

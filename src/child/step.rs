@@ -55,6 +55,8 @@ pub enum Step {
     RegainRoot,
     /// `prctl(PR_SET_PDEATHSIG)`: the signal for when the parent dies.
     ParentDeath,
+    /// Joining a cgroup: writing to its `cgroup.procs` (opened before the fork).
+    Cgroup,
     /// Reading the environment file.
     EnvFile,
     /// `execve(2)` of the command.
@@ -73,7 +75,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 27] = [
+    pub(crate) const ALL: [Step; 28] = [
         Step::Command,
         Step::Pipes,
         Step::Fork,
@@ -101,6 +103,7 @@ impl Step {
         Step::Timeout,
         Step::Exited,
         Step::Service,
+        Step::Cgroup,
     ];
 
     /// The step's name in messages: `chroot`, `chdir`, `setuid`, `exec`, `pid-file`...
@@ -127,6 +130,7 @@ impl Step {
             Step::Setuid => "setuid",
             Step::RegainRoot => "regain-root",
             Step::ParentDeath => "parent-death-signal",
+            Step::Cgroup => "cgroup",
             Step::EnvFile => "env-file",
             Step::Exec => "exec",
             Step::Ready => "ready",
@@ -189,6 +193,8 @@ pub struct Error {
     code: i32,
     detail: String,
     unknown_step: Option<String>,
+    /// The command's last standard error, when it was carried along.
+    output: Option<String>,
     /// The errno as an error of its own, for error chains (`None` when `code` is not an
     /// errno: an exit status, or 0).
     #[source]
@@ -202,6 +208,7 @@ impl Clone for Error {
             code: self.code,
             detail: self.detail.clone(),
             unknown_step: self.unknown_step.clone(),
+            output: self.output.clone(),
             source: os_source(self.step, self.code),
         }
     }
@@ -231,6 +238,7 @@ impl Error {
             code,
             detail: detail.into(),
             unknown_step: None,
+            output: None,
             source: os_source(step, code),
         }
     }
@@ -266,6 +274,19 @@ impl Error {
     /// The detail: a path, a name, or the service's own message.
     pub fn detail(&self) -> &str {
         &self.detail
+    }
+
+    /// The last of what the command wrote to its standard error before the start failed,
+    /// when it was kept ([`Service::capture_stderr`](crate::supervise::Service::capture_stderr)
+    /// in a detached process, carried to the launcher); not part of the message.
+    pub fn output(&self) -> Option<&str> {
+        self.output.as_deref()
+    }
+
+    /// The same failure with the command's output tail attached ([`Error::output`]).
+    pub fn with_output(mut self, output: Option<String>) -> Error {
+        self.output = output.filter(|o| !o.is_empty());
+        self
     }
 
     fn message(&self) -> String {

@@ -47,6 +47,7 @@ pub(crate) fn read_report(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::
     };
     let mut exec_announced = false;
     let mut consumed = 0;
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         // Decode every complete line received so far.
         while let Some(nl) = data[consumed..].iter().position(|&b| b == b'\n') {
@@ -64,8 +65,13 @@ pub(crate) fn read_report(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::
                 }
                 Some(Message::Exec) => exec_announced = true,
                 Some(Message::Failed(e)) => {
-                    report.outcome = Outcome::Failed(e);
+                    let output = String::from_utf8_lossy(&tail).into_owned();
+                    report.outcome = Outcome::Failed(e.with_output(Some(output)));
                     return Ok(report);
+                }
+                Some(Message::Tail(line)) => {
+                    tail.extend_from_slice(&line);
+                    tail.push(b'\n');
                 }
                 None => {}
             }

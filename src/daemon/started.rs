@@ -52,13 +52,25 @@ impl Started {
     /// as [`Error::Step`](super::Error::Step). The message is cut to fit one status message
     /// (256 bytes). Does nothing if the report was already
     /// sent (or there is no launcher).
+    ///
+    /// An [`output`](child::Error::output) tail goes first, as many lines as fit (the last
+    /// ones); the launcher's error carries it.
     pub fn fail(&mut self, error: &child::Error) -> io::Result<()> {
         match self.status.take() {
-            Some(fd) => StatusWriter::new(fd.as_fd()).failed(
-                error.step(),
-                error.code(),
-                error.detail().as_bytes(),
-            ),
+            Some(fd) => {
+                let writer = StatusWriter::new(fd.as_fd());
+                if let Some(output) = error.output() {
+                    let start = output.len().saturating_sub(super::status::TAIL_MAX);
+                    let start = (start..=output.len())
+                        .find(|&i| output.is_char_boundary(i))
+                        .unwrap_or(output.len());
+                    let lines: Vec<&str> = output[start..].lines().collect();
+                    for line in &lines[lines.len().saturating_sub(super::status::TAIL_LINES)..] {
+                        writer.tail(line.as_bytes())?;
+                    }
+                }
+                writer.failed(error.step(), error.code(), error.detail().as_bytes())
+            }
             None => Ok(()),
         }
     }

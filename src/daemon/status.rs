@@ -13,6 +13,7 @@
 //! R                            ready: the service declared itself ready
 //! X                            exec follows: end of file from now on means exec succeeded
 //! E <step> <code> <detail>     failed: the step, its errno (or exit code), a short detail
+//! T <text>                     before an E: one line of the command's last standard error
 //! ```
 //!
 //! The detail is truncated at a UTF-8 character boundary and marked with `...` when it does not
@@ -34,7 +35,14 @@ use crate::child::{Error as StepError, Step};
 pub(crate) const MESSAGE_MAX: usize = 256;
 
 /// The most a launcher reads from a status pipe before it stops listening for more.
-pub(crate) const REPORT_MAX: usize = 16 * MESSAGE_MAX;
+pub(crate) const REPORT_MAX: usize = 32 * MESSAGE_MAX;
+
+/// The most of the command's standard error a failure report carries (`T` lines): it must fit
+/// in [`REPORT_MAX`] with the rest.
+pub(crate) const TAIL_MAX: usize = TAIL_LINES * (MESSAGE_MAX - 3);
+
+/// The most lines of it.
+pub(crate) const TAIL_LINES: usize = 16;
 
 /// One decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +52,7 @@ pub(crate) enum Message {
     Ready,
     Exec,
     Failed(StepError),
+    Tail(Vec<u8>),
 }
 
 /// Decodes one line (without its newline), which may have been cut short.
@@ -58,6 +67,7 @@ pub(crate) fn decode(line: &[u8]) -> Option<Message> {
         b"O" => Some(Message::Started),
         b"R" => Some(Message::Ready),
         b"X" => Some(Message::Exec),
+        b"T" => Some(Message::Tail(line.get(2..).unwrap_or_default().to_vec())),
         b"E" => {
             let name = fields.next().unwrap_or(b"");
             let step = Step::from_name(name);
@@ -133,6 +143,14 @@ impl StatusWriter {
             buf.push(b" ");
             buf.push_detail(detail);
         }
+        self.send(buf)
+    }
+
+    /// One line of the command's output tail (cut to fit; a newline in it becomes a space).
+    pub(crate) fn tail(&self, line: &[u8]) -> io::Result<()> {
+        let mut buf = Buf::new();
+        buf.push(b"T ");
+        buf.push_detail(line);
         self.send(buf)
     }
 

@@ -152,6 +152,10 @@ pub enum Call {
     ReadPipe,
     /// fcntl(2) `O_NONBLOCK` on the notify-fd pipe.
     Nonblocking,
+    /// Making a readiness probe's timer or poll set (`timerfd_create(2)`, `epoll_create1(2)`).
+    Probe,
+    /// Starting a readiness probe's check command.
+    ProbeSpawn,
 }
 
 impl fmt::Display for Call {
@@ -171,6 +175,8 @@ impl fmt::Display for Call {
             Call::PollPidfd => "poll on the child's pidfd",
             Call::ReadPipe => "read from the notify-fd pipe",
             Call::Nonblocking => "making the notify-fd pipe non-blocking",
+            Call::Probe => "setting up the readiness probe",
+            Call::ProbeSpawn => "starting the readiness check",
         })
     }
 }

@@ -23,6 +23,7 @@
 //! | supervisor | [`ReadySource`], [`ReadySource::wait`] | the same wait, blocking, over a listener or a pipe plus the child's pidfd |
 //! | supervisor | [`Notifier::relay_ready`] | tells *its own* supervisor (an outer `NOTIFY_SOCKET`) that the service is ready, naming its `MAINPID=` |
 //! | service | [`ready`], [`status`], [`stopping`], [`reloading`], [`extend_timeout`], [`errno()`], [`notify`], [`barrier`] | the client: sends to `$NOTIFY_SOCKET`, `Ok(false)` when there is none; works under systemd too |
+//! | supervisor | [`Probe`], [`Check`] | readiness found out by the supervisor: a TCP connect, a check command, a file, tried every interval without blocking |
 //! | service | [`notify_fd`] | writes the newline to `$NOTIFY_FD` and closes it |
 //!
 //! The `pidward notify` subcommand is the same client for shell scripts. Every failure is an
@@ -108,6 +109,9 @@ mod datagram;
 mod error;
 mod listener;
 mod message;
+mod probe;
+mod probe_exec;
+mod probe_tcp;
 mod ready;
 mod watch;
 
@@ -117,6 +121,7 @@ pub use client::{
 pub use error::{Call, Error};
 pub use listener::{Accept, Listener};
 pub use message::{MAX_MESSAGE, Notification};
+pub use probe::{Check, PROBE_INTERVAL, Probe};
 pub use ready::{ReadyOutcome, ReadySource};
 pub(crate) use watch::poll_until;
 pub use watch::{CLOSE_GRACE, ReadyWatch};

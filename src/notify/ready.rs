@@ -32,6 +32,9 @@ pub enum ReadySource {
     /// a newline when ready. The supervisor must close its own copy of the write end after
     /// spawning. [`wait`](ReadySource::wait) puts this descriptor in non-blocking mode.
     Fd(OwnedFd),
+    /// A probe run by the supervisor itself (a TCP connect, a check command, a file): for a
+    /// service that never declares readiness.
+    Probe(super::Probe),
 }
 
 /// How a readiness wait ended.
@@ -141,11 +144,13 @@ impl ReadySource {
 }
 
 impl AsFd for ReadySource {
-    /// The descriptor to poll for this source: the listener's socket or the pipe's read end.
+    /// The descriptor to poll for this source: the listener's socket, the pipe's read end, or
+    /// the probe's poll set.
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             ReadySource::Notify(listener) => listener.as_fd(),
             ReadySource::Fd(fd) => fd.as_fd(),
+            ReadySource::Probe(probe) => probe.as_fd(),
         }
     }
 }

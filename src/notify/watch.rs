@@ -157,6 +157,10 @@ impl WatchState {
         on_message: &mut impl FnMut(&Notification),
     ) -> Result<Option<ReadyOutcome>, Error> {
         match source {
+            ReadySource::Probe(probe) => Ok(probe.poll()?.then_some(ReadyOutcome::Ready {
+                main_pid: None,
+                status: None,
+            })),
             ReadySource::Notify(listener) => {
                 while let Some(n) = listener.recv()? {
                     on_message(&n);

@@ -8,16 +8,20 @@ use std::process::ExitStatus;
 use crate::Signal;
 
 /// Every signal a supervisor can pass on to its command: all catchable ones, the real-time
-/// ones included, but `CHLD` (the supervisor's own), the synchronous ones (`ILL`, `TRAP`,
-/// `BUS`, `FPE`, `SEGV`: a fault of the supervisor itself, never a request) and `PIPE` (which
-/// the supervisor's own writes raise). `TSTP`, `TTIN` and `TTOU` are passed on too: blocked
-/// in the supervisor, they stop the command and never the supervisor.
+/// ones included, but `CHLD` (the supervisor's own) and the synchronous ones (`ILL`, `TRAP`,
+/// `BUS`, `FPE`, `SEGV`: a fault of the supervisor itself, never a request). A `PIPE` that the
+/// supervisor's own write to a closed pipe raised is not passed on (its sender is the
+/// supervisor). `TSTP`, `TTIN` and `TTOU` are passed on too, as tini does with `TSTP`:
+/// blocked in the supervisor, they stop the command and never the supervisor (which stays
+/// in the foreground of the shell's job control; `fg` or `kill -CONT` resumes the command
+/// through it).
 ///
 /// ```
 /// use pidward::Signal;
 /// let all = pidward::supervise::forwardable();
 /// assert!(all.contains(&"PWR".parse()?) && all.contains(&"RTMIN+3".parse()?));
 /// assert!(!all.contains(&Signal::CHLD) && !all.contains(&Signal::SEGV));
+/// assert!(all.contains(&Signal::PIPE) && all.contains(&Signal::TSTP));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn forwardable() -> Vec<Signal> {
@@ -34,7 +38,6 @@ pub fn forwardable() -> Vec<Signal> {
                     | libc::SIGBUS
                     | libc::SIGFPE
                     | libc::SIGSEGV
-                    | libc::SIGPIPE
             )
         })
         .filter_map(Signal::from_raw)

@@ -144,6 +144,7 @@ pub struct Lifecycle {
     restart: Restart,
     state_file: Option<StateFile>,
     first_final: bool,
+    stderr_tail: Option<String>,
 }
 
 impl Lifecycle {
@@ -157,6 +158,7 @@ impl Lifecycle {
             restart,
             state_file: None,
             first_final: false,
+            stderr_tail: None,
         }
     }
 
@@ -171,6 +173,12 @@ impl Lifecycle {
     pub fn first_start_final(mut self, on: bool) -> Lifecycle {
         self.first_final = on;
         self
+    }
+
+    /// The command's last standard error before its last failed start, with
+    /// [`Service::capture_stderr`](super::Service::capture_stderr).
+    pub fn stderr_tail(&self) -> Option<String> {
+        self.stderr_tail.clone()
     }
 
     /// Runs the service until the policy lets it end: `command` makes each run's command
@@ -202,6 +210,7 @@ impl Lifecycle {
             };
             events.spawned(running.pid());
             state.main_pid = Some(running.pid());
+            state.tree = running.mechanism().as_str().to_owned();
             self.record(&state);
             let mut ready_at = None;
             let end = match running.wait_ready() {
@@ -222,7 +231,10 @@ impl Lifecycle {
                     }
                     running.wait()
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    self.stderr_tail = running.stderr_tail();
+                    Err(e)
+                }
             };
             // A stop that arrived as the run ended is still in the run's signalfd.
             let _ = running.child.handle_signals();

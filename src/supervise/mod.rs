@@ -58,6 +58,8 @@
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
 //! | `service.rs`, `running.rs`, `tree.rs` | [`Service`] and [`Running`]: start, readiness, the main process, stopping the tree |
+//! | `mechanism.rs`, `cgroup.rs` | [`Mechanism`]: a cgroup of the service's own (`cgroup.kill`), or the subreaper and process groups |
+//! | `capture.rs` | the command's stderr kept during the start ([`Service::capture_stderr`]) |
 //! | `policy.rs` | [`Policy`], [`Cause`], [`ExitSet`]: which ends of a run restart it |
 //! | `restart.rs` | [`Restart`]: backoff, limit, the wait between runs |
 //! | `lifecycle.rs` | [`Lifecycle`]: the runs of a service under a restart policy |
@@ -74,10 +76,13 @@
 
 use crate::Signal;
 
+mod capture;
 mod catching;
+mod cgroup;
 mod error;
 mod exit;
 mod lifecycle;
+mod mechanism;
 mod policy;
 mod poll;
 mod restart;
@@ -99,6 +104,7 @@ pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};
 pub use state::{Exit, HISTORY, Phase, State, StateFile, read as read_state};
 pub use supervised::Supervised;
+pub use tree::Mechanism;
 
 /// The signals forwarded by default.
 const DEFAULT_FORWARD: [Signal; 6] = [
@@ -128,6 +134,8 @@ pub struct Supervisor {
     reset_ignored: bool,
     keep_blocked: bool,
     parent_death: Option<Signal>,
+    group: bool,
+    rewrite: Vec<(Signal, Option<Signal>)>,
 }
 
 impl Default for Supervisor {
@@ -146,6 +154,8 @@ impl Supervisor {
             reset_ignored: true,
             keep_blocked: false,
             parent_death: None,
+            group: false,
+            rewrite: Vec::new(),
         }
     }
 
@@ -187,6 +197,48 @@ impl Supervisor {
     /// setting took effect gets the signal at once.
     pub fn parent_death_signal(mut self, signal: Option<Signal>) -> Self {
         self.parent_death = signal;
+        self
+    }
+
+    /// Start the command in a process group of its own (`setpgid(0, 0)` in the child) and
+    /// forward signals to that whole group, not only to the command (default: off; tini's
+    /// `-g`, dumb-init's default). A shell-script entry point such as `sh -c 'app; cleanup'`
+    /// does not pass a `TERM` on to `app` by itself; sent to the group, `app` gets it too.
+    ///
+    /// The group is signalled by its ID only while the command, its leader, is not reaped
+    /// (its PID, the group's ID, cannot be recycled then); after that, signals go to the
+    /// main process alone. In a group of its own, the command no longer gets the terminal's
+    /// keys (Ctrl-C, Ctrl-\, Ctrl-Z) from the kernel: they reach it through the supervisor.
+    ///
+    /// ```
+    /// use pidward::supervise::{Supervisor, exit_code};
+    /// use std::process::Command;
+    ///
+    /// let child = Supervisor::new().signal_group(true).spawn(&mut Command::new("true"))?;
+    /// assert_eq!(exit_code(child.wait()?), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn signal_group(mut self, on: bool) -> Self {
+        self.group = on;
+        self
+    }
+
+    /// Forward `from` as `to` (dumb-init's `--rewrite`), or drop it with `None`; a later
+    /// rule for the same signal replaces an earlier one. Only forwarding is rewritten: `TERM`
+    /// to the supervisor is an administrative stop whatever it is forwarded as, and the stop
+    /// schedules send what they say.
+    ///
+    /// ```
+    /// use pidward::Signal;
+    /// use pidward::supervise::Supervisor;
+    ///
+    /// // nginx stops gracefully on QUIT, where a container runtime sends TERM.
+    /// let supervisor = Supervisor::new().rewrite(Signal::TERM, Some(Signal::QUIT));
+    /// # drop(supervisor);
+    /// ```
+    pub fn rewrite(mut self, from: Signal, to: Option<Signal>) -> Self {
+        self.rewrite.retain(|(f, _)| *f != from);
+        self.rewrite.push((from, to));
         self
     }
 

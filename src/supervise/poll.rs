@@ -5,6 +5,8 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
+use std::os::fd::AsFd;
+
 use rustix::event::{PollFd, PollFlags};
 
 use super::Supervised;
@@ -46,7 +48,18 @@ pub(crate) fn wait(
     if exit {
         fds.push(PollFd::from_borrowed_fd(pidfd, PollFlags::IN));
     }
+    // The command's captured stderr, drained here whichever loop polls.
+    let capture = child.capture.as_ref();
+    if let Some(c) = capture {
+        fds.push(PollFd::from_borrowed_fd(c.as_fd(), PollFlags::IN));
+    }
     let ready = poll_until(&mut fds, deadline)?;
+    if let Some(c) = capture
+        && ready > 0
+        && !fds[fds.len() - 1].revents().is_empty()
+    {
+        c.drain();
+    }
     let readable = |i: usize| ready > 0 && !fds[i].revents().is_empty();
     let mut out = Readable {
         signals: readable(0),

@@ -241,13 +241,18 @@ impl Running {
             }
             None => command.expect("the loop ends with the command's status"),
         };
+        if self.kill_mode != KillMode::Main {
+            self.note_stopping(true);
+        }
         match self.kill_mode {
-            KillMode::Tree => {
-                self.note_stopping(true);
-                let _ = tree::stop(&mut self.child, &self.stop);
+            KillMode::Group => {
+                let _ = tree::stop_group(&mut self.child, &self.stop);
             }
             KillMode::Main => {
                 let _ = self.child.reap_orphans();
+            }
+            _ => {
+                let _ = tree::stop(&mut self.child, &self.stop);
             }
         }
         Ok(status)

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Error, Running, Supervisor};
-use crate::child::{Exec, Setup};
-use crate::notify::{Listener, NOTIFY_FD, NOTIFY_SOCKET, ReadySource, ReadyWatch};
+use crate::child::{Error as StepError, Exec, Setup, Step};
+use crate::notify::{Check, Listener, NOTIFY_FD, NOTIFY_SOCKET, Probe, ReadySource, ReadyWatch};
 use crate::stop::Schedule;
 
 /// When a start counts as done.
@@ -29,17 +29,28 @@ pub enum Ready {
     Notify,
     /// A newline on descriptor N (notify-fd), announced in `NOTIFY_FD`.
     Fd(RawFd),
+    /// A probe run by the supervisor succeeds ([`Service::ready_probe`]).
+    Probe,
 }
 
-/// What ends with the command when its main process exits (or after a failed start).
+/// What ends with the command when its main process exits, and how the tree is found
+/// ([`Mechanism`](super::Mechanism)). A failed start always ends the whole tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum KillMode {
-    /// The whole tree: every process re-parented to the supervisor (a child subreaper) is
-    /// stopped with the stop schedule before the supervisor reports the exit. A service is
-    /// over when nothing of it is left.
+    /// The whole tree, stopped with the stop schedule before the supervisor reports the
+    /// exit: a service is over when nothing of it is left. In a cgroup of its own where the
+    /// supervisor can make one (root, a writable cgroup v2), otherwise every process
+    /// re-parented to the supervisor (a child subreaper) and the command's process group.
     #[default]
     Tree,
+    /// [`Tree`](KillMode::Tree), always in a cgroup of its own: the start fails (a set-up
+    /// step, [`Step::Cgroup`](crate::child::Step::Cgroup)) where none can be made.
+    Cgroup,
+    /// The command's process group only: the command starts in a group of its own, and what
+    /// is left in it is stopped with the schedule; processes that left it (`setsid(2)`, or
+    /// another group) run on.
+    Group,
     /// Only the main process: orphans that outlive it are left running (and unsupervised).
     Main,
 }
@@ -80,6 +91,8 @@ pub struct Service {
     stop: Schedule,
     kill_mode: KillMode,
     follow_pidfile: Option<PathBuf>,
+    probe: Option<(Check, Duration)>,
+    capture: Option<usize>,
     watchdog: Option<(Duration, crate::Signal)>,
 }
 
@@ -100,6 +113,8 @@ impl Service {
             stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
             kill_mode: KillMode::Tree,
             follow_pidfile: None,
+            probe: None,
+            capture: None,
             watchdog: None,
         }
     }
@@ -113,6 +128,43 @@ impl Service {
     /// When the start counts as done (default: [`Ready::Exec`]).
     pub fn ready(mut self, ready: Ready) -> Service {
         self.ready = ready;
+        self
+    }
+
+    /// Ready when `check` succeeds ([`Ready::Probe`]): the supervisor tries it at once, then
+    /// every `interval` ([`PROBE_INTERVAL`](crate::notify::PROBE_INTERVAL) is s6's habit),
+    /// inside its poll loop, until the readiness timeout. For services that never declare
+    /// readiness themselves.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pidward::child::{Exec, Setup};
+    /// use pidward::notify::Check;
+    /// use pidward::supervise::Service;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let flag = dir.path().join("up");
+    /// let mut cmd = Exec::new("sh");
+    /// cmd.args(["-c", "sleep 0.2; touch \"$0\"; sleep 1", flag.to_str().unwrap()]);
+    /// let mut running = Service::new()
+    ///     .ready_probe(Check::File(flag), Duration::from_millis(50))
+    ///     .start(cmd, Setup::new())?;
+    /// running.wait_ready()?;
+    /// assert!(running.wait()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_probe(mut self, check: Check, interval: Duration) -> Service {
+        self.ready = Ready::Probe;
+        self.probe = Some((check, interval));
+        self
+    }
+
+    /// Keep the last `max` bytes of the command's standard error (a pipe the supervisor
+    /// drains; what comes after readiness is read and dropped), for a start that fails:
+    /// [`Running::stderr_tail`]. For a detached start with nowhere else to write it; this
+    /// replaces the set-up's stderr.
+    pub fn capture_stderr(mut self, max: usize) -> Service {
+        self.capture = Some(max);
         self
     }
 
@@ -166,6 +218,25 @@ impl Service {
     pub fn start(self, mut cmd: Exec, mut setup: Setup) -> Result<Running, Error> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let source = match self.ready {
+            Ready::Probe => {
+                for var in [NOTIFY_SOCKET, NOTIFY_FD] {
+                    if std::env::var_os(var).is_some() {
+                        cmd.env_remove(var);
+                    }
+                }
+                let (check, interval) = self.probe.clone().ok_or_else(|| Error::Channel {
+                    source: crate::notify::Error::Sys {
+                        call: crate::notify::Call::Probe,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "Ready::Probe without a check (see Service::ready_probe)",
+                        ),
+                    },
+                })?;
+                let probe =
+                    Probe::new(check, interval).map_err(|source| Error::Channel { source })?;
+                Some(ReadySource::Probe(probe))
+            }
             Ready::Exec => {
                 // Touching the environment makes std copy all of it at spawn: only if needed.
                 for var in [NOTIFY_SOCKET, NOTIFY_FD] {
@@ -211,10 +282,23 @@ impl Service {
             .map(|s| ReadyWatch::new(s, self.ready_timeout))
             .transpose()
             .map_err(|source| Error::Channel { source })?;
+        let capture = match self.capture {
+            Some(max) => {
+                let (capture, write) = super::capture::Capture::new(max)
+                    .map_err(|e| Error::Setup(StepError::from_io(Step::Stderr, &e, "(pipe)")))?;
+                setup = setup.stderr(crate::child::Stdio::from(write));
+                Some(capture)
+            }
+            None => None,
+        };
+        let (setup, supervisor, cgroup) =
+            super::mechanism::prepare(self.kill_mode, setup, self.supervisor)?;
         // The set-up holds our copy of the notify-fd pipe's write end until the spawn
         // returns: then it is closed, or the end of file that says "the command gave up"
         // would never come.
-        let child = self.supervisor.spawn_exec(setup, &cmd)?;
+        let mut child = supervisor.spawn_exec(setup, &cmd)?;
+        child.cgroup = cgroup;
+        child.capture = capture;
         Ok(Running {
             child,
             watch,

@@ -17,6 +17,7 @@ use super::error::{Call, Error};
 use super::sigset::SigSet;
 use super::supervised::Main;
 use super::{Supervised, Supervisor};
+use crate::Signal;
 use crate::child::{self, Exec, Setup};
 use crate::pidfd::PidFd;
 use crate::sys::{sigaction, subreaper};
@@ -34,7 +35,7 @@ struct Ended {
     restore: Restore,
     forward: SigSet,
     signals: std::os::fd::OwnedFd,
-    recorded: u64,
+    recorded: (u64, u64),
 }
 
 impl Supervisor {
@@ -64,11 +65,19 @@ impl Supervisor {
         let begun = self.begin().map_err(loop_error)?;
         // Prepared after `begin`: the dispositions the child keeps are the caller's, with
         // SIGCHLD no longer ignored.
+        let setup = if self.group {
+            setup.process_group(0)
+        } else {
+            setup
+        };
         let spawned = setup
             .keep_ignored_signals(!self.reset_ignored)
             .parent_death_signal(self.parent_death)
             .prepare()
-            .and_then(|plan| child::spawn(&plan, exec));
+            .and_then(|plan| {
+                begun.catching.forking();
+                child::spawn(&plan, exec)
+            });
         let ended = self.end(begun);
         let (pid, pidfd) = spawned?.into_parts();
         let ended = ended.map_err(loop_error)?;
@@ -96,6 +105,10 @@ impl Supervisor {
                 .map_err(|e| io::Error::new(e.os_error().kind(), e))?;
             drop(plan.install(cmd)?);
         }
+        if self.group {
+            std::os::unix::process::CommandExt::process_group(cmd, 0);
+        }
+        begun.catching.forking();
         let spawned = cmd.spawn().and_then(|child| {
             let pid = child.id();
             match PidFd::open(pid) {
@@ -148,10 +161,10 @@ impl Supervisor {
         })
     }
 
-    /// After the spawn, whether it succeeded or not: block first, then put the caller's
-    /// handlers back (a signal arriving in between stays pending for the signalfd; one that
-    /// arrived before was recorded), and open the signalfd. Dropping the result (or an
-    /// error) restores the caller's state.
+    /// After the spawn, whether it succeeded or not: block, take what was recorded before,
+    /// and open the signalfd (a signal arriving from now on stays pending for it). The
+    /// caller's handlers stay replaced until the result (or an error) is dropped, which
+    /// restores the caller's state.
     fn end(&self, begun: Begun) -> io::Result<Ended> {
         let Begun {
             mut restore,
@@ -160,7 +173,9 @@ impl Supervisor {
             catching,
         } = begun;
         let old_mask = set.block();
-        let recorded = catching.finish();
+        let recorded = catching.recorded();
+        // The caller's handlers come back when the supervision is over (see `Restore`).
+        restore.handlers = Some(catching);
         // A supervisor about to exit keeps them blocked: a signal arriving after the command
         // exited must not kill it before it has cleaned up.
         restore.mask = (!self.keep_blocked).then_some(old_mask?);
@@ -182,6 +197,14 @@ impl Supervisor {
             subreaper: self.subreaper,
             followed: None,
             stop_requested: false,
+            group: self.group,
+            rewrite: self
+                .rewrite
+                .iter()
+                .map(|(from, to)| (from.as_raw(), to.map_or(0, Signal::as_raw)))
+                .collect(),
+            cgroup: None,
+            capture: None,
             _restore: ended.restore,
             _not_send: PhantomData,
         };

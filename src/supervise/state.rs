@@ -192,7 +192,8 @@ pub struct State {
     pub next_start: Option<SystemTime>,
     /// The last `STATUS=` the command sent.
     pub status: Option<String>,
-    /// How the service's processes are ended: `tree`, `group`, `main` or `cgroup`.
+    /// How the service's processes are ended ([`Mechanism::as_str`](super::Mechanism::as_str)):
+    /// `cgroup`, `subreaper`, `process-group` or `main` (`tree` before the first start).
     pub tree: String,
     /// Recent exits, oldest first, the last one last (at most [`HISTORY`]).
     pub history: Vec<Exit>,

@@ -67,6 +67,16 @@ pub struct Supervised {
     pub(super) followed: Option<Followed>,
     /// `TERM`, `INT` or `QUIT` reached the supervisor: an administrative stop.
     pub(super) stop_requested: bool,
+    /// The command leads a process group of its own, which forwarded signals go to.
+    pub(super) group: bool,
+    /// Forwarded signals rewritten: (from, to), `to` 0 to drop.
+    pub(super) rewrite: Vec<(i32, i32)>,
+    /// The service's cgroup, when it has one (removed when dropped, if empty).
+    pub(super) cgroup: Option<super::cgroup::Cgroup>,
+    /// The command's stderr, kept during the start ([`Service::capture_stderr`]).
+    ///
+    /// [`Service::capture_stderr`]: super::Service::capture_stderr
+    pub(super) capture: Option<super::capture::Capture>,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.
@@ -123,10 +133,11 @@ impl Supervised {
             if !self.forward.contains(signo) || self.child_already_got(&info) {
                 continue;
             }
-            let Some(signal) = Signal::from_raw(signo) else {
+            // Raised by the supervisor's own write to a closed pipe: not a request.
+            if signo == libc::SIGPIPE && info.ssi_pid == std::process::id() {
                 continue;
-            };
-            self.send(signal)?;
+            }
+            self.forward_signal(signo)?;
         }
         if chld && self.subreaper {
             self.reap_orphans()?;
@@ -134,12 +145,15 @@ impl Supervised {
         Ok(())
     }
 
-    /// Act on the signals recorded while spawning, as [`handle_signals`] would have.
+    /// Act on the signals recorded while spawning, as [`handle_signals`] would have:
+    /// `recorded` are forwarded, `kernel` (a terminal's, sent to our whole process group after
+    /// the fork began) only if the child is not in our group.
     ///
     /// [`handle_signals`]: Supervised::handle_signals
-    pub(super) fn deliver_recorded(&mut self, recorded: u64) -> io::Result<()> {
+    pub(super) fn deliver_recorded(&mut self, (recorded, kernel): (u64, u64)) -> io::Result<()> {
         for signo in 1..=64 {
-            if recorded & (1 << (signo - 1)) == 0 {
+            let bit = 1 << (signo - 1);
+            if (recorded | kernel) & bit == 0 {
                 continue;
             }
             if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
@@ -148,14 +162,44 @@ impl Supervised {
             if !self.forward.contains(signo) {
                 continue;
             }
-            if let Some(signal) = Signal::from_raw(signo) {
-                self.send(signal)?;
+            if recorded & bit == 0 && self.kernel_sent_to_child(signo) {
+                continue;
             }
+            self.forward_signal(signo)?;
         }
-        if recorded & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
+        if (recorded | kernel) & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
             self.reap_orphans()?;
         }
         Ok(())
+    }
+
+    /// Passes a signal the supervisor received on: rewritten, if a rule says so, to the
+    /// command's process group while it leads one and is not reaped (`kill(2)` of the
+    /// negated group ID), otherwise to the main process.
+    fn forward_signal(&mut self, signo: i32) -> io::Result<()> {
+        let signo = match self.rewrite.iter().find(|(from, _)| *from == signo) {
+            Some(&(_, 0)) => return Ok(()),
+            Some(&(_, to)) => to,
+            None => signo,
+        };
+        let Some(signal) = Signal::from_raw(signo) else {
+            return Ok(());
+        };
+        if self.group && self.followed.is_none() && self.main.try_wait()?.is_none() {
+            // SAFETY: kill(2) of the group our unreaped child leads: its PID, the group's ID,
+            // cannot have been recycled.
+            let r = unsafe { libc::kill(-(self.main.id() as libc::pid_t), signo) };
+            if r == 0 {
+                return Ok(());
+            }
+        }
+        self.send(signal)
+    }
+
+    /// Whether the command leads a process group of its own
+    /// ([`Supervisor::signal_group`](super::Supervisor::signal_group)).
+    pub(crate) fn leads_group(&self) -> bool {
+        self.group
     }
 
     /// `pidfd_send_signal(2)` to the main process (the followed one, if any); one that has
@@ -198,10 +242,12 @@ impl Supervised {
     /// Whether the kernel sent this signal to our whole process group (terminal keys and
     /// resizes, hang-up of a session leader's terminal), so the child already has it.
     fn child_already_got(&self, info: &libc::signalfd_siginfo) -> bool {
-        if info.ssi_code != libc::SI_KERNEL {
-            return false;
-        }
-        let signo = info.ssi_signo as i32;
+        info.ssi_code == libc::SI_KERNEL && self.kernel_sent_to_child(info.ssi_signo as i32)
+    }
+
+    /// Whether a signal the kernel sent us (`SI_KERNEL`) went to our whole process group and
+    /// the child is in it.
+    fn kernel_sent_to_child(&self, signo: i32) -> bool {
         let group_wide = match signo {
             libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGWINCH => true,
             // A terminal hang-up signals the session leader alone; a leader's exit or an
@@ -240,9 +286,10 @@ impl Supervised {
             }
             // SAFETY: zero-initialised, then filled by waitid.
             let pid = unsafe { info.assume_init().si_pid() };
-            if pid == 0 || pid == main {
-                // Nothing has exited, or the main child has: its status is not ours to take
-                // here, and it hides any orphan queued behind it until it is reaped.
+            if pid == 0 || pid == main || crate::sys::subreaper::is_spared(pid) {
+                // Nothing has exited, or the main child has (or a readiness check): its status
+                // is not ours to take here, and it hides any orphan queued behind it until it
+                // is reaped.
                 return Ok(());
             }
             let mut status = 0;

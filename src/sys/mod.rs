@@ -23,6 +23,7 @@
 // `process`), so an unused one is not a mistake.
 #![allow(dead_code, unused_imports)]
 
+pub mod cgroup;
 mod close_from;
 pub mod decimal;
 mod errno;

@@ -26,6 +26,20 @@ pub fn get() -> io::Result<bool> {
     Ok(child_subreaper()?.is_some())
 }
 
+/// The one child a subreaper's sweep of exited orphans must leave to its owner (0: none).
+static SPARED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Marks `pid` (a child started for the supervisor's own use, such as a readiness check) as
+/// one that a sweep of exited orphans must not reap: its owner collects its status. 0 clears.
+pub fn spare(pid: i32) {
+    SPARED.store(pid, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a sweep must leave `pid` alone ([`spare`]).
+pub fn is_spared(pid: i32) -> bool {
+    pid != 0 && SPARED.load(std::sync::atomic::Ordering::SeqCst) == pid
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! - **Supervised** (default): pidward stays in the foreground as the command's parent. It
 //!   forwards every catchable signal to it ([`pidward::supervise::forwardable`]: all but
-//!   `CHLD`, `PIPE` and the synchronous ones), adopts and reaps its orphans
+//!   `CHLD` and the synchronous ones), adopts and reaps its orphans
 //!   (child subreaper), exits with its status (its code, or 128+N when signal N killed it)
 //!   and removes its PID files at the end. The set-up steps (chroot, working directory,
 //!   umask, limits, user, standard streams) apply to the command only, in a `pre_exec` hook.
@@ -67,9 +67,9 @@ pub struct Plan {
 
 fn run(args: Options) -> Result<u8, Failure> {
     let (user, group) = split_user(&args)?;
-    if args.exec && args.ready.is_some_and(|r| r != ReadyMode::Exec) {
+    if args.exec && !matches!(args.ready, None | Some(ReadyMode::Exec)) {
         return Err(Failure::usage(
-            "--ready notify and --ready fd:N need a supervisor, which --exec does without",
+            "--ready other than exec needs a supervisor, which --exec does without",
         ));
     }
     if args.exec && args.child_pidfile.is_some() {

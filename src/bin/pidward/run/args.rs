@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use pidward::child::Rlimit;
+use pidward::notify::Check;
 use pidward::stop::Schedule;
 use pidward::supervise::{ExitSet, KillMode, Policy};
 
@@ -106,9 +107,15 @@ pub struct Options {
     pub rlimit: Vec<Rlimit>,
 
     /// When the start counts as done: exec (the command was spawned; the default), notify
-    /// (it sent READY=1 to $NOTIFY_SOCKET) or fd:N (it wrote a newline to descriptor N).
-    #[arg(long, value_name = "exec|notify|fd:N")]
+    /// (it sent READY=1 to $NOTIFY_SOCKET), fd:N (it wrote a newline to descriptor N), or a
+    /// probe pidward runs every --ready-interval: tcp:HOST:PORT (a connection succeeds),
+    /// exec:CMD (the shell command CMD exits 0), file:PATH (PATH exists).
+    #[arg(long, value_name = "exec|notify|fd:N|tcp:HOST:PORT|exec:CMD|file:PATH")]
     pub ready: Option<ReadyMode>,
+
+    /// How often a readiness probe (tcp:, exec:, file:) is tried, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "0.5", value_parser = parse_seconds)]
+    pub ready_interval: Duration,
 
     /// How long to wait for readiness, in seconds.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
@@ -187,23 +194,32 @@ pub struct Options {
         value_parser = parse_schedule)]
     pub stop_schedule: Schedule,
 
-    /// What ends with the command: tree (every process it left behind, the default) or main
-    /// (only the command; orphans that outlive it run on).
-    #[arg(long, value_name = "tree|main", default_value = "tree", value_parser = parse_kill_mode)]
+    /// What ends with the command: tree (everything it started, the default: in a cgroup of
+    /// its own where pidward can make one, otherwise what was re-parented to pidward and the
+    /// command's process group), cgroup (tree, but fail with 125 where no cgroup can be
+    /// made), group (the command's process group only) or main (only the command; orphans
+    /// that outlive it run on).
+    #[arg(long, value_name = "tree|cgroup|group|main", default_value = "tree",
+        value_parser = parse_kill_mode)]
     pub kill_mode: KillMode,
 
+    /// Start the command in a process group of its own and forward signals to that group,
+    /// not only to the command (tini -g), so that `sh -c 'app; cleanup'` passes a TERM on.
+    #[arg(long)]
+    pub signal_group: bool,
+
+    /// Forward signal FROM as TO (dumb-init --rewrite), e.g. TERM:QUIT; TO 0 drops it
+    /// (repeatable). TERM, INT and QUIT still count as a stop of pidward.
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_rewrite)]
+    pub rewrite_signal: Vec<Rewrite>,
+
     /// The command and its arguments.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
 /// `--ready`: what counts as a finished start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ReadyMode {
     /// The command was spawned (exec succeeded).
     Exec,
@@ -211,12 +227,31 @@ pub enum ReadyMode {
     Notify,
     /// A newline on descriptor N (notify-fd).
     Fd(i32),
+    /// A probe pidward runs.
+    Probe(Check),
 }
 
 impl FromStr for ReadyMode {
     type Err = String;
 
     fn from_str(s: &str) -> Result<ReadyMode, String> {
+        if let Some(target) = s.strip_prefix("tcp:") {
+            return Check::tcp(target)
+                .map(ReadyMode::Probe)
+                .map_err(|e| format!("{s:?}: {e} (tcp:HOST:PORT, e.g. tcp:127.0.0.1:8080)"));
+        }
+        if let Some(cmd) = s.strip_prefix("exec:") {
+            if cmd.trim().is_empty() {
+                return Err(format!("{s:?}: the check command is empty"));
+            }
+            return Ok(ReadyMode::Probe(Check::shell(cmd)));
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(format!("{s:?}: the path is empty"));
+            }
+            return Ok(ReadyMode::Probe(Check::File(path.into())));
+        }
         match s {
             "exec" => Ok(ReadyMode::Exec),
             "notify" => Ok(ReadyMode::Notify),
@@ -225,7 +260,9 @@ impl FromStr for ReadyMode {
                 Some(_) => Err(format!(
                     "{s:?}: the descriptor must be a number of at least 3 (0 to 2 are the standard streams)"
                 )),
-                None => Err(format!("{s:?} is not exec, notify or fd:N")),
+                None => Err(format!(
+                    "{s:?} is not exec, notify, fd:N, tcp:HOST:PORT, exec:CMD or file:PATH"
+                )),
             },
         }
     }
@@ -250,13 +287,41 @@ pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
     Schedule::parse(s, pidward::Signal::TERM).map_err(|e| e.to_string())
 }
 
-/// `tree` or `main`.
+/// `tree`, `cgroup`, `group` or `main`.
 pub fn parse_kill_mode(s: &str) -> Result<KillMode, String> {
     match s {
         "tree" => Ok(KillMode::Tree),
+        "cgroup" => Ok(KillMode::Cgroup),
+        "group" => Ok(KillMode::Group),
         "main" => Ok(KillMode::Main),
-        _ => Err(format!("{s:?} is not tree or main")),
+        _ => Err(format!("{s:?} is not tree, cgroup, group or main")),
     }
+}
+
+/// `--rewrite-signal FROM:TO`: TO `None` drops FROM.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite(pub pidward::Signal, pub Option<pidward::Signal>);
+
+/// `FROM:TO`, each a signal name or number, TO 0 to drop.
+pub fn parse_rewrite(s: &str) -> Result<Rewrite, String> {
+    let (from, to) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not FROM:TO (such as TERM:QUIT)"))?;
+    let signal = |name: &str| {
+        name.parse::<pidward::Signal>()
+            .map_err(|e| format!("{s:?}: {e}"))
+    };
+    let from = signal(from)?;
+    if !from.is_catchable() {
+        return Err(format!(
+            "{s:?}: {from} cannot be caught, so never forwarded"
+        ));
+    }
+    let to = match to {
+        "0" => None,
+        to => Some(signal(to)?),
+    };
+    Ok(Rewrite(from, to))
 }
 
 /// `--parent-death-signal`: a signal, or none.

@@ -95,7 +95,14 @@ impl Plan {
     /// command's stderr when it went to a file and the command exited early.
     pub fn launcher_failure(&self, e: daemon::Error) -> Failure {
         let failure = match e {
-            daemon::Error::Step(e) => Failure::from(e),
+            daemon::Error::Step(e) => {
+                let output = e.output().and_then(|o| indented(o, 10));
+                let mut failure = Failure::from(e);
+                if let (Some(output), Some(message)) = (output, failure.message.as_mut()) {
+                    message.push_str(&format!("\nlast lines of its stderr:\n{output}"));
+                }
+                failure
+            }
             daemon::Error::Died { status, .. } => {
                 let code = status
                     .map(pidward::supervise::exit_code)
@@ -137,7 +144,11 @@ fn tail(path: &Path, lines: usize, max: u64) -> Option<String> {
     file.seek(SeekFrom::Start(len.saturating_sub(max))).ok()?;
     let mut buf = Vec::new();
     file.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf);
+    indented(&String::from_utf8_lossy(&buf), lines)
+}
+
+/// The last `lines` lines of `text`, indented; `None` if there are none.
+fn indented(text: &str, lines: usize) -> Option<String> {
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
     let shown: Vec<String> = all[start..].iter().map(|l| format!("  {l}")).collect();

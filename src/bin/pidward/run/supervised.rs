@@ -86,6 +86,9 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     // Dropping `detached` removes the PID file.
 }
 
+/// How much of a detached command's stderr is kept until it is ready.
+const STDERR_TAIL: usize = 4096;
+
 /// Where the outcome of the start goes.
 enum Reporter<'a> {
     /// Nobody waits: failures become pidward's own exit.
@@ -95,12 +98,12 @@ enum Reporter<'a> {
 }
 
 impl Reporter<'_> {
-    fn fail(&mut self, e: supervise::Error) -> Failure {
+    fn fail(&mut self, e: supervise::Error, stderr: Option<String>) -> Failure {
         let mut failure = Failure::from(&e);
         if let Reporter::Detached(d) = self
             && d.is_reporting()
         {
-            let _ = d.fail(&e.step_error());
+            let _ = d.fail(&e.step_error().with_output(stderr));
             // The launcher prints it; printing it here too would put it in the
             // command's stderr file, and into the tail the launcher quotes.
             failure.message = None;
@@ -148,26 +151,38 @@ fn supervise(
             None
         }
     };
-    let mode = plan.args.ready.unwrap_or(ReadyMode::Exec);
+    let mode = plan.args.ready.clone().unwrap_or(ReadyMode::Exec);
     // Every signal the command can be sent, through pidward. The lifecycle keeps them
     // blocked until pidward exits: one that arrives after the command has exited must not
     // kill pidward before it has removed its PID files.
-    let supervisor = Supervisor::new()
+    let mut supervisor = Supervisor::new()
         .forward(&supervise::forwardable())
         .subreaper(true)
+        .signal_group(plan.args.signal_group)
         .parent_death_signal(plan.args.parent_death_signal.0);
+    for rule in &plan.args.rewrite_signal {
+        supervisor = supervisor.rewrite(rule.0, rule.1);
+    }
     let mut service = Service::new()
         .supervisor(supervisor)
         .stop_schedule(plan.args.stop_schedule.clone())
         .kill_mode(plan.args.kill_mode)
         .ready(match mode {
-            ReadyMode::Exec => Ready::Exec,
+            ReadyMode::Exec | ReadyMode::Probe(_) => Ready::Exec,
             ReadyMode::Notify => Ready::Notify,
             ReadyMode::Fd(n) => Ready::Fd(n),
         })
         .ready_timeout(plan.args.ready_timeout);
+    if let ReadyMode::Probe(check) = &mode {
+        service = service.ready_probe(check.clone(), plan.args.ready_interval);
+    }
     if let Some(path) = &plan.args.follow_pidfile {
         service = service.follow_pidfile(plan.absolute(path));
+    }
+    // Detached with nowhere to write it, the command's stderr is kept until it is ready, for
+    // the launcher to quote if the start fails.
+    if matches!(report, Reporter::Detached(_)) && plan.stderr_file().is_none() {
+        service = service.capture_stderr(STDERR_TAIL);
     }
     if let Some(timeout) = plan.args.watchdog {
         service = service.watchdog(timeout, plan.args.watchdog_signal);
@@ -186,7 +201,7 @@ fn supervise(
     let result = lifecycle.run(|| (plan.command(), make_setup()), &mut events);
     let result = match result {
         Ok(ended) => Ok(ended.code),
-        Err(e) => Err(events.report.fail(e)),
+        Err(e) => Err(events.report.fail(e, lifecycle.stderr_tail())),
     };
     if let Some(pf) = child_pid_file {
         release(pf);

@@ -1,0 +1,144 @@
+//! The service's own cgroup (v2): made before the spawn, joined by the command in its set-up
+//! ([`Setup::cgroup`](crate::child::Setup::cgroup)), ended with `cgroup.kill`, removed after.
+//!
+//! Every process the command starts is born in it, whatever it does afterwards: a double
+//! fork, `setsid(2)`, re-parenting to another subreaper. Membership is the kernel's, so the
+//! tree is complete and cannot be raced: `cgroup.kill` (Linux 5.14) sends `SIGKILL` to every
+//! member at once, forks in flight included. Milder signals go to each member from
+//! `cgroup.procs`, pinned by a pidfd and checked to be still in the cgroup before the signal
+//! (`pidfd_open(2)`, `/proc/PID/cgroup`, `pidfd_send_signal(2)`): a PID that was recycled
+//! meanwhile is not in it.
+//!
+//! The cgroup is a child of the supervisor's own, named `pidward.PID.N` (the supervisor's
+//! PID, the run's number). Creating it needs write access to the supervisor's cgroup
+//! directory (root, or a delegated subtree); where that fails the supervisor falls back to
+//! the subreaper and process groups ([`Mechanism`](super::Mechanism)). It is removed
+//! (`rmdir(2)`) when the run is over and nothing is left in it.
+
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::Signal;
+use crate::pidfd::PidFd;
+
+/// Runs of this process so far: each gets a cgroup of its own.
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// A cgroup made for one run of a service; removed on drop if empty.
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    dir: PathBuf,
+    /// Its path relative to the hierarchy's root, as `/proc/PID/cgroup` shows it.
+    name: String,
+}
+
+impl Cgroup {
+    /// Makes `pidward.PID.N` under this process's cgroup (`mkdir(2)`), checks that it can be
+    /// killed (`cgroup.kill`, Linux 5.14), and opens its `cgroup.procs` for the child.
+    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd)> {
+        let parent = crate::sys::cgroup::own_dir()?;
+        let own = std::fs::read_to_string("/proc/self/cgroup")?;
+        let own = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/")
+            .trim_end_matches('/')
+            .to_owned();
+        let leaf = format!(
+            "pidward.{}.{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = parent.join(&leaf);
+        std::fs::DirBuilder::new().mode(0o755).create(&dir)?;
+        let cgroup = Cgroup {
+            dir,
+            name: format!("{own}/{leaf}"),
+        };
+        // Dropped (removed) if either is missing.
+        std::fs::metadata(cgroup.dir.join("cgroup.kill"))?;
+        let procs = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(cgroup.procs_path())?;
+        Ok((cgroup, procs.into()))
+    }
+
+    /// The cgroup's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Its `cgroup.procs` file.
+    pub(crate) fn procs_path(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
+    /// The PIDs in it now (`cgroup.procs`); empty if it cannot be read.
+    pub(crate) fn members(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.procs_path())
+            .map(|t| {
+                t.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether no live process is left in it (`cgroup.events`: `populated 0`).
+    pub(crate) fn is_empty(&self) -> bool {
+        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+            Ok(events) => events.lines().any(|l| l == "populated 0"),
+            Err(_) => self.members().is_empty(),
+        }
+    }
+
+    /// `SIGKILL` to every member at once (writing `1` to `cgroup.kill`).
+    pub(crate) fn kill(&self) -> io::Result<()> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.dir.join("cgroup.kill"))?
+            .write_all(b"1")
+    }
+
+    /// `signal` to every member but `except` (the caller signals that one by its own pidfd),
+    /// each pinned by a pidfd and checked to be still a member first. Returns the PIDs
+    /// signalled.
+    pub(crate) fn signal(&self, signal: Signal, except: &[i32]) -> Vec<i32> {
+        let mut sent = Vec::new();
+        for pid in self.members() {
+            if except.contains(&pid) {
+                continue;
+            }
+            let Ok(pidfd) = PidFd::open(pid as u32) else {
+                continue;
+            };
+            if !self.holds(pid) {
+                continue;
+            }
+            if pidfd.send_signal(signal).is_ok() {
+                if signal.is_catchable() && signal != Signal::CONT {
+                    let _ = pidfd.send_signal(Signal::CONT);
+                }
+                sent.push(pid);
+            }
+        }
+        sent
+    }
+
+    /// Whether `pid` is in this cgroup now (`/proc/PID/cgroup`).
+    fn holds(&self, pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|t| t.lines().any(|l| l.strip_prefix("0::") == Some(&self.name)))
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // EBUSY while a member lives (a kill mode that lets orphans run on): left in place.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

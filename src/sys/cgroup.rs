@@ -1,0 +1,81 @@
+//! Where this process's cgroup (v2) is in the file system: `/proc/self/cgroup` gives its
+//! path in the unified hierarchy (the `0::` line), `/proc/self/mountinfo` where that
+//! hierarchy (`cgroup2`) is mounted (see `cgroups(7)`, `proc_pid_mountinfo(5)`).
+//!
+//! A hybrid system mounts it at `/sys/fs/cgroup/unified`, a unified one at `/sys/fs/cgroup`;
+//! a container may see only part of it (the mount's root field). No `cgroup2` mount, or a
+//! path outside every mount's root, is `NotFound`.
+
+use std::io;
+use std::path::PathBuf;
+
+/// The directory of this process's own cgroup v2 (`/proc/self/cgroup`, line `0::PATH`,
+/// joined to the `cgroup2` mount of `/proc/self/mountinfo` that holds it).
+pub fn own_dir() -> io::Result<PathBuf> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup")?;
+    let own = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| not_found("no cgroup v2 in /proc/self/cgroup"))?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+    for line in mounts.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        if right.split_whitespace().next() != Some("cgroup2") {
+            continue;
+        }
+        let fields: Vec<&str> = left.split_whitespace().collect();
+        let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) else {
+            continue;
+        };
+        let root = unescape(root);
+        let rest = match own.strip_prefix(root.trim_end_matches('/')) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => continue,
+        };
+        let mut dir = PathBuf::from(unescape(point));
+        dir.push(rest.trim_start_matches('/'));
+        return Ok(dir);
+    }
+    Err(not_found("no cgroup2 mount holds this process's cgroup"))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = bytes[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn not_found(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, what)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(super::unescape(r"/a\040b"), "/a b");
+        assert_eq!(super::unescape("/plain"), "/plain");
+    }
+}
