@@ -23,11 +23,22 @@ and the outcome is checked:
   `once` and `lockonce`), from no file: whatever the fault, the file holds nothing or a
   whole record (never part of a PID), and the next acquirer succeeds at once and leaves no
   file; EINTR changes nothing.
+  run -p F -- true (run): a documented exit (0, 125, 126, 127) with a message when not 0;
+                      afterwards nothing holds F, F holds nothing or a whole PID, no process
+                      of the run is left, and the next `run -p F -- true` succeeds at once.
+  run -d -p F --ready notify -- <ready child> (runready), and `Daemon` start (daemon: the
+  test helper's `daemon`, PidFile with a deferred write + Daemon::start): exit 0 only if F
+                      then names a live holder; exit 121 (outcome unknown) only if F is still
+                      held; any other failure leaves nothing running and F unheld; after a
+                      kill, either nothing is left or the holder of F is stopped by the next
+                      `pidward stop F` (exit 0) and nothing of the start survives it.
+                      Processes of a start are found by a marker in their environment.
 
-Every run is bounded (no hang). Calls made before pidward's own start-up (the dynamic loader's)
-get kills only.
+Every run is bounded (no hang). Calls made before pidward's own start-up (the dynamic loader's,
+and std's runtime set-up up to its SIGPIPE disposition, which std asserts) get kills only.
 
-  bench/fault_sweep.py [--ops status,stop,lock] [--faults kill,error,eintr] [--sample N]
+  bench/fault_sweep.py [--ops status,stop,lock,pidfile,lockfile,run,runready,daemon]
+                       [--faults kill,error,eintr] [--sample N]
                        [--seed S] [--pidward BIN] [--guard BIN]
 
 Prints one line per operation: points, runs, outcomes, violations (listed); exits 1 if any.
@@ -55,6 +66,8 @@ NOFAIL = {"getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid
 EXTRA = {"openat": ["EACCES"], "write": ["ENOSPC"], "pwrite64": ["ENOSPC"],
          "read": ["EAGAIN"], "pread64": ["EAGAIN"]}
 TIMEOUT = 20
+# The operations that start something (checked by `check_start`).
+STARTS = ("run", "runready", "daemon")
 
 
 def errors_for(name):
@@ -69,11 +82,12 @@ def errors_for(name):
 class Env:
     """A fresh directory with a held PID file (status, stop) or a foreign lock file (lock)."""
 
-    def __init__(self, op, guard):
-        self.op, self.guard = op, guard
+    def __init__(self, op, guard, pidward=None):
+        self.op, self.guard, self.pidward = op, guard, pidward
         self.dir = tempfile.mkdtemp(prefix="pidward-sweep-")
         self.path = os.path.join(self.dir, "F")
         self.holder = None
+        self.mark = f"PIDWARD_SWEEP={self.dir}"
         if op == "lock":
             with open(self.path, "w") as f:
                 f.write("keep\n")
@@ -92,6 +106,22 @@ class Env:
         """Make the environment ready for the next run (a stopped holder restarted)."""
         if self.op in ("pidfile", "lockfile") and os.path.exists(self.path):
             os.unlink(self.path)
+        if self.op in STARTS:
+            # A holder is stopped as a whole tree first; then whatever is left is killed, again
+            # and again (a shell may fork once more after a scan), until nothing is.
+            if held(self.path):
+                subprocess.run([self.pidward, "stop", "-R", "KILL/5", self.path],
+                               capture_output=True, timeout=30)
+            deadline = time.monotonic() + 10
+            while (left := marked(self)) and time.monotonic() < deadline:
+                for pid in left:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                time.sleep(0.02)
+            if os.path.exists(self.path):
+                os.unlink(self.path)
         if self.op in ("status", "stop") and not self.holder_alive():
             if self.holder:
                 self.holder.wait()
@@ -100,6 +130,8 @@ class Env:
             self.start_holder()
 
     def close(self):
+        if self.op in STARTS:
+            self.reset()
         if self.holder_alive():
             self.holder.kill()
         if self.holder:
@@ -108,20 +140,27 @@ class Env:
 
 
 def argv(op, pidward, path, guard=None):
+    # The ready child declares readiness at once, then lives until stopped.
+    ready = f'"{pidward}" notify --ready; sleep 60'
     return {"status": [pidward, "status", path],
+            "run": [pidward, "run", "-p", path, "--", "true"],
+            "runready": [pidward, "run", "-d", "-p", path, "--ready", "notify", "--",
+                         "sh", "-c", ready],
+            "daemon": [guard, "daemon", path],
             "stop": [pidward, "stop", path],
             "lock": [pidward, "lock", path, "true"],
             "pidfile": [guard, "once", path],
             "lockfile": [guard, "lockonce", path]}[op]
 
 
-def run(cmd, inject=None):
+def run(cmd, inject=None, env=None):
     strace = ["strace", "-qq", "-o", "/dev/null"]
     if inject:
         strace += ["-e", "inject=" + inject]
     t = time.monotonic()
     try:
-        p = subprocess.run(strace + cmd, capture_output=True, timeout=TIMEOUT)
+        p = subprocess.run(strace + cmd, capture_output=True, timeout=TIMEOUT,
+                           stdin=subprocess.DEVNULL, env=env)
     except subprocess.TimeoutExpired:
         return None, "", "", time.monotonic() - t
     # strace reports a killed tracee by killing itself with the same signal.
@@ -133,16 +172,168 @@ def run(cmd, inject=None):
 def enumerate_calls(op, env, pidward):
     log = os.path.join(env.dir, "trace")
     subprocess.run(["strace", "-qq", "-o", log] + argv(op, pidward, env.path, env.guard),
-                   capture_output=True, timeout=TIMEOUT)
+                   capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                   env=start_env(env))
     names = [m.group(1) for line in open(log)
              if (m := re.match(r"([a-z_0-9]+)\(", line))]
     os.unlink(log)
     env.reset()
-    # pidward's own code starts with its fd 0-2 check (poll) or std's SIGPIPE set-up.
-    start = next((i for i, n in enumerate(names) if n in ("poll", "rt_sigaction")), 0)
+    # pidward's own code starts after std's runtime set-up (its fd 0-2 check with poll, then
+    # the SIGPIPE disposition with rt_sigaction, which std asserts): errors before that test
+    # the loader and std, not pidward.
+    start = next((i + 1 for i, n in enumerate(names) if n == "rt_sigaction"), 0)
     counts = collections.Counter(names)
     before = collections.Counter(names[:start])
     return counts, before
+
+
+def start_env(env):
+    """The environment of a run: ours, plus the marker its processes inherit."""
+    if env.op not in STARTS:
+        return None
+    key, value = env.mark.split("=", 1)
+    return dict(os.environ, **{key: value})
+
+
+def marked(env):
+    """Live processes whose environment carries `env`'s marker (zombies are dead)."""
+    found = []
+    mark = env.mark.encode() + b"\0"
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                data = f.read()
+            with open(f"/proc/{d}/stat") as f:
+                state = f.read().rsplit(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if mark in data and state != "Z":
+            found.append(int(d))
+    return found
+
+
+def describe(pids):
+    """`PID (state) command line` of each process, for messages."""
+    out = []
+    for pid in pids:
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            fields = open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()
+            cgroup = open(f"/proc/{pid}/cgroup").read().strip()
+        except (OSError, IndexError):
+            continue
+        out.append(f"{pid} ({fields[0]}, ppid {fields[1]}, pgid {fields[2]}, sid {fields[3]},"
+                   f" {cgroup}) {cmd.strip()[:80]}")
+    return "; ".join(out)
+
+
+def held(path):
+    """Whether a live process holds the lock of `path` (which is not created)."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def content_bad(path):
+    """A PID file that is neither empty nor one whole PID, as a violation string."""
+    try:
+        text = open(path, "rb").read()
+    except FileNotFoundError:
+        return None
+    if text and not (text.endswith(b"\n") and text[:-1].isdigit()):
+        return f"a partial PID file: {text!r}"
+    return None
+
+
+def settle(env, seconds=5):
+    """Wait until F is held, or nothing of the start is left; True if F is held."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if held(env.path):
+            return True
+        if not marked(env):
+            return False
+        if time.monotonic() >= deadline:
+            return held(env.path)
+        time.sleep(0.05)
+
+
+def check_start(op, env, pidward, fault, code, err):
+    """The violations of one run of an operation that starts something (module docs)."""
+    if code is None:
+        return [f"hang (> {TIMEOUT} s)"]
+    bad = []
+    killed = "signal=KILL" in fault
+    eintr = "error=EINTR" in fault
+    msg = err.strip()[:300]
+    if op != "daemon" and (code == 134 or "panicked" in err):
+        bad.append(f"abort/panic: {msg!r}")
+    if not killed:
+        documented = {"run": (0, 125, 126, 127),
+                      "runready": (0, 121, 122, 123, 124, 125, 126, 127),
+                      "daemon": (0, 1, 121, 125)}[op]
+        if code not in documented:
+            bad.append(f"undocumented exit {code}: {msg!r}")
+        if code != 0 and not msg:
+            bad.append(f"exit {code} without a message")
+        if eintr and code != 0:
+            bad.append(f"EINTR reported: exit {code}: {msg!r}")
+    if v := content_bad(env.path):
+        bad.append(v)
+    if op == "run":
+        # In the foreground everything is over when pidward is (a killed pidward takes its
+        # command along: parent-death signal).
+        if settle(env, 10):
+            bad.append("F is still held after the run")
+        elif marked(env):
+            bad.append(f"left running: {describe(marked(env))}")
+        nxt = subprocess.run(argv(op, pidward, env.path), capture_output=True, timeout=10)
+        if nxt.returncode != 0:
+            bad.append(f"the next run failed: {nxt.stderr.decode(errors='replace')[:200]!r}")
+        if os.path.exists(env.path):
+            bad.append("the next run left F behind")
+        return bad
+    holding = held(env.path)
+    if code == 0 and not holding:
+        bad.append("exit 0 but nothing holds F")
+    elif code == 0:
+        st = subprocess.run([pidward, "status", env.path], capture_output=True, timeout=10)
+        if st.returncode != 0:
+            bad.append(f"exit 0 but status says {st.returncode}")
+    if code == 121 and not holding:
+        bad.append("outcome unknown (121) but nothing holds F")
+    if not killed and code not in (0, 121, 124):
+        # A failed start leaves nothing running: give a process that is giving up time to end.
+        deadline = time.monotonic() + 10
+        while held(env.path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if held(env.path):
+            bad.append(f"exit {code} ({msg!r}) but a live process holds F")
+    if not holding:
+        holding = settle(env, 10)
+    if holding:
+        stop = subprocess.run([pidward, "stop", env.path], capture_output=True, timeout=60)
+        if stop.returncode != 0:
+            bad.append(f"stop exited {stop.returncode}: {stop.stderr.decode()[:200]!r}")
+    deadline = time.monotonic() + 10
+    while marked(env) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left := marked(env):
+        bad.append(f"left running: {describe(left)}")
+    if held(env.path):
+        bad.append("F is still held at the end")
+    return bad
 
 
 def lock_is_free(path):
@@ -229,7 +420,7 @@ def check_guard(op, env, eintr, killed, code, err):
 
 
 def sweep(op, args, rng):
-    env = Env(op, args.guard)
+    env = Env(op, args.guard, args.pidward)
     try:
         counts, before = enumerate_calls(op, env, args.pidward)
         points = []
@@ -248,9 +439,12 @@ def sweep(op, args, rng):
         outcomes = collections.Counter()
         violations = []
         for fault in points:
-            code, out, err, took = run(argv(op, args.pidward, env.path, args.guard), fault)
+            code, out, err, took = run(argv(op, args.pidward, env.path, args.guard), fault,
+                                       start_env(env))
             outcomes["hang" if code is None else code] += 1
-            for v in check(op, env, fault, code, out, err, took):
+            found = (check_start(op, env, args.pidward, fault, code, err) if op in STARTS
+                     else check(op, env, fault, code, out, err, took))
+            for v in found:
                 violations.append(f"{op} [{fault}]: {v}")
             env.reset()
         return total, len(points), outcomes, violations

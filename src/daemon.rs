@@ -407,7 +407,7 @@ fn status_pipe(plan: &Plan) -> Result<(OwnedFd, OwnedFd), child::Error> {
 
 /// Number of threads of this process (`/proc/self/task`); 1 if it cannot be read.
 fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
+    crate::sys::entry_names(std::path::Path::new("/proc/self/task"))
+        .map(|d| d.len())
         .unwrap_or(1)
 }

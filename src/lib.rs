@@ -86,18 +86,23 @@
 //!
 //! # Drive a child from async code
 //!
-//! With the `process` feature, `pidward::process::Command` spawns children on tokio with any
-//! fd map, backpressured writes, pausable readers, one event stream, pidfd signals and an
-//! exact exit reason; see the module for more:
+//! With the `process` feature, `pidward::process::Command` spawns children on tokio with
+//! `tokio::process`'s API (`output`, `status`, `spawn`, `wait_with_output`, `AsyncRead` and
+//! `AsyncWrite` pipes) plus what Twisted's transport adds: any fd map, backpressured writes,
+//! pausable readers, one event stream (a `futures_core::Stream`), pidfd signals and an exact
+//! exit reason; see the module for more, with a "coming from tokio" and a "coming from
+//! Twisted" table:
 //!
 //! ```
 //! # #[cfg(feature = "process")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), pidward::process::Error> {
-//! let mut child = pidward::process::Command::new("sh")
-//!     .args(["-c", "exit 3"])
-//!     .spawn()?;
-//! assert_eq!(child.wait().await?.code(), Some(3));
+//! let out = pidward::process::Command::new("sh")
+//!     .args(["-c", "echo hi; exit 3"])
+//!     .output()
+//!     .await?;
+//! assert_eq!(out.stdout, b"hi\n");
+//! assert_eq!(out.status.code(), Some(3));
 //! # Ok(())
 //! # }
 //! # #[cfg(not(feature = "process"))]

@@ -2,9 +2,10 @@
 //!
 //! `pidward status` and `pidward stop` (the two smallest operations) get every point: a
 //! SIGKILL, and each error of the call's class (EINTR included), at every call they make.
-//! `pidward lock` gets a random sample of kills and errors (the seed is printed, so a failure
-//! can be replayed with `--seed`); `PidFile` and `LockFile` acquire + release (through the test
-//! helper) get every point. The script checks the PID-file invariants after each run;
+//! `pidward lock`, `pidward run -p F -- true`, `pidward run -d -p F --ready notify` and a
+//! `Daemon` start (the test helper's `daemon`) get a random sample of kills and errors (the
+//! seed is printed, so a failure can be replayed with `--seed`); `PidFile` and `LockFile`
+//! acquire + release (through the test helper) get every point. The script checks the PID-file invariants after each run;
 //! any violation fails the test with the list. The whole sweep is `bench/fault_sweep.py`.
 
 #![cfg(feature = "test-helpers")]
@@ -45,4 +46,19 @@ fn lock_survives_a_sample_of_kills_and_errors() {
 #[test]
 fn pidfile_and_lockfile_guards_survive_a_fault_at_every_system_call() {
     sweep(&["--ops", "pidfile,lockfile"]);
+}
+
+#[test]
+fn a_foreground_run_survives_a_sample_of_kills_and_errors() {
+    sweep(&["--ops", "run", "--sample", "40"]);
+}
+
+#[test]
+fn a_detached_start_with_readiness_survives_a_sample_of_kills_and_errors() {
+    sweep(&["--ops", "runready", "--sample", "25"]);
+}
+
+#[test]
+fn a_library_daemon_start_survives_a_sample_of_kills_and_errors() {
+    sweep(&["--ops", "daemon", "--sample", "25"]);
 }

@@ -32,12 +32,18 @@ fn cases() -> Vec<(&'static str, Make, i32, &'static str)> {
         ("symlink", Make::SymlinkTo("target"), 4, "symbolic link"),
         ("directory", Make::Dir, 4, "directory"),
         ("fifo", Make::Fifo, 4, "FIFO"),
-        ("empty", Make::Content(vec![]), 4, "empty"),
+        // Empty, or a number no process can have: stale (names no process), not invalid.
+        (
+            "empty",
+            Make::Content(vec![]),
+            1,
+            "stale PID file (the file is empty)",
+        ),
         (
             "whitespace",
             Make::Content(b" \t \n  \n".to_vec()),
-            4,
-            "empty",
+            1,
+            "stale PID file (the file is empty)",
         ),
         (
             "minus-one",
@@ -67,7 +73,7 @@ fn cases() -> Vec<(&'static str, Make, i32, &'static str)> {
         (
             "beyond-pid-max",
             Make::Content(format!("{}\n", pid_max + 1).into_bytes()),
-            4,
+            1,
             "out of the PID range",
         ),
         (
@@ -117,7 +123,11 @@ fn status_reports_each_hostile_file_and_changes_nothing() {
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-        let want_state = if code == 0 { "running" } else { "invalid" };
+        let want_state = match code {
+            0 => "running",
+            1 => "stale",
+            _ => "invalid",
+        };
         assert_eq!(v["state"], want_state, "{name}");
         assert_eq!(
             (snapshot(&path), snapshot(&dir.path().join("target"))),
@@ -131,15 +141,19 @@ fn status_reports_each_hostile_file_and_changes_nothing() {
 fn stop_signals_nothing_for_hostile_files() {
     let dir = tempdir();
     for (name, how, code, _) in cases() {
-        if code == 0 {
-            continue; // names PID 1: a real process, covered elsewhere
-        }
         let path = make(dir.path(), name, &how);
         let before = snapshot(&path);
         let out = pidward()
             .args(["stop", "--remove-pidfile", path.to_str().unwrap()])
             .output()
             .unwrap();
+        if code == 1 {
+            // Stale: nothing to stop, and the stale file goes as asked.
+            assert_eq!(out.status.code(), Some(0), "{name}");
+            assert!(!path.exists(), "{name}");
+            continue;
+        }
+        // Invalid, or (leading zeros) PID 1, which is never signalled.
         assert_eq!(
             out.status.code(),
             Some(4),
@@ -160,8 +174,9 @@ fn acquire_never_writes_through_or_over_a_hostile_file() {
         let before = (snapshot(&path), snapshot(&dir.path().join("target")));
         let result = PidFile::acquire(&path);
         match name {
-            // An empty or blank file is a crashed owner's: taken over, then removed on drop.
-            "empty" | "whitespace" => {
+            // An empty or blank file is a crashed owner's, and no process has a PID above
+            // pid_max: taken over, then removed on drop.
+            "empty" | "whitespace" | "beyond-pid-max" => {
                 let guard = result.unwrap();
                 assert_eq!(pidfile::read(&path).unwrap(), std::process::id());
                 drop(guard);

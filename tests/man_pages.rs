@@ -29,28 +29,40 @@ fn help_of(command: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The names of the files in `dir`.
+fn names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
 #[test]
-fn the_checked_in_man_pages_are_what_the_options_generate() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = pidward().arg("__man").arg(dir.path()).output().unwrap();
+fn the_checked_in_man_pages_and_completions_are_what_the_options_generate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (man, completions) = (tmp.path().join("man"), tmp.path().join("completions"));
+    let out = pidward()
+        .arg("__man")
+        .arg(&man)
+        .arg("--completions")
+        .arg(&completions)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let names = |d: &Path| -> BTreeSet<String> {
-        std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect()
-    };
-    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
-    let regen = "regenerate with `cargo run --features test-helpers -- __man docs/man`";
-    assert_eq!(names(dir.path()), names(&checked_in), "{regen}");
-    for name in names(dir.path()) {
-        let want = std::fs::read_to_string(dir.path().join(&name)).unwrap();
-        let have = std::fs::read_to_string(checked_in.join(&name)).unwrap();
-        assert!(want == have, "docs/man/{name} is out of date: {regen}");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let regen = "regenerate with `cargo run --features test-helpers -- __man docs/man \
+                 --completions docs/completions`";
+    for (fresh, kind) in [(&man, "man"), (&completions, "completions")] {
+        let checked_in = docs.join(kind);
+        assert_eq!(names(fresh), names(&checked_in), "{regen}");
+        for name in names(fresh) {
+            let want = std::fs::read(fresh.join(&name)).unwrap();
+            let have = std::fs::read(checked_in.join(&name)).unwrap();
+            assert!(want == have, "docs/{kind}/{name} is out of date: {regen}");
+        }
     }
     for command in ["run", "status", "stop", "notify", "lock"] {
-        let page =
-            std::fs::read_to_string(checked_in.join(format!("pidward-{command}.1"))).unwrap();
+        let page = std::fs::read_to_string(docs.join(format!("man/pidward-{command}.1"))).unwrap();
         assert!(
             page.contains(".SH \"EXIT STATUS\""),
             "pidward-{command}.1 has no exit codes"

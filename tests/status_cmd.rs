@@ -66,9 +66,9 @@ fn starting_stale_and_absent() {
     assert!(v["pid"].is_null());
     holder.0.kill().unwrap();
     holder.0.wait().unwrap();
-    // Killed before writing: an empty, unlocked file tells nothing.
+    // Killed before writing: an empty, unlocked file names no process: stale.
     let (code, _, v) = status(&f);
-    assert_eq!((code, v["state"].as_str()), (4, Some("invalid")));
+    assert_eq!((code, v["state"].as_str()), (1, Some("stale")));
     let mut holder = guard("hold", &f, &[]);
     let pid = holder.pid();
     holder.0.kill().unwrap();

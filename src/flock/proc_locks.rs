@@ -14,6 +14,7 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::path::Path;
 
 use super::{Mode, Range};
 
@@ -96,19 +97,17 @@ pub fn range_holders(dev: u64, ino: u64, mode: Mode, range: Range) -> io::Result
         n => lo.saturating_add(n - 1),
     };
     let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc")?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+    // Not std's read_dir, whose failed close aborts the process.
+    for name in crate::sys::entry_names(Path::new("/proc"))? {
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(fds) = fs::read_dir(entry.path().join("fdinfo")) else {
+        let fdinfo = Path::new("/proc").join(&name).join("fdinfo");
+        let Ok(fds) = crate::sys::entry_names(&fdinfo) else {
             continue;
         };
-        let holds = fds.flatten().any(|fd| {
-            fs::read_to_string(fd.path()).is_ok_and(|text| {
+        let holds = fds.iter().any(|fd| {
+            fs::read_to_string(fdinfo.join(fd)).is_ok_and(|text| {
                 text.lines()
                     .filter_map(|l| l.strip_prefix("lock:"))
                     .any(|l| conflicts(l, &want, mode, lo, hi))

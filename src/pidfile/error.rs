@@ -95,6 +95,9 @@ pub enum Step {
     Write,
     /// `unlink(2)` on release.
     Remove,
+    /// Reading `/proc/PID` of the process a foreign (unlocked) file names, to tell whether it
+    /// is the file's writer or a reused PID.
+    InspectProcess,
     /// `sigaction(2)`: installing the handler of [`PidFile::remove_on_signal`](super::PidFile::remove_on_signal).
     InstallHandler,
 }
@@ -112,6 +115,7 @@ impl fmt::Display for Step {
             Step::ChangeOwner => "change the owner of",
             Step::Write => "write",
             Step::Remove => "remove",
+            Step::InspectProcess => "check the process named by",
             Step::InstallHandler => "install the removal handler for",
         })
     }

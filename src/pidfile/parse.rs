@@ -31,6 +31,27 @@ pub enum Invalid {
     OutOfRange(Shown, u32),
 }
 
+impl Invalid {
+    /// Whether the content names no process at all, rather than being something other than a
+    /// PID: an empty file, or a decimal number above `pid_max` (no process can have it). An
+    /// unlocked file like that is stale, not invalid. Zero is not a PID: invalid.
+    ///
+    /// ```
+    /// use pidward::pidfile::parse;
+    /// assert!(parse(b"", 32768).unwrap_err().names_no_process());
+    /// assert!(parse(b"99999999\n", 32768).unwrap_err().names_no_process());
+    /// assert!(!parse(b"0\n", 32768).unwrap_err().names_no_process());
+    /// assert!(!parse(b"12a\n", 32768).unwrap_err().names_no_process());
+    /// ```
+    pub fn names_no_process(&self) -> bool {
+        match self {
+            Invalid::Empty => true,
+            Invalid::OutOfRange(Shown(text), _) => text.iter().any(|&b| b != b'0'),
+            _ => false,
+        }
+    }
+}
+
 /// Offending file content, shown quoted with non-printable bytes escaped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Shown(pub Vec<u8>);

@@ -33,6 +33,9 @@ pub enum Status {
         /// Why it is stale.
         why: Stale,
     },
+    /// The file is not locked and names no process: it is empty, or holds a number above
+    /// `pid_max`. Stale, like [`Status::Stale`] (LSB 1, state `stale`), without a PID.
+    Vacant(Invalid),
     /// No file at the path.
     Absent,
     /// The file holds no valid PID (or is not a regular file).
@@ -73,7 +76,7 @@ impl Status {
         match self {
             Status::Running { .. } => "running",
             Status::Starting => "starting",
-            Status::Stale { .. } => "stale",
+            Status::Stale { .. } | Status::Vacant(_) => "stale",
             Status::Absent => "absent",
             Status::Invalid(_) => "invalid",
             Status::Unknown { .. } => "unknown",
@@ -98,7 +101,7 @@ impl Status {
     pub fn lsb_code(&self) -> u8 {
         match self {
             Status::Running { .. } | Status::Starting => 0,
-            Status::Stale { .. } => 1,
+            Status::Stale { .. } | Status::Vacant(_) => 1,
             Status::Absent => 3,
             Status::Invalid(_) | Status::Unknown { .. } => 4,
         }
@@ -114,6 +117,7 @@ impl fmt::Display for Status {
             }
             Status::Starting => f.write_str("starting (locked, no PID written yet)"),
             Status::Stale { pid, why } => write!(f, "not running: stale PID {pid} ({why})"),
+            Status::Vacant(why) => write!(f, "not running: stale PID file ({why})"),
             Status::Absent => f.write_str("not running (no PID file)"),
             Status::Invalid(why) => write!(f, "invalid PID file: {why}"),
             Status::Unknown { step, source } => write!(f, "unknown: cannot {step} it: {source}"),
@@ -209,6 +213,8 @@ fn judge(file: &File, meta: &fs::Metadata) -> Status {
     }
     let pid = match parse(&bytes, liveness::pid_max()) {
         Ok(pid) => pid,
+        // Unlocked and naming no process: nothing runs (a locked file is its holder's).
+        Err(why) if !locked && why.names_no_process() => return Status::Vacant(why),
         Err(why) => return Status::Invalid(why),
     };
     if locked {
@@ -237,12 +243,23 @@ pub(super) fn judge_unlocked(pid: u32, meta: &fs::Metadata) -> Status {
                     pid,
                     why: Stale::Reused,
                 },
+                Ok(_) => Status::Running { pid, locked },
                 // Gone between the probe and now.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Status::Stale {
-                    pid,
-                    why: Stale::Dead,
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && liveness::probe(pid) == Probe::Dead =>
+                {
+                    Status::Stale {
+                        pid,
+                        why: Stale::Dead,
+                    }
+                }
+                // Alive, but /proc cannot say since when (not mounted, hidepid): a reused PID
+                // cannot be ruled out, so nothing can be said.
+                Err(e) => Status::Unknown {
+                    step: Step::InspectProcess,
+                    source: io::Error::new(e.kind(), format!("/proc/{pid}: {e}")),
                 },
-                _ => Status::Running { pid, locked },
             }
         }
     }

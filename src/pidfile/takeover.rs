@@ -10,8 +10,8 @@ use super::status::judge_unlocked;
 use super::{Error, Invalid, Status, Step, parse};
 use crate::{flock, liveness};
 
-/// An existing, unlocked file may be taken over if it is empty or names a PID that is not
-/// running (a crashed owner's); a live PID older than the file means a program that does not
+/// An existing, unlocked file may be taken over if it is empty, names a PID that is not
+/// running (a crashed owner's) or a number above `pid_max`; a live PID older than the file means a program that does not
 /// lock is running, and is reported as [`Error::AlreadyRunning`]; anything else might be a
 /// file given by mistake (`-p /etc/passwd`) and is refused.
 pub(super) fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> {
@@ -37,7 +37,8 @@ pub(super) fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> 
             }
             return Ok(());
         }
-        Err(Invalid::Empty) if len <= MAX_PIDFILE_SIZE => return Ok(()),
+        // Empty, or a number no process can have: stale.
+        Err(why) if why.names_no_process() && len <= MAX_PIDFILE_SIZE => return Ok(()),
         Ok(_) | Err(Invalid::Empty) => Invalid::TooLarge(len),
         Err(other) => other,
     };

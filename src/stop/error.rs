@@ -101,25 +101,70 @@ impl fmt::Display for Stage {
     }
 }
 
-/// Why a PID file's PID is not believed.
+/// Why a PID file's PID is not believed, or not acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Untrusted {
     /// Anyone may write the file.
     WorldWritable,
-    /// The file belongs to a user other than root and us.
+    /// The file belongs to a user other than root, us and the owner of the process it names.
     OtherOwner {
         /// The file's owner.
         uid: u32,
+        /// The owner of the process the file names, when it could be read.
+        process_uid: Option<u32>,
     },
+    /// Members of a group other than root's and ours may write the file.
+    GroupWritable {
+        /// The file's group.
+        gid: u32,
+    },
+    /// The file's directory may be written by others and has no sticky bit: anyone could
+    /// have replaced the file.
+    DirectoryWritable,
+    /// The file's directory belongs to a user other than root, us and the process's owner,
+    /// who could have replaced the file.
+    DirectoryOwner {
+        /// The directory's owner.
+        uid: u32,
+    },
+    /// The file names PID 1 (init), which is never signalled from a PID file.
+    NamesInit,
+    /// The file names this very process.
+    NamesSelf,
+    /// The file names this process's parent (the shell or script that runs `stop`).
+    NamesParent,
 }
 
 impl fmt::Display for Untrusted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Untrusted::WorldWritable => f.write_str("the file is world-writable"),
-            Untrusted::OtherOwner { uid } => {
-                write!(f, "the file is owned by another user (uid {uid})")
+            Untrusted::OtherOwner { uid, process_uid } => {
+                write!(
+                    f,
+                    "the file is owned by another user (uid {uid}), neither root nor "
+                )?;
+                match process_uid {
+                    Some(p) => write!(f, "the owner of the process it names (uid {p})"),
+                    None => f.write_str("the owner of the process it names"),
+                }
+            }
+            Untrusted::GroupWritable { gid } => {
+                write!(f, "the file is writable by group {gid}")
+            }
+            Untrusted::DirectoryWritable => {
+                f.write_str("its directory is writable by others and has no sticky bit")
+            }
+            Untrusted::DirectoryOwner { uid } => write!(
+                f,
+                "its directory is owned by another user (uid {uid}), neither root nor the \
+                 owner of the process"
+            ),
+            Untrusted::NamesInit => f.write_str("it names PID 1 (init), which is never signalled"),
+            Untrusted::NamesSelf => f.write_str("it names this very process"),
+            Untrusted::NamesParent => {
+                f.write_str("it names the parent of this process (the caller)")
             }
         }
     }

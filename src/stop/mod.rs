@@ -7,8 +7,10 @@
 //! wait repeat).
 //!
 //! [`stop`] never signals a bare PID. It reads the file ([`crate::pidfile::status`]), refuses
-//! files that anyone could have written (world-writable, or owned by another non-root user),
-//! opens a pidfd, confirms that the file still names that process (still locked, or for a
+//! files that someone else could have written (the rules are in `stop/trust.rs`: a
+//! world-writable file, a file owned by a third user, a file writable by a foreign group, a
+//! directory others may write to without the sticky bit), refuses PID 1, itself and its
+//! parent whatever the file says, opens a pidfd, confirms that the file still names that process (still locked, or for a
 //! foreign file, a process older than the file), and only then sends through the pidfd. After
 //! each catchable signal it sends `SIGCONT`, so a stopped process can act on it. Waits poll
 //! the pidfd: `stop` returns the moment the process is gone, and a zombie is gone.
@@ -18,7 +20,6 @@
 //! answer is [`Error::CannotTell`]: a caller must never read "nothing to stop" into a file it
 //! could not check.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::Signal;
@@ -27,6 +28,7 @@ use crate::pidfile::{self, Status};
 
 mod error;
 mod schedule;
+mod trust;
 
 pub use error::{Error, ScheduleProblem, Stage, Untrusted};
 pub use schedule::{Schedule, Step};
@@ -162,7 +164,7 @@ fn pin(path: &Path, opts: &Options) -> Result<Pinned, Error> {
     let pid = match found.status {
         Status::Running { pid, .. } => pid,
         Status::Absent => return Ok(Pinned::Done(Outcome::NotRunning(Status::Absent))),
-        stale @ Status::Stale { .. } => {
+        stale @ (Status::Stale { .. } | Status::Vacant(_)) => {
             if opts.remove_pidfile && !opts.dry_run {
                 remove_if_unlocked(path)?;
             }
@@ -170,8 +172,9 @@ fn pin(path: &Path, opts: &Options) -> Result<Pinned, Error> {
         }
         status => return Err(cannot_tell(path, status)),
     };
+    refuse_special(path, pid)?;
     if let Some(meta) = &found.meta {
-        trust(path, meta)?;
+        trust::check(path, meta, pid)?;
     }
     let pidfd = match PidFd::open(pid) {
         Ok(fd) => fd,
@@ -221,7 +224,9 @@ fn after_exit(path: &Path, pid: u32) -> Result<Pinned, Error> {
 /// invalid, starting, or naming another process now) leaves the answer unknown.
 fn settled(path: &Path, status: Status) -> Result<Outcome, Error> {
     match status {
-        Status::Absent | Status::Stale { .. } => Ok(Outcome::NotRunning(status)),
+        Status::Absent | Status::Stale { .. } | Status::Vacant(_) => {
+            Ok(Outcome::NotRunning(status))
+        }
         status => Err(cannot_tell(path, status)),
     }
 }
@@ -245,13 +250,15 @@ fn send(pidfd: &PidFd, signal: Signal) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A PID file's PID is believed only if nobody but its owner, root or us could have put it
-/// there.
-fn trust(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
-    let why = if meta.permissions().mode() & 0o002 != 0 {
-        Untrusted::WorldWritable
-    } else if meta.uid() != 0 && meta.uid() != rustix::process::geteuid().as_raw() {
-        Untrusted::OtherOwner { uid: meta.uid() }
+/// Whatever the file says, PID 1, this process and its parent are never signalled (systemd
+/// refuses a `PIDFile=` naming PID 1 or itself).
+fn refuse_special(path: &Path, pid: u32) -> Result<(), Error> {
+    let why = if pid == 1 {
+        Untrusted::NamesInit
+    } else if pid == std::process::id() {
+        Untrusted::NamesSelf
+    } else if pid == std::os::unix::process::parent_id() {
+        Untrusted::NamesParent
     } else {
         return Ok(());
     };

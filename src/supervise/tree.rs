@@ -228,9 +228,13 @@ impl Stopping {
 /// Our children other than the command, from `/proc/self/task/*/children`.
 fn children(main: u32) -> Vec<i32> {
     let mut kids = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+    // Not std's read_dir: its close asserts success, and a failed close must not abort us.
+    if let Ok(tasks) = crate::sys::entry_names(std::path::Path::new("/proc/self/task")) {
+        for task in tasks {
+            let path = std::path::Path::new("/proc/self/task")
+                .join(task)
+                .join("children");
+            if let Ok(text) = std::fs::read_to_string(path) {
                 kids.extend(
                     text.split_whitespace()
                         .filter_map(|p| p.parse::<i32>().ok())

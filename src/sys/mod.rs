@@ -2,7 +2,7 @@
 //!
 //! pidward talks to the kernel in a handful of recurring ways: read `errno`, wait for one
 //! descriptor with a deadline, switch `O_NONBLOCK`, query and reset signal dispositions, close
-//! every inherited descriptor, become a child subreaper, read `/proc/PID/stat`, and format an
+//! every inherited descriptor, become a child subreaper, read `/proc/PID/stat`, list a directory, and format an
 //! integer without allocating. Each is written once here, so that its corner cases (`EINTR`
 //! with the remaining time, flags that must be preserved, signals the C library hides, kernels
 //! without `close_range`, command names holding `)`) are handled once.
@@ -26,6 +26,7 @@
 pub mod cgroup;
 mod close_from;
 pub mod decimal;
+mod dir;
 mod errno;
 mod nonblocking;
 mod poll;
@@ -34,6 +35,7 @@ pub mod sigaction;
 pub mod subreaper;
 
 pub use close_from::close_from;
+pub use dir::entry_names;
 pub use errno::errno;
 pub use nonblocking::set_nonblocking;
 pub use poll::poll_fd_until;

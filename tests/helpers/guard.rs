@@ -11,6 +11,9 @@
 //!   guard lock PATH                   LockFile acquire, print "ready", sleep until killed
 //!   guard lockonce PATH               LockFile acquire (replacing a stale one), print the
 //!                                     recorded PID, release
+//!   guard daemon PATH                 PidFile acquire (deferred write) + Daemon start; the
+//!                                     launcher exits 0 once started, the detached process
+//!                                     sleeps until stopped
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -144,6 +147,30 @@ fn main() {
             ready();
             loop {
                 std::thread::sleep(Duration::from_secs(60));
+            }
+        }
+        "daemon" => {
+            let pid_file = match PidFile::options().defer_write(true).acquire(path) {
+                Ok(pf) => pf,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            };
+            let setup = pidward::child::Setup::new();
+            match pidward::daemon::Daemon::new(setup)
+                .pid_file(pid_file)
+                .start()
+            {
+                // The detached process: live until stopped.
+                Ok(_started) => loop {
+                    std::thread::sleep(Duration::from_secs(60));
+                },
+                Err(e) => {
+                    eprintln!("{e}");
+                    let unknown = matches!(e, pidward::daemon::Error::Unknown { .. });
+                    std::process::exit(if unknown { 121 } else { 125 });
+                }
             }
         }
         other => panic!("unknown mode {other}"),
