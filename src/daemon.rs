@@ -82,7 +82,7 @@ use crate::pidfile::PidFile;
 
 mod launcher;
 mod reap;
-mod report;
+pub(crate) mod report;
 mod started;
 pub(crate) mod status;
 

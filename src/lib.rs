@@ -134,6 +134,9 @@ pub mod child;
 pub mod cluster;
 pub mod daemon;
 pub mod flock;
+#[cfg(feature = "test-helpers")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod liveness;
 pub mod lockfile;
 pub mod log;

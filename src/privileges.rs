@@ -265,7 +265,7 @@ fn resolve_user(user: &str) -> Result<(u32, Option<User>), Error> {
     if let Some(entry) = User::from_name(user).map_err(lookup)? {
         return Ok((entry.uid.as_raw(), Some(entry)));
     }
-    let Ok(uid) = user.parse::<u32>() else {
+    let Some(uid) = numeric_id(user) else {
         return Err(Error::UnknownUser(user.to_owned()));
     };
     let entry = User::from_uid(Uid::from_raw(uid)).map_err(lookup)?;
@@ -284,9 +284,16 @@ fn resolve_group(group: &str) -> Result<u32, Error> {
     if let Some(entry) = Group::from_name(group).map_err(lookup)? {
         return Ok(entry.gid.as_raw());
     }
-    group
-        .parse::<u32>()
-        .map_err(|_| Error::UnknownGroup(group.to_owned()))
+    numeric_id(group).ok_or_else(|| Error::UnknownGroup(group.to_owned()))
+}
+
+/// A numeric user or group id: plain decimal (no sign), and never `(uid_t) -1`, which
+/// setresuid(2) and setresgid(2) read as "leave this id unchanged".
+fn numeric_id(text: &str) -> Option<u32> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&id| id != u32::MAX)
 }
 
 #[cfg(test)]
@@ -327,6 +334,28 @@ mod tests {
             assert_eq!((c.uid(), c.gid()), (Some(3999999), Some(3999998)));
         } else {
             assert!(e.is_err());
+        }
+    }
+
+    #[test]
+    fn numeric_ids_are_plain_decimal_and_never_minus_one() {
+        // Found by fuzz/fuzz_targets/user_group.rs: "+5" resolved to uid 5. And 4294967295 is
+        // (uid_t) -1, "leave unchanged" to setresuid(2): a drop to it would keep root.
+        for bad in ["+5", "-1", " 5", "4294967295", "0x10"] {
+            let e = Credentials::resolve(Some(bad), Some("0")).unwrap_err();
+            assert!(
+                matches!(e, Error::UnknownUser(ref n) if n == bad),
+                "{bad}: {e}"
+            );
+            let e = Credentials::resolve(None, Some(bad)).unwrap_err();
+            assert!(
+                matches!(e, Error::UnknownGroup(ref n) if n == bad),
+                "{bad}: {e}"
+            );
+        }
+        if nix::unistd::geteuid().is_root() {
+            let c = Credentials::resolve(Some("4294967294"), Some("4294967294")).unwrap();
+            assert_eq!((c.uid(), c.gid()), (Some(4294967294), Some(4294967294)));
         }
     }
 }

@@ -94,7 +94,12 @@ pub fn parse_seconds(text: &str) -> Result<Duration, Error> {
 }
 
 /// The part of a hexadecimal floating-point number after `0x`: digits, an optional fraction,
-/// an optional binary exponent (`p-2`).
+/// an optional binary exponent (`p-2`), rounded once to the nearest `f64` as `strtod` does.
+///
+/// The first 15 significant digits (60 bits) are kept exactly; later digits only move the
+/// exponent, or set a sticky bit below the `f64`'s precision so that rounding stays correct.
+/// Scaling by a power of two is then exact, so `0x0p99999` is 0 (not 0 × ∞) and a long
+/// mantissa with a large negative exponent is finite.
 fn parse_hex_float(text: &str) -> Option<f64> {
     let (mantissa, exponent) = match text.find(['p', 'P']) {
         Some(i) => (&text[..i], Some(&text[i + 1..])),
@@ -104,28 +109,48 @@ fn parse_hex_float(text: &str) -> Option<f64> {
     if int.is_empty() && frac.is_empty() {
         return None;
     }
-    let mut value = 0f64;
-    for c in int.chars() {
-        value = value * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        value += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
+    let (mut m, mut shift, mut kept, mut sticky) = (0u64, 0i64, 0, false);
+    for (c, fraction) in int
+        .chars()
+        .map(|c| (c, false))
+        .chain(frac.chars().map(|c| (c, true)))
+    {
+        let d = c.to_digit(16)?;
+        if m == 0 && d == 0 {
+            shift -= if fraction { 4 } else { 0 };
+        } else if kept < 15 {
+            m = m * 16 + u64::from(d);
+            kept += 1;
+            shift -= if fraction { 4 } else { 0 };
+        } else {
+            sticky |= d != 0;
+            shift += if fraction { 0 } else { 4 };
+        }
     }
     if let Some(e) = exponent {
         let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let e: i32 = e.parse().unwrap_or(if e.starts_with('-') {
+        let e: i64 = e.parse().unwrap_or(if e.starts_with('-') {
             -100_000
         } else {
             100_000
         });
-        value *= 2f64.powi(e);
+        shift += e;
     }
-    Some(value)
+    if m == 0 {
+        return Some(0.0);
+    }
+    let value = (m | u64::from(sticky)) as f64;
+    Some(match shift {
+        1100.. => f64::INFINITY,
+        ..-1200 => 0.0,
+        _ => {
+            let half = (shift / 2) as i32;
+            value * 2f64.powi(half) * 2f64.powi(shift as i32 - half)
+        }
+    })
 }
 
 /// A duration for people, to the two largest units: `12s`, `3m04s`, `2h03m`, `4d02h`.
@@ -207,7 +232,11 @@ fn parse_utc(text: &str) -> Option<SystemTime> {
     };
     let mut t = hms.splitn(3, ':');
     let (hh, mm, ss): (u64, u64, u64) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    // Four-digit years (what RFC 3339 writes), real calendar days: no February 30.
+    if y > 9999 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    if hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
     let nanos = if frac.is_empty() {
@@ -228,6 +257,15 @@ fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
         return None;
     }
     s.parse().ok()
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -344,5 +382,47 @@ mod tests {
         assert_eq!(h(184), "3m04s");
         assert_eq!(h(3600 + 180), "1h03m");
         assert_eq!(h(86_400 * 4 + 7200), "4d02h");
+    }
+
+    #[test]
+    fn only_real_calendar_days_are_timestamps() {
+        // Found by fuzz/fuzz_targets/duration.rs: 2022-02-29 read as 2022-03-01.
+        for bad in [
+            "2022-02-29T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "99999-01-01T00:00:00Z",
+            "9223372036854775807-01-01T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "2024-02-29T12:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "9999-12-31T23:59:59.999Z",
+        ] {
+            let t = parse_rfc3339(good).unwrap();
+            assert_eq!(Rfc3339(t).to_string()[..19], good[..19]);
+        }
+    }
+
+    #[test]
+    fn hexadecimal_seconds_read_as_strtod_reads_them() {
+        // Found by fuzz/fuzz_targets/duration.rs: 0x0p20222 was 0 × ∞, not a number.
+        assert_eq!(parse_seconds("0x0p20222"), Ok(Duration::ZERO));
+        assert_eq!(parse_seconds("0x0.000p99999999999"), Ok(Duration::ZERO));
+        let long = format!("0x{}p-1200", "f".repeat(300));
+        assert_eq!(parse_seconds(&long), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_seconds("0x1.8p1"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_seconds("0x.8"), Ok(Duration::from_millis(500)));
+        assert_eq!(
+            parse_seconds("0x10000000000000000p-64"),
+            Ok(Duration::from_secs(1))
+        );
+        assert!(matches!(
+            parse_seconds("0x1p99999"),
+            Err(Error::TooLarge { .. })
+        ));
     }
 }

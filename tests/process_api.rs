@@ -135,7 +135,15 @@ async fn arg0_is_what_the_child_sees_and_the_program_is_still_found() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id().unwrap())).unwrap();
+    // The vfork parent resumes once the new program's memory is in place, a moment before the
+    // kernel records where its arguments are: until then /proc shows an empty command line.
+    let path = format!("/proc/{}/cmdline", child.id().unwrap());
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut cmdline = std::fs::read(&path).unwrap();
+    while cmdline.is_empty() && std::time::Instant::now() < end {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        cmdline = std::fs::read(&path).unwrap();
+    }
     assert_eq!(cmdline, b"pidward-sleeper\x0060\x00");
     child.kill().await.unwrap();
 

@@ -158,6 +158,8 @@ fn the_state_file_is_never_torn_under_a_status_loop() {
         pid.to_str().unwrap(),
         "--restart",
         "always",
+        "--ready",
+        "notify",
         "--restart-delay",
         "0.005",
         "--restart-jitter",
@@ -165,19 +167,24 @@ fn the_state_file_is_never_torn_under_a_status_loop() {
         "--",
         "sh",
         "-c",
-        "\"$PIDWARD\" notify --no-block --status \"$(printf 'line\\\\with a backslash')\" 2>/dev/null; exit 1",
+        "\"$PIDWARD\" notify --ready --status 'line\\with a backslash'; exit 1",
         &s.tag,
     ]);
     s.adopt(pw.id());
     assert!(wait_until(Duration::from_secs(5), || state.exists()));
     let end = Instant::now() + Duration::from_millis(1500);
     let (mut reads, mut phases) = (0, std::collections::BTreeSet::new());
+    let mut saw_status = false;
     while Instant::now() < end {
         match std::fs::read_to_string(&state) {
             Ok(text) => {
                 let parsed = pidward::supervise::State::decode(&text)
                     .unwrap_or_else(|| panic!("torn or bad state: {text:?}"));
                 phases.insert(parsed.phase.name());
+                if let Some(st) = &parsed.status {
+                    assert_eq!(st, "line\\with a backslash");
+                    saw_status = true;
+                }
                 reads += 1;
             }
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
@@ -186,17 +193,47 @@ fn the_state_file_is_never_torn_under_a_status_loop() {
             let (v, _) = status_json(&pid);
             let st = v["service"]["state"].as_str().unwrap_or("none").to_owned();
             assert!(
-                ["starting", "running", "backoff", "none"].contains(&st.as_str()),
+                ["starting", "running", "stopping", "backoff", "none"].contains(&st.as_str()),
                 "{v}"
             );
         }
     }
     assert!(reads > 200, "{reads}");
     assert!(phases.contains("backoff"), "{phases:?}");
+    assert!(saw_status, "STATUS= never reached the state");
     let (v, _) = status_json(&pid);
     assert!(v["service"]["restarts"].as_u64().unwrap() > 5, "{v}");
     assert!(v["service"]["history"].as_array().unwrap().len() <= 10);
     kill(pw.id(), libc::SIGTERM);
     assert_eq!(pw.wait().unwrap().code(), Some(1));
     assert!(!state.exists() && !pid.exists());
+}
+
+#[test]
+fn an_administrative_stop_shows_stopping_until_the_command_is_gone() {
+    let s = Scratch::new();
+    let pid = s.path("svc.pid");
+    let mut pw = spawn(&[
+        "-p",
+        pid.to_str().unwrap(),
+        "--restart",
+        "always",
+        "--",
+        "sh",
+        "-c",
+        "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.05; done",
+        &s.tag,
+    ]);
+    s.adopt(pw.id());
+    assert!(wait_until(Duration::from_secs(5), || {
+        status_json(&pid).0["service"]["state"] == "running"
+    }));
+    kill(pw.id(), libc::SIGTERM);
+    assert!(wait_until(Duration::from_secs(2), || {
+        status_json(&pid).0["service"]["state"] == "stopping"
+    }));
+    let (v, code) = status_json(&pid);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(pw.wait().unwrap().code(), Some(0));
+    assert!(!pid.exists() && !s.path("svc.pid.state").exists());
 }

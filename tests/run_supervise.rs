@@ -153,6 +153,20 @@ fn failing_set_up_steps_are_named() {
 }
 
 #[test]
+fn an_env_file_value_with_a_nul_byte_is_refused_naming_the_line() {
+    // Found by fuzz/fuzz_targets/env_file.rs: the value was accepted and the start failed
+    // later, when the command was prepared, without naming the file.
+    let s = Scratch::new();
+    let env_file = s.path("env");
+    std::fs::write(&env_file, "A=1\nB=x\0y\n").unwrap();
+    let path = env_file.to_str().unwrap();
+    assert_setup_fails(
+        &["--env-file", path],
+        &["env-file", &format!("{path}:2:"), "NUL"],
+    );
+}
+
+#[test]
 fn usage_errors_exit_2_and_change_nothing() {
     let s = Scratch::new();
     let pidfile = s.path("run.pid");

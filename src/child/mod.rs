@@ -36,6 +36,7 @@
 //! ```
 
 mod apply;
+mod env_file;
 mod exec;
 mod hook;
 mod plan;
@@ -44,6 +45,7 @@ mod setup;
 mod spawn;
 mod step;
 
+pub use env_file::{EnvFileError, parse_env_file};
 pub use exec::Exec;
 pub use hook::SpawnCheck;
 pub use plan::Plan;

@@ -190,11 +190,19 @@ impl FromStr for Rlimit {
         let number = |v: &str| -> Result<Option<u64>, RlimitParseError> {
             match v.trim() {
                 "unlimited" | "infinity" => Ok(None),
-                n => n.parse().map(Some).map_err(|_| {
-                    RlimitParseError(format!(
-                        "{resource}: {n:?} is not a number or \"unlimited\""
-                    ))
-                }),
+                // Plain decimal only (no sign); the kernel's RLIM_INFINITY is unlimited
+                // whatever it is called.
+                n => n
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| n.parse::<u64>().ok())
+                    .flatten()
+                    .map(|v| (v != libc::RLIM_INFINITY).then_some(v))
+                    .ok_or_else(|| {
+                        RlimitParseError(format!(
+                            "{resource}: {n:?} is not a number or \"unlimited\""
+                        ))
+                    }),
             }
         };
         let (soft, hard) = match value.split_once(':') {
@@ -212,3 +220,21 @@ impl FromStr for Rlimit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid resource limit: {0}")]
 pub struct RlimitParseError(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_plain_decimal_and_infinity_is_unlimited() {
+        // Found by fuzz/fuzz_targets/rlimit_spec.rs: "nofile=+96" was accepted.
+        for bad in ["nofile=+96", "nofile=-1", "nofile=1:+2", "nofile=0x10"] {
+            assert!(bad.parse::<Rlimit>().is_err(), "{bad}");
+        }
+        let r: Rlimit = "nofile=1024:18446744073709551615".parse().unwrap();
+        assert_eq!((r.soft(), r.hard()), (Some(1024), None));
+        assert_eq!(r.to_string(), "nofile=1024:unlimited");
+        let r: Rlimit = "core=18446744073709551615:unlimited".parse().unwrap();
+        assert_eq!(r.to_string().parse::<Rlimit>().unwrap(), r);
+    }
+}

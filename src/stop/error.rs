@@ -189,7 +189,7 @@ pub enum ScheduleProblem {
     /// The schedule sends nothing.
     #[error("it sends no signal")]
     NoSignal,
-    /// A trailing `forever` with nothing to wait for would spin.
+    /// What `forever` repeats has nothing to wait for: it would spin.
     #[error("'forever' with no wait would spin")]
     ForeverWithoutWait,
 }

@@ -76,8 +76,9 @@ impl Schedule {
         if !steps.iter().any(|s| matches!(s, Step::Signal(_))) {
             return Err(err(ScheduleProblem::NoSignal));
         }
-        let waits = steps.iter().any(|s| matches!(s, Step::Wait(_)));
-        if steps.last() == Some(&Step::Forever) && !waits {
+        // What `forever` repeats must wait, or the stop would spin sending signals.
+        let (_, repeat) = split_forever(&steps);
+        if steps.contains(&Step::Forever) && !repeat.iter().any(|s| matches!(s, Step::Wait(_))) {
             return Err(err(ScheduleProblem::ForeverWithoutWait));
         }
         Ok(Schedule(steps))
@@ -101,20 +102,7 @@ impl Schedule {
     /// The steps in the order they run, `forever` unrolled lazily (the iterator is endless
     /// then: stop consuming it once the process is gone).
     pub fn run_order(&self) -> impl Iterator<Item = Step> + '_ {
-        let steps = &self.0;
-        let (head, repeat): (&[Step], &[Step]) =
-            match steps.iter().position(|s| *s == Step::Forever) {
-                None => (steps, &[]),
-                Some(i) if i + 1 == steps.len() => {
-                    // Trailing `forever`: repeat the last signal and the waits after it.
-                    let last_sig = steps[..i]
-                        .iter()
-                        .rposition(|s| matches!(s, Step::Signal(_)))
-                        .unwrap_or(0);
-                    (&steps[..i], &steps[last_sig..i])
-                }
-                Some(i) => (&steps[..i], &steps[i + 1..]),
-            };
+        let (head, repeat) = split_forever(&self.0);
         head.iter().copied().chain(
             std::iter::repeat(repeat)
                 .take_while(|r| !r.is_empty())
@@ -147,12 +135,33 @@ impl fmt::Display for Schedule {
                 f.write_str("/")?;
             }
             match step {
+                // A signal without a name (glibc's reserved 32 and 33) is written as
+                // `-32`: a bare number would read back as a wait.
+                Step::Signal(s) if s.name().starts_with(|c: char| c.is_ascii_digit()) => {
+                    write!(f, "-{s}")?
+                }
                 Step::Signal(s) => write!(f, "{s}")?,
                 Step::Wait(d) => write!(f, "{}", d.as_secs_f64())?,
                 Step::Forever => f.write_str("forever")?,
             }
         }
         Ok(())
+    }
+}
+
+/// The steps run once and the steps `forever` repeats (none without `forever`).
+fn split_forever(steps: &[Step]) -> (&[Step], &[Step]) {
+    match steps.iter().position(|s| *s == Step::Forever) {
+        None => (steps, &[]),
+        Some(i) if i + 1 == steps.len() => {
+            // Trailing `forever`: repeat the last signal and the waits after it.
+            let last_sig = steps[..i]
+                .iter()
+                .rposition(|s| matches!(s, Step::Signal(_)))
+                .unwrap_or(0);
+            (&steps[..i], &steps[last_sig..i])
+        }
+        Some(i) => (&steps[..i], &steps[i + 1..]),
     }
 }
 
@@ -200,6 +209,28 @@ mod tests {
             "TERM/forever",
         ] {
             assert!(Schedule::parse(bad, Signal::TERM).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_signal_without_a_name_shows_as_a_signal() {
+        // Found by fuzz/fuzz_targets/stop_schedule.rs: `-32/1` was shown as `32/1`, which
+        // reads back as a bare timeout (and then as a schedule with no signal).
+        let s = Schedule::parse("-32/1", Signal::TERM).unwrap();
+        assert_eq!(s.to_string(), "-32/1");
+        assert_eq!(Schedule::parse(&s.to_string(), Signal::TERM).unwrap(), s);
+    }
+
+    #[test]
+    fn what_forever_repeats_must_wait() {
+        // Found by fuzz/fuzz_targets/stop_schedule.rs: `forever/TERM` repeated TERM with no
+        // wait between, and so did `TERM/5/KILL/forever` (it repeats `KILL`).
+        for spin in ["forever/TERM", "TERM/5/forever/KILL", "TERM/5/KILL/forever"] {
+            let e = Schedule::parse(spin, Signal::TERM).unwrap_err();
+            assert!(e.to_string().contains("spin"), "{spin}: {e}");
+        }
+        for fine in ["TERM/5/forever", "TERM/forever/KILL/1", "forever/TERM/1"] {
+            assert!(Schedule::parse(fine, Signal::TERM).is_ok(), "{fine}");
         }
     }
 }

@@ -25,11 +25,33 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::Error;
+use super::Running;
 use super::policy::Cause;
 use super::restart::{Next, Restart, Wake, wait_backoff};
 use super::service::{KillMode, Service, Started};
 use super::state::{Exit, Phase, State, StateFile};
 use crate::child::{Exec, Setup};
+
+/// A call made when a run starts to stop (see [`Running::note_stopping`]).
+pub(super) struct Hook(Box<dyn FnMut()>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+impl Running {
+    /// Calls the stopping hook once: when the supervisor was told to stop, or (`ending`)
+    /// when what is left of the tree is stopped after the main process ended.
+    pub(super) fn note_stopping(&mut self, ending: bool) {
+        if (ending || self.child.stop_requested())
+            && let Some(mut hook) = self.on_stopping.take()
+        {
+            (hook.0)();
+        }
+    }
+}
 
 /// What the caller of [`Lifecycle::run`] is told as it goes (every method has a default that
 /// does nothing).
@@ -200,6 +222,13 @@ impl Lifecycle {
                     state.main_pid = started.main_pid.or(state.main_pid);
                     state.status = started.status.clone();
                     self.record(&state);
+                    if let Some(file) = &self.state_file {
+                        let (file, mut stopping) = (file.clone(), state.clone());
+                        stopping.phase = Phase::Stopping;
+                        running.on_stopping = Some(Hook(Box::new(move || {
+                            let _ = file.write(&stopping);
+                        })));
+                    }
                     running.wait()
                 }
                 Err(e) => {

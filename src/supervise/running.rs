@@ -52,6 +52,8 @@ pub struct Running {
     pub(super) observe: Observe,
     /// The watchdog's timer, if the service has one (armed by [`wait`](Running::wait)).
     pub(super) watchdog: Option<super::watchdog::Watchdog>,
+    /// Told once when the service starts to stop ([`super::Lifecycle`] records it).
+    pub(super) on_stopping: Option<super::lifecycle::Hook>,
 }
 
 impl Running {
@@ -238,6 +240,7 @@ impl Running {
             self.check_watchdog();
             if readable.signals {
                 let _ = self.child.handle_signals();
+                self.note_stopping(false);
             }
             if readable.extra[0] && self.listener.is_some() {
                 self.read_listener();
@@ -261,6 +264,9 @@ impl Running {
             }
             None => command.expect("the loop ends with the command's status"),
         };
+        if self.kill_mode != KillMode::Main {
+            self.note_stopping(true);
+        }
         match self.kill_mode {
             KillMode::Group => {
                 let _ = tree::stop_group(&mut self.child, &self.stop);

@@ -322,6 +322,7 @@ impl Service {
             follow_pidfile: self.follow_pidfile,
             status: None,
             observe: self.observe,
+            on_stopping: None,
             watchdog: self
                 .watchdog
                 .map(|(t, sig)| super::watchdog::Watchdog::new(t, sig)),

@@ -400,7 +400,7 @@ pub fn path_for(pidfile: &Path) -> PathBuf {
 /// `pidward-state 1`; times in RFC 3339 UTC ([`crate::time::Rfc3339`]); one `exit=` line per
 /// recent exit, oldest first (at most [`HISTORY`]), each `TIME END CORE CAUSE SECONDS` with
 /// `END` as `code:N` or `signal:NAME` (or `-` when the status is unknown, after a timeout).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StateFile {
     path: PathBuf,
     temp: PathBuf,
