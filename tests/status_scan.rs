@@ -295,3 +295,28 @@ fn colour_only_on_a_terminal() {
     assert_eq!(first(&plain.replace('\r', "")), first(&piped));
     assert!(!under_tty("NO_COLOR=1").contains('\x1b'));
 }
+
+#[test]
+fn a_command_line_with_newlines_or_escapes_stays_on_its_row() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempdir();
+    let d = dir.path();
+    let mut holder = Proc(
+        Command::new("sleep")
+            .arg0("sleep 300\n# \x1b[31mred")
+            .arg("300")
+            .spawn()
+            .unwrap(),
+    );
+    // Older than the file: a foreign PID file of a live process.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::fs::write(d.join("odd.pid"), format!("{}\n", holder.pid())).unwrap();
+    let listing = text(&status(&[d], &["-n"]));
+    assert_eq!(listing.lines().count(), 1, "{listing:?}");
+    assert!(
+        listing.contains("sleep 300\\n# \\u{1b}[31mred"),
+        "{listing:?}"
+    );
+    assert!(!listing.contains('\x1b'), "{listing:?}");
+    holder.0.kill().unwrap();
+}

@@ -5,7 +5,8 @@
 //! is left as long as it is). Colour is an escape sequence around the padded cell, so it never
 //! shifts the alignment, and it is used only when standard output is a terminal, `NO_COLOR`
 //! is unset or empty (no-color.org) and `TERM` is not `dumb`: a pipe, a file or a script sees
-//! plain text.
+//! plain text. Control characters in a cell (a command line may hold newlines or escape
+//! sequences) are shown escaped, so each row is one line and text cannot drive the terminal.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -40,17 +41,35 @@ pub struct Cell {
 impl Cell {
     pub fn plain(text: impl Into<String>) -> Cell {
         Cell {
-            text: text.into(),
+            text: printable(&text.into()),
             colour: None,
         }
     }
 
     pub fn coloured(text: impl Into<String>, colour: Colour) -> Cell {
         Cell {
-            text: text.into(),
+            text: printable(&text.into()),
             colour: Some(colour),
         }
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\t`, `\u{1b}`): a command line of
+/// `python3 -c 'several\nlines'` stays on its row, and one that holds escape sequences cannot
+/// drive the terminal.
+fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Rows of cells under a header.
