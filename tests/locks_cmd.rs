@@ -149,7 +149,7 @@ fn open_file_description_locks_name_their_holders_and_range() {
     let _kill = Group(child);
     let (_, rows) = locks(&[]);
     let r = rows_of(&rows, &file);
-    assert!(!r.is_empty(), "no row for the range lock");
+    assert_eq!(r.len(), 1, "one row per lock: {r:?}");
     for row in &r {
         assert_eq!(row["type"], "OFDLCK");
         assert_eq!((&row["start"], &row["end"]), (&10.into(), &14.into()));
@@ -160,9 +160,10 @@ fn open_file_description_locks_name_their_holders_and_range() {
         );
     }
     // `/proc/locks` says -1; the holders are found through their descriptors.
-    let pids: Vec<i64> = r.iter().map(|row| row["pid"].as_i64().unwrap()).collect();
     let pid = _kill.0.id();
-    assert!(pids.contains(&(pid as i64)), "{pids:?} lacks {pid}");
+    let holders = r[0]["holders"].as_array().unwrap();
+    assert!(holders.contains(&pid.into()), "{holders:?} lacks {pid}");
+    assert!(holders.contains(&r[0]["pid"]), "{r:?}");
 }
 
 #[test]
@@ -189,6 +190,8 @@ fn a_waiting_request_is_marked_and_filtered_by_pid() {
     let held = rows.iter().find(|r| r["blocked"] == false).unwrap();
     let waits = rows.iter().find(|r| r["blocked"] == true).unwrap();
     assert_eq!(held["pid"], holder.pid());
+    // flock(1) and the command it started share the locked description: both hold it.
+    assert!(held["holders"].as_array().unwrap().len() >= 2, "{held}");
     assert_eq!(waits["pid"], waiter.pid());
     assert_eq!(waits["mode"], "WRITE*");
     assert_eq!(waits["command"], "flock");
@@ -239,4 +242,45 @@ fn json_agrees_with_lslocks_on_the_shared_fields() {
         .as_u64()
         .or_else(|| size.as_str().and_then(|s| s.parse().ok()));
     assert_eq!(ours[0]["size"].as_u64(), size);
+}
+
+#[test]
+fn a_daemon_that_double_forked_is_the_holder_not_its_exited_launcher() {
+    let dir = tempdir();
+    let pidfile = dir.path().join("svc.pid");
+    let out = pidward()
+        .args(["run", "-d", "-p"])
+        .arg(&pidfile)
+        .args(["--", "sleep", "300"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let daemon: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _stop = Stop(pidfile.clone());
+    let rows = rows_of(&locks(&[]).1, &pidfile);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    // /proc/locks names the launcher that took the lock and exited; the daemon holds it.
+    assert_eq!(rows[0]["pid"], daemon, "{rows:?}");
+    assert_eq!(rows[0]["path"], pidfile.to_str().unwrap());
+    assert_eq!(rows[0]["record"]["pid"], daemon);
+    assert_eq!(rows[0]["cmdline"][1], "run");
+    assert!(
+        rows[0]["holders"]
+            .as_array()
+            .unwrap()
+            .contains(&daemon.into())
+    );
+}
+
+/// `pidward stop FILE` when dropped.
+struct Stop(std::path::PathBuf);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = pidward().arg("stop").arg(&self.0).output();
+    }
 }

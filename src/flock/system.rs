@@ -44,8 +44,11 @@ pub struct SystemLock {
     pub end: Option<u64>,
     /// The locked file's path, when a holder's descriptor shows it.
     pub path: Option<PathBuf>,
-    /// The processes that hold it: [`pid`](Self::pid) for flock(2) and POSIX locks, every
-    /// process whose descriptor owns it for open file description locks. Sorted.
+    /// The processes that hold it: every process with a descriptor whose open file
+    /// description owns it (`/proc/PID/fdinfo/FD`), sorted; when none can be seen,
+    /// [`pid`](Self::pid). A flock(2) lock taken before a `fork` is held by the child that
+    /// kept the descriptor, while `pid` still names the taker, which may have exited (a
+    /// daemon that double-forked). Empty for a blocked request.
     pub holders: Vec<u32>,
 }
 
@@ -72,24 +75,27 @@ pub fn system_locks() -> io::Result<Vec<SystemLock>> {
     for lock in &mut locks {
         let key = (lock.dev, lock.ino);
         let open = fds.get(&key).map(Vec::as_slice).unwrap_or_default();
-        if lock.kind == "OFDLCK" {
+        if !lock.blocked {
             let line = proc_line(lock);
             let mut holders: Vec<u32> = open
                 .iter()
-                .filter(|fd| fd.ofd_locks.contains(&line))
+                .filter(|fd| fd.locks.contains(&line))
                 .map(|fd| fd.pid)
                 .collect();
             holders.sort_unstable();
             holders.dedup();
-            lock.holders = holders;
-        } else if let Some(pid) = lock.pid.filter(|_| !lock.blocked) {
-            lock.holders = vec![pid];
+            lock.holders = match (holders.is_empty(), lock.pid) {
+                // Not seen through a descriptor (another user's process, when not root).
+                (true, Some(pid)) => vec![pid],
+                _ => holders,
+            };
         }
         let by = |pid: u32| open.iter().find(|fd| fd.pid == pid);
         let seen = lock
-            .pid
-            .and_then(by)
-            .or_else(|| lock.holders.iter().find_map(|&p| by(p)));
+            .holders
+            .iter()
+            .find_map(|&p| by(p))
+            .or_else(|| lock.pid.and_then(by));
         lock.path = seen.map(|fd| fd.path.clone());
     }
     Ok(locks)
@@ -129,11 +135,11 @@ fn parse_line(line: &str) -> Option<SystemLock> {
     })
 }
 
-/// What an `fdinfo` `lock:` line says of this lock, from the kind on:
-/// `OFDLCK ADVISORY WRITE -1 08:01:5678 0 EOF`.
+/// What an `fdinfo` `lock:` line says of this lock, from the kind on and without the PID
+/// (the taker's, which a descendant may hold): `OFDLCK ADVISORY WRITE 08:01:5678 0 EOF`.
 fn proc_line(lock: &SystemLock) -> String {
     format!(
-        "{} {} {} -1 {:02x}:{:02x}:{} {} {}",
+        "{} {} {} {:02x}:{:02x}:{} {} {}",
         lock.kind,
         if lock.mandatory {
             "MANDATORY"
@@ -153,8 +159,8 @@ fn proc_line(lock: &SystemLock) -> String {
 struct OpenFd {
     pid: u32,
     path: PathBuf,
-    /// Its description's open file description locks, as [`proc_line`] writes them.
-    ofd_locks: Vec<String>,
+    /// The locks its open file description owns, as [`proc_line`] writes them.
+    locks: Vec<String>,
 }
 
 /// Every descriptor, of every process we may look into, open on one of `wanted`.
@@ -190,20 +196,26 @@ fn descriptors_of(wanted: &[(u64, u64)]) -> HashMap<(u64, u64), Vec<OpenFd>> {
                 continue;
             };
             let info = proc_entry.path().join("fdinfo").join(fd.file_name());
-            let ofd_locks = fs::read_to_string(info)
+            // `lock:\t1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`, less the number and PID.
+            let locks = fs::read_to_string(info)
                 .map(|text| {
                     text.lines()
                         .filter_map(|l| l.strip_prefix("lock:"))
                         .filter_map(|l| l.split_once(':').map(|(_, rest)| rest))
-                        .map(|rest| rest.split_whitespace().collect::<Vec<_>>().join(" "))
+                        .map(|rest| {
+                            let mut f: Vec<&str> = rest.split_whitespace().collect();
+                            if f.len() > 3 {
+                                f.remove(3);
+                            }
+                            f.join(" ")
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
-            found.entry(key).or_default().push(OpenFd {
-                pid,
-                path,
-                ofd_locks,
-            });
+            found
+                .entry(key)
+                .or_default()
+                .push(OpenFd { pid, path, locks });
         }
     }
     found
@@ -225,7 +237,7 @@ mod tests {
         assert_eq!((l.pid, l.start, l.end), (Some(99), 10, Some(19)));
         let l = parse_line("3: OFDLCK ADVISORY  WRITE -1 00:2d:42 0 EOF").unwrap();
         assert_eq!(l.pid, None);
-        assert_eq!(proc_line(&l), "OFDLCK ADVISORY WRITE -1 00:2d:42 0 EOF");
+        assert_eq!(proc_line(&l), "OFDLCK ADVISORY WRITE 00:2d:42 0 EOF");
         assert!(parse_line("garbage").is_none());
     }
 }

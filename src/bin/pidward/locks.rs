@@ -1,17 +1,19 @@
 //! `pidward locks [--json] [-p PID] [-n]`: the file locks on this machine, like `lslocks`,
 //! with each holder's command line and age, and what the locked file records.
 //!
-//! The table is [`pidward::flock::system_locks`]: one row per lock and holder (an open file
-//! description lock shared by several processes shows once for each; one whose holders cannot
-//! be seen shows once, with PID -1, as `lslocks` shows it). A request still waiting for its
+//! The table is [`pidward::flock::system_locks`]: one row per lock, as `lslocks` has it, for
+//! the process `/proc/locks` names while that process still holds the lock, else for the
+//! first process whose descriptor holds it (a daemon whose launcher took the lock and exited;
+//! an open file description lock, PID -1 in `/proc/locks`); PID -1 when no holder can be
+//! seen. `-p PID` keeps the locks PID holds (or waits for), with that process's row. A request still waiting for its
 //! lock is marked `*` after its mode, as `lslocks` marks it. RECORD is what the locked file
 //! holds when it is a pidward lock file (`PID on HOST since TIME`) or a PID file (`pid N`).
 //!
 //! `--json` prints `{"locks": [...]}` with `lslocks -J`'s field names (`command`, `pid`,
 //! `type`, `size`, `mode`, `m`, `start`, `end`, `path`, and `inode`, `maj:min` of
 //! `--output-all`); `size` is in bytes (`lslocks -J --bytes`) and `end` is 0 for "to the end of
-//! the file", as in `lslocks`. pidward adds `blocked`, `cmdline`, `start_time`,
-//! `uptime_seconds` and `record`.
+//! the file", as in `lslocks`. pidward adds `blocked`, `holders` (every PID whose descriptor
+//! holds the lock), `cmdline`, `start_time`, `uptime_seconds` and `record`.
 //!
 //! Exit codes: 0 listed (an empty list too); 1 `/proc/locks` cannot be read; 2 usage error.
 
@@ -70,22 +72,23 @@ pub fn main(args: Args) -> u8 {
     };
     let mut rows = Vec::new();
     for lock in &locks {
-        let pids: Vec<Option<u32>> = if lock.blocked || lock.holders.is_empty() {
-            vec![lock.pid]
-        } else {
-            lock.holders.iter().copied().map(Some).collect()
-        };
-        for pid in pids {
-            if args.pid.is_some() && pid != args.pid {
-                continue;
-            }
-            rows.push(Row {
-                lock,
-                pid,
-                info: pid.and_then(|p| ProcessInfo::of(p).ok()),
-                record: lock.path.as_deref().and_then(record),
-            });
+        if let Some(want) = args.pid
+            && lock.pid != Some(want)
+            && !lock.holders.contains(&want)
+        {
+            continue;
         }
+        // The process /proc/locks names while it still holds the lock, else a holder.
+        let pid = match lock.pid {
+            Some(p) if lock.blocked || lock.holders.contains(&p) => Some(p),
+            other => lock.holders.first().copied().or(other),
+        };
+        rows.push(Row {
+            lock,
+            pid,
+            info: pid.and_then(|p| ProcessInfo::of(p).ok()),
+            record: lock.path.as_deref().and_then(record),
+        });
     }
     let written = if args.json {
         let objects: Vec<serde_json::Value> = rows.iter().map(json).collect();
@@ -215,6 +218,7 @@ fn json(row: &Row<'_>) -> serde_json::Value {
             libc::minor(lock.dev as libc::dev_t)
         ),
         "blocked": lock.blocked,
+        "holders": lock.holders,
         "cmdline": info.map(|i| i.cmdline.clone()),
         "start_time": info.map(|i| pidward::time::Rfc3339(i.start_time()).to_string()),
         "uptime_seconds": info.map(|i| i.uptime().as_secs_f64()),
