@@ -28,7 +28,7 @@ use crate::pidfile::{self, Status};
 
 mod error;
 mod schedule;
-mod trust;
+pub(crate) mod trust;
 
 pub use error::{Error, ScheduleProblem, Stage, Untrusted};
 pub use schedule::{Schedule, Step};

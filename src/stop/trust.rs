@@ -21,7 +21,7 @@ use std::path::Path;
 use super::{Error, Untrusted};
 
 /// Check the file at `path` (its metadata `meta`), which names `pid`.
-pub(super) fn check(path: &Path, meta: &std::fs::Metadata, pid: u32) -> Result<(), Error> {
+pub(crate) fn check(path: &Path, meta: &std::fs::Metadata, pid: u32) -> Result<(), Error> {
     let refuse = |why| {
         Err(Error::Untrusted {
             path: path.to_owned(),

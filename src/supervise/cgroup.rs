@@ -67,6 +67,15 @@ impl Cgroup {
         Ok((cgroup, procs.into()))
     }
 
+    /// The cgroup at `dir`, made by another process (a supervisor that died): its name is
+    /// read back from the `cgroup2` mounts (`NotFound` where none holds `dir`).
+    pub(crate) fn existing(dir: &Path) -> io::Result<Cgroup> {
+        Ok(Cgroup {
+            dir: dir.to_owned(),
+            name: crate::sys::cgroup::name_of(dir)?,
+        })
+    }
+
     /// The cgroup's directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir

@@ -211,6 +211,7 @@ impl Lifecycle {
             events.spawned(running.pid());
             state.main_pid = Some(running.pid());
             state.tree = running.mechanism().as_str().to_owned();
+            state.cgroup = running.cgroup().map(std::path::Path::to_path_buf);
             self.record(&state);
             let mut ready_at = None;
             let end = match running.wait_ready() {

@@ -66,6 +66,7 @@
 //! | `lifecycle.rs` | [`Lifecycle`]: the runs of a service under a restart policy |
 //! | `watchdog.rs` | the watchdog of [`Service::watchdog`] |
 //! | `state.rs` | [`State`], [`StateFile`]: the state `status` shows, beside the PID file |
+//! | `leftover.rs` | [`leftover`]: the processes a dead supervisor left in its run's cgroup |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
 //! Threads: signal dispositions belong to the process, masks and signalfds to threads.
@@ -82,6 +83,7 @@ mod catching;
 mod cgroup;
 mod error;
 mod exit;
+mod leftover;
 mod lifecycle;
 mod mechanism;
 mod observe;
@@ -99,6 +101,7 @@ mod watchdog;
 
 pub use error::Error;
 pub use exit::{exec_error_code, exit_code, forwardable};
+pub use leftover::{Cleared, Leftover, leftover};
 pub use lifecycle::{Ended, Events, Lifecycle};
 pub use observe::{Event, Observer};
 pub use policy::{Cause, ExitSet, ExitSetError, Policy};

@@ -17,6 +17,8 @@
 //! `pidward-state 1`; times in RFC 3339 UTC ([`crate::time::Rfc3339`]); one `exit=` line per
 //! recent exit, oldest first (at most [`HISTORY`]), each `TIME END CORE CAUSE SECONDS` with
 //! `END` as `code:N` or `signal:NAME` (or `-` when the status is unknown, after a timeout).
+//! A `cgroup=` line names the run's cgroup directory (absent in the files of older versions,
+//! and for a run without a cgroup): where its processes are found should the supervisor die.
 
 use std::fs;
 use std::io::{self, Write};
@@ -195,6 +197,10 @@ pub struct State {
     /// How the service's processes are ended ([`Mechanism::as_str`](super::Mechanism::as_str)):
     /// `cgroup`, `subreaper`, `process-group` or `main` (`tree` before the first start).
     pub tree: String,
+    /// The directory of the current (or last) run's cgroup (`pidward.PID.N`), when it has
+    /// one: where its processes are found should the supervisor die
+    /// ([`leftover`](super::leftover())).
+    pub cgroup: Option<PathBuf>,
     /// Recent exits, oldest first, the last one last (at most [`HISTORY`]).
     pub history: Vec<Exit>,
 }
@@ -215,6 +221,7 @@ impl State {
             next_start: None,
             status: None,
             tree: tree.to_owned(),
+            cgroup: None,
             history: Vec::new(),
         }
     }
@@ -271,6 +278,9 @@ impl State {
         line("next_start", &time(self.next_start));
         line("status", self.status.as_deref().unwrap_or(""));
         line("tree", &self.tree);
+        if let Some(dir) = self.cgroup.as_deref().and_then(Path::to_str) {
+            line("cgroup", dir);
+        }
         for exit in &self.history {
             line("exit", &exit.encode());
         }
@@ -313,6 +323,7 @@ impl State {
                 "next_start" => s.next_start = time(&v)?,
                 "status" => s.status = (!v.is_empty()).then_some(v),
                 "tree" => s.tree = v,
+                "cgroup" => s.cgroup = (!v.is_empty()).then(|| PathBuf::from(v)),
                 "exit" => s.history.push(Exit::decode(&v)?),
                 _ => {} // a key of a later version
             }

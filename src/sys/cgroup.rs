@@ -4,10 +4,11 @@
 //!
 //! A hybrid system mounts it at `/sys/fs/cgroup/unified`, a unified one at `/sys/fs/cgroup`;
 //! a container may see only part of it (the mount's root field). No `cgroup2` mount, or a
-//! path outside every mount's root, is `NotFound`.
+//! path outside every mount's root, is `NotFound`. [`name_of`] goes the other way: from a
+//! directory to the cgroup's name.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The directory of this process's own cgroup v2 (`/proc/self/cgroup`, line `0::PATH`,
 /// joined to the `cgroup2` mount of `/proc/self/mountinfo` that holds it).
@@ -17,7 +18,37 @@ pub fn own_dir() -> io::Result<PathBuf> {
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
         .ok_or_else(|| not_found("no cgroup v2 in /proc/self/cgroup"))?;
+    for (root, point) in mounts()? {
+        let rest = match own.strip_prefix(root.trim_end_matches('/')) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => continue,
+        };
+        let mut dir = point;
+        dir.push(rest.trim_start_matches('/'));
+        return Ok(dir);
+    }
+    Err(not_found("no cgroup2 mount holds this process's cgroup"))
+}
+
+/// The cgroup whose directory is `dir`, as `/proc/PID/cgroup` names it (the `0::` path):
+/// `dir` must be below a `cgroup2` mount of `/proc/self/mountinfo` (else `NotFound`).
+pub fn name_of(dir: &Path) -> io::Result<String> {
+    for (root, point) in mounts()? {
+        let Ok(rest) = dir.strip_prefix(&point) else {
+            continue;
+        };
+        let rest = rest
+            .to_str()
+            .ok_or_else(|| not_found("a cgroup path that is not UTF-8"))?;
+        return Ok(format!("{}/{rest}", root.trim_end_matches('/')));
+    }
+    Err(not_found("no cgroup2 mount holds this directory"))
+}
+
+/// The `cgroup2` mounts: each one's root (in the hierarchy) and mount point.
+fn mounts() -> io::Result<Vec<(String, PathBuf)>> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut found = Vec::new();
     for line in mounts.lines() {
         // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
         let Some((left, right)) = line.split_once(" - ") else {
@@ -27,19 +58,11 @@ pub fn own_dir() -> io::Result<PathBuf> {
             continue;
         }
         let fields: Vec<&str> = left.split_whitespace().collect();
-        let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) else {
-            continue;
-        };
-        let root = unescape(root);
-        let rest = match own.strip_prefix(root.trim_end_matches('/')) {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-            _ => continue,
-        };
-        let mut dir = PathBuf::from(unescape(point));
-        dir.push(rest.trim_start_matches('/'));
-        return Ok(dir);
+        if let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) {
+            found.push((unescape(root), PathBuf::from(unescape(point))));
+        }
     }
-    Err(not_found("no cgroup2 mount holds this process's cgroup"))
+    Ok(found)
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).

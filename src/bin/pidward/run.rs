@@ -18,6 +18,9 @@
 //!   which inherits the PID file's lock (see [`pidward::daemon::Started::exec`] for the
 //!   caveat). With `--daemon` too, detach first.
 //!
+//! Whichever way, a stale PID file whose supervisor died leaving processes in its cgroup
+//! ([`pidward::supervise::leftover`]) refuses the start (exit 1): that would be a second copy.
+//!
 //! Exit codes: the command's (or 128+N); 1 already running (0 with `--oknodo`); 2 usage;
 //! 124 readiness timeout; 125 a set-up step failed (the message names it); 126 the command
 //! cannot be executed; 127 it was not found.
@@ -109,6 +112,9 @@ fn run(args: Options) -> Result<u8, Failure> {
     }
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::setup(format!("cannot read the working directory: {e}")))?;
+    if let Some(path) = &args.pidfile {
+        refuse_leftover(path)?;
+    }
     // Before the PID files: a log that cannot be opened leaves nothing behind.
     let life = std::rc::Rc::new(logging::open(&args, &cwd)?);
     let plan = Plan {
@@ -128,6 +134,27 @@ fn run(args: Options) -> Result<u8, Failure> {
         Err(f) => life.exit(f.code, f.message.as_deref()),
     }
     result
+}
+
+/// A stale PID file whose supervisor died leaving processes in its cgroup: the service still
+/// runs in part, and a start would make a second copy. Exit 1; the files stay as they are.
+fn refuse_leftover(path: &Path) -> Result<(), Failure> {
+    let Some(left) = pidward::supervise::leftover(path) else {
+        return Ok(());
+    };
+    let pids: Vec<String> = left.pids.iter().map(|p| p.to_string()).collect();
+    Err(Failure::new(
+        1,
+        format!(
+            "{}: supervisor PID {} died, leaving PIDs {} running in {}; not starting a second \
+             copy (pidward stop {} stops them)",
+            path.display(),
+            left.supervisor,
+            pids.join(", "),
+            left.cgroup.display(),
+            path.display()
+        ),
+    ))
 }
 
 /// `-u USER[:GROUP]` and `-g GROUP`, as a user and a group.

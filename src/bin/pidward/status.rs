@@ -9,15 +9,20 @@
 //! its state is shown too (one more clause of the line, a `service` object in JSON), and a
 //! service in backoff, stopping or failed is not running.
 //!
+//! A stale file whose supervisor died leaving processes in its run's cgroup
+//! ([`pidward::supervise::leftover`]) is 4, unknown: the service is neither running (nothing
+//! supervises it) nor stopped (`run` refuses to start a second copy); the line names the PIDs,
+//! and JSON lists them (`leftover_pids`, `leftover_cgroup`). `pidward stop` stops them.
+//!
 //! Given a directory, or more than one path, it lists every PID file found (`status/scan.rs`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use pidward::liveness::ProcessInfo;
 use pidward::pidfile::{self, Status};
-use pidward::supervise::{self, Exit, State};
+use pidward::supervise::{self, Exit, Leftover, State};
 use pidward::time::Rfc3339;
 
 mod scan;
@@ -26,7 +31,8 @@ mod scan;
 #[command(after_help = "\
 Exit codes (LSB): 0 running (or starting); 1 not running, but the PID file names a dead process
 (stale), or its supervisor waits to restart it or stops it; 3 not running (no PID file, or the
-supervisor gave up); 4 unknown (an invalid or unreadable file); 2 usage error. Of several
+supervisor gave up); 4 unknown (an invalid or unreadable file, or a stale file whose supervisor died and left
+processes running in its cgroup: `pidward stop` stops them); 2 usage error. Of several
 files, the worst: 4, then 1, then 3, then 0; a directory with no PID file is 3.
 
 Examples:
@@ -60,19 +66,15 @@ pub fn main(args: Args) -> u8 {
         _ => None,
     };
     let service = supervise::read_state(&args.pidfile);
-    let code = match &service {
-        Some(state) => state.lsb_code(status.lsb_code()),
-        None => status.lsb_code(),
-    };
+    let left = leftover_of(&args.pidfile, &status);
+    let code = code_of(&status, service.as_ref(), left.as_ref());
     let report = if args.json {
-        json(
-            &args.pidfile,
-            &status,
-            info.as_ref(),
-            service.as_ref(),
-            code,
-        )
-        .to_string()
+        let found = Found {
+            info: info.as_ref(),
+            service: service.as_ref(),
+            leftover: left.as_ref(),
+        };
+        json(&args.pidfile, &status, &found, code).to_string()
     } else {
         let mut line = format!("{}: {status}", args.pidfile.display());
         if let Some(info) = &info {
@@ -86,6 +88,13 @@ pub fn main(args: Args) -> u8 {
             line.push_str("; ");
             line.push_str(&state.summary());
         }
+        if let Some(left) = &left {
+            line.push_str(&format!(
+                "; its supervisor died, leaving PIDs {} running in {} (pidward stop stops them)",
+                pids_text(&left.pids),
+                left.cgroup.display()
+            ));
+        }
         line
     };
     if let Err(e) = writeln!(std::io::stdout(), "{report}") {
@@ -97,13 +106,43 @@ pub fn main(args: Args) -> u8 {
     code
 }
 
-fn json(
-    path: &std::path::Path,
-    status: &Status,
-    info: Option<&ProcessInfo>,
-    service: Option<&State>,
-    code: u8,
-) -> serde_json::Value {
+/// What `status` found beside a PID file's own status.
+struct Found<'a> {
+    info: Option<&'a ProcessInfo>,
+    service: Option<&'a State>,
+    leftover: Option<&'a Leftover>,
+}
+
+/// The processes a dead supervisor left in its cgroup, for a stale file.
+fn leftover_of(path: &Path, status: &Status) -> Option<Leftover> {
+    match status {
+        Status::Stale { .. } => supervise::leftover(path),
+        _ => None,
+    }
+}
+
+/// The LSB code: the file's, or its supervisor's state's; 4 (unknown) for a stale file whose
+/// supervisor left processes running: neither running (its supervisor is gone, nothing
+/// watches or restarts it) nor stopped (a start would make a second copy).
+fn code_of(status: &Status, service: Option<&State>, leftover: Option<&Leftover>) -> u8 {
+    match (service, leftover) {
+        (_, Some(_)) => 4,
+        (Some(state), None) => state.lsb_code(status.lsb_code()),
+        (None, None) => status.lsb_code(),
+    }
+}
+
+fn pids_text(pids: &[u32]) -> String {
+    let text: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+    text.join(", ")
+}
+
+fn json(path: &Path, status: &Status, found: &Found, code: u8) -> serde_json::Value {
+    let Found {
+        info,
+        service,
+        leftover,
+    } = *found;
     let locked = matches!(
         status,
         Status::Running { locked: true, .. } | Status::Starting
@@ -122,6 +161,8 @@ fn json(
         "cmdline": info.map(|i| i.cmdline.clone()),
         "reason": reason,
         "service": service.map(service_json),
+        "leftover_pids": leftover.map_or_else(Vec::new, |l| l.pids.clone()),
+        "leftover_cgroup": leftover.map(|l| l.cgroup.display().to_string()),
         "exit_code": code,
     })
 }

@@ -3,12 +3,17 @@
 //! Without `-R` and `-s`, the schedule is `TERM/30/KILL/5`: stop means stop. With `-s SIG`
 //! alone, the signal is sent once and nothing waits (start-stop-daemon's behaviour), so
 //! `pidward stop -s HUP` is a reload.
+//!
+//! A stale PID file of `pidward run` whose supervisor died (`SIGKILL`) may leave the rest of
+//! the service running in the run's cgroup ([`leftover`]): the schedule stops those
+//! processes, the message names them, and the exit code is 0 (the service is stopped now).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use pidward::Signal;
 use pidward::stop::{Options, Outcome, Schedule, stop};
+use pidward::supervise::{Leftover, leftover};
 
 /// A message on standard error. One that cannot be written (stderr closed, or a full disk) is
 /// dropped: there is nowhere left to report it, and the exit code still says what happened.
@@ -20,6 +25,10 @@ macro_rules! say {
 
 #[derive(clap::Args)]
 #[command(after_help = "\
+A stale PID file whose supervisor died leaving processes in its cgroup (as root, or with a
+delegated cgroup): those processes are stopped with the schedule (KILL is cgroup.kill), their
+PIDs are named, and the cgroup is removed.
+
 Exit codes: 0 stopped, or was not running; 1 still alive after the whole schedule; 2 usage
 error; 4 cannot tell or not permitted (invalid or untrusted file, EPERM); 7 with --strict, was
 not running.
@@ -70,13 +79,10 @@ pub fn main(args: Args) -> u8 {
         remove_pidfile: args.remove_pidfile,
         dry_run: args.test,
     };
+    if let Some(left) = leftover(&args.pidfile) {
+        return stop_leftover(&args, &left, &opts);
+    }
     let path = args.pidfile.display();
-    let sent_text = |sent: &[Signal]| {
-        sent.iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     match stop(&args.pidfile, &opts) {
         Ok(Outcome::Stopped { pid, sent }) => {
             if args.verbose {
@@ -117,4 +123,62 @@ pub fn main(args: Args) -> u8 {
             4
         }
     }
+}
+
+/// The PID file is stale, but its supervisor's cgroup still holds processes
+/// ([`leftover`]): they are the service, and the schedule stops them.
+fn stop_leftover(args: &Args, left: &Leftover, opts: &Options) -> u8 {
+    let path = args.pidfile.display();
+    let (old, pids) = (left.supervisor, pids_text(&left.pids));
+    if opts.dry_run {
+        let line = format!(
+            "would stop PIDs {pids}, left by supervisor PID {old} in {}, with schedule {}",
+            left.cgroup.display(),
+            opts.schedule
+        );
+        return match writeln!(std::io::stdout(), "{line}") {
+            Ok(()) => 0,
+            Err(e) => {
+                say!("pidward stop: cannot write to standard output: {e}");
+                4
+            }
+        };
+    }
+    let cleared = match left.stop(&opts.schedule) {
+        Ok(c) => c,
+        Err(e) => {
+            say!("pidward stop: {path}: {}: {e}", left.cgroup.display());
+            return 4;
+        }
+    };
+    let (pids, sent) = (pids_text(&cleared.pids), sent_text(&cleared.sent));
+    if !cleared.gone && opts.schedule.waits() {
+        say!("{path}: PIDs {pids}, left by supervisor PID {old}, still run (sent {sent})");
+        return 1;
+    }
+    if cleared.gone {
+        say!(
+            "{path}: supervisor PID {old} was gone; stopped the PIDs it left: {pids} (sent {sent})"
+        );
+    } else if args.verbose {
+        say!("{path}: sent {sent} to PIDs {pids}, left by supervisor PID {old}");
+    }
+    if opts.remove_pidfile {
+        // Stale now: `stop` removes it (and says nothing).
+        if let Err(e) = stop(&args.pidfile, opts) {
+            say!("pidward stop: {e}");
+            return 4;
+        }
+    }
+    0
+}
+
+fn sent_text(sent: &[Signal]) -> String {
+    let text: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+    text.join(", ")
+}
+
+fn pids_text(pids: &[u32]) -> String {
+    let text: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+    text.join(", ")
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use pidward::liveness::ProcessInfo;
 use pidward::pidfile::{self, Status};
-use pidward::supervise::{self, State};
+use pidward::supervise::{self, Leftover, State};
 
 use crate::table::{Cell, Colour, Table};
 
@@ -70,7 +70,12 @@ pub fn main(args: &super::Args) -> u8 {
             .iter()
             .zip(&reports)
             .map(|((path, status), r)| {
-                super::json(path, status, r.info.as_ref(), r.service.as_ref(), r.code)
+                let found = super::Found {
+                    info: r.info.as_ref(),
+                    service: r.service.as_ref(),
+                    leftover: r.leftover.as_ref(),
+                };
+                super::json(path, status, &found, r.code)
             })
             .collect();
         writeln!(std::io::stdout(), "{}", serde_json::Value::Array(objects))
@@ -102,6 +107,7 @@ pub fn main(args: &super::Args) -> u8 {
 struct Report {
     info: Option<ProcessInfo>,
     service: Option<State>,
+    leftover: Option<Leftover>,
     code: u8,
 }
 
@@ -112,13 +118,12 @@ impl Report {
             _ => None,
         };
         let service = supervise::read_state(path);
-        let code = match &service {
-            Some(state) => state.lsb_code(status.lsb_code()),
-            None => status.lsb_code(),
-        };
+        let leftover = super::leftover_of(path, status);
+        let code = super::code_of(status, service.as_ref(), leftover.as_ref());
         Report {
             info,
             service,
+            leftover,
             code,
         }
     }
