@@ -202,6 +202,9 @@ impl LifecycleLog {
     /// `spawned`: a run began as `pid`.
     pub fn spawned(&self, pid: u32) {
         self.pid.set(pid);
+        if let Some(relay) = &self.relay {
+            relay.set_pid(pid);
+        }
         self.spawned_at.set(Some(Instant::now()));
         let restart = self.runs.get();
         self.runs.set(restart + 1);
@@ -217,6 +220,9 @@ impl LifecycleLog {
     pub fn ready(&self, status: Option<&str>, main: Option<u32>) {
         if let Some(pid) = main {
             self.pid.set(pid);
+            if let Some(relay) = &self.relay {
+                relay.set_pid(pid);
+            }
         }
         let after = self
             .spawned_at

@@ -231,9 +231,14 @@ impl Relay {
         out
     }
 
+    /// The PID syslog and journal records name from now on (the service's main process;
+    /// until it is set, pidward's own).
+    pub fn set_pid(&self, pid: u32) {
+        self.pid.set(pid);
+    }
+
     /// Moves what the pipes hold, at most [`BATCH`] calls per pipe (module docs).
     pub fn pump(&self) {
-        self.pid.set(std::process::id());
         for s in self.sources.borrow_mut().iter_mut() {
             s.pump(&self.opts, self.pid.get(), Some(BATCH));
         }
@@ -417,30 +422,43 @@ impl Source {
         let mut out: Vec<u8> = Vec::with_capacity(data.len() + 64);
         let mut rest = data;
         while !rest.is_empty() {
-            if self.at_line_start && opts.timestamps {
-                out.extend_from_slice(stamp().as_bytes());
-            }
-            let nl = rest.iter().position(|&b| b == b'\n');
-            let end = nl.map_or(rest.len(), |i| i + 1);
-            out.extend_from_slice(&rest[..end]);
-            rest = &rest[end..];
-            self.at_line_start = out.last() == Some(&b'\n');
-            let Out::File(f) = &mut self.out else { return };
-            let size = f.offset + out.len() as u64;
-            let over = f.room() <= out.len() as u64;
-            if self.at_line_start && over {
-                self.flush_file(&mut out, opts);
-                let Out::File(f) = &mut self.out else { return };
-                let _ = f.rotate_if_full();
-            } else if !self.at_line_start && f.past_line_max(size) {
+            let Out::File(f) = &self.out else { return };
+            // A line under way may run to the hard maximum, no further.
+            let cap = match self.at_line_start {
+                true => usize::MAX,
+                false => f.line_room(f.offset + out.len() as u64),
+            };
+            if cap == 0 {
                 out.push(b'\n');
                 self.at_line_start = true;
                 self.flush_file(&mut out, opts);
-                let Out::File(f) = &mut self.out else { return };
-                let _ = f.rotate_if_full();
+                self.rotate();
+                continue;
+            }
+            if self.at_line_start && opts.timestamps {
+                out.extend_from_slice(stamp().as_bytes());
+            }
+            let end = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) if i < cap => i + 1,
+                _ => rest.len().min(cap),
+            };
+            out.extend_from_slice(&rest[..end]);
+            rest = &rest[end..];
+            self.at_line_start = out.last() == Some(&b'\n');
+            let Out::File(f) = &self.out else { return };
+            if self.at_line_start && f.room() <= out.len() as u64 {
+                self.flush_file(&mut out, opts);
+                self.rotate();
             }
         }
         self.flush_file(&mut out, opts);
+    }
+
+    /// Rotates the file if it is full (a failed rename is tried again at the next line).
+    fn rotate(&mut self) {
+        if let Out::File(f) = &mut self.out {
+            let _ = f.rotate_if_full();
+        }
     }
 
     /// Writes `out` (then empties it), reporting owed drops first; counts the lines a failed

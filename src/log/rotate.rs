@@ -155,10 +155,13 @@ impl Rotating {
         }
     }
 
-    /// Whether a file of `size` bytes is past the point where pidward ends a line.
-    pub(crate) fn past_line_max(&self, size: u64) -> bool {
-        self.rotation
-            .is_some_and(|r| size >= r.max.saturating_add(LINE_MAX))
+    /// How many more bytes a line under way may have in a file of `size` bytes before
+    /// pidward ends it (`usize::MAX` when the file is not rotated).
+    pub(crate) fn line_room(&self, size: u64) -> usize {
+        match self.rotation {
+            Some(r) => r.max.saturating_add(LINE_MAX).saturating_sub(size) as usize,
+            None => usize::MAX,
+        }
     }
 
     /// `pwrite(2)` all of `buf` at the offset; on an error (`ENOSPC`, `EIO`…) what was
