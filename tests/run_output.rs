@@ -376,3 +376,59 @@ fn a_stop_during_the_restart_delay_is_logged_with_its_sender() {
     assert_eq!(stop[0]["sender"], std::process::id().to_string());
     assert_eq!(stop[0]["uid"], nix::unistd::getuid().to_string());
 }
+
+#[test]
+fn a_full_disk_drops_lines_counts_them_and_the_service_runs_on() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // needs a small file system of its own
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // In a mount namespace of its own: a 64 KiB tmpfs that 20000 numbered lines overflow.
+    let script = r#"
+        mkdir "$D/full"
+        mount -t tmpfs -o size=64k none "$D/full" || exit 99
+        "$P" run -l none -p "$D/app.pid" --output-max 10M -o "$D/full/out" -- sh -c '
+            seq 1 20000; touch "$D/wrote"
+            while [ ! -e "$D/go" ]; do sleep 0.02; done; echo after' &
+        pw=$!
+        while [ ! -e "$D/wrote" ]; do sleep 0.02; done; sleep 0.5
+        "$P" status --json "$D/app.pid" > "$D/status.json"
+        cp "$D/full/out" "$D/before"
+        : > "$D/full/out"
+        touch "$D/go"
+        wait $pw; echo "rc=$?"
+        cp "$D/full/out" "$D/after"
+        umount "$D/full"
+    "#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("P", pidward())
+        .env("D", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if out.status.code() == Some(99) {
+        return; // no tmpfs here
+    }
+    assert!(text.contains("rc=0"), "{out:?}");
+    let before = std::fs::read_to_string(dir.path().join("before")).unwrap();
+    // Whole lines only: the disk filled in the middle of one.
+    let kept = before
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .count() as u64;
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("status.json")).unwrap()).unwrap();
+    let counted = status["service"]["dropped_lines"].as_u64().unwrap();
+    let after = std::fs::read_to_string(dir.path().join("after")).unwrap();
+    let n: u64 = after
+        .trim_start_matches('\n')
+        .strip_prefix("pidward: ")
+        .and_then(|t| t.strip_suffix(" lines dropped\nafter\n"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{after:?}"));
+    assert!(kept > 1000 && n > 1000, "kept {kept}, dropped {n}");
+    assert_eq!(kept + n, 20000, "a line neither kept nor counted");
+    assert_eq!(counted, n);
+}

@@ -51,8 +51,12 @@ impl Source {
             (0, _) | (_, Some(libc::EAGAIN)) => Some(Got::Empty),
             (_, Some(libc::EINTR)) => Some(Got::Moved),
             // The file cannot take it (ENOSPC, EIO, EINVAL on a file system without
-            // splice): the bytes are read and written, or dropped, line by line.
-            _ => None,
+            // splice): the bytes are read and written, or dropped, line by line, and a line
+            // cut short in the file is ended before the next one.
+            _ => {
+                self.broken = last_byte(f).is_some_and(|b| b != b'\n');
+                None
+            }
         }
     }
 
@@ -159,8 +163,7 @@ fn last_byte(f: &Rotating) -> Option<u8> {
     (n == 1).then_some(b)
 }
 
-/// How many lines `bytes` ends (its newlines, and a last unfinished one).
+/// How many lines `bytes` ends (its newlines: a line is counted where it ends).
 fn lines(bytes: &[u8]) -> u64 {
-    let n = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-    n + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
