@@ -21,7 +21,8 @@
 //! observer, whose descriptor is the relay's, and whose [`readable`](Observer::readable)
 //! moves the output. The reopen signal ([`reopen_on`](LifecycleLog::reopen_on)) is seen here
 //! as the loop reports it, and still forwarded by the loop. The count of dropped lines goes
-//! to the state file ([`StateFile::set_dropped`]), at most every [`DROPS_EVERY`].
+//! to the state file ([`StateFile::set_dropped`]), at most every [`DROPS_EVERY`] while output
+//! keeps coming, and at once when the pipes are empty.
 //!
 //! Whether an end is clean is the restart policy's judgement ([`Cause::Clean`]: code 0, the
 //! signals systemd counts as clean, the success set). Events arrive from the caller (spawned,
@@ -341,8 +342,10 @@ impl Observer for LifecycleLog {
 
     fn readable(&self) {
         if let Some(relay) = &self.relay {
-            relay.pump();
-            self.note_drops(false);
+            // Once the pipes are empty the count is written at once: no later wake-up may
+            // come to write it.
+            let drained = relay.pump();
+            self.note_drops(drained);
         }
     }
 

@@ -239,11 +239,14 @@ impl Relay {
         self.pid.set(pid);
     }
 
-    /// Moves what the pipes hold, at most [`BATCH`] calls per pipe (module docs).
-    pub fn pump(&self) {
+    /// Moves what the pipes hold, at most [`BATCH`] calls per pipe (module docs); whether
+    /// that emptied them.
+    pub fn pump(&self) -> bool {
+        let mut drained = true;
         for s in self.sources.borrow_mut().iter_mut() {
-            s.pump(&self.opts, self.pid.get(), Some(BATCH));
+            drained &= s.pump(&self.opts, self.pid.get(), Some(BATCH));
         }
+        drained
     }
 
     /// Moves everything the pipes hold, then ends a partial line a sink holds: at the end
@@ -310,8 +313,8 @@ pub(super) enum Got {
 }
 
 impl Source {
-    /// Up to `budget` calls (`None`: until the pipe is empty).
-    fn pump(&mut self, opts: &RelayOptions, pid: u32, budget: Option<usize>) {
+    /// Up to `budget` calls (`None`: until the pipe is empty); whether the pipe is empty.
+    fn pump(&mut self, opts: &RelayOptions, pid: u32, budget: Option<usize>) -> bool {
         if let Out::File(f) = &mut self.out {
             f.sync_offset();
         }
@@ -323,9 +326,10 @@ impl Source {
                 None => self.read_lines(opts, pid),
             };
             if matches!(spliced, Got::Empty) {
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// One `read(2)` into the buffer, and the lines in it written out.
