@@ -167,7 +167,8 @@ fn is_run_cgroup(dir: &Path, pid: u32) -> bool {
         && crate::sys::cgroup::name_of(dir).is_ok()
 }
 
-/// Whether `dir` is a directory of a `cgroup2` file system (`statfs(2)`, `O_NOFOLLOW`).
+/// Whether `dir` is a directory of a `cgroup2` file system (`fstatfs(2)`, `O_NOFOLLOW`).
+#[allow(clippy::useless_conversion)] // f_type and the constant are as wide as the target says
 fn is_cgroup2(dir: &Path) -> bool {
     let Ok(file) = std::fs::OpenOptions::new()
         .read(true)
