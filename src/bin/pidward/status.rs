@@ -31,9 +31,10 @@ mod scan;
 #[command(after_help = "\
 Exit codes (LSB): 0 running (or starting); 1 not running, but the PID file names a dead process
 (stale), or its supervisor waits to restart it or stops it; 3 not running (no PID file, or the
-supervisor gave up); 4 unknown (an invalid or unreadable file, or a stale file whose supervisor died and left
-processes running in its cgroup: `pidward stop` stops them); 2 usage error. Of several
-files, the worst: 4, then 1, then 3, then 0; a directory with no PID file is 3.
+supervisor gave up); 4 unknown (an invalid or unreadable file, or a stale file whose supervisor
+died leaving processes in its cgroup: they are named, and `pidward stop` stops them); 2 usage
+error. Of several files, the worst: 4, then 1, then 3, then 0; a directory with no PID file
+is 3.
 
 Examples:
   pidward status /run/app.pid     is it running? (one line; --json: one object)
