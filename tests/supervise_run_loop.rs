@@ -311,8 +311,9 @@ fn child_gets_a_clean_slate() {
 
 #[test]
 fn a_signal_that_arrives_during_spawn_is_forwarded_not_fatal() {
-    // The child sends TERM and USR1 to the supervisor between fork and exec, while `spawn`
-    // has not returned: the supervisor must survive and pass them on once the child runs.
+    // TERM and USR1 reach the supervisor while the child is held between clone and exec, so
+    // `spawn_exec` has not returned: the supervisor must survive and pass them on once the
+    // child runs.
     // (The demo is built first: the window is for the run, not for the build.)
     demo_path();
     let start = Instant::now();

@@ -38,7 +38,6 @@
 mod apply;
 mod env_file;
 mod exec;
-mod hook;
 mod plan;
 mod rlimit;
 mod setup;
@@ -47,7 +46,6 @@ mod step;
 
 pub use env_file::{EnvFileError, parse_env_file};
 pub use exec::Exec;
-pub use hook::SpawnCheck;
 pub use plan::Plan;
 pub use rlimit::{Resource, Rlimit, RlimitParseError};
 pub use setup::{Setup, Stdio};

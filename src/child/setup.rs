@@ -182,7 +182,6 @@ pub struct Setup {
     pub(super) close_unmapped: bool,
     pub(super) session: Session,
     pub(super) keep_ignored: bool,
-    pub(super) clean_signals: bool,
     pub(super) parent_death: Option<crate::Signal>,
     pub(super) cgroup: Option<(OwnedFd, PathBuf)>,
 }
@@ -348,14 +347,6 @@ impl Setup {
         self
     }
 
-    /// Also outside [`spawn`](super::spawn) (in a `pre_exec` hook): every disposition back to
-    /// `SIG_DFL` (see [`keep_ignored_signals`](Setup::keep_ignored_signals)) and an empty
-    /// signal mask.
-    pub(crate) fn clean_signals(mut self) -> Setup {
-        self.clean_signals = true;
-        self
-    }
-
     /// Resolves and opens everything, in the calling process; see [`Plan`].
     ///
     /// Errors name their step: [`Step::User`](super::Step::User) for an unknown user or
@@ -398,7 +389,6 @@ impl Setup {
             close_unmapped: self.close_unmapped,
             session: self.session,
             keep_ignored: self.keep_ignored,
-            clean_signals: self.clean_signals,
             parent_death: self.parent_death,
             cgroup: match &self.cgroup {
                 Some((fd, path)) => Some((fd.try_clone()?, path.clone())),
