@@ -103,9 +103,16 @@ fn raise_during_spawn(setup: Setup, signals: Vec<Signal>) -> (Setup, JoinHandle<
     // A pipe accepts a smaller write while it has room for it; fill the last bytes one by one.
     while rustix::io::write(&write, &chunk[..1]).is_ok() {}
     set_status_flags(&write, OFlags::empty()).unwrap();
-    let children = format!("/proc/self/task/{}/children", rustix::thread::gettid().as_raw_nonzero());
+    let children = format!(
+        "/proc/self/task/{}/children",
+        rustix::thread::gettid().as_raw_nonzero()
+    );
     let raiser = std::thread::spawn(move || {
-        while std::fs::read_to_string(&children).unwrap().trim().is_empty() {
+        while std::fs::read_to_string(&children)
+            .unwrap()
+            .trim()
+            .is_empty()
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         for signal in &signals {

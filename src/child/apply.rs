@@ -131,12 +131,10 @@ impl Plan {
             check(ret.into(), m.step, i as u32)?;
         }
         if let Some(close) = &self.close {
-            sys::close_from(close.low, &close.keep, false).map_err(|errno| {
-                Failure {
-                    step: Step::CloseFds,
-                    errno,
-                    index: 0,
-                }
+            sys::close_from(close.low, &close.keep, false).map_err(|errno| Failure {
+                step: Step::CloseFds,
+                errno,
+                index: 0,
             })?;
         }
         for (i, limit) in self.rlimits.iter().enumerate() {

@@ -42,14 +42,16 @@ mod plan;
 mod rlimit;
 mod setup;
 mod spawn;
+mod stdio;
 mod step;
 
 pub use env_file::{EnvFileError, parse_env_file};
 pub use exec::Exec;
 pub use plan::Plan;
 pub use rlimit::{Resource, Rlimit, RlimitParseError};
-pub use setup::{Setup, Stdio};
+pub use setup::Setup;
 pub use spawn::{Spawned, spawn};
+pub use stdio::Stdio;
 pub use step::{Error, Step};
 
 pub(crate) use apply::Mode;

@@ -16,7 +16,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use super::rlimit::Rlimit;
-use super::setup::{Kind, Session, Source};
+use super::setup::Session;
+use super::stdio::{Kind, Source};
 use super::{Error, Setup, Step};
 use crate::privileges::Credentials;
 
