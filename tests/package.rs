@@ -1,6 +1,7 @@
 //! The crate and the Debian package carry what a user installs, and nothing else: the
 //! published crate has no tests, fixtures or benchmark results, and the package, installed with
-//! `dpkg -i`, gives a working `pidward`, its man pages and its completions.
+//! `dpkg -i`, gives a working `pidward`, its man pages, its completions and the recipes'
+//! examples (a systemd unit that `systemd-analyze verify` accepts as installed).
 //!
 //! The install happens in a mount namespace of its own, with `/usr` and `/var` as overlays on
 //! temp directories, so the machine running the test is left as it was.
@@ -80,6 +81,9 @@ fn the_debian_package_installs_a_working_pidward_with_man_pages_and_completions(
         "./usr/share/zsh/vendor-completions/_pidward",
         "./usr/share/fish/vendor_completions.d/pidward.fish",
         "./usr/share/doc/pidward/copyright",
+        "./usr/share/doc/pidward/examples/app.service",
+        "./usr/share/doc/pidward/examples/init.d/app",
+        "./usr/share/doc/pidward/examples/cron.d/backup",
     ] {
         assert!(
             list.contains(want),
@@ -102,6 +106,11 @@ fn the_debian_package_installs_a_working_pidward_with_man_pages_and_completions(
         /usr/bin/pidward --version
         MANWIDTH=80 man pidward-run 2>/dev/null | grep -c 'EXIT STATUS'
         bash -c '. /usr/share/bash-completion/completions/pidward && complete -p pidward'
+        ex=/usr/share/doc/pidward/examples
+        test -x $ex/init.d/app && test -f $ex/cron.d/backup
+        # The installed unit names the installed binary and man page: systemd accepts it.
+        if command -v systemd-analyze >/dev/null; then systemd-analyze verify $ex/app.service 2>&1; fi
+        echo examples
         dpkg -r pidward >/dev/null
         test ! -e /usr/bin/pidward && echo removed
     "#;
@@ -145,6 +154,11 @@ fn the_debian_package_installs_a_working_pidward_with_man_pages_and_completions(
     assert!(
         lines.next().is_some_and(|l| l.contains("pidward")),
         "{text}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("examples"),
+        "the examples are installed and systemd-analyze verify says nothing: {text}"
     );
     assert_eq!(lines.next(), Some("removed"), "{text}");
     // Nothing leaked out of the namespace.
