@@ -36,9 +36,18 @@ fn demo_path() -> PathBuf {
                 cargo.args(["--profile", other]);
             }
         }
-        if cfg!(feature = "process") {
-            cargo.args(["--features", "process"]);
-        }
+        // The features this test was built with, so that the library is not built again
+        // with fewer (which, under `--all-features`, would thrash the shared target dir).
+        let features: Vec<&str> = [
+            ("cli", cfg!(feature = "cli")),
+            ("etcd", cfg!(feature = "etcd")),
+            ("process", cfg!(feature = "process")),
+            ("test-helpers", cfg!(feature = "test-helpers")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        cargo.args(["--no-default-features", "--features", &features.join(",")]);
         assert!(
             cargo.status().unwrap().success(),
             "cannot build supervise_demo"
