@@ -34,22 +34,36 @@ and the outcome is checked:
                       `pidward stop F` (exit 0) and nothing of the start survives it.
                       Processes of a start are found by a marker in their environment.
 
+  runready-bg, daemon-bg: the same starts, with the faults in the processes the launcher
+                      forks (the middle one of the double fork, and the final one up to and
+                      through the `pidward stop` that ends it), by the ptrace tracer below:
+                      every call k of each, killed and failed with each error of its class.
+                      The launcher's verdict is checked while the start is not over (before
+                      the final process's success report and the launcher's exit); F's
+                      content, the next `stop` and what is left, always.
+
 Every run is bounded (no hang). Calls made before pidward's own start-up (the dynamic loader's,
 and std's runtime set-up up to its SIGPIPE disposition, which std asserts) get kills only.
 
-  bench/fault_sweep.py [--ops status,stop,lock,pidfile,lockfile,run,runready,daemon]
+  bench/fault_sweep.py [--ops status,stop,lock,pidfile,lockfile,run,runready,daemon,
+                              runready-bg,daemon-bg]
                        [--faults kill,error,eintr] [--sample N]
                        [--seed S] [--pidward BIN] [--guard BIN]
+                       OP-bg only: [--roles middle,final] [--start-only] [--calls NAMES]
+                                   [--after NAME] [--errors EIO,...]
+                                   [--point ROLE:K:FAULT [--repeat N]]
 
 Prints one line per operation: points, runs, outcomes, violations (listed); exits 1 if any.
 """
 
 import argparse
 import collections
+import ctypes
 import os
 import random
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -66,8 +80,11 @@ NOFAIL = {"getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid
 EXTRA = {"openat": ["EACCES"], "write": ["ENOSPC"], "pwrite64": ["ENOSPC"],
          "read": ["EAGAIN"], "pread64": ["EAGAIN"]}
 TIMEOUT = 20
-# The operations that start something (checked by `check_start`).
-STARTS = ("run", "runready", "daemon")
+# The operations that start something (checked by `check_start`); `OP-bg` faults the
+# processes that a detached start forks (the middle one and the final one) instead of the
+# launcher, through the tracer below.
+STARTS = ("run", "runready", "daemon", "runready-bg", "daemon-bg")
+DETACHED = {1: "middle", 2: "final"}
 
 
 def errors_for(name):
@@ -269,12 +286,15 @@ def settle(env, seconds=5):
         time.sleep(0.05)
 
 
-def check_start(op, env, pidward, fault, code, err):
-    """The violations of one run of an operation that starts something (module docs)."""
+def check_start(op, env, pidward, fault, code, err, late=False):
+    """The violations of one run of an operation that starts something (module docs). `late`:
+    the fault hit a detached process after the launcher had exited (the start was over, so
+    the launcher's verdict is not checked against it)."""
     if code is None:
         return [f"hang (> {TIMEOUT} s)"]
     bad = []
-    killed = "signal=KILL" in fault
+    detached, op = op.endswith("-bg"), op.removesuffix("-bg")
+    killed = "signal=KILL" in fault  # the launcher was killed
     eintr = "error=EINTR" in fault
     msg = err.strip()[:300]
     if op != "daemon" and (code == 134 or "panicked" in err):
@@ -283,7 +303,10 @@ def check_start(op, env, pidward, fault, code, err):
         documented = {"run": (0, 125, 126, 127),
                       "runready": (0, 121, 122, 123, 124, 125, 126, 127),
                       "daemon": (0, 1, 121, 125)}[op]
-        if code not in documented:
+        # A detached process that died before it reported: the launcher exits with its status
+        # (its code, or 128+N), as `run` does with the command's (README, exit codes).
+        died = detached and "before it reported" in msg
+        if code not in documented and not died:
             bad.append(f"undocumented exit {code}: {msg!r}")
         if code != 0 and not msg:
             bad.append(f"exit {code} without a message")
@@ -305,13 +328,13 @@ def check_start(op, env, pidward, fault, code, err):
             bad.append("the next run left F behind")
         return bad
     holding = held(env.path)
-    if code == 0 and not holding:
+    if code == 0 and not holding and not late:
         bad.append("exit 0 but nothing holds F")
-    elif code == 0:
+    elif code == 0 and not late:
         st = subprocess.run([pidward, "status", env.path], capture_output=True, timeout=10)
         if st.returncode != 0:
             bad.append(f"exit 0 but status says {st.returncode}")
-    if code == 121 and not holding:
+    if code == 121 and not holding and not late:
         bad.append("outcome unknown (121) but nothing holds F")
     if not killed and code not in (0, 121, 124):
         # A failed start leaves nothing running: give a process that is giving up time to end.
@@ -419,7 +442,119 @@ def check_guard(op, env, eintr, killed, code, err):
     return bad
 
 
+def run_traced(op, env, args, depth, k, fault):
+    """One start under the tracer (faulting call k of the process at `depth` with `fault`):
+    (the launcher's exit code or None for a hang, its stdout, its stderr, whether the fault
+    came after the launcher's exit or not at all, the tracer)."""
+    report = os.path.join(env.dir, "report")
+    if os.path.exists(report):
+        os.unlink(report)
+    cmd = [sys.executable, os.path.abspath(__file__), "--tracer", str(depth), str(k), fault,
+           report, env.mark, "--"] + argv(op.removesuffix("-bg"), args.pidward, env.path,
+                                           args.guard)
+    out, err = os.path.join(env.dir, "out"), os.path.join(env.dir, "err")
+    with open(out, "wb") as o, open(err, "wb") as e:
+        tracer = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=o, stderr=e)
+    deadline = time.monotonic() + TIMEOUT
+    lines = []
+    while time.monotonic() < deadline:
+        lines = open(report).read().split("\n") if os.path.exists(report) else []
+        if any(line.startswith("exit ") for line in lines):
+            break
+        if tracer.poll() is not None:
+            break
+        time.sleep(0.01)
+    done = [i for i, line in enumerate(lines) if line.startswith("exit ")]
+    code = int(lines[done[0]].split()[1]) if done else None
+    fired = [i for i, line in enumerate(lines) if line.startswith("fault")]
+    # The start was over when the fault came: the launcher had exited, or the final process
+    # had written its report (what happens to it later cannot change the launcher's verdict).
+    over = [i for i, line in enumerate(lines) if line == "reported"] + done
+    late = not fired or (bool(over) and fired[0] > min(over))
+    text = lambda path: open(path, "rb").read().decode(errors="replace")
+    return code, text(out), text(err), late, tracer, [lines[i] for i in fired]
+
+
+def end_tracer(tracer):
+    """Waits for the tracer to see its last process go; kills it (detaching all) if it does
+    not."""
+    try:
+        tracer.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        tracer.kill()
+        tracer.wait()
+
+
+def sweep_detached(op, args, rng):
+    """The sweep of `OP-bg`: every call of the middle and the final process of a detached
+    start, killed or failed (module docs)."""
+    env = Env(op, args.guard, args.pidward)
+    try:
+        # One start traced and stopped again (its stop is part of the final process's life):
+        # the calls of each process, in order.
+        for _ in range(3):  # a loaded machine may make a traced start time out
+            code, _, err, _, tracer, _ = run_traced(op, env, args, 0, 0, "count")
+            env.reset()
+            end_tracer(tracer)
+            if code == 0:
+                break
+        assert code == 0, f"{op}: the traced start without a fault failed ({code}): {err}"
+        names, start = collections.defaultdict(list), None
+        for line in open(os.path.join(env.dir, "report")):
+            depth, _, name = line.strip().partition(" ")
+            if depth == "reported":
+                start = len(names[2])  # the final process's calls up to its report
+            if depth.isdigit() and int(depth) in DETACHED:
+                names[int(depth)].append(name)
+        if args.start_only and start is not None:
+            names[2] = names[2][:start]
+        points = []
+        for depth, calls in sorted(names.items()):
+            if DETACHED[depth] not in args.roles:
+                continue
+            after = calls.index(args.after) if args.after in calls else -1 if args.after else 0
+            for k, name in enumerate(calls, 1):
+                if name in NEVER or k <= after or after < 0 or (args.calls and
+                                                                 name not in args.calls):
+                    continue
+                if "kill" in args.faults:
+                    points.append((depth, k, name, "kill"))
+                points += [(depth, k, name, e) for e in errors_for(name)
+                           if ("eintr" if e == "EINTR" else "error") in args.faults
+                           and (not args.errors or e in args.errors)]
+        total = len(points)
+        if args.point:
+            role, k, fault = args.point.split(":")
+            depth = next(d for d, r in DETACHED.items() if r == role)
+            name = (names[depth] + ["?"] * int(k))[int(k) - 1]
+            points = [(depth, int(k), name, fault)] * args.repeat
+        elif args.sample and args.sample < total:
+            points = rng.sample(points, args.sample)
+        outcomes, violations = collections.Counter(), []
+        for depth, k, name, fault in points:
+            code, _, err, late, tracer, hit = run_traced(op, env, args, depth, k, fault)
+            outcomes["hang" if code is None else code] += 1
+            what = f"{DETACHED[depth]} call {k} ({name}): " + (
+                "kill" if fault == "kill" else f"error={fault}")
+            if code is None:
+                tracer.kill()
+            found = check_start(op, env, args.pidward, what, code, err, late)
+            env.reset()
+            end_tracer(tracer)
+            # The call faulted (and its descriptor's path), once the tracer is done.
+            hit = [line for line in open(os.path.join(env.dir, "report")).read().split("\n")
+                   if line.startswith("fault")]
+            at = f" ({hit[0]}{', after the launcher exited' if late else ''})" if hit else ""
+            violations += [f"{op} [{what}{at}]: {v}" for v in found]
+        return total, len(points), outcomes, violations, {
+            DETACHED[d]: len(c) for d, c in sorted(names.items())}
+    finally:
+        env.close()
+
+
 def sweep(op, args, rng):
+    if op.endswith("-bg"):
+        return sweep_detached(op, args, rng)
     env = Env(op, args.guard, args.pidward)
     try:
         counts, before = enumerate_calls(op, env, args.pidward)
@@ -447,9 +582,199 @@ def sweep(op, args, rng):
             for v in found:
                 violations.append(f"{op} [{fault}]: {v}")
             env.reset()
-        return total, len(points), outcomes, violations
+        return total, len(points), outcomes, violations, None
     finally:
         env.close()
+
+
+# ---- A ptrace tracer of its own: faults in the processes a detached start forks ----------
+#
+# strace counts `when=k` per call name and per process, and with -f it would fault every
+# process at once. The tracer below follows every process of a start (PTRACE_SEIZE with
+# fork/vfork/clone/exec events), numbers each process by its depth in the tree (0 the
+# launcher, 1 the middle process of the double fork, 2 the final process, 3+ the command)
+# and counts its system calls; at the k-th call of the process of the chosen depth it
+# either kills it (SIGKILL at the call's entry, so the call does not happen) or fails the
+# call with an errno (the call is skipped: orig_rax = -1 at entry, rax = -errno at exit).
+# It writes `fault CALL PATH` to its report file when the fault fires, `reported` once the
+# final process has written its success report to the status pipe (a message `O`, `R` or
+# `X`: daemon/report.rs) and `exit CODE` when the launcher ends, then goes on serving the
+# other processes until none is left (they run normally while the sweep checks them, and are
+# never left stopped).
+
+
+PTRACE_SYSCALL, PTRACE_GETREGS, PTRACE_SETREGS = 24, 12, 13
+PTRACE_GETEVENTMSG, PTRACE_SEIZE = 0x4201, 0x4206
+OPT_SYSGOOD, OPT_FORK, OPT_VFORK, OPT_CLONE, OPT_EXEC = 1, 2, 4, 8, 16
+EV_FORK, EV_VFORK, EV_CLONE, EV_EXEC, EV_STOP = 1, 2, 3, 4, 128
+WALL = 0x40000000
+ORIG_RAX, RAX, RSI, RDI = 15, 10, 13, 14  # indices in struct user_regs_struct (x86_64)
+ROLES = {0: "launcher", 1: "middle", 2: "final"}
+
+
+def syscall_names():
+    """x86_64 system call numbers to names, from the kernel headers."""
+    names = {}
+    try:
+        for line in open("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"):
+            if m := re.match(r"#define __NR_(\w+) (\d+)", line):
+                names[int(m.group(2))] = m.group(1)
+    except OSError:
+        pass
+    return names
+
+
+def fd_path(tid, fd):
+    """What descriptor `fd` of `tid` names (for a call's first argument), or "-"."""
+    try:
+        return os.readlink(f"/proc/{tid}/fd/{fd}")
+    except (OSError, ValueError):
+        return "-"
+
+
+def peek(tid, addr):
+    """The byte at `addr` in `tid`'s memory, or b"?"."""
+    try:
+        with open(f"/proc/{tid}/mem", "rb", buffering=0) as mem:
+            mem.seek(addr)
+            return mem.read(1) or b"?"
+    except (OSError, ValueError, OverflowError):
+        return b"?"
+
+
+class Ptrace:
+    def __init__(self):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.restype = ctypes.c_long
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p,
+                                     ctypes.c_void_p]
+
+    def __call__(self, req, pid, addr=0, data=0):
+        r = self.libc.ptrace(req, pid, ctypes.c_void_p(addr), ctypes.c_void_p(data))
+        if r == -1:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return r
+
+    def regs(self, pid):
+        buf = ctypes.create_string_buffer(27 * 8)
+        self(PTRACE_GETREGS, pid, 0, ctypes.addressof(buf))
+        return buf
+
+    def get(self, pid, index):
+        return struct.unpack_from("q", self.regs(pid), index * 8)[0]
+
+    def set(self, pid, index, value):
+        buf = self.regs(pid)
+        struct.pack_into("q", buf, index * 8, value)
+        self(PTRACE_SETREGS, pid, 0, ctypes.addressof(buf))
+
+    def event_msg(self, pid):
+        out = ctypes.c_ulong()
+        self(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(out))
+        return out.value
+
+
+def tracer_main(depth, k, fault, report, mark, cmd):
+    """`fault_sweep.py --tracer DEPTH K FAULT REPORT MARK -- CMD...`: runs CMD (with the
+    marker MARK=VALUE in its environment) and faults the k-th call of the process at DEPTH
+    (FAULT: kill, or an errno name such as EIO; or count: every process's calls are written
+    to REPORT as `DEPTH NAME` lines, and nothing is faulted). Threads other than a process's
+    first are followed but neither counted nor faulted."""
+    pt = Ptrace()
+    names = syscall_names()
+    report = open(report, "w", buffering=1)
+    key, value = mark.split("=", 1)
+    env = dict(os.environ, **{key: value})
+    root = os.fork()
+    if root == 0:
+        os.kill(os.getpid(), signal.SIGSTOP)
+        os.execve(cmd[0], cmd, env)
+    os.waitpid(root, os.WUNTRACED)
+    pt(PTRACE_SEIZE, root, 0, OPT_SYSGOOD | OPT_FORK | OPT_VFORK | OPT_CLONE | OPT_EXEC)
+    os.kill(root, signal.SIGCONT)
+    # Per thread: its depth, its calls so far, whether it is inside a call, and the errno to
+    # put in the result of the call it is in (an injected error).
+    depth_of, calls, insys, fail = {root: 0}, {root: None}, {root: False}, {}
+    early = set()  # stops of new threads reported before their parent's event
+    errno = 0 if fault in ("kill", "count") else getattr(__import__("errno"), fault)
+    fired = reported = False
+    writing = {}  # the final process is in a write(2) to a pipe: its report to the launcher
+
+    def resume(tid, sig=0):
+        try:
+            pt(PTRACE_SYSCALL, tid, 0, sig)
+        except OSError:
+            pass  # killed in the meantime
+
+    while depth_of:
+        try:
+            tid, status = os.waitpid(-1, WALL)
+        except ChildProcessError:
+            break
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            if tid == root:
+                code = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
+                        else 128 + os.WTERMSIG(status))
+                report.write(f"exit {code}\n")
+            for d in (depth_of, calls, insys, fail):
+                d.pop(tid, None)
+            continue
+        if not os.WIFSTOPPED(status):
+            continue
+        sig, event = os.WSTOPSIG(status), status >> 16
+        if tid not in depth_of:
+            early.add(tid)
+            continue
+        if sig == signal.SIGTRAP | 0x80:
+            if not insys[tid]:
+                insys[tid] = True
+                if depth_of[tid] == 2 and not reported and calls[tid] is not None:
+                    nr, fd = pt.get(tid, ORIG_RAX), pt.get(tid, RDI)
+                    if (names.get(nr) == "write" and fd_path(tid, fd).startswith("pipe:")
+                            and peek(tid, pt.get(tid, RSI)) in b"ORX"):
+                        writing[tid] = True
+                if calls[tid] is not None:
+                    calls[tid] += 1
+                    if fault == "count":
+                        report.write(f"{depth_of[tid]} "
+                                     f"{names.get(pt.get(tid, ORIG_RAX), '?')}\n")
+                    elif depth_of[tid] == depth and calls[tid] == k and not fired:
+                        fired = True
+                        report.write(f"fault {names.get(pt.get(tid, ORIG_RAX), '?')} "
+                                     f"{fd_path(tid, pt.get(tid, RDI))}\n")
+                        if fault == "kill":
+                            os.kill(tid, signal.SIGKILL)
+                        else:
+                            pt.set(tid, ORIG_RAX, -1)
+                            fail[tid] = errno
+            else:
+                insys[tid] = False
+                if tid in fail:
+                    pt.set(tid, RAX, -fail.pop(tid))
+                if writing.pop(tid, False) and pt.get(tid, RAX) > 0:
+                    reported = True  # the final process's report is on its way
+                    report.write("reported\n")
+            resume(tid)
+        elif sig == signal.SIGTRAP and event in (EV_FORK, EV_VFORK, EV_CLONE):
+            new = pt.event_msg(tid)
+            thread = event == EV_CLONE and os.path.exists(f"/proc/{tid}/task/{new}")
+            depth_of[new] = depth_of[tid] + (0 if thread else 1)
+            calls[new], insys[new] = (None if thread else 0), False
+            if new in early:
+                early.discard(new)
+                resume(new)
+            resume(tid)
+        elif sig == signal.SIGTRAP and event == EV_EXEC:
+            if tid == root and calls[tid] is None:
+                calls[tid] = 0  # the launcher's calls count from its own program on
+            insys[tid] = True  # the next stop is execve's return
+            resume(tid)
+        elif event == EV_STOP:
+            resume(tid)  # the first stop of a new process (or a group stop, not used here)
+        else:
+            resume(tid, sig)  # a signal, delivered as it came
+    report.close()
 
 
 def main():
@@ -461,18 +786,33 @@ def main():
                     help="kill: SIGKILL at the call; error: EIO, ENOMEM...; eintr: EINTR")
     ap.add_argument("--sample", type=int, default=0, help="runs per operation (0: all)")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--calls", default="", help="OP-bg: only calls of these names")
+    ap.add_argument("--after", default="",
+                    help="OP-bg: only calls after a process's first call of this name")
+    ap.add_argument("--errors", default="", help="OP-bg: only these errors (EIO,...)")
+    ap.add_argument("--roles", default="middle,final", help="OP-bg: the processes faulted")
+    ap.add_argument("--start-only", action="store_true",
+                    help="OP-bg: only the final process's calls up to its report")
+    ap.add_argument("--point", default="",
+                    help="OP-bg: replay one point, ROLE:K:FAULT (final:177:EIO, middle:3:kill)")
+    ap.add_argument("--repeat", type=int, default=1, help="with --point: runs")
     ap.add_argument("--pidward", default=os.path.join(target, "pidward"))
     ap.add_argument("--guard", default=os.path.join(target, "pidward-test-guard"))
     args = ap.parse_args()
+    args.pidward, args.guard = os.path.abspath(args.pidward), os.path.abspath(args.guard)
     args.faults = set(args.faults.split(","))
+    args.calls, args.errors = set(filter(None, args.calls.split(","))), set(
+        filter(None, args.errors.split(",")))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     print(f"seed {seed}")
     failed = False
     for op in args.ops.split(","):
-        total, ran, outcomes, violations = sweep(op, args, rng)
+        total, ran, outcomes, violations, calls = sweep(op, args, rng)
         shown = ", ".join(f"exit {c}: {n}" for c, n in sorted(outcomes.items(), key=str))
-        print(f"{op}: {total} points, {ran} runs ({shown}), {len(violations)} violations")
+        per = f" (calls: {', '.join(f'{r} {n}' for r, n in calls.items())})" if calls else ""
+        print(f"{op}: {total} points{per}, {ran} runs ({shown}), "
+              f"{len(violations)} violations")
         for v in violations:
             print("  " + v)
         failed |= bool(violations)
@@ -481,4 +821,9 @@ def main():
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    main()
+    if sys.argv[1:2] == ["--tracer"]:
+        d, n, f, rep, m = sys.argv[2:7]
+        assert sys.argv[7] == "--"
+        tracer_main(int(d), int(n), f, rep, m, sys.argv[8:])
+    else:
+        main()

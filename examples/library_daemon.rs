@@ -8,8 +8,9 @@
 //!
 //! As root and before any thread, it takes the PID file (locked now, written once the final
 //! PID is known) and binds the socket (a port below 1024 is fine); then it detaches, drops to
-//! `nobody`, and reports ready. The command returns 0 only then, and otherwise fails with the
-//! step that went wrong (exit 1 and a message; also when the PID file is held): when it has returned, the socket answers.
+//! `nobody`, and reports ready. The command returns 0 only then, so the socket answers as soon
+//! as it has returned; otherwise it exits 1 with the step that went wrong, or the holder of the
+//! PID file.
 
 use std::io::Write;
 use std::net::TcpListener;

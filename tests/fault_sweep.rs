@@ -5,8 +5,13 @@
 //! `pidward lock`, `pidward run -p F -- true`, `pidward run -d -p F --ready notify` and a
 //! `Daemon` start (the test helper's `daemon`) get a random sample of kills and errors (the
 //! seed is printed, so a failure can be replayed with `--seed`); `PidFile` and `LockFile`
-//! acquire + release (through the test helper) get every point. The script checks the PID-file invariants after each run;
-//! any violation fails the test with the list. The whole sweep is `bench/fault_sweep.py`.
+//! acquire + release (through the test helper) get every point. The processes that a detached
+//! start forks (`runready-bg`, `daemon-bg`: the middle one of the double fork and the final
+//! one, faulted through the script's own ptrace tracer) get every point of the middle process
+//! and a sample of the final one's start, and the reads of the notify sender's
+//! `/proc/PID/stat` each fail once with EIO (a lost `READY=1` made the start hang until its
+//! timeout). The script checks the PID-file invariants after each run; any violation fails
+//! the test with the list. The whole sweep is `bench/fault_sweep.py`.
 
 #![cfg(feature = "test-helpers")]
 
@@ -61,4 +66,33 @@ fn a_detached_start_with_readiness_survives_a_sample_of_kills_and_errors() {
 #[test]
 fn a_library_daemon_start_survives_a_sample_of_kills_and_errors() {
     sweep(&["--ops", "daemon", "--sample", "25"]);
+}
+
+#[test]
+fn the_detached_processes_of_a_start_survive_kills_and_errors() {
+    sweep(&["--ops", "runready-bg,daemon-bg", "--roles", "middle"]);
+    sweep(&[
+        "--ops",
+        "daemon-bg,runready-bg",
+        "--start-only",
+        "--sample",
+        "20",
+    ]);
+}
+
+#[test]
+fn ready_survives_a_failed_read_of_the_senders_proc_stat() {
+    sweep(&[
+        "--ops",
+        "runready-bg",
+        "--faults",
+        "error",
+        "--errors",
+        "EIO",
+        "--calls",
+        "read",
+        "--after",
+        "recvmsg",
+        "--start-only",
+    ]);
 }

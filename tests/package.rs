@@ -109,7 +109,9 @@ fn the_debian_package_installs_a_working_pidward_with_man_pages_and_completions(
         ex=/usr/share/doc/pidward/examples
         test -x $ex/init.d/app && test -f $ex/cron.d/backup
         # The installed unit names the installed binary and man page: systemd accepts it.
-        if command -v systemd-analyze >/dev/null; then systemd-analyze verify $ex/app.service 2>&1; fi
+        if command -v systemd-analyze >/dev/null; then
+            systemd-analyze verify $ex/app.service 2>&1
+        fi
         echo examples
         dpkg -r pidward >/dev/null
         test ! -e /usr/bin/pidward && echo removed

@@ -7,8 +7,8 @@
 //! | recipe | test |
 //! |---|---|
 //! | `cron/backup` | each job line twice at once: one runs, the other exits 1 in silence |
-//! | `container/Dockerfile` | Docker if a daemon answers, else its `ENTRYPOINT` as PID 1 of a PID namespace |
-//! | `systemd/app.service` | `systemd-analyze verify`; `ExecStart` with a `NotifyAccess=main` listener |
+//! | `container/Dockerfile` | Docker if a daemon answers, else `ENTRYPOINT` as PID 1 (unshare) |
+//! | `systemd/app.service` | `systemd-analyze verify`; `ExecStart`, `NotifyAccess=main` |
 //! | `sysvinit/app` | each action's LSB exit code |
 //! | `examples/library_daemon.rs` | as root: PID file, serving once started, credentials |
 

@@ -293,10 +293,34 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
     false
 }
 
-/// The parent PID of `pid`, from `/proc/PID/stat`.
+/// The parent PID of `pid`, from `/proc/PID/stat`; `None` if the process is gone, or its
+/// record cannot be read on a third try. A read that fails otherwise than "no such process"
+/// (EIO, ENOMEM, EAGAIN) says nothing about where the process is, so it is tried again
+/// rather than taken for "outside the tree": that would drop the `READY=1` of the command
+/// itself, and the start would fail as "did not declare readiness".
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = crate::sys::proc_stat::read(i32::try_from(pid).ok()?).ok()?;
-    u32::try_from(stat.ppid).ok()
+    let pid = i32::try_from(pid).ok()?;
+    for _ in 0..2 {
+        match crate::sys::proc_stat::read(pid) {
+            Ok(stat) => return u32::try_from(stat.ppid).ok(),
+            Err(e) if e.raw_os_error().is_none() || gone(&e) => return None,
+            Err(_) => {}
+        }
+    }
+    match crate::sys::proc_stat::read(pid) {
+        Ok(stat) => u32::try_from(stat.ppid).ok(),
+        Err(e) => {
+            if !gone(&e) {
+                tracing::warn!(pid, "cannot place a notify sender in the tree: {e}");
+            }
+            None
+        }
+    }
+}
+
+/// Whether a failed read of `/proc/PID/...` means that the process is gone.
+fn gone(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `pidward`: the command-line face of the pidward library.
 //!
 //! One file per subcommand; each parses its own arguments with clap and calls the library,
-//! except `lock`, which reads them as flock(1) does (and answers to the name `flock`). Usage
+//! except `lock`, which reads them as flock(1) does (and answers to the name `flock`), before
+//! any clap `Command` is built. `cli.rs` builds only the subcommand named (see there). Usage
 //! errors exit 2 (clap's convention, and the table in the README); `lock`'s exit 64, as flock's.
 //!
 //! The binary starts without std's runtime start-up (`#![no_main]`, see `startup.rs`): every
@@ -14,8 +15,7 @@
 
 use std::ffi::{c_char, c_int};
 
-use clap::{CommandFactory, Parser, Subcommand};
-
+mod cli;
 mod completions;
 mod lock;
 mod locks;
@@ -29,45 +29,7 @@ mod stop;
 mod table;
 mod version;
 
-#[derive(Parser)]
-#[command(
-    name = "pidward",
-    version,
-    long_version = version::LONG,
-    about = "Unix process lifecycle: PID files, locks, start, status, stop"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run a command while holding a file lock (flock(1)-compatible).
-    Lock(lock::Args),
-    /// Report whether the program named by a PID file is running (LSB exit codes).
-    Status(status::Args),
-    /// Stop the program named by a PID file, following a signal schedule.
-    Stop(stop::Args),
-    /// Start a command: supervise it, detach it, or exec it, with a PID file and readiness.
-    Run(run::Args),
-    /// Send a readiness notification (sd_notify protocol) to the supervisor.
-    Notify(notify::Args),
-    /// List the file locks on this machine, their holders and records (like lslocks).
-    Locks(locks::Args),
-    /// Write a shell completion script (bash, zsh, fish) to stdout.
-    Completions(completions::Args),
-    /// Write the man pages into a directory (for maintainers).
-    #[cfg(feature = "test-helpers")]
-    #[command(name = "__man", hide = true)]
-    Man(man::Args),
-}
-
-/// The whole command line as clap sees it, with `lock` described by its own option table:
-/// what completions and man pages are generated from.
-fn command() -> clap::Command {
-    Cli::command().mut_subcommand("lock", |_| lock::doc::command())
-}
+use cli::{Parsed, command};
 
 /// The C entry point, called by the C runtime with the process's arguments, which std reads
 /// on its own (glibc passes them to std's `.init_array` hook), so `argc` and `argv` go unused.
@@ -84,17 +46,16 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     if args.get(1).is_some_and(|a| a == "lock") {
         std::process::exit(lock::main(lock::Name::pidward(), &args[2..]).into());
     }
-    let cli = Cli::parse_from(args);
-    let code = match cli.command {
-        Command::Lock(stub) => lock::main(lock::Name::pidward(), &stub.args),
-        Command::Status(args) => status::main(args),
-        Command::Stop(args) => stop::main(args),
-        Command::Run(args) => run::main(args),
-        Command::Notify(args) => notify::main(args),
-        Command::Locks(args) => locks::main(args),
-        Command::Completions(args) => completions::main(args),
+    let code = match cli::parse(args) {
+        Parsed::Lock(stub) => lock::main(lock::Name::pidward(), &stub.args),
+        Parsed::Status(args) => status::main(args),
+        Parsed::Stop(args) => stop::main(args),
+        Parsed::Run(args) => run::main(args),
+        Parsed::Notify(args) => notify::main(args),
+        Parsed::Locks(args) => locks::main(args),
+        Parsed::Completions(args) => completions::main(args),
         #[cfg(feature = "test-helpers")]
-        Command::Man(args) => man::main(args),
+        Parsed::Man(args) => man::main(args),
     };
     std::process::exit(code.into())
 }
