@@ -11,7 +11,7 @@
 # Environment:
 #   BENCH_QUICK=1      smaller sizes and fewer runs (128 MiB through cat instead of 1 GiB)
 #   BENCH_GROUPS="1 5" run only these groups (1 PID file, 2 lock and status, 3 stop, 4 run, 5 process,
-#                      6 cluster lock on etcd, 7 restarts)
+#                      6 cluster lock on etcd, 7 restarts, 8 output relay)
 #   BENCH_NO_INSTALL=1 install nothing; groups whose peers are missing are skipped
 #   BENCH_PIDWARD=PATH use this pidward binary instead of target/release/pidward
 #
@@ -25,7 +25,7 @@ BIN=$OUT/bin
 LOG=$OUT/log.txt
 ROWS=$OUT/rows.tsv
 QUICK=${BENCH_QUICK:-0}
-GROUPS_WANTED=${BENCH_GROUPS:-"1 2 3 4 5 6 7"}
+GROUPS_WANTED=${BENCH_GROUPS:-"1 2 3 4 5 6 7 8"}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
 mkdir -p "$OUT" "$BIN"
@@ -786,6 +786,91 @@ CONF
         fi
     else
         skip 7b "pidward run" "$WHY_RUN"
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 8. The output relay of `pidward run`: PIPE_BYTES of 100-byte lines from `yes | head -c`
+# through relay mode into a file on disk, against the same through `cat` into the same file;
+# and the supervisor's peak RSS with and without relay mode.
+if want 8; then
+    say "8. output relay"
+    ODIR=$DISK_DIR/relay
+    mkdir -p "$ODIR"
+    LINE=$(printf '%099d' 0)
+    PRODUCE="yes $LINE | head -c $PIPE_BYTES"
+    size=$(awk -v b="$PIPE_BYTES" 'BEGIN {if (b >= 1073741824) printf "%g GiB", b/1073741824; else printf "%g MiB", b/1048576}')
+    # timed CMD...: run it, print MB/s for PIPE_BYTES (the file is removed after).
+    timed() {
+        local a b
+        rm -f "$ODIR"/out*
+        a=$(date +%s.%N)
+        "$@" </dev/null >>"$LOG" 2>&1 || return 1
+        b=$(date +%s.%N)
+        [ "$(stat -c %s "$ODIR/out")" -ge "$((PIPE_BYTES * 3 / 4))" ] || [ -e "$ODIR/out.1" ] || return 1
+        rm -f "$ODIR"/out*
+        awk -v a="$a" -v b="$b" -v n="$PIPE_BYTES" 'BEGIN {printf "%.1f", n / (b - a) / 1e6}'
+    }
+    CAT="cat > FILE"
+    RELAY="pidward run --output-max 256M:2 -o FILE (splice)"
+    STAMPED="pidward run --output-timestamps -o FILE (read/write)"
+    group 8a "$size of 100-byte lines into a file on disk (throughput)" "MB/s" "$CAT"
+    labels=("$CAT" "$RELAY" "$STAMPED")
+    declare -A relay=()
+    for ((r = 0; r < PIPE_RUNS; r++)); do
+        mapfile -t ordered < <(in_round_order "$r" "${labels[@]}")
+        for label in "${ordered[@]}"; do
+            case $label in
+            cat*) v=$(timed sh -c "$PRODUCE | cat > $ODIR/out") ;;
+            *splice*) [ $HAVE_RUN = 1 ] && v=$(timed "$PIDWARD" run -l none --output-max 256M:2 -o "$ODIR/out" -- sh -c "$PRODUCE") ;;
+            *timestamps*) [ $HAVE_RUN = 1 ] && v=$(timed "$PIDWARD" run -l none --output-timestamps -o "$ODIR/out" -- sh -c "$PRODUCE") ;;
+            esac || v=""
+            [ -n "$v" ] && relay[$label]+="$v "
+        done
+    done
+    for label in "${labels[@]}"; do
+        target=""
+        [ "$label" = "$RELAY" ] && target="ge:0.8:$CAT"
+        if [ -n "${relay[$label]:-}" ]; then
+            row 8a "$label" "$(joined ${relay[$label]})" "$target"
+        elif [ $HAVE_RUN = 0 ] && [[ $label == pidward* ]]; then
+            skip 8a "$label" "$WHY_RUN" "$target"
+        else
+            skip 8a "$label" "failed (see bench/out/log.txt)" "$target"
+        fi
+    done
+
+    # VmHWM of the supervisor once the command has written PIPE_BYTES: the fast path (the
+    # command's own O_APPEND descriptor) against relay mode.
+    FAST="-o FILE (the command's own descriptor)"
+    RELAYED="--output-max 256M:2 -o FILE (relay mode)"
+    group 8b "peak RSS of \`pidward run\` after $size of output" KiB "$FAST"
+    # hwm_after OPTION...: pidward run OPTION... -o FILE; VmHWM once the output is written.
+    hwm_after() {
+        local pid t=0 h
+        rm -f "$ODIR"/out* "$ODIR/done"
+        "$PIDWARD" run -l none "$@" -o "$ODIR/out" -- sh -c "$PRODUCE; while [ ! -e $ODIR/done ]; do sleep 0.05; done" </dev/null >>"$LOG" 2>&1 &
+        pid=$!
+        while [ "$(cat "$ODIR"/out* 2>/dev/null | wc -c)" -lt "$PIPE_BYTES" ] && [ $t -lt 6000 ]; do sleep 0.1; t=$((t + 1)); done
+        h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+        touch "$ODIR/done"
+        wait "$pid" 2>/dev/null || true
+        rm -f "$ODIR"/out* "$ODIR/done"
+        [ $t -lt 6000 ] && echo "$h"
+    }
+    if [ $HAVE_RUN = 1 ]; then
+        hf="" hr=""
+        for ((r = 0; r < 3; r++)); do
+            hf+="$(hwm_after) " hr+="$(hwm_after --output-max 256M:2) "
+        done
+        if [ -n "${hf// /}" ] && [ -n "${hr// /}" ]; then
+            row 8b "$FAST" "$(joined $hf)"
+            row 8b "$RELAYED" "$(joined $hr)" "le:1.1:$FAST"
+        else
+            skip 8b "$RELAYED" "the output was not written (see bench/out/log.txt)" "le:1.1:$FAST"
+        fi
+    else
+        skip 8b "pidward run" "$WHY_RUN"
     fi
 fi
 

@@ -52,9 +52,9 @@ complete -c pidward -n "__fish_pidward_using_subcommand run" -s g -l group -d 'R
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l chroot -d 'Change the root directory for the command' -r -F
 complete -c pidward -n "__fish_pidward_using_subcommand run" -s C -l chdir -d 'Change the working directory for the command (inside the --chroot, if any)' -r -F
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l umask -d 'The command\'s umask, in octal (e.g. 027)' -r
-complete -c pidward -n "__fish_pidward_using_subcommand run" -s o -l output -d 'Append the command\'s stdout and stderr to FILE' -r -F
-complete -c pidward -n "__fish_pidward_using_subcommand run" -l stdout -d 'Append the command\'s stdout to FILE' -r -F
-complete -c pidward -n "__fish_pidward_using_subcommand run" -l stderr -d 'Append the command\'s stderr to FILE' -r -F
+complete -c pidward -n "__fish_pidward_using_subcommand run" -s o -l output -d 'Where the command\'s stdout and stderr go: a FILE appended to, or a DEST as --log takes: syslog[:FACILITY[.LEVEL]] and journal (a record per line: stdout info, stderr err unless LEVEL says), stderr (pidward\'s), none' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l stdout -d 'Where the command\'s stdout goes (as -o)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l stderr -d 'Where the command\'s stderr goes (as -o)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l output-mode -d 'Mode of output files that pidward creates, in octal' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -s e -l env -d 'Set an environment variable for the command (repeatable)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l env-file -d 'Read KEY=VALUE lines from FILE into the command\'s environment (repeatable)' -r -F
@@ -82,11 +82,14 @@ complete -c pidward -n "__fish_pidward_using_subcommand run" -l log-mode -d 'Mod
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l log-format -d 'The lines\' format: text (the default on a terminal), logfmt (elsewhere) or json' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l log-level -d 'The least severe events logged: error, warning, info (the default) or debug (also each signal pidward passes on)' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -s T -l tag -d 'The tag of every line and the syslog identifier (default: the command\'s base name)' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l output-max -d 'Relay the command\'s output files through pidward and rotate them once past SIZE bytes (K, M, G: powers of 1024), at the end of a line, to FILE.1 ... FILE.KEEP (default 5, at most 999; the oldest is replaced). A line still running 64K past SIZE is ended there. Without it, an output file is the command\'s own O_APPEND descriptor' -r
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l reopen-on -d 'On this signal (HUP, USR2...), reopen pidward\'s own files (the log files and the relayed output files) at their paths, as after logrotate renamed them; the signal is still passed on to the command. An output file that is not relayed is reopened for the command at its next start' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l rewrite-signal -d 'Forward signal FROM as TO (dumb-init --rewrite), e.g. TERM:QUIT; TO 0 drops it (repeatable). TERM, INT and QUIT still count as a stop of pidward' -r
 complete -c pidward -n "__fish_pidward_using_subcommand run" -s d -l daemon -d 'Detach (double fork, new session); return once the command has started, or is ready with --ready. Detached, the umask defaults to 077 and the standard streams to /dev/null'
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l exec -d 'No supervisor: set up, then replace pidward with the command (which inherits the PID file\'s lock, and must keep that descriptor open to keep the lock)'
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l oknodo -d 'Exit 0 instead of 1 when the PID file shows the service already running'
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l clear-env -d 'Start the command with an empty environment (then --env-file, then --env)'
+complete -c pidward -n "__fish_pidward_using_subcommand run" -l output-timestamps -d 'Prefix each line of the command\'s output with the time it began (RFC 3339 UTC, milliseconds; in files and on stderr). Relays the output through pidward'
 complete -c pidward -n "__fish_pidward_using_subcommand run" -l signal-group -d 'Start the command in a process group of its own and forward signals to that group, not only to the command (tini -g), so that `sh -c \'app; cleanup\'` passes a TERM on'
 complete -c pidward -n "__fish_pidward_using_subcommand run" -s h -l help -d 'Print help'
 complete -c pidward -n "__fish_pidward_using_subcommand notify" -l status -d 'Describe the service\'s state: STATUS=TEXT (one line)' -r

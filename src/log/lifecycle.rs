@@ -13,7 +13,16 @@
 //! | `backoff-reset` | info | `ran` (the run was long enough for the delay to start over) |
 //! | `restart-scheduled` | info | `in`, `restarts` (so far), `failures` (in a row) |
 //! | `gave-up` | error | `why`, `failures` (the restart limit was reached) |
+//! | `reopened` | info | `signal` (`--reopen-on`: the log files and the relay's files were opened again) |
+//! | `reopen-failed` | error | `signal`, `error` (a file could not be opened again; the old one is kept) |
 //! | `exit` | info; warning for a non-zero code; error with a message | `code` (pidward's own), `error` |
+//!
+//! The output [`Relay`], when there is one, travels with the lifecycle log: the loop has one
+//! observer, whose descriptor is the relay's, and whose [`readable`](Observer::readable)
+//! moves the output. The reopen signal ([`reopen_on`](LifecycleLog::reopen_on)) is seen here
+//! as the loop reports it, and still forwarded by the loop. The count of dropped lines goes
+//! to the state file ([`StateFile::set_dropped`]), at most every [`DROPS_EVERY`] while output
+//! keeps coming, and at once when the pipes are empty.
 //!
 //! Whether an end is clean is the restart policy's judgement ([`Cause::Clean`]: code 0, the
 //! signals systemd counts as clean, the success set). Events arrive from the caller (spawned,
@@ -22,9 +31,14 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use super::{Level, Log, Record};
+use std::os::fd::BorrowedFd;
+
+use super::{Level, Log, Record, Relay};
 use crate::Signal;
-use crate::supervise::{Cause, Event, Exit, Next, Observer};
+use crate::supervise::{Cause, Event, Exit, Next, Observer, StateFile};
+
+/// How often, at most, a new count of dropped lines is written to the state file.
+pub const DROPS_EVERY: Duration = Duration::from_millis(250);
 
 /// The lifecycle of one supervised service (module docs).
 ///
@@ -58,6 +72,12 @@ pub struct LifecycleLog {
     spawned_at: Cell<Option<Instant>>,
     /// A run lasting this long starts the backoff over.
     reset_after: Cell<Option<Duration>>,
+    /// The service's output, relayed.
+    relay: Option<Relay>,
+    /// The signal that reopens the files.
+    reopen_on: Option<Signal>,
+    /// Where the count of dropped lines goes: the file, the count last written, when.
+    drops: RefCell<Option<(StateFile, u64, Instant)>>,
 }
 
 impl LifecycleLog {
@@ -70,7 +90,88 @@ impl LifecycleLog {
             failures: Cell::new(0),
             spawned_at: Cell::new(None),
             reset_after: Cell::new(None),
+            relay: None,
+            reopen_on: None,
+            drops: RefCell::new(None),
         }
+    }
+
+    /// With the service's output relayed by `relay` (module docs).
+    pub fn relay(mut self, relay: Relay) -> LifecycleLog {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// The signal on which the log's files and the relay's are opened again (default: none).
+    pub fn reopen_on(mut self, signal: Option<Signal>) -> LifecycleLog {
+        self.reopen_on = signal;
+        self
+    }
+
+    /// Removes the files the log and the relay created, for a start that failed before it
+    /// began.
+    pub fn discard(self) {
+        self.log.into_inner().discard();
+        if let Some(relay) = self.relay {
+            relay.discard();
+        }
+    }
+
+    /// The output relay, if any.
+    pub fn get_relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    /// Reports the count of dropped lines to `file` from now on.
+    pub fn report_drops(&self, file: StateFile) {
+        *self.drops.borrow_mut() = Some((file, 0, Instant::now() - DROPS_EVERY));
+        self.note_drops(true);
+    }
+
+    /// Every line dropped since the start: the log's and the relay's.
+    pub fn dropped_total(&self) -> u64 {
+        let relayed = self.relay.as_ref().map_or(0, Relay::dropped_total);
+        self.log.borrow().dropped_total() + relayed
+    }
+
+    /// Moves all the output the relay holds (the end of a run, pidward's exit), and
+    /// writes the count of drops.
+    pub fn flush(&self) {
+        if let Some(relay) = &self.relay {
+            relay.flush();
+        }
+        self.note_drops(true);
+    }
+
+    /// Writes a new count of drops to the state file, at most every [`DROPS_EVERY`] unless
+    /// `now`.
+    fn note_drops(&self, now: bool) {
+        let total = self.dropped_total();
+        let mut drops = self.drops.borrow_mut();
+        if let Some((file, last, at)) = drops.as_mut()
+            && *last != total
+            && (now || at.elapsed() >= DROPS_EVERY)
+        {
+            let _ = file.set_dropped(total);
+            (*last, *at) = (total, Instant::now());
+        }
+    }
+
+    /// Opens the files again, and says so.
+    fn reopen(&self, signal: Signal) {
+        let mut result = self.log.borrow_mut().reopen();
+        if let Some(relay) = &self.relay {
+            relay.pump();
+            let relayed = relay.reopen();
+            result = result.and(relayed);
+        }
+        let record = match result {
+            Ok(()) => Record::new(Level::Info, "reopened").field("signal", signal.to_string()),
+            Err(e) => Record::new(Level::Error, "reopen-failed")
+                .field("signal", signal.to_string())
+                .field("error", e.to_string()),
+        };
+        self.write(&record);
     }
 
     /// How long a run must last for the restart delay to start over (for `backoff-reset`).
@@ -82,6 +183,7 @@ impl LifecycleLog {
     /// Writes a record of the caller's own.
     pub fn write(&self, record: &Record) {
         self.log.borrow_mut().write(record);
+        self.note_drops(false);
     }
 
     /// The log, to reopen its files or keep its descriptors.
@@ -101,6 +203,9 @@ impl LifecycleLog {
     /// `spawned`: a run began as `pid`.
     pub fn spawned(&self, pid: u32) {
         self.pid.set(pid);
+        if let Some(relay) = &self.relay {
+            relay.set_pid(pid);
+        }
         self.spawned_at.set(Some(Instant::now()));
         let restart = self.runs.get();
         self.runs.set(restart + 1);
@@ -116,6 +221,9 @@ impl LifecycleLog {
     pub fn ready(&self, status: Option<&str>, main: Option<u32>) {
         if let Some(pid) = main {
             self.pid.set(pid);
+            if let Some(relay) = &self.relay {
+                relay.set_pid(pid);
+            }
         }
         let after = self
             .spawned_at
@@ -228,7 +336,25 @@ fn comm(pid: u32) -> Option<String> {
 }
 
 impl Observer for LifecycleLog {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.relay.as_ref().map(Relay::as_fd)
+    }
+
+    fn readable(&self) {
+        if let Some(relay) = &self.relay {
+            // Once the pipes are empty the count is written at once: no later wake-up may
+            // come to write it.
+            let drained = relay.pump();
+            self.note_drops(drained);
+        }
+    }
+
     fn event(&self, event: &Event<'_>) {
+        if let Event::Signal { signal, .. } = *event
+            && self.reopen_on == Some(signal)
+        {
+            self.reopen(signal);
+        }
         match *event {
             Event::Signal {
                 signal,

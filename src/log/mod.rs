@@ -14,6 +14,9 @@
 //! - [`Log`] is the set of sinks a supervisor writes to; [`LifecycleLog`] turns what a
 //!   supervisor sees into its events, and watches the loop as its
 //!   [`Observer`](crate::supervise::Observer).
+//! - [`Relay`] moves the service's output from pipes to files, rotated ([`Rotation`],
+//!   `--output-max`), or to sinks, from inside the supervision loop; the lifecycle log
+//!   carries it, so that the loop has one observer.
 //!
 //! ```
 //! use pidward::log::{Dest, Format, Level, Log, Record};
@@ -36,6 +39,8 @@ mod format;
 pub mod journal;
 mod lifecycle;
 mod record;
+mod relay;
+mod rotate;
 mod sink;
 pub mod stream;
 pub mod syslog;
@@ -44,7 +49,10 @@ pub use dest::{Dest, JOURNAL_SOCKET, SYSLOG_SOCKET};
 pub use format::Format;
 pub use lifecycle::LifecycleLog;
 pub use record::{Level, Record, Value};
+pub use relay::{BATCH, Relay, RelayOptions, Streams};
+pub use rotate::{DEFAULT_KEEP, LINE_MAX, MAX_KEEP, Rotation};
 pub use sink::Sink;
+pub use stream::open_output;
 
 /// A destination that could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +201,11 @@ impl Log {
     /// Lines dropped and not yet reported, over all sinks.
     pub fn dropped(&self) -> u64 {
         self.sinks.iter().map(|(_, s)| s.dropped()).sum()
+    }
+
+    /// Every line dropped since the sinks were opened.
+    pub fn dropped_total(&self) -> u64 {
+        self.sinks.iter().map(|(_, s)| s.total_dropped()).sum()
     }
 }
 

@@ -80,6 +80,8 @@ enum Kind {
 pub struct Sink {
     kind: Kind,
     dropped: u64,
+    /// Every line dropped since the sink was opened.
+    total: u64,
     /// A file this open created (taken back if the start fails).
     pub(crate) created: Option<PathBuf>,
 }
@@ -124,6 +126,7 @@ impl Sink {
         Ok(Sink {
             kind,
             dropped: 0,
+            total: 0,
             created,
         })
     }
@@ -131,6 +134,17 @@ impl Sink {
     /// How many lines were dropped since the last one that got through.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Every line dropped since the sink was opened.
+    pub fn total_dropped(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether this sink writes bytes as they are (the standard error), where a line can
+    /// carry a timestamp of its own.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.kind, Kind::Stderr(_))
     }
 
     /// Whether this sink writes nothing.
@@ -206,14 +220,27 @@ impl Sink {
 
     /// Writes one line of the service's output (with its newline) from `stream` (`stdout` or
     /// `stderr`), with `severity` unless the destination gave its own. Files and the standard
-    /// error get the bytes as they are.
+    /// error get the bytes as they are. After drops, the line that gets through is preceded
+    /// by `pidward: N lines dropped` (a datagram of its own for syslog; the journal has the
+    /// `PIDWARD_DROPPED` field instead).
     pub fn line(&mut self, line: &[u8], stream_name: &str, severity: u8, tag: &str, pid: u32) {
+        let notice = (self.dropped > 0)
+            .then(|| format!("pidward: {} lines dropped\n", self.dropped).into_bytes());
+        let with_notice = |line: &[u8]| match &notice {
+            Some(n) => [&n[..], line].concat(),
+            None => line.to_vec(),
+        };
         let sent = match &mut self.kind {
             Kind::None => true,
-            Kind::Stderr(s) => stream(s).is_some_and(|s| s.write(&fit(s, line))),
-            Kind::File(s) => s.write(line),
+            Kind::Stderr(s) => stream(s).is_some_and(|s| s.write(&fit(s, &with_notice(line)))),
+            Kind::File(s) => s.write(&with_notice(line)),
             Kind::JournalStream(s) => {
-                let mut buf = format!("<{severity}>").into_bytes();
+                let mut buf = Vec::new();
+                if let Some(n) = &notice {
+                    buf.extend_from_slice(b"<4>");
+                    buf.extend_from_slice(n);
+                }
+                buf.extend_from_slice(format!("<{severity}>").as_bytes());
                 buf.extend_from_slice(line);
                 stream(s).is_some_and(|s| s.write(&fit(s, &buf)))
             }
@@ -224,15 +251,19 @@ impl Sink {
                 rfc5424,
                 host,
             } => {
-                let pri = *facility * 8 + own.unwrap_or(severity);
-                let body = String::from_utf8_lossy(line);
                 let now = std::time::SystemTime::now();
-                let datagram = if *rfc5424 {
-                    syslog::rfc5424(pri, now, host, tag, pid, stream_name, &body)
-                } else {
-                    syslog::rfc3164(pri, now, tag, pid, &body)
+                let frame = |pri: u8, body: &[u8]| {
+                    let body = String::from_utf8_lossy(body);
+                    if *rfc5424 {
+                        syslog::rfc5424(pri, now, host, tag, pid, stream_name, &body)
+                    } else {
+                        syslog::rfc3164(pri, now, tag, pid, &body)
+                    }
                 };
-                to.send(&datagram)
+                let told = notice
+                    .as_ref()
+                    .is_none_or(|n| to.send(&frame(*facility * 8 + 4, n)));
+                told && to.send(&frame(*facility * 8 + own.unwrap_or(severity), line))
             }
             Kind::Journal(to) => {
                 let mut e = Vec::with_capacity(line.len() + 128);
@@ -256,6 +287,7 @@ impl Sink {
             self.dropped = 0;
         } else {
             self.dropped += 1;
+            self.total += 1;
         }
     }
 }

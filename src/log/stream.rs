@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// A file opened for appending, and whether this open created it.
@@ -36,10 +36,27 @@ pub struct Appended {
 ///
 /// [`open(2)`]: https://man7.org/linux/man-pages/man2/open.2.html
 pub fn open_append(path: &Path, mode: u32) -> io::Result<Appended> {
+    open_checked(path, mode, libc::O_APPEND, false)
+}
+
+/// As [`open_append`], for the service's output: a character device (`/dev/console`) is
+/// taken too.
+pub fn open_output(path: &Path, mode: u32) -> io::Result<Appended> {
+    open_checked(path, mode, libc::O_APPEND, true)
+}
+
+/// As [`open_append`] but without `O_APPEND`, for the output relay, which writes at offsets
+/// of its own (`splice(2)` refuses a file opened for appending).
+pub(crate) fn open_relayed(path: &Path, mode: u32) -> io::Result<Appended> {
+    open_checked(path, mode, 0, false)
+}
+
+/// The checked open of the three above: `append` is `O_APPEND` or 0; `devices` lets a
+/// character device through.
+fn open_checked(path: &Path, mode: u32, append: i32, devices: bool) -> io::Result<Appended> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))?;
-    let flags =
-        libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags = libc::O_WRONLY | append | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     let open = |extra: libc::c_int| {
         // SAFETY: open(2) on a NUL-terminated path; O_NONBLOCK keeps a FIFO from blocking the
         // open (it is refused below).
@@ -82,7 +99,8 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<Appended> {
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
+    let device = devices && meta.file_type().is_char_device();
+    if !meta.file_type().is_file() && !device {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",

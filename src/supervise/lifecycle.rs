@@ -3,7 +3,7 @@
 //!
 //! Each run is started, waited for until ready, then until its end; the end is classified
 //! ([`Cause`]), recorded, and handed to [`Restart::next`]; a restart waits out its delay in
-//! [`wait_backoff`] (where `TERM`, `INT` and `QUIT` end everything at once and `HUP` starts
+//! [`wait_backoff`](super::wait_backoff) (where `TERM`, `INT` and `QUIT` end everything at once and `HUP` starts
 //! the command now). The fixed rules:
 //!
 //! - **An administrative stop is never followed by a restart.** `TERM`, `INT` or `QUIT`
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::Error;
 use super::Running;
 use super::policy::Cause;
-use super::restart::{Next, Restart, Wake, wait_backoff};
+use super::restart::{Next, Restart, Wake, wait_backoff_observed};
 use super::service::{KillMode, Service, Started};
 use super::state::{Exit, Phase, State, StateFile};
 use crate::child::{Exec, Setup};
@@ -112,7 +112,7 @@ pub struct Ended {
 ///
 /// Each run is started, waited for until ready, then until its end; the end is classified
 /// ([`Cause`]), recorded, and handed to [`Restart::next`]; a restart waits out its delay in
-/// [`wait_backoff`] (where `TERM`, `INT` and `QUIT` end everything at once and `HUP` starts
+/// [`wait_backoff`](super::wait_backoff) (where `TERM`, `INT` and `QUIT` end everything at once and `HUP` starts
 /// the command now). The fixed rules:
 ///
 /// - **An administrative stop is never followed by a restart.** `TERM`, `INT` or `QUIT`
@@ -269,7 +269,7 @@ impl Lifecycle {
                     state.phase = Phase::Backoff;
                     state.next_start = Some(SystemTime::now() + delay);
                     self.record(&state);
-                    match wait_backoff(delay, &forward) {
+                    match wait_backoff_observed(delay, &forward, self.service.observe()) {
                         Ok(Wake::Elapsed | Wake::Now) => continue,
                         Ok(Wake::Stop(_)) | Err(_) => {
                             stopped = true;

@@ -24,7 +24,9 @@ use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use rustix::event::PollFlags;
+use rustix::event::{PollFd, PollFlags};
+
+use super::observe::Observe;
 
 use super::policy::{Cause, ExitSet, Policy};
 use super::sigset::{SigSet, read_siginfo};
@@ -273,6 +275,16 @@ pub const STOP_SIGNALS: [Signal; 3] = [Signal::TERM, Signal::INT, Signal::QUIT];
 /// Waits out `delay` between two runs (module docs), with the signals of `forward` blocked
 /// (as a [`Supervisor`](super::Supervisor) with `keep_blocked` leaves them).
 pub fn wait_backoff(delay: Duration, forward: &[Signal]) -> io::Result<Wake> {
+    wait_backoff_observed(delay, forward, &Observe::default())
+}
+
+/// [`wait_backoff`], telling `observe` of each signal (none is forwarded: no command runs)
+/// and polling its descriptor too (the output relay drains what orphans still write).
+pub(crate) fn wait_backoff_observed(
+    delay: Duration,
+    forward: &[Signal],
+    observe: &Observe,
+) -> io::Result<Wake> {
     let mut set = SigSet::empty();
     for s in forward.iter().chain(&STOP_SIGNALS).chain([&Signal::HUP]) {
         set.add(s.as_raw())?;
@@ -282,6 +294,7 @@ pub fn wait_backoff(delay: Duration, forward: &[Signal]) -> io::Result<Wake> {
     let deadline = Instant::now().checked_add(delay);
     loop {
         while let Some(info) = read_siginfo(&fd)? {
+            observe.signal(&info, false);
             match Signal::from_raw(info.ssi_signo as i32) {
                 Some(s) if STOP_SIGNALS.contains(&s) => return Ok(Wake::Stop(s)),
                 Some(Signal::HUP) => return Ok(Wake::Now),
@@ -291,6 +304,16 @@ pub fn wait_backoff(delay: Duration, forward: &[Signal]) -> io::Result<Wake> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(Wake::Elapsed);
         }
-        crate::sys::poll_fd_until(fd.as_fd(), PollFlags::IN, deadline)?;
+        let Some(extra) = observe.fd() else {
+            crate::sys::poll_fd_until(fd.as_fd(), PollFlags::IN, deadline)?;
+            continue;
+        };
+        let mut fds = [
+            PollFd::new(&fd, PollFlags::IN),
+            PollFd::from_borrowed_fd(extra, PollFlags::IN),
+        ];
+        if crate::notify::poll_until(&mut fds, deadline)? > 0 && !fds[1].revents().is_empty() {
+            observe.readable();
+        }
     }
 }

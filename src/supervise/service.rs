@@ -260,6 +260,11 @@ impl Service {
     }
 
     /// The supervisor and the kill mode, for the restart loop ([`super::Lifecycle`]).
+    /// The loop's observer.
+    pub(super) fn observe(&self) -> &Observe {
+        &self.observe
+    }
+
     pub(super) fn parts(&mut self) -> (&mut Supervisor, KillMode) {
         (&mut self.supervisor, self.kill_mode)
     }

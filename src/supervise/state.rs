@@ -24,6 +24,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::policy::{Cause, Policy};
@@ -197,6 +198,10 @@ pub struct State {
     pub tree: String,
     /// Recent exits, oldest first, the last one last (at most [`HISTORY`]).
     pub history: Vec<Exit>,
+    /// Lines the supervisor's logs dropped since it started (the lifecycle log and the
+    /// output relay: sinks that would have blocked, a full disk), as
+    /// [`StateFile::set_dropped`] last recorded.
+    pub dropped: u64,
 }
 
 impl State {
@@ -216,6 +221,7 @@ impl State {
             status: None,
             tree: tree.to_owned(),
             history: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -271,6 +277,7 @@ impl State {
         line("next_start", &time(self.next_start));
         line("status", self.status.as_deref().unwrap_or(""));
         line("tree", &self.tree);
+        line("dropped_lines", &self.dropped.to_string());
         for exit in &self.history {
             line("exit", &exit.encode());
         }
@@ -313,6 +320,7 @@ impl State {
                 "next_start" => s.next_start = time(&v)?,
                 "status" => s.status = (!v.is_empty()).then_some(v),
                 "tree" => s.tree = v,
+                "dropped_lines" => s.dropped = v.parse().ok()?,
                 "exit" => s.history.push(Exit::decode(&v)?),
                 _ => {} // a key of a later version
             }
@@ -404,6 +412,15 @@ pub fn path_for(pidfile: &Path) -> PathBuf {
 pub struct StateFile {
     path: PathBuf,
     temp: PathBuf,
+    /// Shared by the clones: the last state written, and the count of dropped lines the
+    /// logs reported, which every write carries.
+    shared: Arc<Mutex<Shared>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    last: Option<State>,
+    dropped: u64,
 }
 
 impl StateFile {
@@ -415,6 +432,7 @@ impl StateFile {
         StateFile {
             path,
             temp: PathBuf::from(temp),
+            shared: Arc::default(),
         }
     }
 
@@ -426,6 +444,29 @@ impl StateFile {
     /// Replaces the file with `state`: the whole text to `F.state.new` (`O_NOFOLLOW`, mode
     /// 0644), then `rename(2)` over `F.state`.
     pub fn write(&self, state: &State) -> io::Result<()> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = state.clone();
+        state.dropped = state.dropped.max(shared.dropped);
+        let written = self.write_text(&state.encode());
+        shared.last = Some(state);
+        written
+    }
+
+    /// Records the count of dropped lines (see [`State::dropped`]): it goes into every later
+    /// write, and the last state written is written again with it now.
+    pub fn set_dropped(&self, dropped: u64) -> io::Result<()> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared.dropped = dropped;
+        match &mut shared.last {
+            Some(last) if last.dropped != dropped => {
+                last.dropped = dropped;
+                self.write_text(&last.encode())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn write_text(&self, text: &str) -> io::Result<()> {
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -433,13 +474,14 @@ impl StateFile {
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&self.temp)?;
-        file.write_all(state.encode().as_bytes())?;
+        file.write_all(text.as_bytes())?;
         drop(file);
         fs::rename(&self.temp, &self.path)
     }
 
     /// Removes the file (and a temporary one left by a failed write); absent is fine.
     pub fn remove(&self) -> io::Result<()> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).last = None;
         let _ = fs::remove_file(&self.temp);
         match fs::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

@@ -26,6 +26,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use pidward::child::{Exec, Setup, Stdio, Step};
+use pidward::log::Dest;
 use pidward::pidfile::{self, PidFile};
 use pidward::privileges::Credentials;
 
@@ -123,6 +124,7 @@ fn run(args: Options) -> Result<u8, Failure> {
         (true, false) => supervised::detached(plan),
         (_, true) => exec::exec(plan),
     };
+    life.flush();
     match &result {
         Ok(code) => life.exit(*code, None),
         Err(f) => life.exit(f.code, f.message.as_deref()),
@@ -196,17 +198,17 @@ impl Plan {
         cmd
     }
 
-    /// The stdout and stderr files, if any.
-    fn output_files(&self) -> (Option<&Path>, Option<&Path>) {
-        match &self.args.output {
-            Some(both) => (Some(both), Some(both)),
-            None => (self.args.stdout.as_deref(), self.args.stderr.as_deref()),
-        }
+    /// Where stdout and stderr go, if anywhere else than pidward's own.
+    fn output_dests(&self) -> (Option<&Dest>, Option<&Dest>) {
+        logging::output_dests(&self.args)
     }
 
     /// The file the command's stderr goes to, for quoting its tail when it fails.
     fn stderr_file(&self) -> Option<PathBuf> {
-        self.output_files().1.map(|p| self.absolute(p))
+        match self.output_dests().1 {
+            Some(Dest::File(p)) => Some(self.absolute(p)),
+            _ => None,
+        }
     }
 
     /// The steps every mode applies to the command: root, directory, umask, limits, user.
@@ -238,14 +240,10 @@ impl Plan {
         setup
     }
 
-    /// The output files as [`Stdio`] for stdout and stderr (`None`: not redirected).
-    fn output_stdio(&self) -> (Option<Stdio>, Option<Stdio>) {
-        let mode = self.args.output_mode;
-        let (out, err) = self.output_files();
-        (
-            out.map(|p| Stdio::append(self.absolute(p)).mode(mode)),
-            err.map(|p| Stdio::append(self.absolute(p)).mode(mode)),
-        )
+    /// Stdout and stderr as [`Stdio`] (`None`: not redirected): those that go through the
+    /// output relay (`relayed`), or the others.
+    fn output_stdio(&self, relayed: bool) -> (Option<Stdio>, Option<Stdio>) {
+        logging::stdio(self, relayed)
     }
 
     /// Acquires a PID file. Already running: exit 1 naming the holder (0 with `--oknodo`).

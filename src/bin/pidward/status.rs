@@ -149,6 +149,7 @@ fn service_json(s: &State) -> serde_json::Value {
         "last_exit": s.last_exit().map(exit_json),
         "status": s.status,
         "tree": s.tree,
+        "dropped_lines": s.dropped,
         "history": s.history.iter().map(exit_json).collect::<Vec<_>>(),
         "summary": s.summary(),
     })

@@ -80,17 +80,20 @@ pub struct Options {
     #[arg(long, value_name = "MODE", value_parser = parse_umask)]
     pub umask: Option<u32>,
 
-    /// Append the command's stdout and stderr to FILE.
-    #[arg(short = 'o', long, value_name = "FILE", conflicts_with_all = ["stdout", "stderr"])]
-    pub output: Option<PathBuf>,
+    /// Where the command's stdout and stderr go: a FILE appended to, or a DEST as --log
+    /// takes: syslog[:FACILITY[.LEVEL]] and journal (a record per line: stdout info, stderr
+    /// err unless LEVEL says), stderr (pidward's), none.
+    #[arg(short = 'o', long, value_name = "FILE|DEST", conflicts_with_all = ["stdout", "stderr"],
+        value_parser = super::log_args::parse_dest)]
+    pub output: Option<pidward::log::Dest>,
 
-    /// Append the command's stdout to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub stdout: Option<PathBuf>,
+    /// Where the command's stdout goes (as -o).
+    #[arg(long, value_name = "FILE|DEST", value_parser = super::log_args::parse_dest)]
+    pub stdout: Option<pidward::log::Dest>,
 
-    /// Append the command's stderr to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub stderr: Option<PathBuf>,
+    /// Where the command's stderr goes (as -o).
+    #[arg(long, value_name = "FILE|DEST", value_parser = super::log_args::parse_dest)]
+    pub stderr: Option<pidward::log::Dest>,
 
     /// Mode of output files that pidward creates, in octal.
     #[arg(long, value_name = "MODE", value_parser = parse_umask, default_value = "640")]

@@ -18,7 +18,7 @@ pub fn exec(plan: Plan) -> Result<u8, Failure> {
     let report = if plan.args.daemon { None } else { dup_stderr() };
     // Detached, the launcher waits for the exec: end of file after the exec announcement.
     let mut setup = plan.command_setup();
-    let (out, err) = plan.output_stdio();
+    let (out, err) = plan.output_stdio(false);
     if let Some(out) = out {
         setup = setup.stdout(out);
     }

@@ -1,7 +1,9 @@
 //! The logging options of `pidward run`: the lifecycle log (`--log`) and the service's output
-//! relay (`--output-max`, `--output-timestamps`, `--reopen-on`), and their parsers.
+//! relay (`--output-max`, `--output-timestamps`, `--reopen-on`), and their parsers. (`-o`,
+//! `--stdout` and `--stderr`, with the same DEST grammar, are among the command's set-up
+//! options.)
 
-use pidward::log::{Dest, Format, Level};
+use pidward::log::{Dest, Format, Level, Rotation};
 
 /// The logging options, flattened into `pidward run`'s under a heading of their own.
 #[derive(clap::Args, Debug)]
@@ -32,6 +34,30 @@ pub struct LogArgs {
     /// The tag of every line and the syslog identifier (default: the command's base name).
     #[arg(short = 'T', long, value_name = "NAME")]
     pub tag: Option<String>,
+
+    /// Relay the command's output files through pidward and rotate them once past SIZE bytes
+    /// (K, M, G: powers of 1024), at the end of a line, to FILE.1 ... FILE.KEEP (default 5,
+    /// at most 999; the oldest is replaced). A line still running 64K past SIZE is ended
+    /// there. Without it, an output file is the command's own O_APPEND descriptor.
+    #[arg(long, value_name = "SIZE[:KEEP]", value_parser = parse_rotation)]
+    pub output_max: Option<Rotation>,
+
+    /// Prefix each line of the command's output with the time it began (RFC 3339 UTC,
+    /// milliseconds; in files and on stderr). Relays the output through pidward.
+    #[arg(long)]
+    pub output_timestamps: bool,
+
+    /// On this signal (HUP, USR2...), reopen pidward's own files (the log files and the relayed
+    /// output files) at their paths, as after logrotate renamed them; the signal is still
+    /// passed on to the command. An output file that is not relayed is reopened for the
+    /// command at its next start.
+    #[arg(long, value_name = "SIG", value_parser = super::args::parse_signal)]
+    pub reopen_on: Option<pidward::Signal>,
+}
+
+/// `SIZE[:KEEP]`.
+pub fn parse_rotation(s: &str) -> Result<Rotation, String> {
+    s.parse()
 }
 
 /// A destination (`pidward::log::Dest`'s grammar).

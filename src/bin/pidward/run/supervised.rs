@@ -6,7 +6,7 @@
 
 use std::os::fd::AsFd;
 
-use pidward::child::Setup;
+use pidward::child::{Setup, Stdio};
 use pidward::daemon::{Daemon, Started};
 use pidward::notify::Notifier;
 use pidward::pidfile::PidFile;
@@ -26,13 +26,9 @@ pub fn foreground(plan: Plan) -> Result<u8, Failure> {
     };
     // Built anew for each run (a restart gets the same set-up).
     let setup = || {
-        let (out, err) = plan.output_stdio();
         let mut setup = plan.command_setup();
-        if let Some(out) = out {
-            setup = setup.stdout(out);
-        }
-        if let Some(err) = err {
-            setup = setup.stderr(err);
+        for relayed in [false, true] {
+            setup = with_stdio(setup, plan.output_stdio(relayed));
         }
         setup
     };
@@ -56,14 +52,7 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     };
     // The detached supervisor's own streams go where the command's should: the command
     // inherits them.
-    let mut own = Setup::new();
-    let (out, err) = plan.output_stdio();
-    if let Some(out) = out {
-        own = own.stdout(out);
-    }
-    if let Some(err) = err {
-        own = own.stderr(err);
-    }
+    let mut own = with_stdio(Setup::new(), plan.output_stdio(false));
     if let Some(mask) = plan.args.umask {
         own = own.umask(mask);
     }
@@ -75,6 +64,11 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
         own = own.keep_fd(fd);
     }
     drop(log);
+    let relay_fds = plan.life.get_relay().map(|r| r.fds()).unwrap_or_default();
+    for &fd in &relay_fds {
+        // SAFETY: the relay, which the plan holds, keeps these open past the start.
+        own = own.keep_fd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+    }
     let mut daemon = Daemon::new(own).report_ready(true);
     if let Some(pf) = pid_file {
         daemon = daemon.pid_file(pf);
@@ -84,11 +78,22 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     // Paths in the set-up are absolute (made so against the caller's directory).
     supervise(
         &plan,
-        &|| plan.command_setup(),
+        &|| with_stdio(plan.command_setup(), plan.output_stdio(true)),
         child_pid_file,
         &mut Reporter::Detached(&mut detached),
     )
     // Dropping `detached` removes the PID file.
+}
+
+/// `setup` with stdout and stderr redirected where given.
+fn with_stdio(mut setup: Setup, (out, err): (Option<Stdio>, Option<Stdio>)) -> Setup {
+    if let Some(out) = out {
+        setup = setup.stdout(out);
+    }
+    if let Some(err) = err {
+        setup = setup.stderr(err);
+    }
+    setup
 }
 
 /// How much of a detached command's stderr is kept until it is ready.
@@ -191,7 +196,7 @@ fn supervise(
     );
     // Detached with nowhere to write it, the command's stderr is kept until it is ready, for
     // the launcher to quote if the start fails.
-    if matches!(report, Reporter::Detached(_)) && plan.stderr_file().is_none() {
+    if matches!(report, Reporter::Detached(_)) && plan.output_dests().1.is_none() {
         service = service.capture_stderr(STDERR_TAIL);
     }
     if let Some(timeout) = plan.args.watchdog {
@@ -199,7 +204,9 @@ fn supervise(
     }
     let mut lifecycle = Lifecycle::new(service, plan.restart()).first_start_final(plan.args.daemon);
     if let Some(path) = &plan.args.pidfile {
-        lifecycle = lifecycle.state_file(StateFile::beside(&plan.absolute(path)));
+        let file = StateFile::beside(&plan.absolute(path));
+        plan.life.report_drops(file.clone());
+        lifecycle = lifecycle.state_file(file);
     }
     let mut events = Events {
         plan,
@@ -209,6 +216,8 @@ fn supervise(
         child_pid_file: &mut child_pid_file,
     };
     let result = lifecycle.run(|| (plan.command(), make_setup()), &mut events);
+    // What the last run wrote is in its files before its failure quotes them.
+    plan.life.flush();
     let result = match result {
         Ok(ended) => Ok(ended.code),
         Err(e) => Err(events.report.fail(e, lifecycle.stderr_tail())),
@@ -263,6 +272,7 @@ impl supervise::Events for Events<'_, '_> {
     }
 
     fn ended(&mut self, exit: &supervise::Exit, next: supervise::Next) {
+        self.plan.life.flush();
         self.plan.life.ended(exit, next);
     }
 }
