@@ -36,9 +36,18 @@ fn demo_path() -> PathBuf {
                 cargo.args(["--profile", other]);
             }
         }
-        if cfg!(feature = "process") {
-            cargo.args(["--features", "process"]);
-        }
+        // The features this test was built with, so that the library is not built again
+        // with fewer (which, under `--all-features`, would thrash the shared target dir).
+        let features: Vec<&str> = [
+            ("cli", cfg!(feature = "cli")),
+            ("etcd", cfg!(feature = "etcd")),
+            ("process", cfg!(feature = "process")),
+            ("test-helpers", cfg!(feature = "test-helpers")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        cargo.args(["--no-default-features", "--features", &features.join(",")]);
         assert!(
             cargo.status().unwrap().success(),
             "cannot build supervise_demo"
@@ -311,8 +320,9 @@ fn child_gets_a_clean_slate() {
 
 #[test]
 fn a_signal_that_arrives_during_spawn_is_forwarded_not_fatal() {
-    // The child sends TERM and USR1 to the supervisor between fork and exec, while `spawn`
-    // has not returned: the supervisor must survive and pass them on once the child runs.
+    // TERM and USR1 reach the supervisor while the child is held between clone and exec, so
+    // `spawn_exec` has not returned: the supervisor must survive and pass them on once the
+    // child runs.
     // (The demo is built first: the window is for the run, not for the build.)
     demo_path();
     let start = Instant::now();
