@@ -2,6 +2,8 @@
 //! `examples/supervise_demo.rs`: a process that blocks signals and forks must not be the
 //! multithreaded test harness.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -36,18 +38,11 @@ fn demo_path() -> PathBuf {
                 cargo.args(["--profile", other]);
             }
         }
-        // The features this test was built with, so that the library is not built again
-        // with fewer (which, under `--all-features`, would thrash the shared target dir).
-        let features: Vec<&str> = [
-            ("cli", cfg!(feature = "cli")),
-            ("etcd", cfg!(feature = "etcd")),
-            ("process", cfg!(feature = "process")),
-            ("test-helpers", cfg!(feature = "test-helpers")),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
-        cargo.args(["--no-default-features", "--features", &features.join(",")]);
+        cargo.args([
+            "--no-default-features",
+            "--features",
+            &support::run::features(),
+        ]);
         assert!(
             cargo.status().unwrap().success(),
             "cannot build supervise_demo"
