@@ -841,9 +841,10 @@ if want 8; then
     done
 
     # VmHWM of the supervisor once the command has written PIPE_BYTES: the fast path (the
-    # command's own O_APPEND descriptor) against relay mode.
+    # command's own O_APPEND descriptor) against relay mode (no rotation, so that the whole
+    # output stays to be counted).
     FAST="-o FILE (the command's own descriptor)"
-    RELAYED="--output-max 256M:2 -o FILE (relay mode)"
+    RELAYED="--output-max 2G:2 -o FILE (relay mode)"
     group 8b "peak RSS of \`pidward run\` after $size of output" KiB "$FAST"
     # hwm_after OPTION...: pidward run OPTION... -o FILE; VmHWM once the output is written.
     hwm_after() {
@@ -861,7 +862,7 @@ if want 8; then
     if [ $HAVE_RUN = 1 ]; then
         hf="" hr=""
         for ((r = 0; r < 3; r++)); do
-            hf+="$(hwm_after) " hr+="$(hwm_after --output-max 256M:2) "
+            hf+="$(hwm_after) " hr+="$(hwm_after --output-max 2G:2) "
         done
         if [ -n "${hf// /}" ] && [ -n "${hr// /}" ]; then
             row 8b "$FAST" "$(joined $hf)"

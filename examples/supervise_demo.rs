@@ -10,18 +10,24 @@
 //!
 //! Prints `pid=N` once the command runs, then `status=CODE`, and exits with that code.
 //! `--ignore` sets `SIG_IGN` for those signals before spawning, `--block` blocks them;
-//! `--raise-in-child` makes the child send them to us between fork and exec, that is, while
-//! we are inside `spawn`; `--manual` runs its own
+//! `--raise-in-child` makes them arrive between the clone and the exec, that is, while we are
+//! inside `spawn_exec`; `--manual` runs its own
 //! `poll(2)` loop over `pidfd()` and `signal_fd()` instead of `wait()`; `--report` prints the
 //! signal mask (`SigBlk` of /proc/self/status) and the `SIGCHLD` disposition before and after,
 //! and how many exited children are left unreaped at the end.
 
 use std::io::Write;
-use std::process::{Command, ExitCode};
+use std::os::fd::OwnedFd;
+use std::process::ExitCode;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use pidward::Signal;
-use pidward::supervise::{Supervisor, exit_code};
+use pidward::child::{Exec, Setup};
+use pidward::supervise::{Error, Supervisor, exit_code};
 use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fs::{OFlags, fcntl_setfl as set_status_flags};
+use rustix::pipe::{PipeFlags, pipe_with};
 
 fn signals(list: &str) -> Vec<Signal> {
     list.split(',')
@@ -66,6 +72,61 @@ fn zombie_children() -> usize {
         .count()
 }
 
+/// The kind of a spawn error, as std would report it (`NotFound`, `PermissionDenied`, ...).
+fn error_kind(e: &Error) -> std::io::ErrorKind {
+    match e {
+        Error::Setup(step) => step.os_error().kind(),
+        Error::Loop { source, .. } => source.kind(),
+        other => panic!("unexpected spawn error {other}"),
+    }
+}
+
+/// `--raise-in-child`: makes the child's first set-up step wait, between clone and exec, until
+/// a thread of ours has sent `signals` to this process, while `spawn_exec` has not returned.
+///
+/// That step is the cgroup join, given a pipe filled to the brim instead of a `cgroup.procs`
+/// file: the child's `write(2)` of "0" blocks. The thread waits until the main thread has a
+/// child (the clone happened, so the recording handlers are in place), sends the signals
+/// (they reach the thread itself: the spawning thread blocks every signal around the clone),
+/// then reads the pipe, which lets the child go on to exec.
+fn raise_during_spawn(setup: Setup, signals: Vec<Signal>) -> (Setup, JoinHandle<OwnedFd>) {
+    let (read, write) = pipe_with(PipeFlags::CLOEXEC).unwrap();
+    set_status_flags(&write, OFlags::NONBLOCK).unwrap();
+    let chunk = [0u8; 4096];
+    loop {
+        match rustix::io::write(&write, &chunk) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(e) => panic!("filling the pipe: {e}"),
+        }
+    }
+    // A pipe accepts a smaller write while it has room for it; fill the last bytes one by one.
+    while rustix::io::write(&write, &chunk[..1]).is_ok() {}
+    set_status_flags(&write, OFlags::empty()).unwrap();
+    let children = format!(
+        "/proc/self/task/{}/children",
+        rustix::thread::gettid().as_raw_nonzero()
+    );
+    let raiser = std::thread::spawn(move || {
+        while std::fs::read_to_string(&children)
+            .unwrap()
+            .trim()
+            .is_empty()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for signal in &signals {
+            // SAFETY: kill(2) to this process.
+            unsafe { libc::kill(libc::getpid(), signal.as_raw()) };
+        }
+        let mut buf = [0u8; 4096];
+        rustix::io::read(&read, &mut buf).unwrap();
+        // Kept open until the child has exec'd: its write must not meet a closed pipe.
+        read
+    });
+    (setup.cgroup(write, "raise-in-child pipe"), raiser)
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut sup = Supervisor::new();
@@ -101,30 +162,28 @@ fn main() -> ExitCode {
         }
     }
     let argv: Vec<String> = args.collect();
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
-    if !raise.is_empty() {
-        let raise: Vec<i32> = raise.iter().map(|s| s.as_raw()).collect();
-        let hook = move || {
-            // In the child before exec: signal the supervisor while it is inside `spawn`.
-            // kill(2) and getppid(2) are async-signal-safe; `raise` was built before the fork.
-            for &sig in &raise {
-                // SAFETY: plain syscalls.
-                unsafe { libc::kill(libc::getppid(), sig) };
-            }
-            Ok(())
-        };
-        // SAFETY: the hook is async-signal-safe.
-        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, hook) };
-    }
+    let mut exec = Exec::new(&argv[0]);
+    exec.args(&argv[1..]);
+    let (setup, raiser) = if raise.is_empty() {
+        (Setup::new(), None)
+    } else {
+        let (setup, raiser) = raise_during_spawn(Setup::new(), raise);
+        (setup, Some(raiser))
+    };
     if report {
         println!("mask-before={}", sigblk());
         println!("chld-ignored-before={}", sigchld_ignored());
     }
-    let mut child = match sup.spawn(&mut cmd) {
-        Ok(c) => c,
+    let mut child = match sup.spawn_exec(setup, &exec) {
+        // (A start that failed before the clone leaves the raiser waiting: the exit ends it.)
+        Ok(c) => {
+            if let Some(raiser) = raiser {
+                drop(raiser.join().unwrap());
+            }
+            c
+        }
         Err(e) => {
-            println!("spawn-error={:?}", e.kind());
+            println!("spawn-error={:?}", error_kind(&e));
             if report {
                 println!("mask-after={}", sigblk());
                 println!("chld-ignored-after={}", sigchld_ignored());

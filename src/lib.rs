@@ -66,12 +66,13 @@
 //! and reaping orphans, in a poll loop with no async runtime:
 //!
 //! ```
+//! use pidward::child::{Exec, Setup};
 //! use pidward::supervise::{exit_code, Supervisor};
 //!
 //! let child = Supervisor::new()
-//!     .spawn(std::process::Command::new("sh").args(["-c", "exit 23"]))?;
+//!     .spawn_exec(Setup::new(), Exec::new("sh").args(["-c", "exit 23"]))?;
 //! assert_eq!(exit_code(child.wait()?), 23);
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! A service declares readiness to whoever started it (`pidward run --ready notify`, or

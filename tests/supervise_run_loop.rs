@@ -2,6 +2,8 @@
 //! `examples/supervise_demo.rs`: a process that blocks signals and forks must not be the
 //! multithreaded test harness.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -36,9 +38,11 @@ fn demo_path() -> PathBuf {
                 cargo.args(["--profile", other]);
             }
         }
-        if cfg!(feature = "process") {
-            cargo.args(["--features", "process"]);
-        }
+        cargo.args([
+            "--no-default-features",
+            "--features",
+            &support::run::features(),
+        ]);
         assert!(
             cargo.status().unwrap().success(),
             "cannot build supervise_demo"
@@ -311,8 +315,9 @@ fn child_gets_a_clean_slate() {
 
 #[test]
 fn a_signal_that_arrives_during_spawn_is_forwarded_not_fatal() {
-    // The child sends TERM and USR1 to the supervisor between fork and exec, while `spawn`
-    // has not returned: the supervisor must survive and pass them on once the child runs.
+    // TERM and USR1 reach the supervisor while the child is held between clone and exec, so
+    // `spawn_exec` has not returned: the supervisor must survive and pass them on once the
+    // child runs.
     // (The demo is built first: the window is for the run, not for the build.)
     demo_path();
     let start = Instant::now();

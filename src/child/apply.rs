@@ -8,8 +8,7 @@
 //!   parent's memory (heap, allocator state, the C library's thread list and locks) while the
 //!   parent thread is suspended until the child execs or exits; other parent threads keep
 //!   running;
-//! * by `fork(2)` in a single-threaded [`Daemon`](crate::daemon::Daemon), or in std's
-//!   `pre_exec` hook of a possibly multithreaded parent;
+//! * by `fork(2)` in a single-threaded [`Daemon`](crate::daemon::Daemon);
 //! * not at all: a [`Daemon`](crate::daemon::Daemon) that does not detach applies the plan to
 //!   itself (and refuses to switch credentials when it is not single-threaded).
 //!
@@ -59,9 +58,6 @@ use crate::sys::{self, errno};
 pub(crate) enum Mode {
     /// To the calling process, which goes on running (a daemon): close inherited descriptors.
     InPlace,
-    /// In std's `pre_exec` hook: mark inherited descriptors close-on-exec, since std's own
-    /// error pipe must survive until its `execve`.
-    PreExec,
     /// In a child of [`spawn`](super::spawn): also reset every signal disposition.
     Spawn,
 }
@@ -104,7 +100,7 @@ impl Plan {
     /// Applies the steps in the order of [`Setup`](super::Setup)'s documentation; returns the
     /// first failure. Async-signal-safe (see the module header).
     pub(crate) fn apply(&self, mode: Mode) -> Result<(), Failure> {
-        if mode == Mode::Spawn || self.clean_signals {
+        if mode == Mode::Spawn {
             self.reset_signals()?;
         }
         if let Some((procs, _)) = &self.cgroup {
@@ -135,12 +131,10 @@ impl Plan {
             check(ret.into(), m.step, i as u32)?;
         }
         if let Some(close) = &self.close {
-            sys::close_from(close.low, &close.keep, mode == Mode::PreExec).map_err(|errno| {
-                Failure {
-                    step: Step::CloseFds,
-                    errno,
-                    index: 0,
-                }
+            sys::close_from(close.low, &close.keep, false).map_err(|errno| Failure {
+                step: Step::CloseFds,
+                errno,
+                index: 0,
             })?;
         }
         for (i, limit) in self.rlimits.iter().enumerate() {
@@ -179,10 +173,6 @@ impl Plan {
             if unsafe { libc::getppid() } != parent {
                 unsafe { libc::kill(libc::getpid(), signo) };
             }
-        }
-        if mode == Mode::PreExec && self.clean_signals {
-            // std's exec keeps the mask; spawn's exec empties it itself.
-            empty_mask()?;
         }
         Ok(())
     }

@@ -38,20 +38,20 @@
 mod apply;
 mod env_file;
 mod exec;
-mod hook;
 mod plan;
 mod rlimit;
 mod setup;
 mod spawn;
+mod stdio;
 mod step;
 
 pub use env_file::{EnvFileError, parse_env_file};
 pub use exec::Exec;
-pub use hook::SpawnCheck;
 pub use plan::Plan;
 pub use rlimit::{Resource, Rlimit, RlimitParseError};
-pub use setup::{Setup, Stdio};
+pub use setup::Setup;
 pub use spawn::{Spawned, spawn};
+pub use stdio::Stdio;
 pub use step::{Error, Step};
 
 pub(crate) use apply::Mode;

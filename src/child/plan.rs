@@ -16,7 +16,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use super::rlimit::Rlimit;
-use super::setup::{Kind, Session, Source};
+use super::setup::Session;
+use super::stdio::{Kind, Source};
 use super::{Error, Setup, Step};
 use crate::privileges::Credentials;
 
@@ -65,9 +66,6 @@ pub struct Plan {
     pub(super) session: Session,
     /// Signals left ignored when spawning (bit N-1 for signal N).
     pub(super) keep_ignored: u64,
-    /// Reset dispositions and the mask even outside [`spawn`](super::spawn) (a `pre_exec`
-    /// hook).
-    pub(super) clean_signals: bool,
     /// `PR_SET_PDEATHSIG`: the signal, and the PID of the parent it watches.
     pub(super) parent_death: Option<(i32, i32)>,
     /// The `cgroup.procs` file to join, and its path (the failure's detail).
@@ -118,7 +116,6 @@ impl Plan {
             } else {
                 0
             },
-            clean_signals: setup.clean_signals,
             parent_death: (setup.parent_death)
                 .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
             cgroup: (setup.cgroup).map(|(fd, path)| (fd, path.as_os_str().as_bytes().to_vec())),
@@ -227,21 +224,6 @@ impl Plan {
         let owned = self.owned.iter().map(AsRawFd::as_raw_fd);
         let moved = self.moves.iter().flat_map(|m| [m.source, m.target]);
         owned.chain(moved).max().map_or(3, |m| m + 1).max(3)
-    }
-
-    /// Whether any step must run between fork and exec.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.moves.is_empty()
-            && self.close.is_none()
-            && self.rlimits.is_empty()
-            && self.umask.is_none()
-            && self.chroot.is_none()
-            && self.chdir.is_none()
-            && self.switch.is_none()
-            && self.session == Session::Inherit
-            && !self.clean_signals
-            && self.parent_death.is_none()
-            && self.cgroup.is_none()
     }
 
     /// The prepared detail of a failure, as bytes (async-signal-safe: no allocation).

@@ -1,123 +1,15 @@
-//! [`Setup`]: the public description of a started process's environment, and [`Stdio`].
+//! [`Setup`]: the public description of a started process's environment.
 //!
 //! A `Setup` is plain data. [`Setup::prepare`] turns it into a [`Plan`](super::Plan) in the
 //! caller (resolving, opening, allocating); the plan is then applied after `fork` or `clone`.
 
-use std::fs::File;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::rlimit::Rlimit;
+use super::stdio::{Source, Stdio};
 use super::{Error, Exec, Plan, Spawned};
 use crate::privileges::Credentials;
-
-/// Where a standard stream of the started process goes.
-///
-/// ```
-/// use pidward::child::Stdio;
-///
-/// let _quiet = Stdio::null();
-/// let _log = Stdio::append("/var/log/app.log").mode(0o640);
-/// ```
-#[derive(Debug)]
-pub struct Stdio(pub(super) Kind);
-
-#[derive(Debug)]
-pub(super) enum Kind {
-    Inherit,
-    Null,
-    Append { path: PathBuf, mode: u32 },
-    Fd(OwnedFd),
-}
-
-impl Stdio {
-    /// Keep the stream the caller has.
-    pub fn inherit() -> Stdio {
-        Stdio(Kind::Inherit)
-    }
-
-    /// `/dev/null` (opened read-write before any `chroot`).
-    pub fn null() -> Stdio {
-        Stdio(Kind::Null)
-    }
-
-    /// A file opened for appending (`O_APPEND`), created if missing with mode 0640 (exactly:
-    /// the umask does not apply). An existing file keeps its mode. Opened by the caller,
-    /// before any `chroot` or privilege drop.
-    pub fn append(path: impl Into<PathBuf>) -> Stdio {
-        Stdio(Kind::Append {
-            path: path.into(),
-            mode: 0o640,
-        })
-    }
-
-    /// For [`Stdio::append`]: the mode of a newly created file. No effect on other kinds.
-    pub fn mode(self, mode: u32) -> Stdio {
-        match self.0 {
-            Kind::Append { path, .. } => Stdio(Kind::Append {
-                path,
-                mode: mode & 0o7777,
-            }),
-            other => Stdio(other),
-        }
-    }
-
-    /// The path of an [`append`](Stdio::append) target.
-    pub(super) fn path(&self) -> Option<&Path> {
-        match &self.0 {
-            Kind::Append { path, .. } => Some(path),
-            _ => None,
-        }
-    }
-}
-
-impl Stdio {
-    fn try_clone(&self) -> std::io::Result<Stdio> {
-        Ok(Stdio(match &self.0 {
-            Kind::Inherit => Kind::Inherit,
-            Kind::Null => Kind::Null,
-            Kind::Append { path, mode } => Kind::Append {
-                path: path.clone(),
-                mode: *mode,
-            },
-            Kind::Fd(fd) => Kind::Fd(fd.try_clone()?),
-        }))
-    }
-}
-
-impl From<OwnedFd> for Stdio {
-    /// This descriptor (installed with `dup2`).
-    fn from(fd: OwnedFd) -> Stdio {
-        Stdio(Kind::Fd(fd))
-    }
-}
-
-impl From<File> for Stdio {
-    /// This open file.
-    fn from(file: File) -> Stdio {
-        Stdio(Kind::Fd(file.into()))
-    }
-}
-
-/// Where a descriptor installed in the child comes from.
-#[derive(Debug)]
-pub(super) enum Source {
-    /// Ours: closed in the parent once the child has it.
-    Owned(OwnedFd),
-    /// The caller's: it stays open for as long as the spawn runs (only the async process API
-    /// lends descriptors).
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
-    Borrowed(RawFd),
-}
-
-impl Source {
-    fn try_clone(&self) -> std::io::Result<Source> {
-        Ok(match self {
-            Source::Owned(fd) => Source::Owned(fd.try_clone()?),
-            Source::Borrowed(fd) => Source::Borrowed(*fd),
-        })
-    }
-}
 
 /// The session and process group of the started process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,7 +74,6 @@ pub struct Setup {
     pub(super) close_unmapped: bool,
     pub(super) session: Session,
     pub(super) keep_ignored: bool,
-    pub(super) clean_signals: bool,
     pub(super) parent_death: Option<crate::Signal>,
     pub(super) cgroup: Option<(OwnedFd, PathBuf)>,
 }
@@ -348,14 +239,6 @@ impl Setup {
         self
     }
 
-    /// Also outside [`spawn`](super::spawn) (in a `pre_exec` hook): every disposition back to
-    /// `SIG_DFL` (see [`keep_ignored_signals`](Setup::keep_ignored_signals)) and an empty
-    /// signal mask.
-    pub(crate) fn clean_signals(mut self) -> Setup {
-        self.clean_signals = true;
-        self
-    }
-
     /// Resolves and opens everything, in the calling process; see [`Plan`].
     ///
     /// Errors name their step: [`Step::User`](super::Step::User) for an unknown user or
@@ -398,7 +281,6 @@ impl Setup {
             close_unmapped: self.close_unmapped,
             session: self.session,
             keep_ignored: self.keep_ignored,
-            clean_signals: self.clean_signals,
             parent_death: self.parent_death,
             cgroup: match &self.cgroup {
                 Some((fd, path)) => Some((fd.try_clone()?, path.clone())),

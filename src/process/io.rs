@@ -43,10 +43,12 @@ pub(crate) fn register<T: AsRawFd>(
     unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts())
 }
 
-/// `fcntl(F_SETPIPE_SZ)`: asks the kernel to resize the pipe to `bytes`; best effort (the
-/// kernel refuses beyond `/proc/sys/fs/pipe-max-size` or the user's pipe quota).
-pub(crate) fn resize_pipe(fd: RawFd, bytes: usize) -> bool {
+/// `fcntl(F_SETPIPE_SZ)`: asks the kernel to resize the pipe to `bytes`; returns the size it
+/// got (rounded up to a power of two pages), or `None`: best effort (the kernel refuses beyond
+/// `/proc/sys/fs/pipe-max-size` or the user's pipe quota).
+pub(crate) fn resize_pipe(fd: RawFd, bytes: usize) -> Option<usize> {
     let bytes = bytes.min(i32::MAX as usize) as libc::c_int;
     // SAFETY: plain fcntl on an fd we own.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes) >= 0 }
+    let size = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes) };
+    usize::try_from(size).ok()
 }

@@ -64,7 +64,7 @@ impl ChildWriter {
     /// Grows the pipe the first time it is found full; true if it grew.
     fn grow(&mut self) -> bool {
         let size = std::mem::take(&mut self.grow_to);
-        size > 0 && resize_pipe(self.fd.as_raw_fd(), size)
+        size > 0 && resize_pipe(self.fd.as_raw_fd(), size).is_some()
     }
 
     /// The child fd number this pipe feeds.

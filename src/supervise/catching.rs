@@ -143,11 +143,3 @@ impl std::fmt::Debug for Restore {
             .finish_non_exhaustive()
     }
 }
-
-/// Signals whose disposition is `SIG_IGN` now, except `SIGPIPE` (std resets it in children
-/// itself).
-pub(crate) fn ignored_signals() -> Vec<i32> {
-    let mut ignored = crate::sys::sigaction::ignored();
-    ignored.retain(|&s| s != libc::SIGPIPE);
-    ignored
-}

@@ -81,6 +81,18 @@ pub trait Events {
 /// [`Events`] that are not listened to.
 impl Events for () {}
 
+/// How one run ended, as [`Lifecycle::run`] classifies it.
+struct RunEnd {
+    /// The exit status, or why the start failed.
+    end: Result<ExitStatus, Error>,
+    /// When it became ready, if it did.
+    ready_at: Option<Instant>,
+    /// Whether a stop was asked for during the run.
+    stopped: bool,
+    /// Whether the watchdog ended it.
+    watchdog: bool,
+}
+
 /// How a [`Lifecycle`] ended (when its last run was not a failed start, which
 /// [`Lifecycle::run`] returns as its error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +216,7 @@ impl Lifecycle {
             self.record(&state);
             let spawned = Instant::now();
             let (cmd, setup) = command();
-            let mut running = match self.service.clone().start(cmd, setup) {
+            let running = match self.service.clone().start(cmd, setup) {
                 Ok(r) => r,
                 Err(e) => return Err(self.finish(&mut state, Phase::Exited, e)),
             };
@@ -213,38 +225,12 @@ impl Lifecycle {
             state.tree = running.mechanism().as_str().to_owned();
             state.cgroup = running.cgroup().map(std::path::Path::to_path_buf);
             self.record(&state);
-            let mut ready_at = None;
-            let end = match running.wait_ready() {
-                Ok(started) => {
-                    ready_at = Some(Instant::now());
-                    events.ready(&started, first);
-                    state.phase = Phase::Running;
-                    state.ready = Some(SystemTime::now());
-                    state.main_pid = started.main_pid.or(state.main_pid);
-                    state.status = started.status.clone();
-                    self.record(&state);
-                    if let Some(file) = &self.state_file {
-                        let (file, mut stopping) = (file.clone(), state.clone());
-                        stopping.phase = Phase::Stopping;
-                        running.on_stopping = Some(Hook(Box::new(move || {
-                            let _ = file.write(&stopping);
-                        })));
-                    }
-                    running.wait()
-                }
-                Err(e) => {
-                    self.stderr_tail = running.stderr_tail();
-                    Err(e)
-                }
-            };
-            // A stop that arrived as the run ended is still in the run's signalfd.
-            let _ = running.child.handle_signals();
-            let stopped = running.stop_requested();
-            let watchdog = running.watchdog_fired();
-            if let Some(status) = running.status() {
-                state.status = Some(status.to_owned());
-            }
-            drop(running);
+            let RunEnd {
+                end,
+                ready_at,
+                stopped,
+                watchdog,
+            } = self.follow(running, &mut state, events, first);
             let (status, cause, error) = match end {
                 Ok(status) if watchdog => (Some(status), Cause::Watchdog, None),
                 Ok(status) => (Some(status), self.restart.cause(status), None),
@@ -305,6 +291,55 @@ impl Lifecycle {
                 phase,
                 stopped,
             });
+        }
+    }
+
+    /// Follows one started run until it ends: its readiness, then its end, with the state
+    /// recorded at each transition.
+    fn follow(
+        &mut self,
+        mut running: Running,
+        state: &mut State,
+        events: &mut dyn Events,
+        first: bool,
+    ) -> RunEnd {
+        let mut ready_at = None;
+        let end = match running.wait_ready() {
+            Ok(started) => {
+                ready_at = Some(Instant::now());
+                events.ready(&started, first);
+                state.phase = Phase::Running;
+                state.ready = Some(SystemTime::now());
+                state.main_pid = started.main_pid.or(state.main_pid);
+                state.status = started.status.clone();
+                self.record(state);
+                if let Some(file) = &self.state_file {
+                    let (file, mut stopping) = (file.clone(), state.clone());
+                    stopping.phase = Phase::Stopping;
+                    running.on_stopping = Some(Hook(Box::new(move || {
+                        let _ = file.write(&stopping);
+                    })));
+                }
+                running.wait()
+            }
+            Err(e) => {
+                self.stderr_tail = running.stderr_tail();
+                Err(e)
+            }
+        };
+        // A stop that arrived as the run ended is still in the run's signalfd.
+        let _ = running.child.handle_signals();
+        let stopped = running.stop_requested();
+        let watchdog = running.watchdog_fired();
+        if let Some(status) = running.status() {
+            state.status = Some(status.to_owned());
+        }
+        drop(running);
+        RunEnd {
+            end,
+            ready_at,
+            stopped,
+            watchdog,
         }
     }
 

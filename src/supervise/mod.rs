@@ -13,9 +13,6 @@
 //!    `signalfd(2)` for them (`SFD_CLOEXEC|SFD_NONBLOCK`), puts the caller's handlers back,
 //!    and forwards whatever was recorded meanwhile. A signal that arrives while the command
 //!    starts is therefore delivered, never lost and never fatal to the supervisor.
-//!    [`Supervisor::spawn`] does the same for a [`std::process::Command`] the caller built
-//!    (then with `pidfd_open(2)` right after, race-free because the child is ours and not
-//!    yet reaped).
 //! 2. **Poll.** [`Supervised::wait`] sleeps in `poll(2)` on the signalfd and the pidfd. A
 //!    forwarded signal is read from the signalfd and re-sent with `pidfd_send_signal(2)`,
 //!    which can never hit a recycled PID. The pidfd becomes readable when the child exits;
@@ -31,8 +28,7 @@
 //!   disposition to `SIG_DFL` with raw `rt_sigaction(2)` calls (glibc's own two signals, 32
 //!   and 33, are refused by its `sigaction(3)` and left alone by its `posix_spawn(3)`, yet an
 //!   ignored one would stay ignored across the exec); with [`Supervisor::reset_ignored`] off,
-//!   the application signals the caller ignores stay ignored. For a std `Command` this is a
-//!   `pre_exec` hook, added only when the caller blocks or ignores something.
+//!   the application signals the caller ignores stay ignored.
 //! - **`SIGCHLD` must not be ignored** while we wait: with `SIG_IGN` (or `SA_NOCLDWAIT`) the
 //!   kernel reaps children by itself and their exit status is lost. The supervisor sets
 //!   `SIG_DFL` for the duration and restores the caller's disposition afterwards.
@@ -53,7 +49,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `mod.rs` | [`Supervisor`], the builder |
-//! | `spawn.rs` | [`Supervisor::spawn_exec`] and [`Supervisor::spawn`] |
+//! | `spawn.rs` | [`Supervisor::spawn_exec`] |
 //! | `supervised.rs` | [`Supervised`]: forwarding, reaping orphans, waiting |
 //! | `sigset.rs`, `catching.rs` | the signal toolkit: sets, signalfd, the recording handler, restoring the caller's state |
 //! | `poll.rs` | the loop's one `poll(2)` |
@@ -125,13 +121,14 @@ const DEFAULT_FORWARD: [Signal; 6] = [
 /// Builder for a supervised child: which signals to forward, whether to adopt orphans.
 ///
 /// ```
+/// use pidward::child::{Exec, Setup};
 /// use pidward::supervise::{Supervisor, exit_code};
-/// use std::process::Command;
 ///
-/// let child = Supervisor::new().spawn(Command::new("sh").args(["-c", "exit 3"]))?;
+/// let child = Supervisor::new()
+///     .spawn_exec(Setup::new(), Exec::new("sh").args(["-c", "exit 3"]))?;
 /// let status = child.wait()?;
 /// assert_eq!(exit_code(status), 3);
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Supervisor {
@@ -166,7 +163,8 @@ impl Supervisor {
     }
 
     /// Replace the set of forwarded signals. `KILL` and `STOP` cannot be caught, so
-    /// [`spawn`](Supervisor::spawn) rejects them with [`std::io::ErrorKind::InvalidInput`].
+    /// [`spawn_exec`](Supervisor::spawn_exec) rejects them with an [`Error::Loop`] whose source
+    /// is [`std::io::ErrorKind::InvalidInput`].
     pub fn forward(mut self, signals: &[Signal]) -> Self {
         self.forward = signals.to_vec();
         self
@@ -217,12 +215,14 @@ impl Supervisor {
     /// keys (Ctrl-C, Ctrl-\, Ctrl-Z) from the kernel: they reach it through the supervisor.
     ///
     /// ```
+    /// use pidward::child::{Exec, Setup};
     /// use pidward::supervise::{Supervisor, exit_code};
-    /// use std::process::Command;
     ///
-    /// let child = Supervisor::new().signal_group(true).spawn(&mut Command::new("true"))?;
+    /// let child = Supervisor::new()
+    ///     .signal_group(true)
+    ///     .spawn_exec(Setup::new(), &Exec::new("true"))?;
     /// assert_eq!(exit_code(child.wait()?), 0);
-    /// # Ok::<(), std::io::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn signal_group(mut self, on: bool) -> Self {
         self.group = on;

@@ -213,6 +213,52 @@ impl Service {
         self
     }
 
+    /// The readiness channel of [`start`](Service::start), and the command's environment and
+    /// set-up for it (a readiness channel the caller's environment names is not passed on).
+    fn ready_source(
+        &self,
+        cmd: &mut Exec,
+        mut setup: Setup,
+    ) -> Result<(Option<ReadySource>, Setup), Error> {
+        let channel = |source| Error::Channel { source };
+        let source = match self.ready {
+            Ready::Probe | Ready::Exec => {
+                // Touching the environment makes std copy all of it at spawn: only if needed.
+                for var in [NOTIFY_SOCKET, NOTIFY_FD] {
+                    if std::env::var_os(var).is_some() {
+                        cmd.env_remove(var);
+                    }
+                }
+                if self.ready != Ready::Probe {
+                    return Ok((None, setup));
+                }
+                let (check, interval) = self.probe.clone().ok_or_else(|| Error::Channel {
+                    source: crate::notify::Error::Sys {
+                        call: crate::notify::Call::Probe,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "Ready::Probe without a check (see Service::ready_probe)",
+                        ),
+                    },
+                })?;
+                ReadySource::Probe(Probe::new(check, interval).map_err(channel)?)
+            }
+            Ready::Notify => {
+                let listener = Listener::bind_private().map_err(channel)?;
+                cmd.env(NOTIFY_SOCKET, listener.address())
+                    .env_remove(NOTIFY_FD);
+                ReadySource::Notify(listener)
+            }
+            Ready::Fd(n) => {
+                let (source, write) = ReadySource::pipe().map_err(channel)?;
+                setup = setup.fd(n, write);
+                cmd.env(NOTIFY_FD, n.to_string()).env_remove(NOTIFY_SOCKET);
+                source
+            }
+        };
+        Ok((Some(source), setup))
+    }
+
     /// The supervisor and the kill mode, for the restart loop ([`super::Lifecycle`]).
     /// The loop's observer.
     pub(super) fn observe(&self) -> &Observe {
@@ -230,52 +276,9 @@ impl Service {
     /// The command's environment gets the readiness variables (`NOTIFY_SOCKET` or
     /// `NOTIFY_FD`), and loses any it inherited: a child must never see its supervisor's own
     /// supervisor.
-    pub fn start(self, mut cmd: Exec, mut setup: Setup) -> Result<Running, Error> {
+    pub fn start(self, mut cmd: Exec, setup: Setup) -> Result<Running, Error> {
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let source = match self.ready {
-            Ready::Probe => {
-                for var in [NOTIFY_SOCKET, NOTIFY_FD] {
-                    if std::env::var_os(var).is_some() {
-                        cmd.env_remove(var);
-                    }
-                }
-                let (check, interval) = self.probe.clone().ok_or_else(|| Error::Channel {
-                    source: crate::notify::Error::Sys {
-                        call: crate::notify::Call::Probe,
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::InvalidInput,
-                            "Ready::Probe without a check (see Service::ready_probe)",
-                        ),
-                    },
-                })?;
-                let probe =
-                    Probe::new(check, interval).map_err(|source| Error::Channel { source })?;
-                Some(ReadySource::Probe(probe))
-            }
-            Ready::Exec => {
-                // Touching the environment makes std copy all of it at spawn: only if needed.
-                for var in [NOTIFY_SOCKET, NOTIFY_FD] {
-                    if std::env::var_os(var).is_some() {
-                        cmd.env_remove(var);
-                    }
-                }
-                None
-            }
-            Ready::Notify => {
-                let listener =
-                    Listener::bind_private().map_err(|source| Error::Channel { source })?;
-                cmd.env(NOTIFY_SOCKET, listener.address())
-                    .env_remove(NOTIFY_FD);
-                Some(ReadySource::Notify(listener))
-            }
-            Ready::Fd(n) => {
-                let (source, write) =
-                    ReadySource::pipe().map_err(|source| Error::Channel { source })?;
-                setup = setup.fd(n, write);
-                cmd.env(NOTIFY_FD, n.to_string()).env_remove(NOTIFY_SOCKET);
-                Some(source)
-            }
-        };
+        let (source, mut setup) = self.ready_source(&mut cmd, setup)?;
         // The watchdog's pings come over a socket of their own when readiness has none.
         let mut listener = None;
         if let Some((timeout, _)) = self.watchdog {

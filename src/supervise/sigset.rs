@@ -43,22 +43,6 @@ impl SigSet {
         unsafe { libc::sigismember(&self.0, signo) == 1 }
     }
 
-    /// The calling thread's mask (`pthread_sigmask(2)` with no change).
-    pub(crate) fn current() -> io::Result<SigSet> {
-        let mut cur = SigSet::empty();
-        // SAFETY: a null new set only queries.
-        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur.0) };
-        if r != 0 {
-            return Err(io::Error::from_raw_os_error(r));
-        }
-        Ok(cur)
-    }
-
-    /// Whether no signal is in the set.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.members().next().is_none()
-    }
-
     /// The signal numbers in the set.
     pub(crate) fn members(&self) -> impl Iterator<Item = i32> + '_ {
         (1..=libc::SIGRTMAX()).filter(|&s| self.contains(s))

@@ -1,18 +1,14 @@
-//! [`Supervisor::spawn_exec`] and [`Supervisor::spawn`]: start the command without losing a
-//! signal (module docs of [`crate::supervise`], step 1), with a clean signal slate.
+//! [`Supervisor::spawn_exec`]: start the command without losing a signal (module docs of
+//! [`crate::supervise`], step 1), with a clean signal slate.
 //!
-//! Both go through the child set-up engine ([`crate::child`]): `spawn_exec` starts the
-//! command with [`child::spawn`] (`clone(CLONE_VM | CLONE_VFORK)`, which resets every
-//! disposition and empties the mask in the child); `spawn` takes a [`std::process::Command`]
-//! the caller built, and when the caller ignores or blocks signals adds the engine's `apply`
-//! as its `pre_exec` hook ([`Plan::install`](crate::child::Plan::install)). No other code of
-//! the supervisor runs in the child.
+//! The command is started by the child set-up engine ([`crate::child`]): [`child::spawn`]
+//! (`clone(CLONE_VM | CLONE_VFORK)`, which resets every disposition and empties the mask in
+//! the child). No code of the supervisor runs in the child.
 
 use std::io;
 use std::marker::PhantomData;
-use std::process::Command;
 
-use super::catching::{Catching, Restore, ignored_signals};
+use super::catching::{Catching, Restore};
 use super::error::{Call, Error};
 use super::sigset::SigSet;
 use super::supervised::Main;
@@ -52,8 +48,8 @@ impl Supervisor {
     /// use pidward::child::{Exec, Setup};
     /// use pidward::supervise::{Supervisor, exit_code};
     ///
-    /// let exec = Exec::new("sh").args(["-c", "exit 3"]).clone();
-    /// let child = Supervisor::new().spawn_exec(Setup::new(), &exec)?;
+    /// let child = Supervisor::new()
+    ///     .spawn_exec(Setup::new(), Exec::new("sh").args(["-c", "exit 3"]))?;
     /// assert_eq!(exit_code(child.wait()?), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -83,47 +79,6 @@ impl Supervisor {
         let ended = ended.map_err(loop_error)?;
         self.supervised(ended, pid, PidFd::from_owned(pidfd))
             .map_err(loop_error)
-    }
-
-    /// Spawn a [`std::process::Command`] the caller built (with its own `pre_exec` hooks, if
-    /// any), as [`spawn_exec`](Supervisor::spawn_exec) does its command.
-    ///
-    /// Errors come back as std reports them: [`io::ErrorKind::NotFound`] for a missing
-    /// program, [`io::ErrorKind::PermissionDenied`] for one that is not executable. When the
-    /// caller ignores or blocks signals, the clean slate is a `pre_exec` hook (the engine's
-    /// `apply`), which makes std `fork(2)` rather than use `posix_spawn(3)`; hooks accumulate
-    /// if `cmd` is spawned again (they are idempotent).
-    pub fn spawn(self, cmd: &mut Command) -> io::Result<Supervised> {
-        let begun = self.begin()?;
-        let masked = !SigSet::current()?.is_empty();
-        if masked || !ignored_signals().is_empty() || self.parent_death.is_some() {
-            let plan = Setup::new()
-                .clean_signals()
-                .keep_ignored_signals(!self.reset_ignored)
-                .parent_death_signal(self.parent_death)
-                .prepare()
-                .map_err(|e| io::Error::new(e.os_error().kind(), e))?;
-            drop(plan.install(cmd)?);
-        }
-        if self.group {
-            std::os::unix::process::CommandExt::process_group(cmd, 0);
-        }
-        begun.catching.forking();
-        let spawned = cmd.spawn().and_then(|child| {
-            let pid = child.id();
-            match PidFd::open(pid) {
-                Ok(pidfd) => Ok((pid, pidfd)),
-                Err(e) => {
-                    let mut child = child;
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    Err(e)
-                }
-            }
-        });
-        let ended = self.end(begun);
-        let (pid, pidfd) = spawned?;
-        self.supervised(ended?, pid, pidfd)
     }
 
     /// Before the spawn: `SIGCHLD` not ignored, the subreaper flag, and the forwarded signals

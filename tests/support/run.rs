@@ -49,14 +49,28 @@ pub fn example(name: &str) -> PathBuf {
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
-        if cfg!(feature = "process") {
-            cargo.args(["--features", "process"]);
-        }
+        cargo.args(["--no-default-features", "--features", &features()]);
         let status = cargo.status().expect("run cargo build --example");
         assert!(status.success(), "cargo build --example {name} failed");
     }
     assert!(path.exists(), "{} is missing", path.display());
     path
+}
+
+/// The package's features this test crate was built with, comma-separated: an example built
+/// for a test gets the same, so that the library is not built again with fewer (which, under
+/// `--all-features`, would thrash the shared target dir and take minutes).
+pub fn features() -> String {
+    [
+        ("cli", cfg!(feature = "cli")),
+        ("etcd", cfg!(feature = "etcd")),
+        ("process", cfg!(feature = "process")),
+        ("test-helpers", cfg!(feature = "test-helpers")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 /// A command's stderr, as text.
