@@ -2,9 +2,10 @@
 # No growth over many restarts: one long-lived `pidward run -p F --restart always
 # --restart-delay 0 --restart-jitter 0 -- true`, sampled as it passes each mark (restart
 # counts, from the supervisor's state file F.state): its open descriptors (/proc/PID/fd),
-# VmRSS and VmHWM. Prints one row per mark; exits 1 if the descriptors at the last mark are
-# not those at the first, or VmRSS grew from the second mark (the first restarts warm up the
-# allocator) to the last by more than SLACK_KIB (default 64).
+# VmRSS and VmHWM. Prints one row per mark; exits 1 if the descriptors or VmRSS at the last
+# mark differ from those at the second (the first restarts warm up the allocator, and at mark 0
+# the first run may not have started): descriptors within the 2 a run in flight holds, VmRSS
+# within SLACK_KIB (default 64).
 # See docs/robustness.md.
 #
 #   bench/restarts.sh [MARK...]       (default: 0 1000 5000 10000; PIDWARD=target/debug/pidward)
@@ -44,10 +45,17 @@ for mark in "${marks[@]}"; do
   rss=$(field VmRSS) hwm=$(field VmHWM)
   took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
   printf '%-9s %-8s %-6s %-11s %-11s %s\n' "$mark" "$n" "$fds" "$rss" "$hwm" "$took"
-  [ -n "$first_fds" ] || { first_fds=$fds; ls -l "/proc/$sup/fd" >"$dir/fd.0"; }
-  ((i++ == (${#marks[@]} > 1 ? 1 : 0))) && base_rss=$rss
+  # The base is the second mark: before it the supervisor may not have made everything a run
+  # keeps (at mark 0 the first run may not have started yet).
+  if ((i++ == (${#marks[@]} > 1 ? 1 : 0))); then
+    base_rss=$rss first_fds=$fds
+    ls -l "/proc/$sup/fd" >"$dir/fd.0"
+  fi
 done
-if [ "$fds" != "$first_fds" ]; then
+# A run in flight holds 2 descriptors of its own (7 between runs, 9 during one, seen here), and
+# with no delay between runs the looks may all fall within runs: up to 2 more is that, not a
+# leak, which the count of restarts multiplies (one per 100 runs is 3 more at 300).
+if ((fds > first_fds + 2 || fds < first_fds - 2)); then
   echo "descriptors grew: $first_fds -> $fds"
   ls -l "/proc/$sup/fd" | diff "$dir/fd.0" - || true
   exit 1
@@ -56,4 +64,4 @@ if ((rss - base_rss > slack)); then
   echo "VmRSS grew by $((rss - base_rss)) KiB (> $slack)"
   exit 1
 fi
-echo "no growth: $fds descriptors throughout, VmRSS $base_rss -> $rss KiB"
+echo "no growth: descriptors $first_fds -> $fds, VmRSS $base_rss -> $rss KiB"
