@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::cgroup::Cgroup;
-use super::state::{self, State};
+use super::state::State;
+use super::state_file;
 use crate::Signal;
 use crate::pidfile::{self, Status};
 use crate::stop::{Schedule, Step};
@@ -137,7 +138,7 @@ impl Leftover {
 /// The state file beside `pidfile`, as its bytes say (whoever holds the PID file), if it
 /// passes the trust rules for a file naming `pid`.
 fn read_state(pidfile: &Path, pid: u32) -> Option<State> {
-    let path = state::path_for(pidfile);
+    let path = state_file::path_for(pidfile);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)

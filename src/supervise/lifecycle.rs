@@ -29,7 +29,8 @@ use super::Running;
 use super::policy::Cause;
 use super::restart::{Next, Restart, Wake, wait_backoff_observed};
 use super::service::{KillMode, Service, Started};
-use super::state::{Exit, Phase, State, StateFile};
+use super::state::{Exit, Phase, State};
+use super::state_file::StateFile;
 use crate::child::{Exec, Setup};
 
 /// A call made when a run starts to stop (see [`Running::note_stopping`]).

@@ -91,6 +91,7 @@ mod service;
 mod sigset;
 mod spawn;
 mod state;
+mod state_file;
 mod supervised;
 mod tree;
 mod watchdog;
@@ -104,7 +105,8 @@ pub use policy::{Cause, ExitSet, ExitSetError, Policy};
 pub use restart::{Next, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};
-pub use state::{Exit, HISTORY, Phase, State, StateFile, read as read_state};
+pub use state::{Exit, HISTORY, Phase, State};
+pub use state_file::{StateFile, read as read_state};
 pub use supervised::Supervised;
 pub use tree::Mechanism;
 
