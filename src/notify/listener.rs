@@ -300,22 +300,18 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
 /// itself, and the start would fail as "did not declare readiness".
 fn parent_of(pid: u32) -> Option<u32> {
     let pid = i32::try_from(pid).ok()?;
-    for _ in 0..2 {
+    for tries in 1.. {
         match crate::sys::proc_stat::read(pid) {
             Ok(stat) => return u32::try_from(stat.ppid).ok(),
             Err(e) if e.raw_os_error().is_none() || gone(&e) => return None,
+            Err(e) if tries == 3 => {
+                tracing::warn!(pid, "cannot place a notify sender in the tree: {e}");
+                return None;
+            }
             Err(_) => {}
         }
     }
-    match crate::sys::proc_stat::read(pid) {
-        Ok(stat) => u32::try_from(stat.ppid).ok(),
-        Err(e) => {
-            if !gone(&e) {
-                tracing::warn!(pid, "cannot place a notify sender in the tree: {e}");
-            }
-            None
-        }
-    }
+    None
 }
 
 /// Whether a failed read of `/proc/PID/...` means that the process is gone.
