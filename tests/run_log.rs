@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::log::{events, find, is_rfc3339_ms, pidward, run};
+use support::log::{assert_usage_errors, events, find, hostile_paths, is_rfc3339_ms, pidward, run};
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -258,35 +258,20 @@ fn a_log_file_is_appended_with_its_mode() {
 
 #[test]
 fn bad_values_are_usage_errors_naming_them() {
-    for (args, value) in [
+    assert_usage_errors(&[
         (&["-l", "syslog:nosuch.level"][..], "syslog:nosuch.level"),
         (&["-l", "syslog:daemon.loud"][..], "loud"),
         (&["-l", "syslog@"][..], "syslog@"),
         (&["--log-format", "xml"][..], "xml"),
         (&["--log-level", "loud"][..], "loud"),
         (&["--log-mode", "9"][..], "9"),
-    ] {
-        let mut all = args.to_vec();
-        all.extend(["--", "true"]);
-        let out = run(&all);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(value), "{args:?}: {err}");
-    }
+    ]);
 }
 
 #[test]
 fn bad_log_paths_fail_before_the_command_runs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = hostile_paths();
     let d = dir.path();
-    std::fs::create_dir(d.join("a-dir")).unwrap();
-    nix::unistd::mkfifo(
-        &d.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    std::fs::write(d.join("target"), "untouched\n").unwrap();
-    std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
     let ran = d.join("ran");
     let pidfile = d.join("app.pid");
     let good = d.join("good.log");

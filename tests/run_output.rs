@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::log::{events, find, is_rfc3339_ms, pidward, run};
+use support::log::{assert_usage_errors, events, find, hostile_paths, is_rfc3339_ms, pidward, run};
 use support::wait_until;
 
 use std::path::Path;
@@ -240,7 +240,7 @@ fn the_fast_path_gets_the_new_file_at_the_next_start() {
 
 #[test]
 fn bad_values_are_usage_errors_naming_them() {
-    for (args, value) in [
+    assert_usage_errors(&[
         (&["--output-max", "50X", "-o", "f"][..], "50X"),
         (&["--output-max", ":0", "-o", "f"][..], ":0"),
         (&["--output-max", "50M:0", "-o", "f"][..], "50M:0"),
@@ -251,28 +251,13 @@ fn bad_values_are_usage_errors_naming_them() {
         (&["--reopen-on", "NOSUCH"][..], "NOSUCH"),
         (&["--output-max", "1M"][..], "--output-max"),
         (&["--exec", "--output-timestamps", "-o", "f"][..], "--exec"),
-    ] {
-        let mut all = args.to_vec();
-        all.extend(["--", "true"]);
-        let out = run(&all);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(value), "{args:?}: {err}");
-    }
+    ]);
 }
 
 #[test]
 fn bad_output_paths_fail_before_the_command_runs_creating_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = hostile_paths();
     let d = dir.path();
-    std::fs::create_dir(d.join("a-dir")).unwrap();
-    nix::unistd::mkfifo(
-        &d.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    std::fs::write(d.join("target"), "untouched\n").unwrap();
-    std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
     let ran = d.join("ran");
     let pidfile = d.join("app.pid");
     let good = d.join("good.log");

@@ -22,6 +22,35 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `pidward run ARGS -- true` exits 2 (usage) with VALUE in its message, for each
+/// `(ARGS, VALUE)`.
+pub fn assert_usage_errors(cases: &[(&[&str], &str)]) {
+    for (args, value) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--", "true"]);
+        let out = run(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(value), "{args:?}: {err}");
+    }
+}
+
+/// A directory holding what a log or output path must not be: `a-dir` (a directory), `fifo`
+/// (a FIFO), and `link` (a symlink to `target`, which holds `untouched\n`).
+pub fn hostile_paths() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("a-dir")).unwrap();
+    nix::unistd::mkfifo(
+        &d.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    std::fs::write(d.join("target"), "untouched\n").unwrap();
+    std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
+    dir
+}
+
 /// One logfmt line as a map (quoted values unescaped).
 pub fn logfmt(line: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
