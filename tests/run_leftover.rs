@@ -41,9 +41,39 @@ fn recorded_cgroup(pidfile: &Path) -> Option<PathBuf> {
     let state = std::fs::read_to_string(format!("{}.state", pidfile.display())).unwrap();
     let dir = state.lines().find_map(|l| l.strip_prefix("cgroup="));
     if dir.is_none() {
+        // Skipped only where no run could have a cgroup; where this process can make one
+        // beside its own, so can the supervisor, and a missing record is a failure.
+        assert!(
+            !cgroup_writable(),
+            "this machine can make cgroups, but the run recorded none:\n{state}"
+        );
         eprintln!("skipped: no cgroup v2 writable here (the run has no cgroup)");
     }
     dir.map(PathBuf::from)
+}
+
+/// Whether a cgroup can be made below this process's own (cgroup v2: the `cgroup2` mount
+/// from `/proc/self/mountinfo`, the path from `/proc/self/cgroup`), found without pidward.
+fn cgroup_writable() -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let Some(mount) = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        right
+            .starts_with("cgroup2 ")
+            .then(|| left.split(' ').nth(4))?
+    }) else {
+        return false;
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(own) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return false;
+    };
+    let probe = Path::new(mount)
+        .join(own.trim_start_matches('/'))
+        .join(format!("pidward-test-probe.{}", std::process::id()));
+    let made = std::fs::create_dir(&probe).is_ok();
+    let _ = std::fs::remove_dir(&probe);
+    made
 }
 
 /// The tagged `perl` processes (the service's leftover, once the supervisor is killed).
