@@ -11,12 +11,20 @@
 //! signal. The command is never made to wait on anything but its pipe: a sink that would
 //! block drops lines instead, and counts them.
 //!
-//! **How bytes move.** To a file without `--output-timestamps`, with `splice(2)` straight
-//! from the pipe into the file (no copy through the supervisor's memory), until the rotation
-//! point; from there, and always with timestamps, with `read(2)` into a 64 KiB buffer and
-//! `pwrite(2)`, line by line where lines matter ([`super::rotate`] for rotation). To a
-//! syslog, journal or standard error sink, a line at a time ([`Sink::line`]); a line longer
-//! than [`LINE_MAX`] is ended there.
+//! **How bytes move.** To a file: non-blocking `read(2)`s into one 128 KiB buffer
+//! ([`FILE_BUF`]), until the pipe is empty (`EAGAIN`), the buffer is full or the wake-up's
+//! [`BATCH`] reads are spent, then one `pwrite(2)` of what they read at the relay's offset
+//! ([`super::rotate`]). The buffer is cut at line ends only where a line matters: at the
+//! rotation point, at a line that runs past the hard maximum, and for each line with
+//! `--output-timestamps` (whose prefixed lines gather in a second buffer, written with one
+//! `pwrite(2)` too). Not `splice(2)`: measured against `cat` into the same file, a writer
+//! that keeps the pipe near empty left splice some 24 KiB per call, and a splice into the
+//! file holds the pipe's lock while the file system takes the bytes, so the command's next
+//! `write(2)` waited on it; a `read(2)` holds the lock only for the copy out, and the command
+//! writes on while the `pwrite(2)` goes to the file (docs/benchmarks.md, group 8). The price
+//! is one copy through the buffer, allocated at the first output. To a syslog, journal or
+//! standard error sink, a line at a time ([`Sink::line`]), read with 64 KiB `read(2)`s; a
+//! line longer than [`LINE_MAX`] is ended there.
 //!
 //! **Drops.** A file that cannot be written (`ENOSPC`, `EIO`) loses the lines of that write;
 //! the next write that gets through begins with a line of pidward's, `pidward: N lines
@@ -35,16 +43,16 @@ mod file;
 use super::{Dest, OpenError, Sink};
 use crate::time::Rfc3339;
 
-/// How many `splice(2)` or `read(2)` calls one wake-up makes per pipe.
+/// How many `read(2)` calls one wake-up makes per pipe.
 pub const BATCH: usize = 16;
 
 /// The pipe size asked for (`F_SETPIPE_SZ`; `/proc/sys/fs/pipe-max-size` allows 1 MiB).
 const PIPE_SIZE: i32 = 1 << 20;
 
-/// The largest `splice(2)` asked for.
-const SPLICE_MAX: usize = 1 << 20;
+/// The buffer a file's bytes go through: filled by up to [`BATCH`] reads, written at once.
+const FILE_BUF: usize = 128 * 1024;
 
-/// The read buffer of the line-by-line mode.
+/// The read buffer of a sink.
 const READ_BUF: usize = 64 * 1024;
 
 /// Which of the command's streams a route carries.
@@ -107,6 +115,8 @@ struct Source {
     out: Out,
     /// A partial line (sinks) or the read buffer (files), allocated at first use.
     buf: Vec<u8>,
+    /// The lines of a batch with their timestamps (files with `--output-timestamps`).
+    stamped: Vec<u8>,
     /// Whether the next byte begins a line.
     at_line_start: bool,
     /// A write failed in the middle of a line: the next write starts a line of its own.
@@ -174,6 +184,7 @@ impl Relay {
             streams,
             out,
             buf: Vec::new(),
+            stamped: Vec::new(),
             at_line_start: true,
             broken: false,
             dropped: 0,
@@ -304,74 +315,39 @@ impl Relay {
     }
 }
 
-/// What one `splice(2)` or `read(2)` found.
-pub(super) enum Got {
-    Moved,
-    /// The pipe is empty (or its writers are gone).
-    Empty,
-    Failed,
-}
-
 impl Source {
-    /// Up to `budget` calls (`None`: until the pipe is empty); whether the pipe is empty.
+    /// Up to `budget` reads (`None`: until the pipe is empty); whether the pipe is empty.
     fn pump(&mut self, opts: &RelayOptions, pid: u32, budget: Option<usize>) -> bool {
-        if let Out::File(f) = &mut self.out {
-            f.sync_offset();
+        if let Out::File(_) = self.out {
+            return self.pump_file(opts, budget);
         }
         let mut calls = 0;
         while budget.is_none_or(|b| calls < b) {
             calls += 1;
-            let spliced = match self.try_splice(opts) {
-                Some(got) => got,
-                None => self.read_lines(opts, pid),
-            };
-            if matches!(spliced, Got::Empty) {
+            if !self.read_lines(opts, pid) {
                 return true;
             }
         }
         false
     }
 
-    /// One `read(2)` into the buffer, and the lines in it written out.
-    fn read_lines(&mut self, opts: &RelayOptions, pid: u32) -> Got {
-        let keep = match self.out {
-            Out::Sink(_) => self.buf.len(),
-            Out::File(_) => 0,
-        };
+    /// One `read(2)` into the buffer, and the whole lines in it sent to the sink; whether
+    /// it read anything.
+    fn read_lines(&mut self, opts: &RelayOptions, pid: u32) -> bool {
+        let keep = self.buf.len();
         self.buf.resize(keep.max(READ_BUF).max(keep + 4096), 0);
-        let n = loop {
-            // SAFETY: read(2) into the live tail of our buffer.
-            let n = unsafe {
-                libc::read(
-                    self.read.as_raw_fd(),
-                    self.buf[keep..].as_mut_ptr().cast(),
-                    self.buf.len() - keep,
-                )
-            };
-            if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                break n;
+        match read_pipe(&self.read, &mut self.buf[keep..]) {
+            Read::Got(n) => {
+                self.buf.truncate(keep + n);
+                let data = std::mem::take(&mut self.buf);
+                self.buf = self.emit_lines(data, opts, pid);
+                true
             }
-        };
-        if n <= 0 {
-            self.buf.truncate(keep);
-            return if n == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
-                Got::Empty
-            } else {
-                Got::Failed
-            };
-        }
-        let n = n as usize;
-        self.buf.truncate(keep + n);
-        let data = std::mem::take(&mut self.buf);
-        match self.out {
-            Out::File(_) => {
-                self.write_file(&data, opts);
-                self.buf = data;
-                self.buf.clear();
+            Read::Empty | Read::Failed => {
+                self.buf.truncate(keep);
+                false
             }
-            Out::Sink(_) => self.buf = self.emit_lines(data, opts, pid),
         }
-        Got::Moved
     }
 
     /// Sends each whole line of `data` to the sink; returns the partial line left (a line
@@ -405,6 +381,35 @@ impl Source {
             sink.line(&stamped, name, severity, &opts.tag, pid);
         } else {
             sink.line(line, name, severity, &opts.tag, pid);
+        }
+    }
+}
+
+/// What one `read(2)` of a pipe found.
+enum Read {
+    /// This many bytes (not 0).
+    Got(usize),
+    /// Nothing now: the pipe is empty (`EAGAIN`), or its writers are gone.
+    Empty,
+    /// An error other than `EINTR` (none is expected of our own pipe).
+    Failed,
+}
+
+/// `read(2)` of the non-blocking pipe `fd` into `buf` (not empty), again after `EINTR`.
+fn read_pipe(fd: &OwnedFd, buf: &mut [u8]) -> Read {
+    loop {
+        // SAFETY: read(2) into a live buffer of `buf.len()` bytes, on a descriptor we own.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            return Read::Got(n as usize);
+        }
+        if n == 0 {
+            return Read::Empty;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Read::Empty,
+            _ => return Read::Failed,
         }
     }
 }

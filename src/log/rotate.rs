@@ -1,17 +1,24 @@
 //! A relayed output file and its rotation: `--output-max SIZE[:KEEP]`.
 //!
-//! The relay writes the file at offsets of its own (`pwrite(2)`, `splice(2)` with an output
-//! offset: `splice` refuses a file opened `O_APPEND`), taking the offset from `fstat(2)` at
-//! each batch, so that a file truncated by someone else (logrotate's `copytruncate`) is
-//! written from its new end rather than past a hole.
+//! The relay keeps the file's size itself, because rotation is decided on it: where the
+//! rotation point falls in the bytes just read, and where a line that runs too long is ended.
+//! So the file is opened without `O_APPEND` (on Linux, `pwrite(2)` ignores its offset on such
+//! a file) and written with `pwrite(2)` at the relay's offset, which is taken from the file
+//! (`lseek(2)` to `SEEK_END`) when it is opened or reopened, and again at each wake-up of the
+//! relay, so that a file truncated by someone else (`: > FILE` on a full disk, logrotate's
+//! `copytruncate`) is written from its new end rather than past a hole.
 //!
 //! **Rotation is line-aligned.** Once the file holds `SIZE` bytes, the relay writes on to the
-//! end of the line under way, then renames `FILE.K-1` to `FILE.K` … `FILE` to `FILE.1` and
-//! creates `FILE` again (mode as asked). `FILE.KEEP` is replaced by the rename of the one
-//! before it, so at most `KEEP` old files ever exist: renames are bounded, whatever ran
-//! before. A line that does not end within [`LINE_MAX`] bytes after `SIZE` is ended there
-//! with a newline of pidward's, so no file grows past `SIZE + LINE_MAX`; the rest of that line
-//! starts the new file. No byte is lost and no line is split between two files otherwise.
+//! end of the line under way; before the first byte of the next line it renames `FILE.K-1`
+//! to `FILE.K` … `FILE` to `FILE.1` and creates `FILE` again (mode as asked). `FILE.KEEP` is
+//! replaced by the rename of the one before it, so at most `KEEP` old files ever exist:
+//! renames are bounded, whatever ran before. A file that already holds `SIZE` bytes when the
+//! relay opens it (left by an earlier run, or found by `--reopen-on`) is rotated the same way
+//! before the first line written to it; a start that fails before any output has renamed
+//! nothing. A line that does not end within `SIZE + LINE_MAX` bytes of the file
+//! ([`LINE_MAX`]), however it arrives, is ended there with a newline of pidward's, so no file
+//! grows past that and the newline; the rest of that line starts the new file. No byte is
+//! lost and no line is split between two files otherwise.
 //!
 //! ```
 //! use pidward::log::Rotation;
@@ -121,7 +128,7 @@ impl Rotating {
         rotation: Option<Rotation>,
     ) -> io::Result<(Rotating, bool)> {
         let Appended { file, created } = open_relayed(path, mode)?;
-        let offset = file.metadata()?.len();
+        let offset = end_of(&file)?;
         Ok((
             Rotating {
                 path: path.to_owned(),
@@ -139,18 +146,18 @@ impl Rotating {
         &self.path
     }
 
-    /// Takes the offset from the file's size (`fstat(2)`): someone may have truncated it.
+    /// Takes the offset from the file's end (`lseek(2)`): someone may have truncated it.
     pub(crate) fn sync_offset(&mut self) {
-        if let Ok(meta) = self.file.metadata() {
-            self.offset = meta.len();
+        if let Ok(end) = end_of(&self.file) {
+            self.offset = end;
         }
     }
 
-    /// How many bytes may still be written before the rotation point (`u64::MAX` when the
-    /// file is not rotated).
-    pub(crate) fn room(&self) -> u64 {
+    /// How many bytes a file of `size` bytes may still take before the rotation point
+    /// (`u64::MAX` when the file is not rotated).
+    pub(crate) fn room(&self, size: u64) -> u64 {
         match self.rotation {
-            Some(r) => r.max.saturating_sub(self.offset),
+            Some(r) => r.max.saturating_sub(size),
             None => u64::MAX,
         }
     }
@@ -215,10 +222,15 @@ impl Rotating {
     /// Opens the path again (after a rotation, or `--reopen-on`), creating it if need be.
     pub(crate) fn reopen(&mut self) -> io::Result<()> {
         let Appended { file, .. } = open_relayed(&self.path, self.mode)?;
-        self.offset = file.metadata()?.len();
+        self.offset = end_of(&file)?;
         self.file = file;
         Ok(())
     }
+}
+
+/// The offset of the file's end: `lseek(2)` to `SEEK_END` (0 from there).
+fn end_of(file: &File) -> io::Result<u64> {
+    Ok(rustix::fs::seek(file, rustix::fs::SeekFrom::End(0))?)
 }
 
 /// `FILE.K`.

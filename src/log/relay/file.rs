@@ -1,113 +1,130 @@
-//! The file side of the [`Relay`](super::Relay): `splice(2)` while bytes need not be seen,
-//! line-aligned writes (timestamps, rotation, reports of drops) when they must.
+//! The file side of the [`Relay`](super::Relay): the pipe read into one buffer, the buffer
+//! written with one `pwrite(2)`, cut at line ends only where rotation, a line past the hard
+//! maximum or timestamps need it.
 
-use std::io;
-use std::os::fd::AsRawFd;
-
-use super::{Got, Out, RelayOptions, SPLICE_MAX, Source, stamp};
-use crate::log::rotate::Rotating;
+use super::{BATCH, FILE_BUF, Out, Read, RelayOptions, Source, read_pipe, stamp};
 
 impl Source {
-    /// `splice(2)` from the pipe into the file, when the file can take bytes unseen: no
-    /// timestamps, no report of drops owed, and room before the rotation point. `None` when
-    /// lines must be looked at.
-    pub(super) fn try_splice(&mut self, opts: &RelayOptions) -> Option<Got> {
-        let Out::File(f) = &mut self.out else {
-            return None;
-        };
-        if opts.timestamps || self.dropped > 0 || self.broken {
-            return None;
+    /// Fills the buffer from the pipe and writes it to the file, again while the pipe has
+    /// more and `budget` reads (`None`: no limit) are left; whether the pipe is empty.
+    pub(super) fn pump_file(&mut self, opts: &RelayOptions, budget: Option<usize>) -> bool {
+        if let Out::File(f) = &mut self.out {
+            f.sync_offset();
         }
-        let room = f.room();
-        if room == 0 {
-            // At the rotation point: rotate now if the last byte ends a line, else read on
-            // to the line's end.
-            if last_byte(f) == Some(b'\n') && f.rotate_if_full().is_ok() {
-                self.at_line_start = true;
-                return Some(Got::Moved);
+        if self.buf.len() != FILE_BUF {
+            self.buf = vec![0; FILE_BUF];
+        }
+        let mut left = budget.unwrap_or(usize::MAX);
+        loop {
+            let (filled, empty) = self.fill(&mut left);
+            if filled > 0 {
+                let data = std::mem::take(&mut self.buf);
+                self.write_file(&data[..filled], opts);
+                self.buf = data;
             }
-            self.at_line_start = false;
-            return None;
-        }
-        let len = room.min(SPLICE_MAX as u64) as usize;
-        let mut off = f.offset as libc::loff_t;
-        // SAFETY: splice(2) from our non-blocking pipe into our file at `off`, a live local.
-        let n = unsafe {
-            libc::splice(
-                self.read.as_raw_fd(),
-                std::ptr::null_mut(),
-                f.file.as_raw_fd(),
-                &mut off,
-                len,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-            )
-        };
-        if n > 0 {
-            f.offset += n as u64;
-            return Some(Got::Moved);
-        }
-        let e = io::Error::last_os_error();
-        match (n, e.raw_os_error()) {
-            (0, _) | (_, Some(libc::EAGAIN)) => Some(Got::Empty),
-            (_, Some(libc::EINTR)) => Some(Got::Moved),
-            // The file cannot take it (ENOSPC, EIO, EINVAL on a file system without
-            // splice): the bytes are read and written, or dropped, line by line, and a line
-            // cut short in the file is ended before the next one.
-            _ => {
-                self.broken = last_byte(f).is_some_and(|b| b != b'\n');
-                None
+            if empty {
+                return true;
+            }
+            if left == 0 {
+                return false;
             }
         }
     }
 
-    /// Writes `data` to the file: a timestamp at each line start (with `timestamps`), the
-    /// report of drops owed before the next line, a rotation at each line end past the size.
+    /// Reads into the buffer until the pipe is empty, the buffer is full, or [`BATCH`] reads
+    /// (at most `left`, which it counts down) are made; how many bytes it holds, and whether
+    /// the pipe is empty (a read error counts as empty: nothing more can be had now).
+    fn fill(&mut self, left: &mut usize) -> (usize, bool) {
+        let mut filled = 0;
+        let mut reads = 0;
+        while filled < self.buf.len() && reads < BATCH && *left > 0 {
+            reads += 1;
+            *left -= 1;
+            match read_pipe(&self.read, &mut self.buf[filled..]) {
+                Read::Got(n) => filled += n,
+                Read::Empty | Read::Failed => return (filled, true),
+            }
+        }
+        (filled, false)
+    }
+
+    /// Writes `data` to the file: in one piece while no line needs looking at; else rotated
+    /// before a line that begins in a full file, a line ended at the hard maximum, and (with
+    /// `timestamps`) a timestamp at each line start.
     pub(super) fn write_file(&mut self, data: &[u8], opts: &RelayOptions) {
-        let mut out: Vec<u8> = Vec::with_capacity(data.len() + 64);
         let mut rest = data;
         while !rest.is_empty() {
-            let Out::File(f) = &self.out else { return };
-            // A line under way may run to the hard maximum, no further.
-            let cap = match self.at_line_start {
-                true => usize::MAX,
-                false => f.line_room(f.offset + out.len() as u64),
-            };
+            let Out::File(f) = &mut self.out else { return };
+            let mut size = f.offset + self.stamped.len() as u64;
+            let mut cap = f.line_room(size);
+            if self.at_line_start && f.room(size) == 0 {
+                // A line begins in a full file (one left full by the line before, or found
+                // full when opened): rotate first.
+                self.flush_stamped(opts);
+                let Out::File(f) = &mut self.out else { return };
+                let _ = f.rotate_if_full();
+                size = f.offset;
+                // A failed rename leaves the file full: this line is written on whole, and
+                // the rotation is tried again before the next.
+                cap = match f.room(size) {
+                    0 => usize::MAX,
+                    _ => f.line_room(size),
+                };
+            }
             if cap == 0 {
-                out.push(b'\n');
+                // The line under way reached the hard maximum: pidward ends it.
+                self.put(b"\n", opts);
                 self.at_line_start = true;
-                self.flush_file(&mut out, opts);
-                self.rotate();
                 continue;
             }
             if self.at_line_start && opts.timestamps {
-                out.extend_from_slice(stamp().as_bytes());
+                // The timestamp counts towards the file's size (at least one byte of the
+                // line still goes with it).
+                let ts = stamp();
+                self.stamped.extend_from_slice(ts.as_bytes());
+                cap = cap.saturating_sub(ts.len()).max(1);
             }
-            let end = match rest.iter().position(|&b| b == b'\n') {
-                Some(i) if i < cap => i + 1,
+            // Where the piece may end: with timestamps, at the first line end; else at the
+            // first line end at or past the rotation point, or all of it.
+            let Out::File(f) = &self.out else { return };
+            let from = match opts.timestamps {
+                true => 0,
+                false => (f.room(size).saturating_sub(1)).min(rest.len() as u64) as usize,
+            };
+            let end = match rest[from..].iter().position(|&b| b == b'\n') {
+                Some(i) if from + i < cap => from + i + 1,
                 _ => rest.len().min(cap),
             };
-            out.extend_from_slice(&rest[..end]);
-            rest = &rest[end..];
-            self.at_line_start = out.last() == Some(&b'\n');
-            let Out::File(f) = &self.out else { return };
-            if self.at_line_start && f.room() <= out.len() as u64 {
-                self.flush_file(&mut out, opts);
-                self.rotate();
-            }
+            let (piece, tail) = rest.split_at(end);
+            self.put(piece, opts);
+            self.at_line_start = piece.last() == Some(&b'\n');
+            rest = tail;
         }
-        self.flush_file(&mut out, opts);
+        self.flush_stamped(opts);
     }
 
-    /// Rotates the file if it is full (a failed rename is tried again at the next line).
-    fn rotate(&mut self) {
-        if let Out::File(f) = &mut self.out {
-            let _ = f.rotate_if_full();
+    /// `piece` to the file: gathered with the timestamps with `timestamps`, else written at
+    /// once.
+    fn put(&mut self, piece: &[u8], opts: &RelayOptions) {
+        if opts.timestamps {
+            self.stamped.extend_from_slice(piece);
+        } else {
+            self.flush_file(piece, opts);
         }
     }
 
-    /// Writes `out` (then empties it), reporting owed drops first; counts the lines a failed
-    /// write loses.
-    fn flush_file(&mut self, out: &mut Vec<u8>, opts: &RelayOptions) {
+    /// Writes the timestamped lines gathered so far.
+    fn flush_stamped(&mut self, opts: &RelayOptions) {
+        if !self.stamped.is_empty() {
+            let stamped = std::mem::take(&mut self.stamped);
+            self.flush_file(&stamped, opts);
+            self.stamped = stamped;
+            self.stamped.clear();
+        }
+    }
+
+    /// Writes `out`, reporting owed drops first; counts the lines a failed write loses.
+    fn flush_file(&mut self, out: &[u8], opts: &RelayOptions) {
         let Out::File(f) = &mut self.out else { return };
         if out.is_empty() {
             return;
@@ -130,7 +147,6 @@ impl Source {
                     let lost = lines(out);
                     self.dropped += lost;
                     self.total += lost;
-                    out.clear();
                     return;
                 }
             }
@@ -141,26 +157,7 @@ impl Source {
             self.total += lost;
             self.broken = done > 0 && out[done - 1] != b'\n';
         }
-        out.clear();
     }
-}
-
-/// The file's last byte (`pread(2)`), if it has one.
-fn last_byte(f: &Rotating) -> Option<u8> {
-    if f.offset == 0 {
-        return None;
-    }
-    let mut b = 0u8;
-    // SAFETY: pread(2) of one byte into a live local.
-    let n = unsafe {
-        libc::pread(
-            f.file.as_raw_fd(),
-            (&mut b as *mut u8).cast(),
-            1,
-            (f.offset - 1) as libc::off_t,
-        )
-    };
-    (n == 1).then_some(b)
 }
 
 /// How many lines `bytes` ends (its newlines: a line is counted where it ends).
