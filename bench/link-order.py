@@ -41,7 +41,9 @@ Usage (from the repository, after `cargo build --release`):
   bench/link-order.py --check      trace again and report how many of the functions that ran
                                    lie outside the hot range at the start of .text (exit 1 if
                                    any); the script is left as it is
-  --bin PATH                       another pidward binary
+  --bin PATH                       another pidward binary; given more than once (the default
+                                   build and `--all-features`, which bench/compare.sh
+                                   measures), the script covers the instances of each
   --out PATH                       another script path
 """
 
@@ -280,27 +282,29 @@ def hot_order(bin_path):
 TIER2 = "/* Other instances of the generic functions above, after the hot ones. */"
 
 
-def write_script(out, funcs, order):
-    # How many functions of the binary each pattern matches: a generic function's instances
-    # differ only in the hash, and most of them do not run.
-    count = {}
-    for names in funcs.values():
-        for n in names:
-            count[pattern(n)] = count.get(pattern(n), 0) + 1
+def write_script(out, traced):
+    """traced: (funcs, order) of each binary traced; the first one's order leads."""
     hot, generic, seen = [], [], set()
-    for a in order:
-        for name in funcs[a]:
-            p = pattern(name)
-            if count[p] > 1:
-                # The instance that ran by its exact name (stable while the build's crates
-                # and features are), the others only after every hot function.
-                p, wild = ".text." + name, p
-                if wild not in seen:
-                    seen.add(wild)
-                    generic.append(wild)
-            if p not in seen:
-                seen.add(p)
-                hot.append(p)
+    for funcs, order in traced:
+        # How many functions of the binary each pattern matches: a generic function's
+        # instances differ only in the hash, and most of them do not run.
+        count = {}
+        for names in funcs.values():
+            for n in names:
+                count[pattern(n)] = count.get(pattern(n), 0) + 1
+        for a in order:
+            for name in funcs[a]:
+                p = pattern(name)
+                if count[p] > 1:
+                    # The instance that ran by its exact name (stable while the build's
+                    # crates and features are), the others only after every hot function.
+                    p, wild = ".text." + name, p
+                    if wild not in seen:
+                        seen.add(wild)
+                        generic.append(wild)
+                if p not in seen:
+                    seen.add(p)
+                    hot.append(p)
 
     def desc(p):
         # A function LLVM thinks cold has its section under .text.unlikely.
@@ -357,14 +361,19 @@ def check(script, funcs, order, text_start, text_end):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default="target/release/pidward")
+    ap.add_argument("--bin", action="append",
+                    help="a pidward binary (default target/release/pidward); given more than "
+                    "once (builds with other features), the script names the generic "
+                    "instances of each, the first binary's order leading; --check checks "
+                    "the first")
     ap.add_argument("--out", default="link/hot-text.ld")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    funcs, order = hot_order(args.bin)
+    bins = args.bin or ["target/release/pidward"]
     if args.check:
-        sys.exit(check(args.out, funcs, order, *text_range(args.bin)))
-    write_script(args.out, funcs, order)
+        funcs, order = hot_order(bins[0])
+        sys.exit(check(args.out, funcs, order, *text_range(bins[0])))
+    write_script(args.out, [hot_order(b) for b in bins])
 
 
 if __name__ == "__main__":
