@@ -431,9 +431,15 @@ if want 4; then
     # sleep, counted from the last start (an idle supervisor's peak no longer moves, and 15
     # starts on a loaded machine can take a second); all samples run at the same time. (GNU
     # time's %M is logged too: it is the peak of the supervisor and of the `sleep` it reaped,
-    # so never below sleep's own.)
+    # so never below sleep's own.) Beside it, from the same samples: PSS (smaps_rollup; the
+    # shared libc and ld.so pages count divided among the processes that map them, so it is
+    # the memory the supervisor itself costs), and the program's own resident pages (the Rss
+    # of the mappings of its executable file in smaps: text, rodata, relocated data), which
+    # its code layout decides.
     DAEMON_LABEL="libslack daemon -f"
     group 4c "peak RSS of a parent supervising \`sleep $RSS_SLEEP\`" KiB "$DAEMON_LABEL"
+    group 4d "PSS of a parent supervising \`sleep $RSS_SLEEP\`" KiB "$DAEMON_LABEL"
+    group 4e "own resident pages (its executable's mappings) of a parent supervising \`sleep $RSS_SLEEP\`" KiB "$DAEMON_LABEL"
     declare -A rss_cmd=(
         ["C posix_spawn+waitpid"]="$BIN/supervise sleep $RSS_SLEEP"
         ["$DAEMON_LABEL"]="daemon --foreground -- sleep $RSS_SLEEP"
@@ -455,19 +461,42 @@ if want 4; then
     done
     sleep "$(awk -v s="$RSS_SLEEP" 'BEGIN {print s / 2}')"
     # The supervisor is GNU time's child; read from /proc without starting a process per
-    # sample, so that the 15 samples take no time even on a loaded machine.
-    hwm_of_child() {
-        local child key value _
+    # sample, so that the 15 samples take no time even on a loaded machine. Prints
+    # "VmHWM:PSS:own" (KiB) and a space.
+    mem_of_child() {
+        local child key value hwm="" pss="" own=0 exe="" path="" mine=0 _
         # (The list has no newline at its end, so `read` fails having read it.)
         read -r child _ <"/proc/$1/task/$1/children" 2>/dev/null || true
         [ -n "${child:-}" ] || return 0
         while read -r key value _; do
-            [ "$key" = VmHWM: ] && printf '%s ' "$value"
+            [ "$key" = VmHWM: ] && hwm=$value
         done <"/proc/$child/status" 2>/dev/null || true
+        while read -r key value _; do
+            [ "$key" = Pss: ] && pss=$value
+        done <"/proc/$child/smaps_rollup" 2>/dev/null || true
+        # smaps: a header line per mapping (range perms offset dev inode [path]), then its
+        # "Key: value kB" lines. The first mapping is the executable's (the lowest address).
+        while read -r key value _ _ _ path; do
+            if [[ $key == *: ]]; then
+                [ "$key" = Rss: ] && [ $mine = 1 ] && own=$((own + value))
+            else
+                [ -z "$exe" ] && exe=$path
+                mine=0
+                [ -n "$path" ] && [ "$path" = "$exe" ] && mine=1
+            fi
+        done <"/proc/$child/smaps" 2>/dev/null || true
+        [ -n "$hwm" ] && printf '%s:%s:%s ' "$hwm" "${pss:-?}" "$own"
     }
-    declare -A rss_hwm=()
+    declare -A rss_hwm=() rss_pss=() rss_own=()
     for label in "${!rss_pids[@]}"; do
-        for tp in ${rss_pids[$label]}; do rss_hwm[$label]+=$(hwm_of_child "$tp"); done
+        for tp in ${rss_pids[$label]}; do
+            for sample in $(mem_of_child "$tp"); do
+                IFS=: read -r h p o <<<"$sample"
+                rss_hwm[$label]+="$h "
+                [ "$p" != "?" ] && rss_pss[$label]+="$p "
+                rss_own[$label]+="$o "
+            done
+        done
     done
     wait
     for label in "${rss_labels[@]}"; do
@@ -476,14 +505,23 @@ if want 4; then
         if [ -n "${rss_hwm[$label]:-}" ]; then
             tm=$(cat "$OUT"/rss-*-"${label%% *}".time 2>/dev/null | grep -E '^[0-9]+$' | median || true)
             row 4c "$label" "$(printf '%s\n' ${rss_hwm[$label]} | median)" "$target" "time %M with sleep: ${tm:-?} KiB"
-        elif [ "$label" = "pidward run" ]; then
-            skip 4c "$label" "$WHY_RUN" "$target"
-        elif [ "$label" = "$DAEMON_LABEL" ] && ! have daemon; then
-            skip 4c "$label" "libslack daemon is not installed" ""
-        elif [[ $label == "tini -s" || $label == dumb-init ]] && ! have "${label%% *}"; then
-            skip 4c "$label" "$label is not installed" ""
+            if [ -n "${rss_pss[$label]:-}" ]; then
+                row 4d "$label" "$(printf '%s\n' ${rss_pss[$label]} | median)" "$target"
+            else
+                skip 4d "$label" "no smaps_rollup (kernel older than 4.14)" "$target"
+            fi
+            row 4e "$label" "$(printf '%s\n' ${rss_own[$label]} | median)" "$target"
         else
-            skip 4c "$label" "failed" ""
+            if [ "$label" = "pidward run" ]; then
+                why=$WHY_RUN
+            elif [ "$label" = "$DAEMON_LABEL" ] && ! have daemon; then
+                why="libslack daemon is not installed" target=""
+            elif [[ $label == "tini -s" || $label == dumb-init ]] && ! have "${label%% *}"; then
+                why="$label is not installed" target=""
+            else
+                why="failed" target=""
+            fi
+            for g in 4c 4d 4e; do skip "$g" "$label" "$why" "$target"; done
         fi
     done
     v=$( (/usr/bin/time -f %M sleep 0.2 2>&1 >/dev/null) | tail -n 1)
