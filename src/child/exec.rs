@@ -118,7 +118,17 @@ impl Exec {
     }
 
     /// The child's environment as `KEY=VALUE` strings, and its `PATH`.
+    ///
+    /// Unchanged (nothing set, removed or cleared), it is this process's, copied in its own
+    /// order without building a map; `PATH` is then the parent's, which [`candidates`] reads.
     fn environment(&self) -> Result<(Vec<CString>, Option<OsString>), Error> {
+        if !self.env_clear && self.env.is_empty() {
+            let mut out = Vec::new();
+            for (key, value) in std::env::vars_os() {
+                out.push(entry(key, &value)?);
+            }
+            return Ok((out, None));
+        }
         let mut env: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
         } else {
@@ -139,18 +149,23 @@ impl Exec {
         let path = env.get(OsStr::new("PATH")).cloned();
         let mut out = Vec::with_capacity(env.len());
         for (key, value) in env {
-            let mut entry = key.into_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
-            out.push(CString::new(entry).map_err(|e| {
-                invalid(format!(
-                    "environment entry {:?} contains a NUL byte",
-                    OsStr::from_bytes(&e.into_vec())
-                ))
-            })?);
+            out.push(entry(key, &value)?);
         }
         Ok((out, path))
     }
+}
+
+/// `KEY=VALUE` as a C string, or an error naming the entry that contains a NUL byte.
+fn entry(key: OsString, value: &OsStr) -> Result<CString, Error> {
+    let mut entry = key.into_vec();
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_bytes());
+    CString::new(entry).map_err(|e| {
+        invalid(format!(
+            "environment entry {:?} contains a NUL byte",
+            OsStr::from_bytes(&e.into_vec())
+        ))
+    })
 }
 
 /// An [`Exec`] ready for `execve(2)`: the strings and the pointer arrays into them.
