@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString, c_char};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use super::{Error, Step};
@@ -157,7 +157,9 @@ impl Exec {
 
 /// `KEY=VALUE` as a C string, or an error naming the entry that contains a NUL byte.
 fn entry(key: OsString, value: &OsStr) -> Result<CString, Error> {
-    let mut entry = key.into_vec();
+    // One allocation, with room for the NUL that `CString::new` appends.
+    let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
+    entry.extend_from_slice(key.as_bytes());
     entry.push(b'=');
     entry.extend_from_slice(value.as_bytes());
     CString::new(entry).map_err(|e| {
@@ -214,16 +216,21 @@ fn candidates(program: &OsStr, child_path: Option<OsString>) -> Result<Vec<CStri
     let path = child_path
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(path.as_bytes().iter().filter(|&&b| b == b':').count() + 1);
     for dir in path.as_bytes().split(|&b| b == b':') {
-        let mut full = if dir.is_empty() {
-            b".".to_vec()
-        } else {
-            dir.to_vec()
-        };
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        // One allocation, with room for the NUL that `CString::new` appends.
+        let mut full = Vec::with_capacity(dir.len() + bytes.len() + 2);
+        full.extend_from_slice(dir);
         full.push(b'/');
         full.extend_from_slice(bytes);
-        out.push(cstring("program", OsStr::from_bytes(&full))?);
+        out.push(CString::new(full).map_err(|e| {
+            let full = e.into_vec();
+            invalid(format!(
+                "program {:?} contains a NUL byte",
+                OsStr::from_bytes(&full)
+            ))
+        })?);
     }
     Ok(out)
 }
