@@ -178,9 +178,7 @@ impl Plan {
     }
 
     /// Every signal disposition to `SIG_DFL`, except the ignored ones the plan keeps. All
-    /// signals are blocked meanwhile (the parent blocked them around `clone`). Only the
-    /// signals this child's own copy of the dispositions has away from `SIG_DFL` are reset
-    /// (see [`sys::sigaction::reset_raw`]).
+    /// signals are blocked meanwhile (the parent blocked them around `clone`).
     fn reset_signals(&self) -> Result<(), Failure> {
         sys::sigaction::reset_raw(u128::from(self.keep_ignored)).map_err(|(signo, errno)| Failure {
             step: Step::Signals,

@@ -7,11 +7,12 @@
 //! ignored them, and an ignored disposition survives `exec`: a child that is to start with
 //! every disposition at default must have those two reset too.
 //!
-//! Which signals are not at `SIG_DFL` is read from one place, the `SigIgn` and `SigCgt` lines
-//! of `/proc/self/status` (`proc_pid_status(5)`): one `open`, `read` and `close` instead of
-//! one `rt_sigaction` query per signal. [`reset_raw`] then resets only those, so a process
-//! with a handful of handlers makes a handful of calls rather than 62. When the file cannot
-//! be read (no `/proc`), both fall back to asking, or resetting, every signal.
+//! [`ignored`] reads which signals are ignored from one place, the `SigIgn` line of
+//! `/proc/self/status` (`proc_pid_status(5)`): one `open`, `read` and `close` instead of one
+//! `rt_sigaction` query per signal (falling back to the queries without `/proc`).
+//! [`reset_raw`], which runs in a child between `clone` and `exec`, does not read it: a child
+//! that opens its own `/proc/PID` entries keeps its PID number from being reused for a while
+//! after it is gone, which a process tool must not do; it resets every signal instead.
 //!
 //! The raw calls only need two facts about the kernel's `struct sigaction`: an all-zero one is
 //! `SIG_DFL` with no flags and an empty mask on every layout, and the handler is its first word
@@ -79,8 +80,8 @@ pub fn set_default(signo: i32) -> io::Result<()> {
 ///
 /// [`rt_sigaction(2)`]: https://man7.org/linux/man-pages/man2/rt_sigaction.2.html
 pub fn ignored() -> Vec<i32> {
-    let mask = match dispositions() {
-        Some(d) => d.ignored,
+    let mask = match ignored_mask() {
+        Some(mask) => mask,
         None => (1..NSIG)
             .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
             .fold(0, |mask, s| mask | bit(s)),
@@ -90,29 +91,19 @@ pub fn ignored() -> Vec<i32> {
         .collect()
 }
 
-/// [`rt_sigaction(2)`] to `SIG_DFL` for every signal that is not at `SIG_DFL` now, except the
-/// ignored ones in `keep_ignored` (bit N-1 for signal N), which stay ignored. A signal in
-/// `keep_ignored` that has a handler now is reset all the same.
+/// [`rt_sigaction(2)`] to `SIG_DFL` for every signal but `SIGKILL`, `SIGSTOP` and the ignored
+/// ones in `keep_ignored` (bit N-1 for signal N), which stay as they are.
 ///
-/// Which signals those are comes from one read of `/proc/self/status` (see the module
-/// header); without it, every signal but `SIGKILL`, `SIGSTOP` and the kept ones is reset.
-///
-/// Async-signal-safe (no allocation, no lock, raw system calls only, a stack buffer): made
-/// for the child side of `fork`/`clone`, where handlers installed by the parent would
-/// otherwise run with the parent's memory. Block signals around the fork so none arrives
-/// before the reset, and call it in the child, which has its own copy of the dispositions
-/// (no `CLONE_SIGHAND`), so that what it reads is exactly what it resets. On failure returns
-/// `(signal, errno)` of the first signal that could not be reset.
+/// Async-signal-safe (no allocation, no lock, raw system calls only): made for the child side
+/// of `fork`/`clone`, where handlers installed by the parent would otherwise run with the
+/// parent's memory. Block signals around the fork so none arrives before the reset. On
+/// failure returns `(signal, errno)` of the first signal that could not be reset.
 ///
 /// [`rt_sigaction(2)`]: https://man7.org/linux/man-pages/man2/rt_sigaction.2.html
 pub fn reset_raw(keep_ignored: u128) -> Result<(), (i32, i32)> {
-    let reset = match dispositions() {
-        Some(d) => d.caught | (d.ignored & !keep_ignored),
-        None => !keep_ignored,
-    };
     let mut signo = 1;
     while signo < NSIG {
-        if signo != libc::SIGKILL && signo != libc::SIGSTOP && reset & bit(signo) != 0 {
+        if signo != libc::SIGKILL && signo != libc::SIGSTOP && keep_ignored & bit(signo) == 0 {
             let e = raw_default(signo);
             if e != 0 {
                 return Err((signo, e));
@@ -128,17 +119,9 @@ const fn bit(signo: i32) -> u128 {
     1 << (signo - 1)
 }
 
-/// The signals with a handler and the ignored ones, as masks (bit N-1 for signal N).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Dispositions {
-    caught: u128,
-    ignored: u128,
-}
-
-/// The `SigCgt` and `SigIgn` lines of `/proc/self/status`, read with open(2), read(2) and
-/// close(2) into a stack buffer; `None` if the file cannot be read or lacks either line.
-/// Async-signal-safe.
-fn dispositions() -> Option<Dispositions> {
+/// The `SigIgn` mask of `/proc/self/status` (bit N-1 for signal N), read with open(2),
+/// read(2) and close(2) into a stack buffer; `None` if the file cannot be read or lacks it.
+fn ignored_mask() -> Option<u128> {
     let mut buf = [0u8; 4096];
     // SAFETY: open(2) of a constant C string; the descriptor is closed below.
     let fd = unsafe {
@@ -169,21 +152,15 @@ fn dispositions() -> Option<Dispositions> {
     None
 }
 
-/// `SigCgt` and `SigIgn` from the text of a status file, once both lines are complete.
-fn parse_status(text: &[u8]) -> Option<Dispositions> {
-    let (mut caught, mut ignored) = (None, None);
+/// `SigIgn` from the text of a status file, once its line is complete.
+fn parse_status(text: &[u8]) -> Option<u128> {
     let mut rest = text;
     // Only whole lines: the last one may still be cut off by the read.
     while let Some(end) = rest.iter().position(|&b| b == b'\n') {
         let line = &rest[..end];
         rest = &rest[end + 1..];
-        if let Some(hex) = line.strip_prefix(b"SigCgt:") {
-            caught = Some(parse_mask(hex)?);
-        } else if let Some(hex) = line.strip_prefix(b"SigIgn:") {
-            ignored = Some(parse_mask(hex)?);
-        }
-        if let (Some(caught), Some(ignored)) = (caught, ignored) {
-            return Some(Dispositions { caught, ignored });
+        if let Some(hex) = line.strip_prefix(b"SigIgn:") {
+            return parse_mask(hex);
         }
     }
     None
@@ -270,42 +247,26 @@ mod tests {
 
     #[test]
     fn the_status_file_agrees_with_asking_each_signal() {
-        let read = dispositions().expect("/proc/self/status has SigCgt and SigIgn");
-        let (mut caught, mut ignored) = (0, 0);
-        for s in (1..NSIG).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
-            match raw_handler(s).unwrap() {
-                libc::SIG_DFL => {}
-                libc::SIG_IGN => ignored |= bit(s),
-                _ => caught |= bit(s),
-            }
-        }
+        let read = ignored_mask().expect("/proc/self/status has SigIgn");
+        let ignored = (1..NSIG)
+            .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
+            .fold(0, |mask, s| mask | bit(s));
         // The test harness may change a disposition between the two looks only for signals
         // it owns; SIGPIPE (ignored by the Rust runtime) is stable and must be seen by both.
         assert_ne!(ignored & bit(libc::SIGPIPE), 0);
-        assert_eq!(
-            read.ignored & bit(libc::SIGPIPE),
-            ignored & bit(libc::SIGPIPE)
-        );
-        assert_eq!(
-            read.caught & !caught & !ignored,
-            0,
-            "{read:?} vs {caught:x}"
-        );
+        assert_eq!(read & bit(libc::SIGPIPE), ignored & bit(libc::SIGPIPE));
+        assert_eq!(read & !ignored, 0, "{read:x} vs {ignored:x}");
     }
 
     #[test]
     fn status_lines_are_parsed_only_when_whole() {
         let text = b"Name:\ttest\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\n\
                      SigIgn:\t0000000000001000\nSigCgt:\t0000000180004002\nCapInh:\t0\n";
-        let want = Dispositions {
-            caught: 0x1_8000_4002,
-            ignored: 0x1000,
-        };
-        assert_eq!(parse_status(text), Some(want));
-        // A read that stopped inside the SigCgt line has not seen it yet.
-        let cut = text.iter().position(|&b| b == b'C').unwrap() + 10;
+        assert_eq!(parse_status(text), Some(0x1000));
+        // A read that stopped inside the SigIgn line has not seen it yet.
+        let cut = text.iter().position(|&b| b == b'I').unwrap() + 10;
         assert_eq!(parse_status(&text[..cut]), None);
-        assert_eq!(parse_status(b"SigIgn:\t10\nSigCgt:\tzz\n"), None);
+        assert_eq!(parse_status(b"SigIgn:\tzz\n"), None);
         assert_eq!(parse_mask(b"\t"), None);
         assert_eq!(
             parse_mask(b"\tffffffffffffffff"),
