@@ -284,9 +284,11 @@ impl Daemon {
     fn start_here(mut self, plan: Plan) -> Result<Started, Error> {
         // The set-up switches ids with raw system calls, which change the calling thread
         // only: other threads would keep the old credentials.
-        let threads = thread_count();
-        if plan.credentials().is_some_and(|c| !c.is_noop()) && threads > 1 {
-            return Err(Error::Threaded(threads));
+        if plan.credentials().is_some_and(|c| !c.is_noop()) {
+            let threads = thread_count();
+            if threads > 1 {
+                return Err(Error::Threaded(threads));
+            }
         }
         plan.apply(Mode::InPlace).map_err(|f| plan.error(&f))?;
         plan.finish();

@@ -20,7 +20,7 @@
 //! `setpgid`, `umask`, `chroot`, `chdir`, `prctl`, `getppid`, `getpid`, `kill`, `write`,
 //! `execve`), or
 //! one of the async-signal-safe
-//! wrappers of [`crate::sys`] (`errno`, `close_from`, `sigaction::reset_all_raw`), which
+//! wrappers of [`crate::sys`] (`errno`, `close_from`, `sigaction::reset_raw`), which
 //! async-signal-safety (`signal-safety(7)`) allows; the pointers passed are to the plan's own
 //! `CString`s and vectors, which outlive the call because the parent either waits
 //! (`CLONE_VFORK`) or owns a copy (`fork`).
@@ -178,34 +178,13 @@ impl Plan {
     }
 
     /// Every signal disposition to `SIG_DFL`, except the ignored ones the plan keeps. All
-    /// signals are blocked meanwhile (the parent blocked them around `clone`). An all-zero
-    /// kernel `struct sigaction` is `SIG_DFL` with no flags and an empty mask.
+    /// signals are blocked meanwhile (the parent blocked them around `clone`).
     fn reset_signals(&self) -> Result<(), Failure> {
-        if self.keep_ignored == 0 {
-            return sys::sigaction::reset_all_raw().map_err(|(signo, errno)| Failure {
-                step: Step::Signals,
-                errno,
-                index: signo as u32,
-            });
-        }
-        let dfl = [0u64; 4];
-        for signo in 1..=64u32 {
-            let keep = self.keep_ignored & (1 << (signo - 1)) != 0;
-            if keep || signo == libc::SIGKILL as u32 || signo == libc::SIGSTOP as u32 {
-                continue;
-            }
-            let ret = unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signo,
-                    dfl.as_ptr(),
-                    ptr::null_mut::<u64>(),
-                    8usize,
-                )
-            };
-            check(ret, Step::Signals, signo)?;
-        }
-        Ok(())
+        sys::sigaction::reset_raw(u128::from(self.keep_ignored)).map_err(|(signo, errno)| Failure {
+            step: Step::Signals,
+            errno,
+            index: signo as u32,
+        })
     }
 
     /// `setgroups` → `setresgid` → `setresuid` → `setuid(0)` and `setgid(0)` must fail.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString, c_char};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use super::{Error, Step};
@@ -118,7 +118,17 @@ impl Exec {
     }
 
     /// The child's environment as `KEY=VALUE` strings, and its `PATH`.
+    ///
+    /// Unchanged (nothing set, removed or cleared), it is this process's, copied in its own
+    /// order without building a map; `PATH` is then the parent's, which [`candidates`] reads.
     fn environment(&self) -> Result<(Vec<CString>, Option<OsString>), Error> {
+        if !self.env_clear && self.env.is_empty() {
+            let mut out = Vec::new();
+            for (key, value) in std::env::vars_os() {
+                out.push(entry(key, &value)?);
+            }
+            return Ok((out, None));
+        }
         let mut env: BTreeMap<OsString, OsString> = if self.env_clear {
             BTreeMap::new()
         } else {
@@ -139,18 +149,25 @@ impl Exec {
         let path = env.get(OsStr::new("PATH")).cloned();
         let mut out = Vec::with_capacity(env.len());
         for (key, value) in env {
-            let mut entry = key.into_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
-            out.push(CString::new(entry).map_err(|e| {
-                invalid(format!(
-                    "environment entry {:?} contains a NUL byte",
-                    OsStr::from_bytes(&e.into_vec())
-                ))
-            })?);
+            out.push(entry(key, &value)?);
         }
         Ok((out, path))
     }
+}
+
+/// `KEY=VALUE` as a C string, or an error naming the entry that contains a NUL byte.
+fn entry(key: OsString, value: &OsStr) -> Result<CString, Error> {
+    // One allocation, with room for the NUL that `CString::new` appends.
+    let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
+    entry.extend_from_slice(key.as_bytes());
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_bytes());
+    CString::new(entry).map_err(|e| {
+        invalid(format!(
+            "environment entry {:?} contains a NUL byte",
+            OsStr::from_bytes(&e.into_vec())
+        ))
+    })
 }
 
 /// An [`Exec`] ready for `execve(2)`: the strings and the pointer arrays into them.
@@ -199,16 +216,21 @@ fn candidates(program: &OsStr, child_path: Option<OsString>) -> Result<Vec<CStri
     let path = child_path
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(path.as_bytes().iter().filter(|&&b| b == b':').count() + 1);
     for dir in path.as_bytes().split(|&b| b == b':') {
-        let mut full = if dir.is_empty() {
-            b".".to_vec()
-        } else {
-            dir.to_vec()
-        };
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        // One allocation, with room for the NUL that `CString::new` appends.
+        let mut full = Vec::with_capacity(dir.len() + bytes.len() + 2);
+        full.extend_from_slice(dir);
         full.push(b'/');
         full.extend_from_slice(bytes);
-        out.push(cstring("program", OsStr::from_bytes(&full))?);
+        out.push(CString::new(full).map_err(|e| {
+            let full = e.into_vec();
+            invalid(format!(
+                "program {:?} contains a NUL byte",
+                OsStr::from_bytes(&full)
+            ))
+        })?);
     }
     Ok(out)
 }

@@ -18,8 +18,10 @@ pub struct Started {
 
 impl Started {
     pub(super) fn write_pid(&mut self) -> Result<(), child::Error> {
-        if let Some(pf) = &mut self.pid_file {
-            pf.write_pid(std::process::id())
+        let pid = std::process::id();
+        // A process that did not detach already wrote its own PID when it took the file.
+        if let Some(pf) = self.pid_file.as_mut().filter(|pf| pf.pid() != Some(pid)) {
+            pf.write_pid(pid)
                 .map_err(|e| pid_file_error(pf.path(), &e))?;
         }
         Ok(())

@@ -39,14 +39,7 @@ impl Cgroup {
     /// Makes `pidward.PID.N` under this process's cgroup (`mkdir(2)`), checks that it can be
     /// killed (`cgroup.kill`, Linux 5.14), and opens its `cgroup.procs` for the child.
     pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd)> {
-        let parent = crate::sys::cgroup::own_dir()?;
-        let own = std::fs::read_to_string("/proc/self/cgroup")?;
-        let own = own
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .unwrap_or("/")
-            .trim_end_matches('/')
-            .to_owned();
+        let (parent, own) = crate::sys::cgroup::own()?;
         let leaf = format!(
             "pidward.{}.{}",
             std::process::id(),

@@ -13,7 +13,7 @@
 //!   `syscall` where the C library interferes) only where it has not.
 //! * **Each wrapper's first doc line names its system call** and links its manual page.
 //! * **Async-signal-safety is stated per item.** [`errno`], [`close_from`],
-//!   [`sigaction::reset_all_raw`] and [`decimal::Decimal`] may run between `fork`/`clone` and
+//!   [`sigaction::reset_raw`] and [`decimal::Decimal`] may run between `fork`/`clone` and
 //!   `exec`: they allocate nothing, take no lock and touch no thread-local state other than
 //!   `errno`. Everything else is for ordinary code.
 //!

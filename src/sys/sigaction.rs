@@ -2,10 +2,17 @@
 //!
 //! Two paths, on purpose. [`get`] goes through the C library's `sigaction(3)` because callers
 //! want its `struct sigaction` (to save and restore a handler). [`set_default`], [`ignored`]
-//! and [`reset_all_raw`] use the raw `rt_sigaction(2)` system call, because glibc refuses the
+//! and [`reset_raw`] use the raw `rt_sigaction(2)` system call, because glibc refuses the
 //! real-time signals it keeps for itself (32 and 33) with `EINVAL`, yet a parent may have
 //! ignored them, and an ignored disposition survives `exec`: a child that is to start with
 //! every disposition at default must have those two reset too.
+//!
+//! [`ignored`] reads which signals are ignored from one place, the `SigIgn` line of
+//! `/proc/self/status` (`proc_pid_status(5)`): one `open`, `read` and `close` instead of one
+//! `rt_sigaction` query per signal (falling back to the queries without `/proc`).
+//! [`reset_raw`], which runs in a child between `clone` and `exec`, does not read it: a child
+//! that opens its own `/proc/PID` entries keeps its PID number from being reused for a while
+//! after it is gone, which a process tool must not do; it resets every signal instead.
 //!
 //! The raw calls only need two facts about the kernel's `struct sigaction`: an all-zero one is
 //! `SIG_DFL` with no flags and an empty mask on every layout, and the handler is its first word
@@ -64,7 +71,8 @@ pub fn set_default(signo: i32) -> io::Result<()> {
     }
 }
 
-/// [`rt_sigaction(2)`] queries: every signal whose disposition is `SIG_IGN` now, in order.
+/// Every signal whose disposition is `SIG_IGN` now, in order: the `SigIgn` mask of
+/// `/proc/self/status`, or, without `/proc`, one [`rt_sigaction(2)`] query per signal.
 ///
 /// Covers every signal but `SIGKILL` and `SIGSTOP` (which cannot be ignored), the real-time
 /// ones the C library hides included. `SIGPIPE` is listed like any other: whether it matters
@@ -72,24 +80,30 @@ pub fn set_default(signo: i32) -> io::Result<()> {
 ///
 /// [`rt_sigaction(2)`]: https://man7.org/linux/man-pages/man2/rt_sigaction.2.html
 pub fn ignored() -> Vec<i32> {
+    let mask = match ignored_mask() {
+        Some(mask) => mask,
+        None => (1..NSIG)
+            .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
+            .fold(0, |mask, s| mask | bit(s)),
+    };
     (1..NSIG)
-        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP)
-        .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
+        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && mask & bit(s) != 0)
         .collect()
 }
 
-/// [`rt_sigaction(2)`] to `SIG_DFL` for every signal but `SIGKILL` and `SIGSTOP`.
+/// [`rt_sigaction(2)`] to `SIG_DFL` for every signal but `SIGKILL`, `SIGSTOP` and the ignored
+/// ones in `keep_ignored` (bit N-1 for signal N), which stay as they are.
 ///
 /// Async-signal-safe (no allocation, no lock, raw system calls only): made for the child side
 /// of `fork`/`clone`, where handlers installed by the parent would otherwise run with the
-/// parent's memory. Block signals around the fork so none arrives before the reset. On failure
-/// returns `(signal, errno)` of the first signal that could not be reset.
+/// parent's memory. Block signals around the fork so none arrives before the reset. On
+/// failure returns `(signal, errno)` of the first signal that could not be reset.
 ///
 /// [`rt_sigaction(2)`]: https://man7.org/linux/man-pages/man2/rt_sigaction.2.html
-pub fn reset_all_raw() -> Result<(), (i32, i32)> {
+pub fn reset_raw(keep_ignored: u128) -> Result<(), (i32, i32)> {
     let mut signo = 1;
     while signo < NSIG {
-        if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+        if signo != libc::SIGKILL && signo != libc::SIGSTOP && keep_ignored & bit(signo) == 0 {
             let e = raw_default(signo);
             if e != 0 {
                 return Err((signo, e));
@@ -98,6 +112,70 @@ pub fn reset_all_raw() -> Result<(), (i32, i32)> {
         signo += 1;
     }
     Ok(())
+}
+
+/// Bit N-1 of a signal mask, for signal N (1 to 128).
+const fn bit(signo: i32) -> u128 {
+    1 << (signo - 1)
+}
+
+/// The `SigIgn` mask of `/proc/self/status` (bit N-1 for signal N), read with open(2),
+/// read(2) and close(2) into a stack buffer; `None` if the file cannot be read or lacks it.
+fn ignored_mask() -> Option<u128> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: open(2) of a constant C string; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/status".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        // SAFETY: read(2) into the unfilled rest of our own buffer.
+        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+        if let Some(found) = parse_status(&buf[..len]) {
+            // SAFETY: close(2) of the descriptor opened above.
+            unsafe { libc::close(fd) };
+            return Some(found);
+        }
+    }
+    // SAFETY: close(2) of the descriptor opened above.
+    unsafe { libc::close(fd) };
+    None
+}
+
+/// `SigIgn` from the text of a status file, once its line is complete.
+fn parse_status(text: &[u8]) -> Option<u128> {
+    let mut rest = text;
+    // Only whole lines: the last one may still be cut off by the read.
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
+        if let Some(hex) = line.strip_prefix(b"SigIgn:") {
+            return parse_mask(hex);
+        }
+    }
+    None
+}
+
+/// A mask as the kernel prints it: hexadecimal, most significant digit first, after a tab.
+fn parse_mask(field: &[u8]) -> Option<u128> {
+    let hex = field.trim_ascii();
+    if hex.is_empty() || hex.len() > 32 {
+        return None;
+    }
+    hex.iter().try_fold(0u128, |mask, &b| {
+        let digit = (b as char).to_digit(16)?;
+        Some(mask << 4 | u128::from(digit))
+    })
 }
 
 /// rt_sigaction(signo, all-zero, NULL): 0 or the errno. Async-signal-safe.
@@ -165,5 +243,34 @@ mod tests {
         );
         assert_eq!(set_default(NSIG).unwrap_err().raw_os_error(), einval);
         assert!(!ignored().contains(&libc::SIGKILL));
+    }
+
+    #[test]
+    fn the_status_file_agrees_with_asking_each_signal() {
+        let read = ignored_mask().expect("/proc/self/status has SigIgn");
+        let ignored = (1..NSIG)
+            .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
+            .fold(0, |mask, s| mask | bit(s));
+        // The test harness may change a disposition between the two looks only for signals
+        // it owns; SIGPIPE (ignored by the Rust runtime) is stable and must be seen by both.
+        assert_ne!(ignored & bit(libc::SIGPIPE), 0);
+        assert_eq!(read & bit(libc::SIGPIPE), ignored & bit(libc::SIGPIPE));
+        assert_eq!(read & !ignored, 0, "{read:x} vs {ignored:x}");
+    }
+
+    #[test]
+    fn status_lines_are_parsed_only_when_whole() {
+        let text = b"Name:\ttest\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\n\
+                     SigIgn:\t0000000000001000\nSigCgt:\t0000000180004002\nCapInh:\t0\n";
+        assert_eq!(parse_status(text), Some(0x1000));
+        // A read that stopped inside the SigIgn line has not seen it yet.
+        let cut = text.iter().position(|&b| b == b'I').unwrap() + 10;
+        assert_eq!(parse_status(&text[..cut]), None);
+        assert_eq!(parse_status(b"SigIgn:\tzz\n"), None);
+        assert_eq!(parse_mask(b"\t"), None);
+        assert_eq!(
+            parse_mask(b"\tffffffffffffffff"),
+            Some(u128::from(u64::MAX))
+        );
     }
 }

@@ -23,6 +23,8 @@ use clap::{ArgMatches, Args, FromArgMatches};
 
 use crate::{completions, lock, locks, notify, run, status, stop, version};
 
+mod fast;
+
 /// A subcommand and its parsed arguments.
 pub enum Parsed {
     Lock(lock::Args),
@@ -148,8 +150,19 @@ pub fn command() -> clap::Command {
 }
 
 /// Parse the arguments (the program's name first); on a usage error, or for `--help` and
-/// `--version`, print what clap prints and exit as clap does (2, or 0).
+/// `--version`, print what clap prints and exit as clap does (2, or 0). The hot forms of
+/// `run` are parsed without clap ([`fast`]), to the same result.
 pub fn parse(args: Vec<OsString>) -> Parsed {
+    if let Some(parsed) = fast::parse(&args) {
+        return parsed;
+    }
+    let (mut cmd, parsed) = clap_parse(args);
+    parsed.unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// What clap makes of the arguments, and the `Command` it parsed them with (which renders
+/// its errors).
+fn clap_parse(args: Vec<OsString>) -> (clap::Command, Result<Parsed, clap::Error>) {
     let named = args.get(1).and_then(|a| a.to_str());
     let alone = SUBCOMMANDS
         .iter()
@@ -158,9 +171,65 @@ pub fn parse(args: Vec<OsString>) -> Parsed {
         Some(sub) => root().subcommand(sub.build()),
         None => tree(),
     };
-    cmd.try_get_matches_from_mut(args)
-        .and_then(|mut matches| from_matches(&mut matches))
-        .unwrap_or_else(|e| e.format(&mut cmd).exit())
+    let parsed = cmd
+        .try_get_matches_from_mut(args)
+        .and_then(|mut matches| from_matches(&mut matches));
+    (cmd, parsed)
+}
+
+/// `pidward __agree [ARGS...]` (test helpers): parse ARGS (or, without any, each line of
+/// stdin, its arguments separated by tabs) with the fast path and with clap, and print one
+/// verdict a vector: `declined` (the fast path left it to clap), `agree`, or `differ: …`.
+/// Exits 1 if any differ.
+#[cfg(feature = "test-helpers")]
+pub fn agree(rest: &[OsString]) -> u8 {
+    use std::io::{BufRead, Write};
+    let program = OsString::from("pidward");
+    let verdict = |rest: Vec<OsString>| -> String {
+        let args: Vec<OsString> = std::iter::once(program.clone()).chain(rest).collect();
+        let Some(fast) = fast::parse(&args) else {
+            return "declined".to_owned();
+        };
+        match clap_parse(args).1 {
+            Err(e) => format!("differ: clap refuses it ({})", e.kind()),
+            Ok(clap) => {
+                let (fast, clap) = (debug(&fast), debug(&clap));
+                if fast == clap {
+                    "agree".to_owned()
+                } else {
+                    format!("differ: fast path {fast}, clap {clap}")
+                }
+            }
+        }
+    };
+    let mut verdicts = Vec::new();
+    if rest.is_empty() {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return 2 };
+            let fields = if line.is_empty() {
+                Vec::new()
+            } else {
+                line.split('\t').map(OsString::from).collect()
+            };
+            verdicts.push(verdict(fields));
+        }
+    } else {
+        verdicts.push(verdict(rest.to_vec()));
+    }
+    let mut out = std::io::stdout().lock();
+    for v in &verdicts {
+        let _ = writeln!(out, "{v}");
+    }
+    u8::from(verdicts.iter().any(|v| v.starts_with("differ")))
+}
+
+/// The parsed arguments as text, for [`agree`] (only `run` has a fast path).
+#[cfg(feature = "test-helpers")]
+fn debug(parsed: &Parsed) -> String {
+    match parsed {
+        Parsed::Run(args) => format!("{args:?}"),
+        _ => "(not run)".to_owned(),
+    }
 }
 
 /// The subcommand clap matched, with its arguments.

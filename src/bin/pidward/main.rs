@@ -2,8 +2,9 @@
 //!
 //! One file per subcommand; each parses its own arguments with clap and calls the library,
 //! except `lock`, which reads them as flock(1) does (and answers to the name `flock`), before
-//! any clap `Command` is built. `cli.rs` builds only the subcommand named (see there). Usage
-//! errors exit 2 (clap's convention, and the table in the README); `lock`'s exit 64, as flock's.
+//! any clap `Command` is built. `cli.rs` builds only the subcommand named (see there), and none
+//! for the hot forms of `run` (`cli/fast.rs`). Usage errors exit 2 (clap's convention, and the
+//! table in the README); `lock`'s exit 64, as flock's.
 //!
 //! The binary starts without std's runtime start-up (`#![no_main]`, see `startup.rs`): every
 //! `pidward lock … true` or `pidward run …` pays for its own start-up, and std's spends most of
@@ -45,6 +46,10 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     }
     if args.get(1).is_some_and(|a| a == "lock") {
         std::process::exit(lock::main(lock::Name::pidward(), &args[2..]).into());
+    }
+    #[cfg(feature = "test-helpers")]
+    if args.get(1).is_some_and(|a| a == "__agree") {
+        std::process::exit(cli::agree(&args[2..]).into());
     }
     let code = match cli::parse(args) {
         Parsed::Lock(stub) => lock::main(lock::Name::pidward(), &stub.args),

@@ -33,11 +33,11 @@ use pidward::log::Dest;
 use pidward::pidfile::{self, PidFile};
 use pidward::privileges::Credentials;
 
-mod args;
+pub mod args;
 mod env;
 mod exec;
 mod failure;
-mod log_args;
+pub mod log_args;
 mod logging;
 mod supervised;
 

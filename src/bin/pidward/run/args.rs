@@ -12,6 +12,25 @@ use pidward::supervise::{ExitSet, KillMode, Policy};
 
 use super::env;
 
+/// The defaults of `pidward run`'s options, as the command line spells them: what clap
+/// parses when an option is absent, and what [`crate::cli`]'s fast path parses too.
+pub mod defaults {
+    pub const OUTPUT_MODE: &str = "640";
+    pub const READY_INTERVAL: &str = "0.5";
+    pub const READY_TIMEOUT: &str = "60";
+    pub const PARENT_DEATH_SIGNAL: &str = "KILL";
+    pub const RESTART: &str = "no";
+    pub const WATCHDOG_SIGNAL: &str = "ABRT";
+    pub const RESTART_DELAY: &str = "1";
+    pub const RESTART_MAX_DELAY: &str = "60";
+    pub const RESTART_JITTER: &str = "0.1";
+    pub const RESTART_RESET: &str = "10";
+    pub const STOP_SCHEDULE: &str = "TERM/5/KILL/5";
+    pub const KILL_MODE: &str = "tree";
+    pub const LOG_MODE: &str = "640";
+    pub const LOG_LEVEL: &str = "info";
+}
+
 /// Start a command: supervise it (default), detach it (--daemon), or exec it (--exec).
 ///
 /// The options live on the heap: they are many, and the other subcommands' are few.
@@ -96,7 +115,7 @@ pub struct Options {
     pub stderr: Option<pidward::log::Dest>,
 
     /// Mode of output files that pidward creates, in octal.
-    #[arg(long, value_name = "MODE", value_parser = parse_umask, default_value = "640")]
+    #[arg(long, value_name = "MODE", value_parser = parse_umask, default_value = defaults::OUTPUT_MODE)]
     pub output_mode: u32,
 
     /// Set an environment variable for the command (repeatable).
@@ -123,11 +142,11 @@ pub struct Options {
     pub ready: Option<ReadyMode>,
 
     /// How often a readiness probe (tcp:, exec:, file:) is tried, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "0.5", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = defaults::READY_INTERVAL, value_parser = parse_seconds)]
     pub ready_interval: Duration,
 
     /// How long to wait for readiness, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = defaults::READY_TIMEOUT, value_parser = parse_seconds)]
     pub ready_timeout: Duration,
 
     /// A forking daemon (one that detaches by itself and writes its PID to FILE): the start
@@ -138,7 +157,7 @@ pub struct Options {
 
     /// The signal the command gets if pidward itself dies (killed with KILL, say), so that
     /// it never runs on unsupervised behind a stale PID file; `none` to let it run on.
-    #[arg(long, value_name = "SIG|none", default_value = "KILL",
+    #[arg(long, value_name = "SIG|none", default_value = defaults::PARENT_DEATH_SIGNAL,
         value_parser = parse_death_signal)]
     pub parent_death_signal: DeathSignal,
 
@@ -147,7 +166,7 @@ pub struct Options {
     /// README). Never after pidward was told to stop (TERM, INT, QUIT), nor after a set-up
     /// or exec failure. During the delay TERM/INT/QUIT end pidward at once and HUP starts
     /// the command now.
-    #[arg(long, value_name = "POLICY", default_value = "no", value_parser = parse_policy)]
+    #[arg(long, value_name = "POLICY", default_value = defaults::RESTART, value_parser = parse_policy)]
     pub restart: RestartPolicy,
 
     /// Exit codes and signals that count as a clean end, besides 0 and HUP, INT, TERM, PIPE
@@ -178,28 +197,28 @@ pub struct Options {
     pub watchdog: Option<Duration>,
 
     /// The signal for a missed watchdog deadline.
-    #[arg(long, value_name = "SIG", default_value = "ABRT", value_parser = parse_signal)]
+    #[arg(long, value_name = "SIG", default_value = defaults::WATCHDOG_SIGNAL, value_parser = parse_signal)]
     pub watchdog_signal: pidward::Signal,
 
     /// The first restart delay, in seconds; it doubles after each failed run.
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = defaults::RESTART_DELAY, value_parser = parse_seconds)]
     pub restart_delay: Duration,
 
     /// The longest restart delay, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = defaults::RESTART_MAX_DELAY, value_parser = parse_seconds)]
     pub restart_max_delay: Duration,
 
     /// The delay's jitter, as a fraction (uniform, ±).
-    #[arg(long, value_name = "FRACTION", default_value = "0.1", value_parser = parse_fraction)]
+    #[arg(long, value_name = "FRACTION", default_value = defaults::RESTART_JITTER, value_parser = parse_fraction)]
     pub restart_jitter: f64,
 
     /// A run that lasted this long (in seconds) starts the backoff over.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = defaults::RESTART_RESET, value_parser = parse_seconds)]
     pub restart_reset: Duration,
 
     /// How the command and what is left of its tree are stopped: after a failed start, and
     /// the orphans once the command has exited (signals and waits, e.g. TERM/5/KILL/5).
-    #[arg(long, value_name = "SCHEDULE", default_value = "TERM/5/KILL/5",
+    #[arg(long, value_name = "SCHEDULE", default_value = defaults::STOP_SCHEDULE,
         value_parser = parse_schedule)]
     pub stop_schedule: Schedule,
 
@@ -208,7 +227,7 @@ pub struct Options {
     /// command's process group), cgroup (tree, but fail with 125 where no cgroup can be
     /// made), group (the command's process group only) or main (only the command; orphans
     /// that outlive it run on).
-    #[arg(long, value_name = "tree|cgroup|group|main", default_value = "tree",
+    #[arg(long, value_name = "tree|cgroup|group|main", default_value = defaults::KILL_MODE,
         value_parser = parse_kill_mode)]
     pub kill_mode: KillMode,
 

@@ -13,12 +13,17 @@ pub fn exec(plan: Plan) -> Result<u8, Failure> {
         Some(path) => Some(plan.acquire(path, plan.args.daemon)?),
         None => None,
     };
-    // Keep a way to report errors after our stderr has been redirected. (Detached, errors
-    // travel to the launcher over the status pipe instead.)
-    let report = if plan.args.daemon { None } else { dup_stderr() };
+    // Keep a way to report errors after our stderr has been redirected; not redirected, it
+    // stays where it is. (Detached, errors travel to the launcher over the status pipe
+    // instead.)
+    let (out, err) = plan.output_stdio(false);
+    let report = if plan.args.daemon || err.is_none() {
+        None
+    } else {
+        dup_stderr()
+    };
     // Detached, the launcher waits for the exec: end of file after the exec announcement.
     let mut setup = plan.command_setup();
-    let (out, err) = plan.output_stdio(false);
     if let Some(out) = out {
         setup = setup.stdout(out);
     }

@@ -19,7 +19,7 @@ pub struct LogArgs {
     pub log: Vec<Dest>,
 
     /// Mode of a log file that pidward creates, in octal.
-    #[arg(long, value_name = "MODE", value_parser = super::args::parse_umask, default_value = "640")]
+    #[arg(long, value_name = "MODE", value_parser = super::args::parse_umask, default_value = super::args::defaults::LOG_MODE)]
     pub log_mode: u32,
 
     /// The lines' format: text (the default on a terminal), logfmt (elsewhere) or json.
@@ -28,7 +28,7 @@ pub struct LogArgs {
 
     /// The least severe events logged: error, warning, info (the default) or debug (also
     /// each signal pidward passes on).
-    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
+    #[arg(long, value_name = "LEVEL", default_value = super::args::defaults::LOG_LEVEL, value_parser = parse_level)]
     pub log_level: Level,
 
     /// The tag of every line and the syslog identifier (default: the command's base name).

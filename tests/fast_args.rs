@@ -1,0 +1,198 @@
+//! The command line's fast path (the hot forms of `pidward run`, parsed without clap) agrees
+//! with clap wherever it does not decline: `pidward __agree` (test helpers) parses each
+//! argument vector with both and says `agree`, `declined` or `differ`.
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use support::pidward;
+
+/// Each vector's verdict from `pidward __agree`, fed on stdin: one vector a line, its
+/// arguments separated by tabs.
+fn verdicts(vectors: &[Vec<String>]) -> Vec<String> {
+    let mut child = pidward()
+        .arg("__agree")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for v in vectors {
+        assert!(v.iter().all(|a| !a.contains(['\t', '\n'])), "{v:?}");
+        input.push_str(&v.join("\t"));
+        input.push('\n');
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), vectors.len(), "{out:?}");
+    let differ: Vec<_> = vectors
+        .iter()
+        .zip(&lines)
+        .filter(|(_, l)| !(*l == "agree" || *l == "declined"))
+        .collect();
+    assert!(differ.is_empty(), "the parsers differ: {differ:#?}");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    lines
+}
+
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_hot_forms_are_parsed_by_the_fast_path_as_clap_parses_them() {
+    let hot = [
+        "run -- /bin/true",
+        "run /bin/true",
+        "run true --help",
+        "run -- true -p x --exec",
+        "run --exec -p /tmp/app.pid -- /bin/true",
+        "run --exec --pidfile /tmp/app.pid /bin/true a b",
+        "run --pidfile=/tmp/app.pid -d -- ./app --serve",
+        "run -d --oknodo -p F -- sleep 10",
+        "run --daemon --exec -p F sh -c exit",
+        "run -l none -- /bin/true",
+        "run --log=stderr --log /tmp/life.log -- /bin/true",
+        "run -- -x",
+        "run -- --",
+        "run -p F -- cmd -- more",
+        "run cmd -- more",
+    ];
+    let vectors: Vec<_> = hot.iter().map(|l| words(l)).collect();
+    for (v, verdict) in vectors.iter().zip(verdicts(&vectors)) {
+        assert_eq!(verdict, "agree", "{v:?} was declined");
+    }
+}
+
+#[test]
+fn other_forms_are_left_to_clap() {
+    let other = [
+        "run",
+        "run --",
+        "run -p",
+        "run -p --",
+        "run -p -x cmd",
+        "run --pidfile= cmd",
+        "run -p a -p b cmd",
+        "run -d -d cmd",
+        "run --exec=yes cmd",
+        "run -dp F cmd",
+        "run -pF cmd",
+        "run --help",
+        "run -h",
+        "run --version",
+        "run -u app cmd",
+        "run --restart always cmd",
+        "run - cmd",
+        "status /run/app.pid",
+        "stop /run/app.pid",
+        "--help",
+        "help run",
+        "runx cmd",
+    ];
+    let vectors: Vec<_> = other.iter().map(|l| words(l)).collect();
+    for (v, verdict) in vectors.iter().zip(verdicts(&vectors)) {
+        assert_eq!(verdict, "declined", "{v:?} was taken by the fast path");
+    }
+}
+
+/// Every sequence of up to three tokens from a pool of options, values and commands, then
+/// one of three tails: whatever the fast path takes, clap must parse to the same arguments.
+#[test]
+fn many_combinations_agree_or_are_declined() {
+    let pool = [
+        "-d",
+        "--daemon",
+        "--exec",
+        "--oknodo",
+        "-p",
+        "--pidfile",
+        "--pidfile=P",
+        "-l",
+        "none",
+        "--log=none",
+        "--",
+        "cmd",
+        "-x",
+        "-u",
+    ];
+    let mut seqs: Vec<Vec<&str>> = vec![vec![]];
+    let mut last = seqs.clone();
+    for _ in 0..3 {
+        last = last
+            .iter()
+            .flat_map(|s| pool.iter().map(move |t| [&s[..], &[*t]].concat()))
+            .collect();
+        seqs.extend(last.iter().cloned());
+    }
+    let mut vectors = Vec::new();
+    for s in &seqs {
+        for tail in [&[][..], &["prog"][..], &["prog", "-p", "x"][..]] {
+            let v: Vec<String> = ["run"]
+                .iter()
+                .chain(s)
+                .chain(tail)
+                .map(|t| t.to_string())
+                .collect();
+            vectors.push(v);
+        }
+    }
+    assert_eq!(vectors.len(), 3 * (1 + 14 + 14 * 14 + 14 * 14 * 14));
+    let verdicts = verdicts(&vectors);
+    let agreed = verdicts.iter().filter(|v| *v == "agree").count();
+    assert!(agreed > 500, "only {agreed} of {} agreed", vectors.len());
+    // An empty value, as its own argument (a tab-separated line cannot carry one).
+    let out = pidward()
+        .args(["__agree", "run", "-p", "", "cmd"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "declined\n",
+        "{out:?}"
+    );
+}
+
+/// The `pidward run` and `pidward status` examples of the README and the man pages.
+#[test]
+fn the_documented_examples_agree_or_are_declined() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut texts = vec![std::fs::read_to_string(format!("{root}/README.md")).unwrap()];
+    for page in ["pidward-run.1", "pidward-status.1", "pidward.1"] {
+        let man = std::fs::read_to_string(format!("{root}/docs/man/{page}")).unwrap();
+        texts.push(man.replace("\\-", "-"));
+    }
+    let mut vectors = Vec::new();
+    for text in &texts {
+        for line in text.lines() {
+            let line = line.trim_start_matches("$ ");
+            let Some(rest) = line.strip_prefix("pidward ") else {
+                continue;
+            };
+            // The command itself, before a comment, a pipe or a second command.
+            let rest = rest.split("  ").next().unwrap();
+            let rest = rest.split([';', '|', '#', '\'', '"', '&']).next().unwrap();
+            if rest.starts_with("run ") || rest.starts_with("status ") {
+                vectors.push(words(rest));
+            }
+        }
+    }
+    assert!(vectors.len() >= 15, "{vectors:?}");
+    let verdicts = verdicts(&vectors);
+    let agreed = vectors
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| *v == "agree")
+        .count();
+    assert!(agreed >= 2, "{vectors:?}: {verdicts:?}");
+}
