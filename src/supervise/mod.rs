@@ -87,7 +87,7 @@ mod observe;
 mod policy;
 mod poll;
 mod restart;
-mod retry;
+pub(crate) mod retry;
 mod running;
 mod service;
 mod sigset;

@@ -30,12 +30,22 @@ pub(crate) const PAUSE: Duration = Duration::from_millis(10);
 
 /// Calls `op` until it succeeds, at most [`TRIES`] times (`EINTR` retried at once and not
 /// counted), [`PAUSE`] apart; the last error if none succeeded.
-pub(crate) fn retry<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+pub(crate) fn retry<T>(op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    retry_except(&[], op)
+}
+
+/// [`retry`], but the errors numbered in `answers` (`ESRCH`, `EPERM`: what the call says,
+/// not a passing failure) are returned at once.
+pub(crate) fn retry_except<T>(
+    answers: &[i32],
+    mut op: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
     let mut tries = 0;
     loop {
         match op() {
             Ok(v) => return Ok(v),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error().is_some_and(|n| answers.contains(&n)) => return Err(e),
             Err(e) => {
                 tries += 1;
                 if tries >= TRIES {
@@ -74,6 +84,17 @@ mod tests {
         });
         assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EIO));
         assert_eq!(calls, TRIES);
+    }
+
+    #[test]
+    fn an_answer_is_not_retried() {
+        let mut calls = 0;
+        let r: io::Result<()> = retry_except(&[libc::ESRCH], || {
+            calls += 1;
+            Err(io::Error::from_raw_os_error(libc::ESRCH))
+        });
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ESRCH));
+        assert_eq!(calls, 1);
     }
 
     #[test]
