@@ -397,7 +397,7 @@ fn start_detached(s: &Scratch, pidfile: &Path) -> u32 {
     assert!(out.status.success(), "{}", stderr(&out));
     let supervisor = read_pid(pidfile);
     s.adopt(supervisor);
-    assert!(wait_until(Duration::from_secs(10), || !perls(&s).is_empty()));
+    assert!(wait_until(Duration::from_secs(10), || !perls(s).is_empty()));
     supervisor
 }
 
