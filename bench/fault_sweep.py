@@ -90,7 +90,7 @@ ERRNOS = {
     "fdatasync": ["EIO", "ENOSPC", "EDQUOT"],
     "ftruncate": ["EIO", "EINTR", "EPERM"],
     "close": ["EIO", "EINTR", "ENOSPC"],
-    "flock": ["EINTR", "ENOLCK", "EWOULDBLOCK"],
+    "flock": ["EINTR", "ENOLCK", "EAGAIN"],
     "fcntl": ["EACCES", "EAGAIN", "EINTR", "EDEADLK", "EMFILE", "ENOLCK"],
     "poll": ["EINTR", "ENOMEM"],
     "ppoll": ["EINTR", "ENOMEM"],
@@ -187,7 +187,7 @@ def errors_for(name, args=""):
         errs = FCNTL.get(cmd, [])
     elif name == "flock":
         # Only a blocking flock is interrupted; only a non-blocking one would block.
-        errs = [e for e in errs if e != ("EINTR" if "LOCK_NB" in args else "EWOULDBLOCK")]
+        errs = [e for e in errs if e != ("EINTR" if "LOCK_NB" in args else "EAGAIN")]
     elif name in ("wait4", "waitid") and "WNOHANG" in args:
         errs = [e for e in errs if e != "EINTR"]
     elif name == "openat" and "O_CREAT" not in args:
