@@ -516,7 +516,7 @@ def check(op, env, fault, code, out, err, took):
             if not lock_is_free(env.path):
                 bad.append("the lock is still held after the run")
         if not killed:
-            if code not in (0, 1, 64, 65, 66, 69, 71):
+            if code not in (0, 1, 64, 65, 66, 69, 71, 73):
                 bad.append(f"undocumented exit {code}")
             if code != 0 and not err.strip():
                 bad.append("a failure without a message")

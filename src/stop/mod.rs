@@ -124,9 +124,20 @@ pub fn stop(path: impl AsRef<Path>, opts: &Options) -> Result<Outcome, Error> {
         match step {
             Step::Signal(signal) => match retry_except(ANSWERS, || send(&pidfd, signal)) {
                 Ok(()) => sent.push(signal),
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                // ESRCH says the process has exited; the pidfd confirms it (a stop that
+                // says "stopped" must be right).
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ESRCH) && exited(&pidfd) != Some(false) =>
+                {
                     gone = true;
                     break;
+                }
+                Err(source) if source.raw_os_error() == Some(libc::ESRCH) => {
+                    failed.get_or_insert(Error::Signal {
+                        pid,
+                        signal,
+                        source,
+                    });
                 }
                 // Not permitted is an answer that no later step changes.
                 Err(source) if source.raw_os_error() == Some(libc::EPERM) => {
@@ -283,6 +294,14 @@ fn wait(pidfd: &PidFd, limit: std::time::Duration) -> std::io::Result<bool> {
             retry(|| pidfd.has_exited()).or_else(|_| exited_by_probe(pidfd))
         }
     }
+}
+
+/// Whether the process has exited (`poll(2)` on the pidfd, or the null signal); `None` when
+/// neither can tell.
+fn exited(pidfd: &PidFd) -> Option<bool> {
+    retry(|| pidfd.has_exited())
+        .or_else(|_| exited_by_probe(pidfd))
+        .ok()
 }
 
 /// Whether the process has exited, asked without `poll(2)`: `pidfd_send_signal(2)` with
