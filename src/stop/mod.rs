@@ -122,22 +122,11 @@ pub fn stop(path: impl AsRef<Path>, opts: &Options) -> Result<Outcome, Error> {
     let mut failed: Option<Error> = None;
     for step in opts.schedule.run_order() {
         match step {
-            Step::Signal(signal) => match retry_except(ANSWERS, || send(&pidfd, signal)) {
+            Step::Signal(signal) => match send_confirmed(&pidfd, signal) {
                 Ok(()) => sent.push(signal),
-                // ESRCH says the process has exited; the pidfd confirms it (a stop that
-                // says "stopped" must be right).
-                Err(e)
-                    if e.raw_os_error() == Some(libc::ESRCH) && exited(&pidfd) != Some(false) =>
-                {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                     gone = true;
                     break;
-                }
-                Err(source) if source.raw_os_error() == Some(libc::ESRCH) => {
-                    failed.get_or_insert(Error::Signal {
-                        pid,
-                        signal,
-                        source,
-                    });
                 }
                 // Not permitted is an answer that no later step changes.
                 Err(source) if source.raw_os_error() == Some(libc::EPERM) => {
@@ -278,9 +267,6 @@ fn cannot_tell(path: &Path, status: Status) -> Error {
     }
 }
 
-/// The errors of `pidfd_send_signal(2)` that are answers, not passing failures.
-const ANSWERS: &[i32] = &[libc::ESRCH, libc::EPERM];
-
 /// Waits up to `limit` for the process to exit (`poll(2)` on the pidfd, tried again when it
 /// fails); when `poll(2)` keeps failing, the wait is a sleep of the time left, then one more
 /// look. `Err` only when the process cannot be looked at at all.
@@ -294,6 +280,23 @@ fn wait(pidfd: &PidFd, limit: std::time::Duration) -> std::io::Result<bool> {
             retry(|| pidfd.has_exited()).or_else(|_| exited_by_probe(pidfd))
         }
     }
+}
+
+/// [`send`], tried again when it fails ([`retry_except`]); `ESRCH` is the answer "it has
+/// exited" only when the pidfd confirms it (a stop that says "stopped" must be right), and a
+/// passing failure to try again otherwise. `EPERM` is an answer.
+fn send_confirmed(pidfd: &PidFd, signal: Signal) -> std::io::Result<()> {
+    retry_except(&[libc::EPERM], || match send(pidfd, signal) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) && exited(pidfd) != Some(false) => {
+            Ok(Err(e))
+        }
+        other => other.map(Ok),
+    })
+    .map_err(|e| match e.raw_os_error() {
+        // At every try, though the pidfd said it lives: not an exit.
+        Some(libc::ESRCH) => std::io::Error::other(format!("{e}, yet the process lives")),
+        _ => e,
+    })?
 }
 
 /// Whether the process has exited (`poll(2)` on the pidfd, or the null signal); `None` when
