@@ -97,14 +97,10 @@ impl Running {
             let deadline = watch.deadline();
             let readable = match retry(|| poll::wait(&self.child, &fds, deadline, true)) {
                 Ok(readable) => readable,
-                Err(e) => {
-                    // Never abandon a live command: poll(2) failed at every try, so the
-                    // start cannot be watched; it is stopped, as a failed start is.
-                    drop(fds);
-                    self.child.give_up(Call::Poll, e);
-                    self.watch = None;
-                    return Err(self.end_given_up());
-                }
+                // Never abandon a live command: with poll(2) failing, the loop looks at
+                // everything every few milliseconds instead (the deadline and the command's
+                // exit are checked below).
+                Err(_) => degraded(),
             };
             drop(fds);
             if readable.extra[1] {
@@ -239,10 +235,8 @@ impl Running {
             let exit = command.is_none();
             let readable = match retry(|| poll::wait(&self.child, &extra, deadline, exit)) {
                 Ok(readable) => readable,
-                Err(source) => {
-                    self.child.give_up(Call::Poll, source);
-                    continue;
-                }
+                // Supervision goes on without poll(2): see `degraded`.
+                Err(_) => degraded(),
             };
             drop(extra);
             if observed.is_some_and(|i| readable.extra[i]) {
@@ -471,6 +465,18 @@ impl Running {
                 }
             }
         }
+    }
+}
+
+/// What the loop acts on when `poll(2)` failed at every try ([`super::retry`]): after a
+/// pause of [`retry::PAUSE`](super::retry::PAUSE), the signalfd is read (it does not block),
+/// and the command's exit is checked as at every turn. The loop never gives up on a live
+/// command for a failing `poll(2)`.
+fn degraded() -> poll::Readable {
+    std::thread::sleep(super::retry::PAUSE);
+    poll::Readable {
+        signals: true,
+        ..poll::Readable::default()
     }
 }
 
