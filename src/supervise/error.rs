@@ -74,7 +74,7 @@ pub enum Error {
         /// The last `STATUS=` it sent, if any.
         last_status: Option<String>,
     },
-    /// A system call of the supervision loop failed (after [`retry`](super::retry)'s tries),
+    /// A system call of the supervision loop failed (after five tries, 10 ms apart),
     /// and the stop schedule that followed left nothing of the service running.
     #[error("{call}: {source}")]
     Loop {
@@ -85,7 +85,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A system call of the supervision loop or of the stop failed (after
-    /// [`retry`](super::retry)'s tries), and the stop schedule that followed, through to
+    /// five tries, 10 ms apart), and the stop schedule that followed, through to
     /// `SIGKILL`, did not end the service: these processes live on, unsupervised. Nothing
     /// that names them (the PID file, its state file) may be removed.
     #[error("{call}: {source}; gave up with PIDs {} of the service still running{}",

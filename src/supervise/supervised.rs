@@ -127,7 +127,7 @@ impl Supervised {
     /// `pidfd_send_signal(2)`, and on `SIGCHLD` reap exited orphans when subreaping.
     ///
     /// Never reaps the main child; a child that has already exited makes forwarding a no-op.
-    /// A failing `read(2)` or `pidfd_send_signal(2)` is tried again ([`super::retry`]); one
+    /// A failing `read(2)` or `pidfd_send_signal(2)` is tried again (five tries, 10 ms apart); one
     /// that still fails is the error (the other signals are forwarded all the same).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut chld = false;
@@ -258,7 +258,7 @@ impl Supervised {
     }
 
     /// Reap the child if it has exited (`waitpid(2)` with `WNOHANG`), without blocking; a
-    /// failing call is tried again ([`super::retry`]).
+    /// failing call is tried again (five tries, 10 ms apart).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         retry(|| match self.main.try_wait() {
             // ECHILD is an answer (someone else reaped it), not a passing failure.
