@@ -7,9 +7,11 @@ children are not followed). Then, for every call name N and every k up to the nu
 calls, the operation runs again under strace with
 
   * `inject=N:signal=KILL:when=k`: killed at that call, and
-  * `inject=N:error=E:when=k`: the call fails with E, for each error of N's class
-    (EINTR only where the call can be interrupted; memory calls get no errors: an allocation
-    failure aborts by design),
+  * `inject=N:error=E:when=k`: the call fails with E, for each error that call can return
+    (ERRNOS below, after the man pages, refined by its arguments: EINTR from fcntl only for
+    F_SETLKW, from flock only without LOCK_NB, from wait only without WNOHANG, no ENOSPC for
+    read or an open without O_CREAT; memory calls get no errors: an allocation failure
+    aborts by design),
 
 and the outcome is checked:
 
@@ -69,16 +71,102 @@ import sys
 import tempfile
 import time
 
-INTERRUPTIBLE = {"openat", "read", "pread64", "write", "pwrite64", "flock", "poll", "ppoll",
-                 "wait4", "waitid", "clock_nanosleep", "nanosleep", "fcntl", "recvmsg",
-                 "sendmsg", "connect", "epoll_wait", "epoll_pwait", "rt_sigtimedwait"}
 MEMORY = {"mmap", "munmap", "mprotect", "brk", "mremap", "madvise"}
 NEVER = {"execve", "exit_group", "exit", "rt_sigreturn"}
-# Calls that cannot fail: an injected error there tests nothing real.
-NOFAIL = {"getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "umask",
-          "sched_yield", "set_tid_address", "set_robust_list", "rseq", "arch_prctl"}
-EXTRA = {"openat": ["EACCES"], "write": ["ENOSPC"], "pwrite64": ["ENOSPC"],
-         "read": ["EAGAIN"], "pread64": ["EAGAIN"]}
+# The errors each call can return (its man page's ERRORS, less those that only a bug of the
+# caller causes: EBADF, EFAULT, EINVAL), as the sweep injects them. A call that is not here
+# gets kills only (and is listed in the output, so that the table can grow). Calls whose
+# errors depend on their arguments are refined by `errors_for` (the fcntl command, flock's
+# LOCK_NB, wait's WNOHANG, open's O_CREAT, a zero poll timeout). docs/robustness.md has
+# the same table.
+ERRNOS = {
+    "openat": ["EACCES", "EINTR", "EMFILE", "ENFILE", "ENOMEM", "ENOSPC", "EDQUOT", "EROFS"],
+    "read": ["EIO", "EAGAIN", "EINTR"],
+    "pread64": ["EIO", "EAGAIN", "EINTR"],
+    "write": ["EIO", "ENOSPC", "EDQUOT", "EAGAIN", "EINTR", "EPIPE"],
+    "pwrite64": ["EIO", "ENOSPC", "EDQUOT", "EAGAIN", "EINTR"],
+    "writev": ["EIO", "ENOSPC", "EAGAIN", "EINTR", "EPIPE"],
+    "fsync": ["EIO", "ENOSPC", "EDQUOT"],
+    "fdatasync": ["EIO", "ENOSPC", "EDQUOT"],
+    "ftruncate": ["EIO", "EINTR", "EPERM"],
+    "close": ["EIO", "EINTR", "ENOSPC"],
+    "flock": ["EINTR", "ENOLCK", "EAGAIN"],
+    "fcntl": ["EACCES", "EAGAIN", "EINTR", "EDEADLK", "EMFILE", "ENOLCK"],
+    "poll": ["EINTR", "ENOMEM"],
+    "ppoll": ["EINTR", "ENOMEM"],
+    "wait4": ["ECHILD", "EINTR"],
+    "waitid": ["ECHILD", "EINTR"],
+    "clone": ["EAGAIN", "ENOMEM", "ENOSPC"],
+    "clone3": ["EAGAIN", "ENOMEM", "ENOSPC"],
+    "fork": ["EAGAIN", "ENOMEM"],
+    "vfork": ["EAGAIN", "ENOMEM"],
+    "pidfd_open": ["EMFILE", "ENFILE", "ENOMEM", "ESRCH"],
+    "pidfd_send_signal": ["EPERM", "ESRCH"],
+    "kill": ["EPERM", "ESRCH"],
+    "signalfd4": ["EMFILE", "ENFILE", "ENOMEM", "ENODEV"],
+    "pipe2": ["EMFILE", "ENFILE"],
+    # The man page lists EINTR (from closing the old descriptor); Linux's dup2 ignores
+    # that close's result, so it never returns EINTR.
+    "dup2": ["EBUSY", "EMFILE"],
+    "dup3": ["EBUSY", "EMFILE"],
+    "socket": ["EACCES", "EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"],
+    "socketpair": ["EMFILE", "ENFILE", "ENOMEM"],
+    "bind": ["EACCES", "EADDRINUSE", "ENOMEM", "EROFS"],
+    "connect": ["EACCES", "EAGAIN", "ECONNREFUSED", "EINTR", "ENOENT"],
+    "sendmsg": ["EAGAIN", "ECONNREFUSED", "EINTR", "ENOBUFS", "ENOMEM"],
+    "sendto": ["EAGAIN", "ECONNREFUSED", "EINTR", "ENOBUFS", "ENOMEM"],
+    "recvmsg": ["EAGAIN", "EINTR", "ENOMEM"],
+    "recvfrom": ["EAGAIN", "EINTR", "ENOMEM"],
+    "unlink": ["EACCES", "EBUSY", "EIO", "ENOMEM", "EPERM", "EROFS"],
+    "unlinkat": ["EACCES", "EBUSY", "EIO", "ENOMEM", "EPERM", "EROFS"],
+    "rename": ["EACCES", "EBUSY", "EDQUOT", "ENOMEM", "ENOSPC", "EROFS"],
+    "renameat": ["EACCES", "EBUSY", "EDQUOT", "ENOMEM", "ENOSPC", "EROFS"],
+    "renameat2": ["EACCES", "EBUSY", "EDQUOT", "ENOMEM", "ENOSPC", "EROFS"],
+    "mkdir": ["EACCES", "EDQUOT", "ENOMEM", "ENOSPC", "EROFS"],
+    "mkdirat": ["EACCES", "EDQUOT", "ENOMEM", "ENOSPC", "EROFS"],
+    "rmdir": ["EACCES", "EBUSY", "ENOMEM", "EROFS"],
+    "newfstatat": ["EACCES", "ENOMEM", "EOVERFLOW"],
+    "statx": ["EACCES", "ENOMEM"],
+    "fstat": ["ENOMEM", "EOVERFLOW"],
+    "statfs": ["EACCES", "EIO", "ENOMEM", "EINTR"],
+    "fstatfs": ["EIO", "ENOMEM", "EINTR"],
+    "readlink": ["EACCES", "EIO", "ENOMEM"],
+    "readlinkat": ["EACCES", "EIO", "ENOMEM"],
+    "getdents64": ["ENOENT"],
+    "fchown": ["EIO", "EPERM", "EROFS"],
+    "fchmod": ["EIO", "EPERM", "EROFS"],
+    "chdir": ["EACCES", "EIO", "ENOMEM"],
+    "chroot": ["EACCES", "EIO", "ENOMEM", "EPERM"],
+    "setsid": ["EPERM"],
+    "setpgid": ["EACCES", "EPERM", "ESRCH"],
+    "setgroups": ["ENOMEM", "EPERM"],
+    "setresuid": ["EAGAIN", "EPERM"],
+    "setresgid": ["EPERM"],
+    "prlimit64": ["EPERM"],
+    "sigaltstack": ["ENOMEM"],
+    "getrandom": ["EAGAIN", "EINTR"],
+    "clock_nanosleep": ["EINTR"],
+    "nanosleep": ["EINTR"],
+    "rt_sigtimedwait": ["EAGAIN", "EINTR"],
+    "epoll_create1": ["EMFILE", "ENFILE", "ENOMEM"],
+    "epoll_wait": ["EINTR"],
+    "epoll_pwait": ["EINTR"],
+    "timerfd_create": ["EMFILE", "ENFILE", "ENOMEM"],
+    "eventfd2": ["EMFILE", "ENFILE", "ENOMEM"],
+    "memfd_create": ["EMFILE", "ENFILE", "ENOMEM"],
+    "inotify_init1": ["EMFILE", "ENFILE", "ENOMEM"],
+    "close_range": ["ENOMEM"],
+}
+# fcntl(2): what each command can return (the others only EBADF/EINVAL).
+FCNTL = {"F_DUPFD": ["EMFILE"], "F_DUPFD_CLOEXEC": ["EMFILE"],
+         "F_SETLK": ["EACCES", "EAGAIN", "ENOLCK"], "F_OFD_SETLK": ["EACCES", "EAGAIN", "ENOLCK"],
+         "F_SETLKW": ["EDEADLK", "EINTR", "ENOLCK"], "F_OFD_SETLKW": ["EINTR", "ENOLCK"],
+         "F_GETLK": ["ENOLCK"], "F_OFD_GETLK": ["ENOLCK"]}
+# The tracer sees numbers: fcntl commands, flock's LOCK_NB, WNOHANG, O_CREAT (x86_64).
+FCNTL_CMDS = {0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL",
+              5: "F_GETLK", 6: "F_SETLK", 7: "F_SETLKW", 36: "F_OFD_GETLK", 37: "F_OFD_SETLK",
+              38: "F_OFD_SETLKW", 1030: "F_DUPFD_CLOEXEC"}
+UNTABLED = set()  # calls met that the table does not know (reported at the end)
 TIMEOUT = 20
 # The operations that start something (checked by `check_start`); `OP-bg` faults the
 # processes that a detached start forks (the middle one and the final one) instead of the
@@ -87,12 +175,27 @@ STARTS = ("run", "runready", "daemon", "runready-bg", "daemon-bg")
 DETACHED = {1: "middle", 2: "final"}
 
 
-def errors_for(name):
-    if name in MEMORY or name in NEVER or name in NOFAIL:
+def errors_for(name, args=""):
+    """The errors to inject into a call of `name` whose arguments, as strace decodes them
+    (or the tracer spells them), are `args` (module docs, ERRNOS)."""
+    if name in MEMORY or name in NEVER:
         return []
-    errs = ["EIO", "ENOMEM"] + EXTRA.get(name, [])
-    if name in INTERRUPTIBLE:
-        errs.append("EINTR")
+    if name not in ERRNOS:
+        UNTABLED.add(name)
+        return []
+    errs = list(ERRNOS[name])
+    if name == "fcntl":
+        cmd = next((c for c in sorted(FCNTL, key=len, reverse=True) if c in args), None)
+        errs = FCNTL.get(cmd, [])
+    elif name == "flock":
+        # Only a blocking flock is interrupted; only a non-blocking one would block.
+        errs = [e for e in errs if e != ("EINTR" if "LOCK_NB" in args else "EAGAIN")]
+    elif name in ("wait4", "waitid") and "WNOHANG" in args:
+        errs = [e for e in errs if e != "EINTR"]
+    elif name == "openat" and "O_CREAT" not in args:
+        errs = [e for e in errs if e not in ("ENOSPC", "EDQUOT")]
+    elif name in ("poll", "ppoll") and re.search(r", 0$|\{tv_sec=0, tv_nsec=0\}", args):
+        errs = [e for e in errs if e != "EINTR"]  # a zero timeout never sleeps
     return errs
 
 
@@ -191,8 +294,9 @@ def enumerate_calls(op, env, pidward):
     subprocess.run(["strace", "-qq", "-o", log] + argv(op, pidward, env.path, env.guard),
                    capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
                    env=start_env(env))
-    names = [m.group(1) for line in open(log)
-             if (m := re.match(r"([a-z_0-9]+)\(", line))]
+    calls = [(m.group(1), m.group(2)) for line in open(log)
+             if (m := re.match(r"([a-z_0-9]+)\((.*)\)\s+=", line))]
+    names = [n for n, _ in calls]
     os.unlink(log)
     env.reset()
     # pidward's own code starts after std's runtime set-up (its fd 0-2 check with poll, then
@@ -201,7 +305,10 @@ def enumerate_calls(op, env, pidward):
     start = next((i + 1 for i, n in enumerate(names) if n == "rt_sigaction"), 0)
     counts = collections.Counter(names)
     before = collections.Counter(names[:start])
-    return counts, before
+    args = collections.defaultdict(list)  # per name, each call's arguments in order
+    for name, text in calls:
+        args[name].append(text)
+    return counts, before, args
 
 
 def start_env(env):
@@ -411,7 +518,7 @@ def check(op, env, fault, code, out, err, took):
             if not lock_is_free(env.path):
                 bad.append("the lock is still held after the run")
         if not killed:
-            if code not in (0, 1, 64, 65, 66, 69, 71):
+            if code not in (0, 1, 64, 65, 66, 69, 71, 73):
                 bad.append(f"undocumented exit {code}")
             if code != 0 and not err.strip():
                 bad.append("a failure without a message")
@@ -500,12 +607,15 @@ def sweep_detached(op, args, rng):
                 break
         assert code == 0, f"{op}: the traced start without a fault failed ({code}): {err}"
         names, start = collections.defaultdict(list), None
+        spelled = collections.defaultdict(list)
         for line in open(os.path.join(env.dir, "report")):
-            depth, _, name = line.strip().partition(" ")
+            depth, _, rest = line.strip().partition(" ")
+            name, _, text = rest.partition(" ")
             if depth == "reported":
                 start = len(names[2])  # the final process's calls up to its report
             if depth.isdigit() and int(depth) in DETACHED:
                 names[int(depth)].append(name)
+                spelled[int(depth)].append(text)
         if args.start_only and start is not None:
             names[2] = names[2][:start]
         points = []
@@ -519,7 +629,8 @@ def sweep_detached(op, args, rng):
                     continue
                 if "kill" in args.faults:
                     points.append((depth, k, name, "kill"))
-                points += [(depth, k, name, e) for e in errors_for(name)
+                points += [(depth, k, name, e)
+                           for e in errors_for(name, spelled[depth][k - 1])
                            if ("eintr" if e == "EINTR" else "error") in args.faults
                            and (not args.errors or e in args.errors)]
         total = len(points)
@@ -557,7 +668,7 @@ def sweep(op, args, rng):
         return sweep_detached(op, args, rng)
     env = Env(op, args.guard, args.pidward)
     try:
-        counts, before = enumerate_calls(op, env, args.pidward)
+        counts, before, call_args = enumerate_calls(op, env, args.pidward)
         points = []
         for name, n in sorted(counts.items()):
             if name in NEVER:
@@ -566,7 +677,8 @@ def sweep(op, args, rng):
                 if "kill" in args.faults:
                     points.append(f"{name}:signal=KILL:when={k}")
                 if k > before[name]:
-                    points += [f"{name}:error={e}:when={k}" for e in errors_for(name)
+                    text = (call_args[name] + [""] * k)[k - 1]
+                    points += [f"{name}:error={e}:when={k}" for e in errors_for(name, text)
                                if ("eintr" if e == "EINTR" else "error") in args.faults]
         total = len(points)
         if args.sample and args.sample < total:
@@ -609,6 +721,23 @@ OPT_SYSGOOD, OPT_FORK, OPT_VFORK, OPT_CLONE, OPT_EXEC = 1, 2, 4, 8, 16
 EV_FORK, EV_VFORK, EV_CLONE, EV_EXEC, EV_STOP = 1, 2, 3, 4, 128
 WALL = 0x40000000
 ORIG_RAX, RAX, RSI, RDI = 15, 10, 13, 14  # indices in struct user_regs_struct (x86_64)
+RDX, R10 = 12, 7
+
+
+def spell(pt, tid, name):
+    """The arguments of the call `tid` is entering that `errors_for` looks at, spelled as
+    strace would: the fcntl command, LOCK_NB, WNOHANG, O_CREAT."""
+    if name == "fcntl":
+        return FCNTL_CMDS.get(pt.get(tid, RSI), "")
+    if name == "flock":
+        return "LOCK_NB" if pt.get(tid, RSI) & 4 else ""
+    if name == "wait4":
+        return "WNOHANG" if pt.get(tid, RDX) & 1 else ""
+    if name == "waitid":
+        return "WNOHANG" if pt.get(tid, R10) & 1 else ""
+    if name == "openat":
+        return "O_CREAT" if pt.get(tid, RDX) & 0o100 else ""
+    return ""
 ROLES = {0: "launcher", 1: "middle", 2: "final"}
 
 
@@ -737,8 +866,8 @@ def tracer_main(depth, k, fault, report, mark, cmd):
                 if calls[tid] is not None:
                     calls[tid] += 1
                     if fault == "count":
-                        report.write(f"{depth_of[tid]} "
-                                     f"{names.get(pt.get(tid, ORIG_RAX), '?')}\n")
+                        name = names.get(pt.get(tid, ORIG_RAX), '?')
+                        report.write(f"{depth_of[tid]} {name} {spell(pt, tid, name)}\n")
                     elif depth_of[tid] == depth and calls[tid] == k and not fired:
                         fired = True
                         report.write(f"fault {names.get(pt.get(tid, ORIG_RAX), '?')} "
@@ -816,6 +945,8 @@ def main():
         for v in violations:
             print("  " + v)
         failed |= bool(violations)
+    if UNTABLED:
+        print(f"calls with no error table (killed only): {', '.join(sorted(UNTABLED))}")
     sys.exit(1 if failed else 0)
 
 

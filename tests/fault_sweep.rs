@@ -10,8 +10,10 @@
 //! one, faulted through the script's own ptrace tracer) get every point of the middle process
 //! and a sample of the final one's start, and the reads of the notify sender's
 //! `/proc/PID/stat` each fail once with EIO (a lost `READY=1` made the start hang until its
-//! timeout). The script checks the PID-file invariants after each run; any violation fails
-//! the test with the list. The whole sweep is `bench/fault_sweep.py`.
+//! timeout). The `run -d` supervisor's own stop (from its forwarding of the TERM that
+//! `pidward stop` sends on) gets every error its `pidfd_send_signal`, `ppoll`, `waitid` and
+//! `wait4` calls can return. The script checks the PID-file invariants after each run; any
+//! violation fails the test with the list. The whole sweep is `bench/fault_sweep.py`.
 
 #![cfg(feature = "test-helpers")]
 
@@ -94,5 +96,21 @@ fn ready_survives_a_failed_read_of_the_senders_proc_stat() {
         "--after",
         "recvmsg",
         "--start-only",
+    ]);
+}
+
+#[test]
+fn the_supervisors_stop_survives_errors_of_its_signals_polls_and_waits() {
+    sweep(&[
+        "--ops",
+        "runready-bg",
+        "--roles",
+        "final",
+        "--faults",
+        "error,eintr",
+        "--calls",
+        "pidfd_send_signal,ppoll,waitid,wait4",
+        "--after",
+        "pidfd_send_signal",
     ]);
 }

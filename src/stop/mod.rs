@@ -15,6 +15,10 @@
 //! each catchable signal it sends `SIGCONT`, so a stopped process can act on it. Waits poll
 //! the pidfd: `stop` returns the moment the process is gone, and a zombie is gone.
 //!
+//! A signal or a wait whose system call fails is tried again (5 tries, 10 ms apart); one
+//! that still fails does not end the stop: the schedule goes on to its last step (`KILL`),
+//! and the failure is reported only if the process outlives the whole schedule.
+//!
 //! "Not running" is an answer only when the file says so (absent, or stale). Whenever the file
 //! cannot be read, holds no PID, or changed to name another process while `stop` looked, the
 //! answer is [`Error::CannotTell`]: a caller must never read "nothing to stop" into a file it
@@ -25,6 +29,7 @@ use std::path::Path;
 use crate::Signal;
 use crate::pidfd::PidFd;
 use crate::pidfile::{self, Status};
+use crate::supervise::retry::{retry, retry_except};
 
 mod error;
 mod schedule;
@@ -111,33 +116,55 @@ pub fn stop(path: impl AsRef<Path>, opts: &Options) -> Result<Outcome, Error> {
     };
     let mut sent = Vec::new();
     let mut gone = false;
+    // A call that fails at every try does not end the stop: the schedule goes on (the next
+    // wait, the next signal, KILL), and the failure is the answer only if the process
+    // outlives it all.
+    let mut failed: Option<Error> = None;
     for step in opts.schedule.run_order() {
         match step {
-            Step::Signal(signal) => match send(&pidfd, signal) {
+            Step::Signal(signal) => match send_confirmed(&pidfd, signal) {
                 Ok(()) => sent.push(signal),
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                     gone = true;
                     break;
                 }
-                Err(source) => {
+                // Not permitted is an answer that no later step changes.
+                Err(source) if source.raw_os_error() == Some(libc::EPERM) => {
                     return Err(Error::Signal {
                         pid,
                         signal,
                         source,
                     });
                 }
+                Err(source) => {
+                    failed.get_or_insert(Error::Signal {
+                        pid,
+                        signal,
+                        source,
+                    });
+                }
             },
-            Step::Wait(d) => {
-                if pidfd.wait_timeout(d).map_err(wait_err)? {
+            Step::Wait(d) => match wait(&pidfd, d) {
+                Ok(true) => {
                     gone = true;
                     break;
                 }
-            }
+                Ok(false) => {}
+                Err(source) => {
+                    failed.get_or_insert(wait_err(source));
+                }
+            },
             Step::Forever => {}
         }
     }
     if !gone && opts.schedule.waits() {
-        gone = pidfd.has_exited().map_err(wait_err)?;
+        match retry(|| pidfd.has_exited()).or_else(|_| exited_by_probe(&pidfd)) {
+            Ok(exited) => gone = exited,
+            Err(source) => return Err(failed.unwrap_or(wait_err(source))),
+        }
+    }
+    if let (false, Some(e)) = (gone, failed) {
+        return Err(e);
     }
     if gone {
         if opts.remove_pidfile {
@@ -193,11 +220,13 @@ fn pin(path: &Path, opts: &Options) -> Result<Pinned, Error> {
         Status::Running { pid: again, .. } if again == pid => {}
         status => return settled(path, status).map(Pinned::Done),
     }
-    let exited = pidfd.has_exited().map_err(|source| Error::Io {
-        path: path.to_owned(),
-        step: Stage::Wait,
-        source,
-    })?;
+    let exited = retry(|| pidfd.has_exited())
+        .or_else(|_| exited_by_probe(&pidfd))
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            step: Stage::Wait,
+            source,
+        })?;
     if exited {
         return after_exit(path, pid);
     }
@@ -236,6 +265,74 @@ fn cannot_tell(path: &Path, status: Status) -> Error {
         path: path.to_owned(),
         status,
     }
+}
+
+/// Waits up to `limit` for the process to exit (`poll(2)` on the pidfd, tried again when it
+/// fails); when `poll(2)` keeps failing, the wait is a sleep of the time left, then one more
+/// look. `Err` only when the process cannot be looked at at all.
+fn wait(pidfd: &PidFd, limit: std::time::Duration) -> std::io::Result<bool> {
+    let end = std::time::Instant::now() + limit;
+    let left = || end.saturating_duration_since(std::time::Instant::now());
+    match retry(|| pidfd.wait_timeout(left())) {
+        Ok(exited) => Ok(exited),
+        Err(_) => {
+            std::thread::sleep(left());
+            retry(|| pidfd.has_exited()).or_else(|_| exited_by_probe(pidfd))
+        }
+    }
+}
+
+/// [`send`], tried again when it fails ([`retry_except`]); `ESRCH` is the answer "it has
+/// exited" only when the pidfd confirms it (a stop that says "stopped" must be right), and a
+/// passing failure to try again otherwise. `EPERM` is an answer.
+fn send_confirmed(pidfd: &PidFd, signal: Signal) -> std::io::Result<()> {
+    retry_except(&[libc::EPERM], || match send(pidfd, signal) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) && exited(pidfd) != Some(false) => {
+            Ok(Err(e))
+        }
+        other => other.map(Ok),
+    })
+    .map_err(|e| match e.raw_os_error() {
+        // At every try, though the pidfd said it lives: not an exit.
+        Some(libc::ESRCH) => std::io::Error::other(format!("{e}, yet the process lives")),
+        _ => e,
+    })?
+}
+
+/// Whether the process has exited (`poll(2)` on the pidfd, or the null signal); `None` when
+/// neither can tell.
+fn exited(pidfd: &PidFd) -> Option<bool> {
+    retry(|| pidfd.has_exited())
+        .or_else(|_| exited_by_probe(pidfd))
+        .ok()
+}
+
+/// Whether the process has exited, asked without `poll(2)`: `pidfd_send_signal(2)` with
+/// signal 0 (no signal, only the checks) fails with `ESRCH` once it has exited.
+fn exited_by_probe(pidfd: &PidFd) -> std::io::Result<bool> {
+    use std::os::fd::{AsFd, AsRawFd};
+    retry_except(&[libc::ESRCH], || {
+        // SAFETY: pidfd_send_signal(pidfd, 0, NULL, 0): a pidfd we own, the null signal, no
+        // siginfo, no flags.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_fd().as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r == 0 {
+            Ok(false)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    })
+    .or_else(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => Ok(true),
+        _ => Err(e),
+    })
 }
 
 /// Send `signal`, then `SIGCONT` if the signal can be caught, so a stopped process acts on it.

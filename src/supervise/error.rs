@@ -74,7 +74,8 @@ pub enum Error {
         /// The last `STATUS=` it sent, if any.
         last_status: Option<String>,
     },
-    /// A system call of the supervision loop failed.
+    /// A system call of the supervision loop failed (after five tries, 10 ms apart),
+    /// and the stop schedule that followed left nothing of the service running.
     #[error("{call}: {source}")]
     Loop {
         /// The call that failed.
@@ -83,6 +84,34 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A system call of the supervision loop or of the stop failed (after
+    /// five tries, 10 ms apart), and the stop schedule that followed, through to
+    /// `SIGKILL`, did not end the service: these processes live on, unsupervised. Nothing
+    /// that names them (the PID file, its state file) may be removed.
+    #[error("{call}: {source}; gave up with PIDs {} of the service still running{}",
+        pid_list(.left), cgroup_detail(.cgroup.as_deref()))]
+    GaveUp {
+        /// The first call given up on.
+        call: Call,
+        /// Its OS error.
+        #[source]
+        source: io::Error,
+        /// The processes left (the cgroup's members, or the command and our other children).
+        left: Vec<u32>,
+        /// The run's cgroup, where they are, when it has one.
+        cgroup: Option<std::path::PathBuf>,
+    },
+}
+
+fn pid_list(pids: &[u32]) -> String {
+    let text: Vec<String> = pids.iter().map(u32::to_string).collect();
+    text.join(", ")
+}
+
+fn cgroup_detail(cgroup: Option<&std::path::Path>) -> String {
+    cgroup
+        .map(|c| format!(" in {} (pidward stop stops them)", c.display()))
+        .unwrap_or_default()
 }
 
 /// The system calls of the supervision loop, as named in [`Error::Loop`].
@@ -96,6 +125,14 @@ pub enum Call {
     Poll,
     /// `waitpid(2)` on the command.
     Wait,
+    /// `waitid(2)` reaping the orphans the command left us.
+    Reap,
+    /// `read(2)` of the signalfd.
+    ReadSignals,
+    /// `pidfd_send_signal(2)` to the command: a forwarded stop request, or a stop step.
+    Signal,
+    /// The write of `1` to the cgroup's `cgroup.kill`.
+    CgroupKill,
 }
 
 impl std::fmt::Display for Call {
@@ -104,6 +141,10 @@ impl std::fmt::Display for Call {
             Call::Spawn => "setting up signal forwarding",
             Call::Poll => "poll",
             Call::Wait => "waitpid",
+            Call::Reap => "waitid",
+            Call::ReadSignals => "reading the signalfd",
+            Call::Signal => "pidfd_send_signal",
+            Call::CgroupKill => "writing cgroup.kill",
         })
     }
 }
@@ -156,6 +197,9 @@ impl Error {
                 format!("{program}{}", last_status(last.as_deref())),
             ),
             Error::Loop { source, .. } => StepError::from_io(Step::Unknown, source, ""),
+            Error::GaveUp { source, .. } => {
+                StepError::from_io(Step::Unknown, source, format!("({self})"))
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::cgroup::Cgroup;
+use super::retry::retry;
 use super::state::State;
 use super::state_file;
 use crate::Signal;
@@ -97,6 +98,7 @@ impl Leftover {
             sent: Vec::new(),
             gone: false,
         };
+        let mut failed: Option<io::Error> = None;
         let note = |cleared: &mut Cleared, pids: Vec<u32>| {
             for pid in pids {
                 if !cleared.pids.contains(&pid) {
@@ -112,8 +114,14 @@ impl Leftover {
             match step {
                 Step::Signal(Signal::KILL) => {
                     note(&mut cleared, members(&cgroup));
-                    cgroup.kill()?;
-                    cleared.sent.push(Signal::KILL);
+                    // Tried again when it fails; the schedule goes on either way, and the
+                    // failure is the answer only if the cgroup outlives it.
+                    match retry(|| cgroup.kill()) {
+                        Ok(()) => cleared.sent.push(Signal::KILL),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
+                    }
                 }
                 Step::Signal(signal) => {
                     let sent = cgroup.signal(signal, &[]);
@@ -131,7 +139,13 @@ impl Leftover {
         }
         cleared.gone = cleared.gone || (schedule.waits() && cgroup.is_empty());
         drop(cgroup); // rmdir(2), which only an empty cgroup allows
-        Ok(cleared)
+        match failed {
+            Some(e) if !cleared.gone => Err(io::Error::new(
+                e.kind(),
+                format!("writing cgroup.kill: {e}"),
+            )),
+            _ => Ok(cleared),
+        }
     }
 }
 

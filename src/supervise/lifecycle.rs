@@ -238,6 +238,23 @@ impl Lifecycle {
                 Err(e @ (Error::Setup(_) | Error::Channel { .. })) => {
                     return Err(self.finish(&mut state, Phase::Exited, e));
                 }
+                // Part of the service outlived the stop: never restarted, and the record of
+                // what is left stays.
+                Err(Error::GaveUp {
+                    call,
+                    source,
+                    left,
+                    cgroup,
+                }) => {
+                    state.gave_up = Some(format!("{call}: {source}"));
+                    let e = Error::GaveUp {
+                        call,
+                        source,
+                        left,
+                        cgroup,
+                    };
+                    return Err(self.finish(&mut state, Phase::Abandoned, e));
+                }
                 Err(e) if first && self.first_final => {
                     return Err(self.finish(&mut state, Phase::Exited, e));
                 }
@@ -357,12 +374,13 @@ impl Lifecycle {
         }
     }
 
-    /// The last transition: a failed service keeps its record, any other removes it.
+    /// The last transition: a failed or abandoned service keeps its record, any other
+    /// removes it.
     fn finish<T>(&self, state: &mut State, phase: Phase, value: T) -> T {
         state.phase = phase;
         state.next_start = None;
         if let Some(file) = &self.state_file {
-            if phase == Phase::Failed {
+            if matches!(phase, Phase::Failed | Phase::Abandoned) {
                 let _ = file.write(state);
             } else {
                 let _ = file.remove();

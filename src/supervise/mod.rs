@@ -63,6 +63,7 @@
 //! | `watchdog.rs` | the watchdog of [`Service::watchdog`] |
 //! | `state.rs` | [`State`], [`StateFile`]: the state `status` shows, beside the PID file |
 //! | `leftover.rs` | [`leftover`]: the processes a dead supervisor left in its run's cgroup |
+//! | `retry.rs` | a failed call of the loop or of a stop tried again before it is given up on |
 //! | `exit.rs`, `error.rs` | exit codes, [`Error`] |
 //!
 //! Threads: signal dispositions belong to the process, masks and signalfds to threads.
@@ -86,6 +87,7 @@ mod observe;
 mod policy;
 mod poll;
 mod restart;
+pub(crate) mod retry;
 mod running;
 mod service;
 mod sigset;
@@ -96,7 +98,7 @@ mod supervised;
 mod tree;
 mod watchdog;
 
-pub use error::Error;
+pub use error::{Call, Error};
 pub use exit::{exec_error_code, exit_code, forwardable};
 pub use leftover::{Cleared, Leftover, leftover};
 pub use lifecycle::{Ended, Events, Lifecycle};

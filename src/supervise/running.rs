@@ -20,15 +20,13 @@ use std::time::{Duration, Instant};
 
 use super::error::Call;
 use super::observe::{Event, Observe};
+use super::retry::retry;
 use super::service::{KillMode, Ready, Started};
 use super::supervised::Followed;
 use super::{Error, Supervised, poll, tree};
 use crate::notify::{Listener, ReadyOutcome, ReadySource, ReadyWatch};
 use crate::pidfd::PidFd;
 use crate::stop::Schedule;
-
-/// How long a failed system call of the loop waits before it is tried again.
-const RETRY: Duration = Duration::from_millis(10);
 
 /// How often a forking daemon's PID file is looked at while the start waits for it.
 const PIDFILE_POLL: Duration = Duration::from_millis(20);
@@ -96,14 +94,13 @@ impl Running {
                 .into_iter()
                 .flatten()
                 .collect();
-            let Ok(readable) = poll::wait(&self.child, &fds, watch.deadline(), true) else {
-                // Never abandon a live command: a failing poll(2) (ENOMEM) is retried; the
-                // deadline and the command's exit are still checked below.
-                std::thread::sleep(RETRY);
-                if let Some(outcome) = watch.poll(self.child.pidfd(), on_status).ok().flatten() {
-                    break outcome;
-                }
-                continue;
+            let deadline = watch.deadline();
+            let readable = match retry(|| poll::wait(&self.child, &fds, deadline, true)) {
+                Ok(readable) => readable,
+                // Never abandon a live command: with poll(2) failing, the loop looks at
+                // everything every few milliseconds instead (the deadline and the command's
+                // exit are checked below).
+                Err(_) => degraded(),
             };
             drop(fds);
             if readable.extra[1] {
@@ -113,6 +110,10 @@ impl Running {
                 // A signal that cannot be forwarded has nowhere else to go.
                 let _ = self.child.handle_signals();
             }
+            if self.child.given_up.is_some() {
+                self.watch = None;
+                return Err(self.end_given_up());
+            }
             match watch.poll(self.child.pidfd(), on_status) {
                 Ok(Some(outcome)) => break outcome,
                 Ok(None) => {}
@@ -120,8 +121,8 @@ impl Running {
                     // The channel is broken: the start cannot be judged, so it failed, and a
                     // failed start leaves nothing running.
                     self.watch = None;
-                    let _ = tree::stop(&mut self.child, &self.stop);
-                    return Err(Error::Readiness { source });
+                    let failure = Error::Readiness { source };
+                    return Err(self.stop_failed_start(failure));
                 }
             }
         };
@@ -147,7 +148,9 @@ impl Running {
             ReadyOutcome::Timeout => {
                 let begun = Instant::now();
                 self.watch = None;
-                let _ = tree::stop(&mut self.child, &self.stop);
+                if let Some(gave_up) = self.stop_tree(true) {
+                    return Err(gave_up);
+                }
                 return Err(Error::Timeout {
                     program,
                     timeout: self.ready_timeout,
@@ -165,17 +168,16 @@ impl Running {
             ReadyOutcome::ChildExited => {
                 let status = self.reap()?;
                 self.watch = None;
-                let _ = tree::stop(&mut self.child, &self.stop);
-                return Err(Error::Exited {
+                let failure = Error::Exited {
                     program,
                     status,
                     last_status: self.status.clone(),
-                });
+                };
+                return Err(self.stop_failed_start(failure));
             }
         };
         self.watch = None;
-        let _ = tree::stop(&mut self.child, &self.stop);
-        Err(failure)
+        Err(self.stop_failed_start(failure))
     }
 
     /// Waits for the service to end, forwarding signals and reading sd_notify messages
@@ -199,10 +201,7 @@ impl Running {
                             source,
                         });
                     }
-                    Err(_) => {
-                        std::thread::sleep(RETRY);
-                        continue;
-                    }
+                    Err(source) => self.child.give_up(Call::Wait, source),
                 }
                 if command.is_some() {
                     // Orphans queued behind the command can be reaped now, the followed
@@ -217,6 +216,10 @@ impl Running {
             if over {
                 break;
             }
+            if self.child.given_up.is_some() {
+                // The loop cannot go on: the service is stopped, and the failure reported.
+                return Err(self.end_given_up());
+            }
             let mut extra: Vec<BorrowedFd<'_>> = Vec::with_capacity(3);
             if let Some(listener) = &self.listener {
                 extra.push(listener.as_fd());
@@ -229,9 +232,11 @@ impl Running {
                 extra.len() - 1
             });
             let deadline = self.watchdog.as_ref().and_then(|w| w.next_deadline());
-            let Ok(readable) = poll::wait(&self.child, &extra, deadline, command.is_none()) else {
-                std::thread::sleep(RETRY);
-                continue;
+            let exit = command.is_none();
+            let readable = match retry(|| poll::wait(&self.child, &extra, deadline, exit)) {
+                Ok(readable) => readable,
+                // Supervision goes on without poll(2): see `degraded`.
+                Err(_) => degraded(),
             };
             drop(extra);
             if observed.is_some_and(|i| readable.extra[i]) {
@@ -267,18 +272,71 @@ impl Running {
         if self.kill_mode != KillMode::Main {
             self.note_stopping(true);
         }
-        match self.kill_mode {
-            KillMode::Group => {
-                let _ = tree::stop_group(&mut self.child, &self.stop);
-            }
-            KillMode::Main => {
-                let _ = self.child.reap_orphans();
-            }
-            _ => {
-                let _ = tree::stop(&mut self.child, &self.stop);
-            }
+        if self.kill_mode == KillMode::Main {
+            let _ = self.child.reap_orphans();
+        } else if let Some(gave_up) = self.stop_tree(false) {
+            return Err(gave_up);
         }
         Ok(status)
+    }
+
+    /// Stops what is left of the service with the stop schedule: the whole tree (`whole`,
+    /// a failed start), or what the kill mode says (the process group with
+    /// [`KillMode::Group`], the command with [`KillMode::Main`]). `Some(`[`Error::GaveUp`]`)`
+    /// when a call was given up on along the way and part of the service outlived the whole
+    /// schedule.
+    fn stop_tree(&mut self, whole: bool) -> Option<Error> {
+        let main_only = !whole && matches!(self.kill_mode, KillMode::Group | KillMode::Main);
+        let _ = if main_only {
+            tree::stop_group(&mut self.child, &self.stop)
+        } else {
+            tree::stop(&mut self.child, &self.stop)
+        };
+        self.child.given_up.as_ref()?;
+        let left = match (whole, self.kill_mode) {
+            (false, KillMode::Main) => {
+                let mut main = Vec::new();
+                if !matches!(self.child.try_wait(), Ok(Some(_)))
+                    && !self.child.pidfd.has_exited().unwrap_or(false)
+                {
+                    main.push(self.child.pid());
+                }
+                main
+            }
+            _ => tree::left(&mut self.child),
+        };
+        if left.is_empty() {
+            return None;
+        }
+        let (call, source) = self.child.given_up.take()?;
+        Some(Error::GaveUp {
+            call,
+            source,
+            left,
+            cgroup: self.cgroup().map(Path::to_path_buf),
+        })
+    }
+
+    /// A failed start: the service is stopped; the failure is `failure`, or
+    /// [`Error::GaveUp`] if the stop could not end it.
+    fn stop_failed_start(&mut self, failure: Error) -> Error {
+        self.stop_tree(true).unwrap_or(failure)
+    }
+
+    /// A call of the loop was given up on: the service is stopped with the stop schedule,
+    /// and the error names the call ([`Error::Loop`]), or what is left ([`Error::GaveUp`]).
+    fn end_given_up(&mut self) -> Error {
+        self.note_stopping(true);
+        if let Some(gave_up) = self.stop_tree(false) {
+            return gave_up;
+        }
+        match self.child.given_up.take() {
+            Some((call, source)) => Error::Loop { call, source },
+            None => Error::Loop {
+                call: Call::Poll,
+                source: std::io::Error::from_raw_os_error(libc::EIO),
+            },
+        }
     }
 
     /// Reads the listener: barriers are answered, `STATUS=` kept, `MAINPID=` followed.
@@ -339,12 +397,12 @@ impl Running {
                 && let Ok(Some(status)) = self.child.try_wait()
             {
                 if !status.success() {
-                    let _ = tree::stop(&mut self.child, &self.stop);
-                    return Err(Error::Exited {
+                    let failure = Error::Exited {
                         program: self.program.clone(),
                         status,
                         last_status: None,
-                    });
+                    };
+                    return Err(self.stop_failed_start(failure));
                 }
                 command = Some(status);
                 let _ = self.child.reap_orphans();
@@ -360,7 +418,9 @@ impl Running {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 let begun = Instant::now();
-                let _ = tree::stop(&mut self.child, &self.stop);
+                if let Some(gave_up) = self.stop_tree(true) {
+                    return Err(gave_up);
+                }
                 return Err(Error::Timeout {
                     program: self.program.clone(),
                     timeout: self.ready_timeout,
@@ -405,6 +465,18 @@ impl Running {
                 }
             }
         }
+    }
+}
+
+/// What the loop acts on when `poll(2)` failed at every try ([`super::retry`]): after a
+/// pause of [`retry::PAUSE`](super::retry::PAUSE), the signalfd is read (it does not block),
+/// and the command's exit is checked as at every turn. The loop never gives up on a live
+/// command for a failing `poll(2)`.
+fn degraded() -> poll::Readable {
+    std::thread::sleep(super::retry::PAUSE);
+    poll::Readable {
+        signals: true,
+        ..poll::Readable::default()
     }
 }
 

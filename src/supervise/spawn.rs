@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 
 use super::catching::{Catching, Restore};
 use super::error::{Call, Error};
+use super::retry::retry;
 use super::sigset::SigSet;
 use super::supervised::Main;
 use super::{Supervised, Supervisor};
@@ -76,9 +77,16 @@ impl Supervisor {
             });
         let ended = self.end(begun);
         let (pid, pidfd) = spawned?.into_parts();
-        let ended = ended.map_err(loop_error)?;
-        self.supervised(ended, pid, PidFd::from_owned(pidfd))
-            .map_err(loop_error)
+        let pidfd = PidFd::from_owned(pidfd);
+        // The command runs: from here on, a failure must not leave it running unsupervised.
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(e) => {
+                end_unsupervised(pid, &pidfd);
+                return Err(loop_error(e));
+            }
+        };
+        self.supervised(ended, pid, pidfd).map_err(loop_error)
     }
 
     /// Before the spawn: `SIGCHLD` not ignored, the subreaper flag, and the forwarded signals
@@ -135,7 +143,8 @@ impl Supervisor {
         // exited must not kill it before it has cleaned up.
         restore.mask = (!self.keep_blocked).then_some(old_mask?);
         Ok(Ended {
-            signals: set.signalfd()?,
+            // ENOMEM, EMFILE and ENFILE pass: tried again before the spawn is given up on.
+            signals: retry(|| set.signalfd())?,
             restore,
             forward,
             recorded,
@@ -161,10 +170,33 @@ impl Supervisor {
                 .collect(),
             cgroup: None,
             capture: None,
+            given_up: None,
             _restore: ended.restore,
             _not_send: PhantomData,
         };
-        supervised.deliver_recorded(ended.recorded)?;
+        if let Err(e) = supervised.deliver_recorded(ended.recorded) {
+            end_unsupervised(pid, &supervised.pidfd);
+            return Err(e);
+        }
         Ok(supervised)
+    }
+}
+
+/// A command whose supervision could not be set up after it was spawned: `SIGKILL` through
+/// its pidfd, then `waitpid(2)` (blocking: a killed child exits at once), so that a failed
+/// spawn leaves nothing behind. (Its orphans, if it had time to make any, are ours as the
+/// subreaper, or in the run's cgroup, which the failed start kills.)
+fn end_unsupervised(pid: u32, pidfd: &PidFd) {
+    let _ = retry(|| match pidfd.send_signal(Signal::KILL) {
+        Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(e),
+        _ => Ok(()),
+    });
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid(2) on our own unreaped child, writing into a live integer.
+        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        if r != -1 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! `END` as `code:N` or `signal:NAME` (or `-` when the status is unknown, after a timeout).
 //! A `cgroup=` line names the run's cgroup directory (absent in the files of older versions,
 //! and for a run without a cgroup): where its processes are found should the supervisor die.
+//! A `gave_up=` line, in the state `abandoned`, names the system call the supervisor gave up
+//! on and its error.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -37,10 +39,14 @@ pub enum Phase {
     Failed,
     /// The service ended and is not started again.
     Exited,
+    /// A system call of the supervisor failed at every try, and stopping the service did
+    /// not end it: the supervisor gave up and exited, leaving processes of the service
+    /// running ([`State::gave_up`] says why; [`leftover`](super::leftover()) finds them).
+    Abandoned,
 }
 
 impl Phase {
-    /// `starting`, `running`, `backoff`, `stopping`, `failed` or `exited`.
+    /// `starting`, `running`, `backoff`, `stopping`, `failed`, `exited` or `abandoned`.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Starting => "starting",
@@ -49,6 +55,7 @@ impl Phase {
             Phase::Stopping => "stopping",
             Phase::Failed => "failed",
             Phase::Exited => "exited",
+            Phase::Abandoned => "abandoned",
         }
     }
 
@@ -60,6 +67,7 @@ impl Phase {
             Phase::Stopping,
             Phase::Failed,
             Phase::Exited,
+            Phase::Abandoned,
         ]
         .into_iter()
         .find(|p| p.name() == name)
@@ -192,6 +200,8 @@ pub struct State {
     /// output relay: sinks that would have blocked, a full disk), as
     /// [`StateFile::set_dropped`](super::StateFile::set_dropped) last recorded.
     pub dropped: u64,
+    /// Why the supervisor gave up ([`Phase::Abandoned`]): the call and its error.
+    pub gave_up: Option<String>,
 }
 
 impl State {
@@ -213,14 +223,17 @@ impl State {
             cgroup: None,
             history: Vec::new(),
             dropped: 0,
+            gave_up: None,
         }
     }
 
     /// The LSB code of `pidward status` for this state, given the PID file's own
     /// (`file`): 0 only while the service is running or starting; a supervisor that waits
     /// to restart, or stops, holds its PID file over a dead program (1).
+    /// An abandoned service is 4, unknown: nothing supervises what is left of it.
     pub fn lsb_code(&self, file: u8) -> u8 {
         match self.phase {
+            Phase::Abandoned => 4,
             Phase::Running | Phase::Starting => file,
             _ if file == 0 => 1,
             _ => file,
@@ -272,6 +285,9 @@ impl State {
             line("cgroup", dir);
         }
         line("dropped_lines", &self.dropped.to_string());
+        if let Some(why) = &self.gave_up {
+            line("gave_up", why);
+        }
         for exit in &self.history {
             line("exit", &exit.encode());
         }
@@ -316,6 +332,7 @@ impl State {
                 "tree" => s.tree = v,
                 "cgroup" => s.cgroup = (!v.is_empty()).then(|| PathBuf::from(v)),
                 "dropped_lines" => s.dropped = v.parse().ok()?,
+                "gave_up" => s.gave_up = (!v.is_empty()).then_some(v),
                 "exit" => s.history.push(Exit::decode(&v)?),
                 _ => {} // a key of a later version
             }
@@ -363,6 +380,12 @@ impl State {
             out.push_str(&format!(
                 "; gave up after {} failures in a row",
                 self.consecutive_failures
+            ));
+        }
+        if self.phase == Phase::Abandoned {
+            out.push_str(&format!(
+                "; the supervisor gave up ({})",
+                self.gave_up.as_deref().unwrap_or("a system call failed")
             ));
         }
         let since = Rfc3339(self.since).to_string();

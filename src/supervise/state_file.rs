@@ -9,9 +9,11 @@
 //! either the old file or the new one, never a half-written one (and a last `end` line lets a
 //! reader reject a file cut short anyway). Its content holds while the PID file is locked by
 //! the supervisor it names ([`read`] checks that), and the supervisor removes it before it
-//! releases the PID file. One exception: a supervisor that gave up ([`Phase::Failed`], its
-//! restart limit reached) leaves it behind as the record of why the service is down; a
-//! later start replaces it. The text format is [`state`](super::state)'s.
+//! releases the PID file. Two exceptions: a supervisor that gave up ([`Phase::Failed`], its
+//! restart limit reached) leaves it behind as the record of why the service is down; and one
+//! that gave up on a failing system call with part of the service still running
+//! ([`Phase::Abandoned`]) leaves it, and the PID file, as the record of what is left and
+//! where. A later start replaces it. The text format is [`state`](super::state)'s.
 
 use std::fs;
 use std::io::{self, Write};
@@ -114,8 +116,8 @@ impl StateFile {
 }
 
 /// The state of the service whose PID file is `pidfile`, when it can be trusted: the PID
-/// file is locked by the supervisor the state names, or the state is [`Phase::Failed`] and
-/// nobody holds the PID file (the record a supervisor that gave up leaves). `None` when
+/// file is locked by the supervisor the state names, or the state is [`Phase::Failed`] or
+/// [`Phase::Abandoned`] and nobody holds the PID file (the record a supervisor that gave up leaves). `None` when
 /// there is no state file, or it is stale or unreadable.
 ///
 /// ```
@@ -138,7 +140,7 @@ pub fn read(pidfile: &Path) -> Option<State> {
     match pidfile::status(pidfile) {
         Status::Running { pid, locked: true } if pid == state.supervisor => Some(state),
         Status::Running { .. } | Status::Starting => None,
-        _ if state.phase == Phase::Failed => Some(state),
+        _ if matches!(state.phase, Phase::Failed | Phase::Abandoned) => Some(state),
         _ => None,
     }
 }

@@ -8,7 +8,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
+use super::Call;
 use super::catching::Restore;
+use super::retry::retry;
 use super::sigset::{SigSet, read_siginfo};
 use crate::Signal;
 use crate::pidfd::PidFd;
@@ -79,6 +81,9 @@ pub struct Supervised {
     ///
     /// [`Service::capture_stderr`]: super::Service::capture_stderr
     pub(super) capture: Option<super::capture::Capture>,
+    /// The first system call given up on (after [`super::retry`]'s tries): the supervisor
+    /// can no longer do its job, and stops the service.
+    pub(super) given_up: Option<(super::Call, io::Error)>,
     // Dropped last: the mask comes back only after the signalfd has been drained.
     pub(super) _restore: Restore,
     // The signal mask belongs to the spawning thread.
@@ -122,9 +127,21 @@ impl Supervised {
     /// `pidfd_send_signal(2)`, and on `SIGCHLD` reap exited orphans when subreaping.
     ///
     /// Never reaps the main child; a child that has already exited makes forwarding a no-op.
+    /// A failing `read(2)` or `pidfd_send_signal(2)` is tried again (five tries, 10 ms apart); one
+    /// that still fails is the error (the other signals are forwarded all the same).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut chld = false;
-        while let Some(info) = read_siginfo(&self.signals)? {
+        let mut failed = None;
+        loop {
+            let info = match retry(|| read_siginfo(&self.signals)) {
+                Ok(Some(info)) => info,
+                Ok(None) => break,
+                Err(e) => {
+                    self.give_up(Call::ReadSignals, clone_error(&e));
+                    failed.get_or_insert(e);
+                    break;
+                }
+            };
             let signo = info.ssi_signo as i32;
             if signo == libc::SIGCHLD {
                 chld = true;
@@ -143,12 +160,26 @@ impl Supervised {
             if signo == libc::SIGPIPE && info.ssi_pid == std::process::id() {
                 continue;
             }
-            self.forward_signal(signo)?;
+            if let Err(e) = self.forward_signal(signo) {
+                // A stop request that does not reach the command leaves the supervisor to
+                // stop it (its stop schedule goes on to SIGKILL, through the cgroup).
+                if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+                    self.give_up(Call::Signal, clone_error(&e));
+                }
+                failed.get_or_insert(e);
+            }
         }
         if chld && self.subreaper {
             self.reap_orphans()?;
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Records the first call given up on.
+    pub(super) fn give_up(&mut self, call: Call, e: io::Error) {
+        if self.given_up.is_none() {
+            self.given_up = Some((call, e));
+        }
     }
 
     /// Act on the signals recorded while spawning, as [`handle_signals`] would have:
@@ -171,7 +202,11 @@ impl Supervised {
             if recorded & bit == 0 && self.kernel_sent_to_child(signo) {
                 continue;
             }
-            self.forward_signal(signo)?;
+            if let Err(e) = self.forward_signal(signo)
+                && matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
+            {
+                self.give_up(Call::Signal, e);
+            }
         }
         if (recorded | kernel) & (1 << (libc::SIGCHLD - 1)) != 0 && self.subreaper {
             self.reap_orphans()?;
@@ -210,20 +245,26 @@ impl Supervised {
 
     /// `pidfd_send_signal(2)` to the main process (the followed one, if any); one that has
     /// exited is not an error.
+    /// A failing call is tried again ([`super::retry`]).
     pub(crate) fn send(&self, signal: Signal) -> io::Result<()> {
         let pidfd = match &self.followed {
             Some(f) => &f.pidfd,
             None => &self.pidfd,
         };
-        match pidfd.send_signal(signal) {
+        retry(|| match pidfd.send_signal(signal) {
             Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(e),
             _ => Ok(()),
-        }
+        })
     }
 
-    /// Reap the child if it has exited (`waitpid(2)` with `WNOHANG`), without blocking.
+    /// Reap the child if it has exited (`waitpid(2)` with `WNOHANG`), without blocking; a
+    /// failing call is tried again (five tries, 10 ms apart).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.main.try_wait()
+        retry(|| match self.main.try_wait() {
+            // ECHILD is an answer (someone else reaped it), not a passing failure.
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(Err(e)),
+            other => other.map(Ok),
+        })?
     }
 
     /// Wait in `poll(2)` until the child exits, forwarding signals meanwhile; return its
@@ -267,8 +308,13 @@ impl Supervised {
     }
 
     /// Reap every exited child but the main one: `waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT)`
-    /// to see who it is, then `waitpid(2)` on that PID.
+    /// to see who it is, then `waitpid(2)` on that PID. A failing `waitid(2)` is tried again
+    /// ([`super::retry`]).
     pub(crate) fn reap_orphans(&mut self) -> io::Result<()> {
+        retry(|| self.reap_orphans_once())
+    }
+
+    fn reap_orphans_once(&mut self) -> io::Result<()> {
         let main = self.main.id() as libc::pid_t;
         loop {
             let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
@@ -321,5 +367,13 @@ impl Drop for Supervised {
         if self.subreaper && matches!(self.main.try_wait(), Ok(Some(_))) {
             let _ = self.reap_orphans();
         }
+    }
+}
+
+/// A copy of an OS error (kept once as the step given up on, once returned).
+fn clone_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(n) => io::Error::from_raw_os_error(n),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }

@@ -15,12 +15,19 @@
 //! of its own, the group gets each signal too (its members that have not been orphaned yet),
 //! by its ID only while that ID is safe: the command is not reaped, or one of our unreaped
 //! children is still in the group (a group ID cannot be recycled while a member lives).
+//!
+//! A failing call does not end the stop. Each is tried again ([`super::retry`]); one that
+//! still fails is recorded as the call given up on ([`Supervised::give_up`]) and the schedule
+//! goes on: a signal that could not be sent, then the wait, then the next signal, `KILL`
+//! (through `cgroup.kill`, and to each child by PID). A `poll(2)` that fails becomes a sleep
+//! of the same length. [`left`] then says whether anything survived it all.
 
 use std::io;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use super::Supervised;
+use super::retry::retry;
+use super::{Call, Supervised};
 use crate::Signal;
 use crate::stop::{Schedule, Step};
 
@@ -84,8 +91,16 @@ fn run(
     schedule: &Schedule,
     group_only: bool,
 ) -> io::Result<Option<ExitStatus>> {
+    let status = match child.try_wait() {
+        Ok(status) => status,
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(e),
+        Err(e) => {
+            child.give_up(Call::Wait, e);
+            None
+        }
+    };
     let mut stop = Stopping {
-        status: child.try_wait()?,
+        status,
         last: None,
         signalled: Vec::new(),
         group_only,
@@ -100,7 +115,7 @@ fn run(
                 stop.signalled.clear();
                 stop.send(child);
             }
-            Step::Wait(d) => stop.wait(child, Instant::now() + d)?,
+            Step::Wait(d) => stop.wait(child, Instant::now() + d),
             Step::Forever => {}
         }
     }
@@ -122,13 +137,15 @@ struct Stopping {
 impl Stopping {
     /// Sends the current step's signal (and `SIGCONT`) to whoever has not had it yet: the
     /// command, if not reaped, and our other children.
-    fn send(&mut self, child: &Supervised) {
+    fn send(&mut self, child: &mut Supervised) {
         let Some(signal) = self.last else { return };
         let cont = signal.is_catchable() && signal != Signal::CONT;
         let main = child.pid() as i32;
         let fresh = !self.signalled.contains(&main);
         if self.status.is_none() && fresh {
-            let _ = child.send(signal);
+            if let Err(e) = child.send(signal) {
+                child.give_up(Call::Signal, e);
+            }
             if cont {
                 let _ = child.send(Signal::CONT);
             }
@@ -146,7 +163,9 @@ impl Stopping {
         }
         if let Some(cgroup) = &child.cgroup {
             if signal == Signal::KILL {
-                let _ = cgroup.kill();
+                if let Err(e) = retry(|| cgroup.kill()) {
+                    child.give_up(Call::CgroupKill, e);
+                }
             } else {
                 let sent = cgroup.signal(signal, &self.signalled);
                 self.signalled.extend(sent);
@@ -169,14 +188,20 @@ impl Stopping {
         }
     }
 
-    /// Reaps as the tree exits, until it is all gone or `deadline`.
-    fn wait(&mut self, child: &mut Supervised, deadline: Instant) -> io::Result<()> {
+    /// Reaps as the tree exits, until it is all gone or `deadline`. A call that fails is
+    /// recorded and the wait goes on (module docs).
+    fn wait(&mut self, child: &mut Supervised, deadline: Instant) {
         loop {
             if self.status.is_none() {
-                self.status = child.try_wait()?;
+                match child.try_wait() {
+                    Ok(status) => self.status = status,
+                    Err(e) => child.give_up(Call::Wait, e),
+                }
             }
-            if self.status.is_some() {
-                child.reap_orphans()?;
+            if self.status.is_some()
+                && let Err(e) = child.reap_orphans()
+            {
+                child.give_up(Call::Reap, e);
             }
             for pid in children(child.pid()) {
                 let mut st = 0;
@@ -184,20 +209,27 @@ impl Stopping {
                 unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
             }
             if self.status.is_some() && self.is_over(child) {
-                return Ok(());
+                return;
             }
             if Instant::now() >= deadline {
-                return Ok(());
+                return;
             }
             // Orphans re-parented to us since the step began.
             self.send(child);
             // SIGCHLD wakes the poll; the bound covers an orphan of an orphan that exits or
             // is re-parented to us without a SIGCHLD reaching us.
             let until = deadline.min(Instant::now() + Duration::from_millis(50));
-            let readable = super::poll::wait(child, &[], Some(until), self.status.is_none())?;
-            if readable.signals {
+            let exit = self.status.is_none();
+            match retry(|| super::poll::wait(child, &[], Some(until), exit)) {
                 // Drains the signalfd (a signal sent to us now goes to the command, as ever).
-                let _ = child.handle_signals();
+                Ok(readable) if readable.signals => {
+                    let _ = child.handle_signals();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    child.give_up(Call::Poll, e);
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                }
             }
         }
     }
@@ -223,6 +255,30 @@ impl Stopping {
                 // SAFETY: getpgid(2) of our own unreaped child.
                 .any(|pid| unsafe { libc::getpgid(pid) } == main)
     }
+}
+
+/// What is left of the service after a stop: the members of its cgroup when it has one,
+/// else the command (if it has not been reaped and has not exited) and our other children.
+/// Empty when the stop ended it all.
+pub(crate) fn left(child: &mut Supervised) -> Vec<u32> {
+    if let Some(cgroup) = &child.cgroup {
+        if cgroup.is_empty() {
+            return Vec::new();
+        }
+        let mut pids: Vec<u32> = cgroup.members().into_iter().map(|p| p as u32).collect();
+        if pids.is_empty() {
+            // Populated, yet the list could not be read: the command stands for it.
+            pids.push(child.pid());
+        }
+        return pids;
+    }
+    let mut pids = Vec::new();
+    let unreaped = !matches!(child.try_wait(), Ok(Some(_)));
+    if unreaped && !child.pidfd.has_exited().unwrap_or(false) {
+        pids.push(child.pid());
+    }
+    pids.extend(children(child.pid()).into_iter().map(|p| p as u32));
+    pids
 }
 
 /// Our children other than the command, from `/proc/self/task/*/children`.

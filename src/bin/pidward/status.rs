@@ -13,6 +13,9 @@
 //! ([`pidward::supervise::leftover`]) is 4, unknown: the service is neither running (nothing
 //! supervises it) nor stopped (`run` refuses to start a second copy); the line names the PIDs,
 //! and JSON lists them (`leftover_pids`, `leftover_cgroup`). `pidward stop` stops them.
+//! The same holds for a supervisor that gave up on a failing system call with part of the
+//! service still running (state `abandoned`: the line says so, and names the call): 4 while
+//! anything is left, the file's own code once its cgroup is empty.
 //!
 //! Given a directory, or more than one path, it lists every PID file found (`status/scan.rs`).
 
@@ -22,7 +25,7 @@ use std::time::SystemTime;
 
 use pidward::liveness::ProcessInfo;
 use pidward::pidfile::{self, Status};
-use pidward::supervise::{self, Exit, Leftover, State};
+use pidward::supervise::{self, Exit, Leftover, Phase, State};
 use pidward::time::Rfc3339;
 
 mod scan;
@@ -32,8 +35,8 @@ mod scan;
 Exit codes (LSB): 0 running (or starting); 1 not running, but the PID file names a dead process
 (stale), or its supervisor waits to restart it or stops it; 3 not running (no PID file, or the
 supervisor gave up); 4 unknown (an invalid or unreadable file, or a stale file whose supervisor
-died leaving processes in its cgroup: they are named, and `pidward stop` stops them); 2 usage
-error. Of several files, the worst: 4, then 1, then 3, then 0; a directory with no PID file
+died, or gave up on a failing system call, leaving processes in its cgroup: they are named, and
+`pidward stop` stops them); 2 usage error. Of several files, the worst: 4, then 1, then 3, then 0; a directory with no PID file
 is 3.
 
 Examples:
@@ -89,12 +92,25 @@ pub fn main(args: Args) -> u8 {
             line.push_str("; ");
             line.push_str(&state.summary());
         }
-        if let Some(left) = &left {
-            line.push_str(&format!(
+        let abandoned = service
+            .as_ref()
+            .is_some_and(|s| s.phase == Phase::Abandoned);
+        match &left {
+            Some(left) if abandoned => line.push_str(&format!(
+                "; left running: PIDs {} in {} (pidward stop stops them)",
+                pids_text(&left.pids),
+                left.cgroup.display()
+            )),
+            Some(left) => line.push_str(&format!(
                 "; its supervisor died, leaving PIDs {} running in {} (pidward stop stops them)",
                 pids_text(&left.pids),
                 left.cgroup.display()
-            ));
+            )),
+            None if abandoned && code != 4 => line.push_str("; nothing of it is left now"),
+            None if abandoned => {
+                line.push_str("; what is left cannot be found (no cgroup): see the PIDs above")
+            }
+            None => {}
         }
         line
     };
@@ -125,11 +141,29 @@ fn leftover_of(path: &Path, status: &Status) -> Option<Leftover> {
 /// The LSB code: the file's, or its supervisor's state's; 4 (unknown) for a stale file whose
 /// supervisor left processes running: neither running (its supervisor is gone, nothing
 /// watches or restarts it) nor stopped (a start would make a second copy).
+///
+/// A supervisor that gave up ([`Phase::Abandoned`]) with part of the service running is 4
+/// as well, until its cgroup is seen empty: then it is the file's own code (stale).
 fn code_of(status: &Status, service: Option<&State>, leftover: Option<&Leftover>) -> u8 {
     match (service, leftover) {
         (_, Some(_)) => 4,
+        (Some(state), None) if state.phase == Phase::Abandoned && cgroup_is_empty(state) => {
+            status.lsb_code()
+        }
         (Some(state), None) => state.lsb_code(status.lsb_code()),
         (None, None) => status.lsb_code(),
+    }
+}
+
+/// Whether the cgroup an abandoned service's state names holds nobody now (gone, or an
+/// empty `cgroup.procs`); false without a cgroup, or when it cannot be read.
+fn cgroup_is_empty(state: &State) -> bool {
+    let Some(dir) = &state.cgroup else {
+        return false;
+    };
+    match std::fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(text) => text.trim().is_empty(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
 }
 

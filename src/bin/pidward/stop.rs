@@ -7,13 +7,16 @@
 //! A stale PID file of `pidward run` whose supervisor died (`SIGKILL`) may leave the rest of
 //! the service running in the run's cgroup ([`leftover`]): the schedule stops those
 //! processes, the message names them, and the exit code is 0 (the service is stopped now).
+//! The same for a supervisor that gave up on a failing system call with part of the service
+//! still running (state `abandoned`); where those processes cannot be found (no cgroup), the
+//! answer is 4, never "nothing to stop".
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use pidward::Signal;
 use pidward::stop::{Options, Outcome, Schedule, stop};
-use pidward::supervise::{Leftover, leftover};
+use pidward::supervise::{Leftover, Phase, State, StateFile, leftover, read_state};
 
 /// A message on standard error. One that cannot be written (stderr closed, or a full disk) is
 /// dropped: there is nowhere left to report it, and the exit code still says what happened.
@@ -79,8 +82,13 @@ pub fn main(args: Args) -> u8 {
         remove_pidfile: args.remove_pidfile,
         dry_run: args.test,
     };
+    let state = read_state(&args.pidfile);
     if let Some(left) = leftover(&args.pidfile) {
-        return stop_leftover(&args, &left, &opts);
+        return stop_leftover(&args, &left, &opts, state.as_ref());
+    }
+    if let Some(why) = state.as_ref().and_then(unreachable_leftovers) {
+        say!("pidward stop: {}: {why}", args.pidfile.display());
+        return 4;
     }
     let path = args.pidfile.display();
     match stop(&args.pidfile, &opts) {
@@ -127,7 +135,7 @@ pub fn main(args: Args) -> u8 {
 
 /// The PID file is stale, but its supervisor's cgroup still holds processes
 /// ([`leftover`]): they are the service, and the schedule stops them.
-fn stop_leftover(args: &Args, left: &Leftover, opts: &Options) -> u8 {
+fn stop_leftover(args: &Args, left: &Leftover, opts: &Options, state: Option<&State>) -> u8 {
     let path = args.pidfile.display();
     let (old, pids) = (left.supervisor, pids_text(&left.pids));
     if opts.dry_run {
@@ -156,9 +164,18 @@ fn stop_leftover(args: &Args, left: &Leftover, opts: &Options) -> u8 {
         say!("{path}: PIDs {pids}, left by supervisor PID {old}, still run (sent {sent})");
         return 1;
     }
+    let gave_up = state
+        .filter(|s| s.phase == Phase::Abandoned)
+        .map(|s| {
+            format!(
+                "gave up ({})",
+                s.gave_up.as_deref().unwrap_or("a system call failed")
+            )
+        })
+        .unwrap_or_else(|| "was gone".to_owned());
     if cleared.gone {
         say!(
-            "{path}: supervisor PID {old} was gone; stopped the PIDs it left: {pids} (sent {sent})"
+            "{path}: supervisor PID {old} {gave_up}; stopped the PIDs it left: {pids} (sent {sent})"
         );
     } else if args.verbose {
         say!("{path}: sent {sent} to PIDs {pids}, left by supervisor PID {old}");
@@ -169,8 +186,39 @@ fn stop_leftover(args: &Args, left: &Leftover, opts: &Options) -> u8 {
             say!("pidward stop: {e}");
             return 4;
         }
+        // The record of what was left goes with the file it was kept beside.
+        if cleared.gone && !args.pidfile.exists() {
+            let _ = StateFile::beside(&args.pidfile).remove();
+        }
     }
     0
+}
+
+/// A supervisor that gave up ([`Phase::Abandoned`]) with processes left where `stop` cannot
+/// find them (no cgroup, or one that cannot be believed): what cannot be stopped is not
+/// "nothing to stop". `None` when nothing is left (its cgroup is gone or empty).
+fn unreachable_leftovers(state: &State) -> Option<String> {
+    if state.phase != Phase::Abandoned {
+        return None;
+    }
+    let why = state.gave_up.as_deref().unwrap_or("a system call failed");
+    match &state.cgroup {
+        Some(dir) => match std::fs::read_to_string(dir.join("cgroup.procs")) {
+            Ok(text) if text.trim().is_empty() => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            _ => Some(format!(
+                "its supervisor gave up ({why}); what it left in {} cannot be stopped from here",
+                dir.display()
+            )),
+        },
+        None => Some(format!(
+            "its supervisor gave up ({why}) and left the service running without a cgroup \
+             (main PID {}): it cannot be found from here",
+            state
+                .main_pid
+                .map_or_else(|| "unknown".to_owned(), |p| p.to_string())
+        )),
+    }
 }
 
 fn sent_text(sent: &[Signal]) -> String {

@@ -32,10 +32,17 @@ pub fn foreground(plan: Plan) -> Result<u8, Failure> {
         }
         setup
     };
-    let result = supervise(&plan, &setup, child_pid_file, &mut Reporter::Foreground)
-        .map_err(|f| plan.with_stderr_tail(f));
+    let mut abandoned = false;
+    let result = supervise(
+        &plan,
+        &setup,
+        child_pid_file,
+        &mut Reporter::Foreground,
+        &mut abandoned,
+    )
+    .map_err(|f| plan.with_stderr_tail(f));
     if let Some(pf) = pid_file {
-        release(pf);
+        keep_or_release(pf, abandoned);
     }
     result
 }
@@ -76,13 +83,19 @@ pub fn detached(plan: Plan) -> Result<u8, Failure> {
     // The launcher exits inside start() on success, or gets the failure here.
     let mut detached = daemon.start().map_err(|e| plan.launcher_failure(e))?;
     // Paths in the set-up are absolute (made so against the caller's directory).
-    supervise(
+    let mut abandoned = false;
+    let result = supervise(
         &plan,
         &|| with_stdio(plan.command_setup(), plan.output_stdio(true)),
         child_pid_file,
         &mut Reporter::Detached(&mut detached),
-    )
-    // Dropping `detached` removes the PID file.
+        &mut abandoned,
+    );
+    if abandoned && let Some(pf) = detached.take_pid_file() {
+        pf.disown();
+    }
+    // Dropping `detached` removes the PID file (unless it was kept above).
+    result
 }
 
 /// `setup` with stdout and stderr redirected where given.
@@ -152,6 +165,7 @@ fn supervise(
     make_setup: &dyn Fn() -> Setup,
     mut child_pid_file: Option<PidFile>,
     report: &mut Reporter,
+    abandoned: &mut bool,
 ) -> Result<u8, Failure> {
     // Captured before the command gets a NOTIFY_SOCKET of its own.
     let upstream = match Notifier::from_env() {
@@ -218,14 +232,26 @@ fn supervise(
     let result = lifecycle.run(|| (plan.command(), make_setup()), &mut events);
     // What the last run wrote is in its files before its failure quotes them.
     plan.life.flush();
+    *abandoned = matches!(result, Err(supervise::Error::GaveUp { .. }));
     let result = match result {
         Ok(ended) => Ok(ended.code),
         Err(e) => Err(events.report.fail(e, lifecycle.stderr_tail())),
     };
     if let Some(pf) = child_pid_file {
-        release(pf);
+        keep_or_release(pf, *abandoned);
     }
     result
+}
+
+/// Removes a PID file, unless the supervisor gave up with part of the service still running
+/// ([`supervise::Error::GaveUp`]): then the file (and its state file) stay, for `status` to
+/// report what is left and `stop` to end it.
+fn keep_or_release(pf: PidFile, abandoned: bool) {
+    if abandoned {
+        pf.disown();
+    } else {
+        release(pf);
+    }
 }
 
 /// What the lifecycle tells: PIDs go to `--child-pidfile`, the first readiness to the
