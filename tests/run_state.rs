@@ -205,7 +205,10 @@ fn the_state_file_is_never_torn_under_a_status_loop() {
     assert!(v["service"]["restarts"].as_u64().unwrap() > 5, "{v}");
     assert!(v["service"]["history"].as_array().unwrap().len() <= 10);
     kill(pw.id(), libc::SIGTERM);
-    assert_eq!(pw.wait().unwrap().code(), Some(1));
+    // The TERM lands either in a backoff (pidward exits with the last run's 1) or while a run
+    // is in flight (forwarded to it: 128 + 15); nothing else is a clean stop.
+    let code = pw.wait().unwrap().code();
+    assert!(matches!(code, Some(1) | Some(143)), "{code:?}");
     assert!(!state.exists() && !pid.exists());
 }
 
