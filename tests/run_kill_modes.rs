@@ -190,3 +190,41 @@ fn stop_of_the_supervisor_ends_a_tree_that_ignores_term_with_either_mechanism() 
         assert!(s.stray().is_empty(), "nobody={nobody}: {:?}", s.stray());
     }
 }
+
+/// A leftover `pidward.PID.0` (an earlier supervisor with this PID, killed before it could
+/// remove its cgroup) neither costs the run its cgroup nor is touched: the run takes the next
+/// number.
+#[test]
+fn a_leftover_cgroup_of_a_recycled_pid_is_stepped_over() {
+    if !root_or_skip() || cgroup2_mount().is_none() {
+        return;
+    }
+    let mount = cgroup2_mount().unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let parent = mount.join(own.trim_start_matches('/'));
+    // The shell makes the leftover under its own PID, then becomes pidward (same PID).
+    let script =
+        r#"mkdir "$1/pidward.$$.0" && echo "$$" && exec "$2" run -- cat /proc/self/cgroup"#;
+    let out = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(&parent)
+        .arg(exe())
+        .env_remove("NOTIFY_SOCKET")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let pid = text.lines().next().unwrap_or_default().trim().to_owned();
+    let leftover = parent.join(format!("pidward.{pid}.0"));
+    let kept = leftover.is_dir();
+    let _ = std::fs::remove_dir(&leftover);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(kept, "{} was removed", leftover.display());
+    let line = cgroup_line(&out);
+    assert!(
+        line.ends_with(&format!("/pidward.{pid}.1")),
+        "not in the next cgroup of its own: {line:?} (pid {pid})"
+    );
+    assert!(!parent.join(format!("pidward.{pid}.1")).exists());
+}

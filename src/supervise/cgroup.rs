@@ -35,18 +35,38 @@ pub(crate) struct Cgroup {
     name: String,
 }
 
-impl Cgroup {
-    /// Makes `pidward.PID.N` under this process's cgroup (`mkdir(2)`), checks that it can be
-    /// killed (`cgroup.kill`, Linux 5.14), and opens its `cgroup.procs` for the child.
-    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd)> {
-        let (parent, own) = crate::sys::cgroup::own()?;
+/// How many names [`make_leaf`] tries before it gives up.
+const NAME_TRIES: u32 = 64;
+
+/// Makes the next free `pidward.PID.N` under `parent` (`mkdir(2)`), and returns its directory
+/// and name. A name that exists already is the leftover of an earlier process with this PID
+/// (one killed before it could remove its cgroup: our PID is ours, so that process is gone);
+/// it is left alone, for `pidward stop` to find through its state file, and the next number
+/// is tried.
+fn make_leaf(parent: &Path) -> io::Result<(PathBuf, String)> {
+    let mut last = None;
+    for _ in 0..NAME_TRIES {
         let leaf = format!(
             "pidward.{}.{}",
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
         let dir = parent.join(&leaf);
-        std::fs::DirBuilder::new().mode(0o755).create(&dir)?;
+        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+            Ok(()) => return Ok((dir, leaf)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
+}
+
+impl Cgroup {
+    /// Makes `pidward.PID.N` under this process's cgroup (`mkdir(2)`), checks that it can be
+    /// killed (`cgroup.kill`, Linux 5.14), and opens its `cgroup.procs` for the child.
+    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd)> {
+        let (parent, own) = crate::sys::cgroup::own()?;
+        let (dir, leaf) = make_leaf(&parent)?;
         let cgroup = Cgroup {
             dir,
             name: format!("{own}/{leaf}"),
