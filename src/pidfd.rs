@@ -79,6 +79,30 @@ impl PidFd {
         self.wait_timeout(Duration::ZERO)
     }
 
+    /// Whether the process has exited, asked without `poll(2)`: `pidfd_send_signal(pidfd, 0,
+    /// NULL, 0)`, the null signal (only the checks, nothing delivered), which fails with
+    /// `ESRCH` once the process has exited (a zombie included).
+    pub(crate) fn has_exited_by_signal(&self) -> io::Result<bool> {
+        // SAFETY: pidfd_send_signal(pidfd, 0, NULL, 0): a pidfd we own, the null signal, no
+        // siginfo, no flags. A raw system call, because rustix's `Signal` has no 0.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if ret == 0 {
+            return Ok(false);
+        }
+        match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ESRCH) => Ok(true),
+            e => Err(e),
+        }
+    }
+
     /// `poll(2)` the pidfd until the process exits or `timeout` passes; `true` if it exited.
     ///
     /// Returns the moment the process is gone: there is no sleep-and-check loop.

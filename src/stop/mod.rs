@@ -158,7 +158,7 @@ pub fn stop(path: impl AsRef<Path>, opts: &Options) -> Result<Outcome, Error> {
         }
     }
     if !gone && opts.schedule.waits() {
-        match retry(|| pidfd.has_exited()).or_else(|_| exited_by_probe(&pidfd)) {
+        match exited(&pidfd) {
             Ok(exited) => gone = exited,
             Err(source) => return Err(failed.unwrap_or(wait_err(source))),
         }
@@ -220,13 +220,11 @@ fn pin(path: &Path, opts: &Options) -> Result<Pinned, Error> {
         Status::Running { pid: again, .. } if again == pid => {}
         status => return settled(path, status).map(Pinned::Done),
     }
-    let exited = retry(|| pidfd.has_exited())
-        .or_else(|_| exited_by_probe(&pidfd))
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            step: Stage::Wait,
-            source,
-        })?;
+    let exited = exited(&pidfd).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        step: Stage::Wait,
+        source,
+    })?;
     if exited {
         return after_exit(path, pid);
     }
@@ -277,7 +275,7 @@ fn wait(pidfd: &PidFd, limit: std::time::Duration) -> std::io::Result<bool> {
         Ok(exited) => Ok(exited),
         Err(_) => {
             std::thread::sleep(left());
-            retry(|| pidfd.has_exited()).or_else(|_| exited_by_probe(pidfd))
+            exited(pidfd)
         }
     }
 }
@@ -287,7 +285,7 @@ fn wait(pidfd: &PidFd, limit: std::time::Duration) -> std::io::Result<bool> {
 /// passing failure to try again otherwise. `EPERM` is an answer.
 fn send_confirmed(pidfd: &PidFd, signal: Signal) -> std::io::Result<()> {
     retry_except(&[libc::EPERM], || match send(pidfd, signal) {
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) && exited(pidfd) != Some(false) => {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) && exited(pidfd).ok() != Some(false) => {
             Ok(Err(e))
         }
         other => other.map(Ok),
@@ -299,40 +297,11 @@ fn send_confirmed(pidfd: &PidFd, signal: Signal) -> std::io::Result<()> {
     })?
 }
 
-/// Whether the process has exited (`poll(2)` on the pidfd, or the null signal); `None` when
-/// neither can tell.
-fn exited(pidfd: &PidFd) -> Option<bool> {
-    retry(|| pidfd.has_exited())
-        .or_else(|_| exited_by_probe(pidfd))
-        .ok()
-}
-
-/// Whether the process has exited, asked without `poll(2)`: `pidfd_send_signal(2)` with
-/// signal 0 (no signal, only the checks) fails with `ESRCH` once it has exited.
-fn exited_by_probe(pidfd: &PidFd) -> std::io::Result<bool> {
-    use std::os::fd::{AsFd, AsRawFd};
-    retry_except(&[libc::ESRCH], || {
-        // SAFETY: pidfd_send_signal(pidfd, 0, NULL, 0): a pidfd we own, the null signal, no
-        // siginfo, no flags.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                pidfd.as_fd().as_raw_fd(),
-                0,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if r == 0 {
-            Ok(false)
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    })
-    .or_else(|e| match e.raw_os_error() {
-        Some(libc::ESRCH) => Ok(true),
-        _ => Err(e),
-    })
+/// Whether the process has exited: `poll(2)` on the pidfd, tried again when it fails, then
+/// the null signal ([`PidFd::has_exited_by_signal`], also tried again) when `poll(2)` keeps
+/// failing. `Err` only when neither can tell.
+fn exited(pidfd: &PidFd) -> std::io::Result<bool> {
+    retry(|| pidfd.has_exited()).or_else(|_| retry(|| pidfd.has_exited_by_signal()))
 }
 
 /// Send `signal`, then `SIGCONT` if the signal can be caught, so a stopped process acts on it.
