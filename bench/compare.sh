@@ -850,7 +850,7 @@ if want 8; then
         awk -v a="$a" -v b="$b" -v n="$PIPE_BYTES" 'BEGIN {printf "%.1f", n / (b - a) / 1e6}'
     }
     CAT="cat > FILE"
-    RELAY="pidward run --output-max 256M:2 -o FILE (read/pwrite)"
+    RELAY="pidward run --output-max 256M:2 -o FILE (read/write)"
     STAMPED="pidward run --output-timestamps -o FILE (timestamped lines)"
     group 8a "$size of 100-byte lines into a file on disk (throughput)" "MB/s" "$CAT"
     labels=("$CAT" "$RELAY" "$STAMPED")
@@ -860,7 +860,7 @@ if want 8; then
         for label in "${ordered[@]}"; do
             case $label in
             cat*) v=$(timed sh -c "$PRODUCE | cat > $ODIR/out") ;;
-            *read/pwrite*) [ $HAVE_RUN = 1 ] && v=$(timed "$PIDWARD" run -l none --output-max 256M:2 -o "$ODIR/out" -- sh -c "$PRODUCE") ;;
+            *read/write*) [ $HAVE_RUN = 1 ] && v=$(timed "$PIDWARD" run -l none --output-max 256M:2 -o "$ODIR/out" -- sh -c "$PRODUCE") ;;
             *timestamps*) [ $HAVE_RUN = 1 ] && v=$(timed "$PIDWARD" run -l none --output-timestamps -o "$ODIR/out" -- sh -c "$PRODUCE") ;;
             esac || v=""
             [ -n "$v" ] && relay[$label]+="$v "

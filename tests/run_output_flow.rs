@@ -249,6 +249,51 @@ fn a_file_already_past_size_is_rotated_before_the_first_new_line() {
 }
 
 #[test]
+fn a_file_truncated_while_relayed_is_written_from_its_new_end_and_rotated_on_its_new_size() {
+    // logrotate's `copytruncate`: the file is emptied under the relay between two bursts of
+    // output. The second burst must start the file (no hole of NUL bytes where the first
+    // was), and the file must not be rotated: it holds 40,000 bytes, not the 80,000 the
+    // relay wrote in all, and the rotation point is 64 KiB.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, go) = (dir.path().join("out"), dir.path().join("go"));
+    let script = format!(
+        "yes aaaaaaaaa | head -c 40000; while [ ! -e {go} ]; do sleep 0.02; done; \
+         yes bbbbbbbbb | head -c 40000",
+        go = go.display()
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pidward"))
+        .args(["run", "-l", "none", "--output-max", "64K:2", "-o"])
+        .arg(&out)
+        .args(["--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 40_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first burst never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::fs::write(&go, "").unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.len(), 40_000, "{:?}", &text[..text.len().min(64)]);
+    assert_eq!(text, "bbbbbbbbb\n".repeat(4000));
+    assert!(
+        !numbered(&out, 1).exists(),
+        "rotated on the size before truncation"
+    );
+}
+
+#[test]
 fn a_start_that_fails_leaves_a_file_past_size_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");

@@ -12,19 +12,22 @@
 //! block drops lines instead, and counts them.
 //!
 //! **How bytes move.** To a file: non-blocking `read(2)`s into one 128 KiB buffer
-//! ([`FILE_BUF`]), until the pipe is empty (`EAGAIN`), the buffer is full or the wake-up's
-//! [`BATCH`] reads are spent, then one `pwrite(2)` of what they read at the relay's offset
-//! ([`super::rotate`]). The buffer is cut at line ends only where a line matters: at the
-//! rotation point, at a line that runs past the hard maximum, and for each line with
-//! `--output-timestamps` (whose prefixed lines gather in a second buffer, written with one
-//! `pwrite(2)` too). Not `splice(2)`: measured against `cat` into the same file, a writer
-//! that keeps the pipe near empty left splice some 24 KiB per call, and a splice into the
-//! file holds the pipe's lock while the file system takes the bytes, so the command's next
-//! `write(2)` waited on it; a `read(2)` holds the lock only for the copy out, and the command
-//! writes on while the `pwrite(2)` goes to the file (docs/benchmarks.md, group 8). The price
-//! is one copy through the buffer, allocated at the first output. To a syslog, journal or
-//! standard error sink, a line at a time ([`Sink::line`]), read with 64 KiB `read(2)`s; a
-//! line longer than [`LINE_MAX`] is ended there.
+//! ([`FILE_BUF`]), until the pipe is empty (a read that comes back short, or `EAGAIN`), the
+//! buffer is full or the wake-up's [`BATCH`] reads are spent, then one `write(2)` of what
+//! they read to the file, opened `O_APPEND` ([`super::rotate`]). A wake-up for output alone
+//! costs the loop's `ppoll(2)`, the `read(2)`s and the `write(2)`: no `waitpid(2)` (the
+//! command's pidfd says when it has exited) and no `lseek(2)` away from the rotation point.
+//! The buffer is cut at line ends only where a line matters: at the rotation point, at a
+//! line that runs past the hard maximum, and for each line with `--output-timestamps` (whose
+//! prefixed lines gather in a second buffer, written with one `write(2)` too). Not
+//! `splice(2)`: measured against `cat` into the same file, a writer that keeps the pipe near
+//! empty left splice some 24 KiB per call, and a splice into the file holds the pipe's lock
+//! while the file system takes the bytes, so the command's next `write(2)` waited on it; a
+//! `read(2)` holds the lock only for the copy out, and the command writes on while the
+//! `write(2)` goes to the file (docs/benchmarks.md, group 8). The price is one copy through
+//! the buffer, allocated at the first output. To a syslog, journal or standard error sink, a
+//! line at a time ([`Sink::line`]), read with 64 KiB `read(2)`s; a line longer than
+//! [`LINE_MAX`] is ended there.
 //!
 //! **Drops.** A file that cannot be written (`ENOSPC`, `EIO`) loses the lines of that write;
 //! the next write that gets through begins with a line of pidward's, `pidward: N lines
@@ -413,6 +416,9 @@ fn read_pipe(fd: &OwnedFd, buf: &mut [u8]) -> Read {
         }
     }
 }
+
+/// How long [`stamp`] is: `2026-11-22T09:12:44.310Z `.
+const STAMP_LEN: u64 = 25;
 
 /// The timestamp a line begins with: `2026-11-22T09:12:44.310Z ` (the lifecycle log's).
 fn stamp() -> String {

@@ -2,11 +2,14 @@
 //!
 //! The relay keeps the file's size itself, because rotation is decided on it: where the
 //! rotation point falls in the bytes just read, and where a line that runs too long is ended.
-//! So the file is opened without `O_APPEND` (on Linux, `pwrite(2)` ignores its offset on such
-//! a file) and written with `pwrite(2)` at the relay's offset, which is taken from the file
-//! (`lseek(2)` to `SEEK_END`) when it is opened or reopened, and again at each wake-up of the
-//! relay, so that a file truncated by someone else (`: > FILE` on a full disk, logrotate's
-//! `copytruncate`) is written from its new end rather than past a hole.
+//! The file is opened with `O_APPEND` and written with `write(2)`, so every byte lands at the
+//! file's true end whatever happened to it meanwhile: a file truncated by someone else (`: >
+//! FILE` on a full disk, logrotate's `copytruncate`) is written from its new end, never past
+//! a hole. The size the relay counts (each write adds what it wrote) is taken again from the
+//! file (`lseek(2)` to `SEEK_END`) when it is opened or reopened and, when it is rotated, at
+//! least every [`SYNC_EVERY`] bytes and before any write that could reach the rotation point:
+//! a truncated file is not rotated early, and one that others wrote to is rotated on time.
+//! A wake-up of the relay far from the rotation point costs no `lseek(2)`.
 //!
 //! **Rotation is line-aligned.** Once the file holds `SIZE` bytes, the relay writes on to the
 //! end of the line under way; before the first byte of the next line it renames `FILE.K-1`
@@ -38,7 +41,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::stream::{Appended, open_relayed};
+use super::stream::{Appended, open_append};
 
 /// How many old files `--output-max SIZE` keeps when KEEP is not given.
 pub const DEFAULT_KEEP: u32 = 5;
@@ -48,6 +51,9 @@ pub const MAX_KEEP: u32 = 999;
 
 /// How far past `SIZE` a line may run before pidward ends it (module docs).
 pub const LINE_MAX: u64 = 64 * 1024;
+
+/// The most bytes the relay writes before it takes the file's size from the file again.
+pub const SYNC_EVERY: u64 = 1 << 20;
 
 /// `SIZE[:KEEP]`: rotate past `max` bytes, keep `keep` old files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +123,8 @@ pub(crate) struct Rotating {
     pub(crate) file: File,
     /// Where the next byte goes (the file's size, as far as the relay knows).
     pub(crate) offset: u64,
+    /// Bytes written since the offset was last taken from the file.
+    unsynced: u64,
     rotation: Option<Rotation>,
 }
 
@@ -127,7 +135,7 @@ impl Rotating {
         mode: u32,
         rotation: Option<Rotation>,
     ) -> io::Result<(Rotating, bool)> {
-        let Appended { file, created } = open_relayed(path, mode)?;
+        let Appended { file, created } = open_append(path, mode)?;
         let offset = end_of(&file)?;
         Ok((
             Rotating {
@@ -135,6 +143,7 @@ impl Rotating {
                 mode,
                 file,
                 offset,
+                unsynced: 0,
                 rotation,
             },
             created,
@@ -146,10 +155,19 @@ impl Rotating {
         &self.path
     }
 
-    /// Takes the offset from the file's end (`lseek(2)`): someone may have truncated it.
-    pub(crate) fn sync_offset(&mut self) {
-        if let Ok(end) = end_of(&self.file) {
+    /// Takes the offset from the file's end (`lseek(2)`) before a write of up to `coming`
+    /// bytes, if that write could reach the rotation point or [`SYNC_EVERY`] bytes went
+    /// since the last time (module docs): someone may have truncated the file, or written
+    /// to it.
+    pub(crate) fn sync_offset_before(&mut self, coming: u64) {
+        // A file that is not rotated has no use for its size.
+        let Some(r) = self.rotation else { return };
+        let near = self.offset.saturating_add(coming) >= r.max;
+        if (near || self.unsynced >= SYNC_EVERY)
+            && let Ok(end) = end_of(&self.file)
+        {
             self.offset = end;
+            self.unsynced = 0;
         }
     }
 
@@ -171,24 +189,19 @@ impl Rotating {
         }
     }
 
-    /// `pwrite(2)` all of `buf` at the offset; on an error (`ENOSPC`, `EIO`…) what was
-    /// written stays written and the error is returned with how much that was.
+    /// `write(2)` all of `buf` (at the file's end: `O_APPEND`); on an error (`ENOSPC`,
+    /// `EIO`…) what was written stays written and the error is returned with how much that
+    /// was.
     pub(crate) fn write(&mut self, buf: &[u8]) -> Result<(), (usize, io::Error)> {
         let mut done = 0;
         while done < buf.len() {
             let rest = &buf[done..];
-            // SAFETY: pwrite(2) from a live buffer on the file we own.
-            let n = unsafe {
-                libc::pwrite(
-                    self.file.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    self.offset as libc::off_t,
-                )
-            };
+            // SAFETY: write(2) from a live buffer on the file we own.
+            let n = unsafe { libc::write(self.file.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
             if n > 0 {
                 done += n as usize;
                 self.offset += n as u64;
+                self.unsynced += n as u64;
                 continue;
             }
             let e = io::Error::last_os_error();
@@ -221,8 +234,9 @@ impl Rotating {
 
     /// Opens the path again (after a rotation, or `--reopen-on`), creating it if need be.
     pub(crate) fn reopen(&mut self) -> io::Result<()> {
-        let Appended { file, .. } = open_relayed(&self.path, self.mode)?;
+        let Appended { file, .. } = open_append(&self.path, self.mode)?;
         self.offset = end_of(&file)?;
+        self.unsynced = 0;
         self.file = file;
         Ok(())
     }

@@ -36,27 +36,22 @@ pub struct Appended {
 ///
 /// [`open(2)`]: https://man7.org/linux/man-pages/man2/open.2.html
 pub fn open_append(path: &Path, mode: u32) -> io::Result<Appended> {
-    open_checked(path, mode, libc::O_APPEND, false)
+    open_checked(path, mode, false)
 }
 
 /// As [`open_append`], for the service's output: a character device (`/dev/console`) is
 /// taken too.
 pub fn open_output(path: &Path, mode: u32) -> io::Result<Appended> {
-    open_checked(path, mode, libc::O_APPEND, true)
+    open_checked(path, mode, true)
 }
 
-/// As [`open_append`] but without `O_APPEND`, for the output relay, which writes at offsets
-/// of its own (`splice(2)` refuses a file opened for appending).
-pub(crate) fn open_relayed(path: &Path, mode: u32) -> io::Result<Appended> {
-    open_checked(path, mode, 0, false)
-}
-
-/// The checked open of the three above: `append` is `O_APPEND` or 0; `devices` lets a
-/// character device through.
-fn open_checked(path: &Path, mode: u32, append: i32, devices: bool) -> io::Result<Appended> {
+/// The checked open of the two above (`O_APPEND`); `devices` lets a character device
+/// through.
+fn open_checked(path: &Path, mode: u32, devices: bool) -> io::Result<Appended> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))?;
-    let flags = libc::O_WRONLY | append | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
     let open = |extra: libc::c_int| {
         // SAFETY: open(2) on a NUL-terminated path; O_NONBLOCK keeps a FIFO from blocking the
         // open (it is refused below).

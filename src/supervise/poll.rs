@@ -19,6 +19,9 @@ pub(crate) struct Readable {
     pub(crate) signals: bool,
     /// The extra descriptors, in the order given.
     pub(crate) extra: [bool; MAX_EXTRA],
+    /// The child's pidfd (polled when `exit` was set): the child has exited, so
+    /// `waitpid(2)` will have its status. Until it is set there is no status to collect.
+    pub(crate) exited: bool,
 }
 
 /// How many extra descriptors [`wait`] takes.
@@ -63,6 +66,7 @@ pub(crate) fn wait(
     let readable = |i: usize| ready > 0 && !fds[i].revents().is_empty();
     let mut out = Readable {
         signals: readable(0),
+        exited: exit && readable(1 + extra.len()),
         ..Readable::default()
     };
     for i in 0..extra.len() {

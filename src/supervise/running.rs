@@ -190,8 +190,12 @@ impl Running {
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         let mut command: Option<ExitStatus> = None;
         self.arm_watchdog();
+        // Whether the command may have exited: at the first turn, then when its pidfd (or,
+        // to be safe, the signalfd) was readable. A wake-up for output alone costs no
+        // `waitpid(2)`.
+        let mut may_have_exited = true;
         loop {
-            if command.is_none() {
+            if command.is_none() && may_have_exited {
                 match self.child.try_wait() {
                     Ok(status) => command = status,
                     // ECHILD: someone else reaped it (SIGCHLD ignored in a library caller).
@@ -238,6 +242,7 @@ impl Running {
                 // Supervision goes on without poll(2): see `degraded`.
                 Err(_) => degraded(),
             };
+            may_have_exited = readable.exited || readable.signals;
             drop(extra);
             if observed.is_some_and(|i| readable.extra[i]) {
                 self.observe.readable();
@@ -476,6 +481,7 @@ fn degraded() -> poll::Readable {
     std::thread::sleep(super::retry::PAUSE);
     poll::Readable {
         signals: true,
+        exited: true,
         ..poll::Readable::default()
     }
 }

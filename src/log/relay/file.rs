@@ -1,16 +1,13 @@
 //! The file side of the [`Relay`](super::Relay): the pipe read into one buffer, the buffer
-//! written with one `pwrite(2)`, cut at line ends only where rotation, a line past the hard
+//! written with one `write(2)`, cut at line ends only where rotation, a line past the hard
 //! maximum or timestamps need it.
 
-use super::{BATCH, FILE_BUF, Out, Read, RelayOptions, Source, read_pipe, stamp};
+use super::{BATCH, FILE_BUF, Out, Read, RelayOptions, STAMP_LEN, Source, read_pipe, stamp};
 
 impl Source {
     /// Fills the buffer from the pipe and writes it to the file, again while the pipe has
     /// more and `budget` reads (`None`: no limit) are left; whether the pipe is empty.
     pub(super) fn pump_file(&mut self, opts: &RelayOptions, budget: Option<usize>) -> bool {
-        if let Out::File(f) = &mut self.out {
-            f.sync_offset();
-        }
         if self.buf.len() != FILE_BUF {
             self.buf = vec![0; FILE_BUF];
         }
@@ -34,13 +31,20 @@ impl Source {
     /// Reads into the buffer until the pipe is empty, the buffer is full, or [`BATCH`] reads
     /// (at most `left`, which it counts down) are made; how many bytes it holds, and whether
     /// the pipe is empty (a read error counts as empty: nothing more can be had now).
+    ///
+    /// A read that returns less than it asked for emptied the pipe (a pipe's `read(2)` stops
+    /// short only there), so the pipe counts as empty without the `read(2)` that would say
+    /// `EAGAIN`: the epoll descriptor is level-triggered, and wakes the loop again for what
+    /// the command writes next.
     fn fill(&mut self, left: &mut usize) -> (usize, bool) {
         let mut filled = 0;
         let mut reads = 0;
         while filled < self.buf.len() && reads < BATCH && *left > 0 {
             reads += 1;
             *left -= 1;
+            let asked = self.buf.len() - filled;
             match read_pipe(&self.read, &mut self.buf[filled..]) {
+                Read::Got(n) if n < asked => return (filled + n, true),
                 Read::Got(n) => filled += n,
                 Read::Empty | Read::Failed => return (filled, true),
             }
@@ -52,6 +56,12 @@ impl Source {
     /// before a line that begins in a full file, a line ended at the hard maximum, and (with
     /// `timestamps`) a timestamp at each line start.
     pub(super) fn write_file(&mut self, data: &[u8], opts: &RelayOptions) {
+        if let Out::File(f) = &mut self.out {
+            // At most this many bytes go to the file now: the data, a timestamp per byte at
+            // worst, the report of drops.
+            let per_byte = if opts.timestamps { 1 + STAMP_LEN } else { 1 };
+            f.sync_offset_before(data.len() as u64 * per_byte + 4096);
+        }
         let mut rest = data;
         while !rest.is_empty() {
             let Out::File(f) = &mut self.out else { return };
