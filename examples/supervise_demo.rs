@@ -4,12 +4,15 @@
 //!
 //! ```text
 //! supervise_demo [--forward SIG,..] [--subreaper] [--keep-ignored] [--ignore SIG,..]
-//!                [--block SIG,..] [--raise-in-child SIG,..] [--manual] [--report]
+//!                [--block SIG,..] [--raise-before SIG,..] [--raise-in-child SIG,..]
+//!                [--manual] [--report]
 //!                -- COMMAND [ARGS..]
 //! ```
 //!
 //! Prints `pid=N` once the command runs, then `status=CODE`, and exits with that code.
 //! `--ignore` sets `SIG_IGN` for those signals before spawning, `--block` blocks them;
+//! `--raise-before` blocks them and sends them to this process, so that they are pending when
+//! `spawn_exec` begins;
 //! `--raise-in-child` makes them arrive between the clone and the exec, that is, while we are
 //! inside `spawn_exec`; `--manual` runs its own
 //! `poll(2)` loop over `pidfd()` and `signal_fd()` instead of `wait()`; `--report` prints the
@@ -152,6 +155,22 @@ fn main() -> ExitCode {
                         libc::sigaddset(&mut set, s.as_raw());
                     }
                     libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+            }
+            Some("--raise-before") => {
+                let list = signals(&args.next().unwrap());
+                // SAFETY: plain sigset and pthread_sigmask calls on a local set, then kill(2)
+                // of this process with signals it now blocks.
+                unsafe {
+                    let mut set = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    for s in &list {
+                        libc::sigaddset(&mut set, s.as_raw());
+                    }
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                    for s in &list {
+                        libc::kill(libc::getpid(), s.as_raw());
+                    }
                 }
             }
             Some("--raise-in-child") => raise = signals(&args.next().unwrap()),

@@ -228,3 +228,36 @@ fn a_leftover_cgroup_of_a_recycled_pid_is_stepped_over() {
     );
     assert!(!parent.join(format!("pidward.{pid}.1")).exists());
 }
+
+/// The command is born in its cgroup (`clone3(CLONE_INTO_CGROUP)`); where the kernel refuses
+/// that call (made to fail here with strace's fault injection, as on Linux before 5.3, or
+/// before 5.7 with `EINVAL`), it joins the cgroup by writing to `cgroup.procs` instead, and
+/// ends up in the same place.
+#[test]
+fn where_clone3_fails_the_command_joins_its_cgroup_by_writing() {
+    if !root_or_skip() || cgroup2_mount().is_none() {
+        return;
+    }
+    let direct = |errno: Option<&str>| {
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=clone3"]);
+        if let Some(errno) = errno {
+            cmd.arg("-e").arg(format!("inject=clone3:error={errno}"));
+        }
+        cmd.arg(exe())
+            .args(["run", "--kill-mode", "cgroup", "--", "sh", "-c"])
+            .arg("cat /proc/self/cgroup")
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap()
+    };
+    for errno in [None, Some("ENOSYS"), Some("EINVAL"), Some("E2BIG")] {
+        let out = direct(errno);
+        assert_eq!(out.status.code(), Some(0), "{errno:?}: {}", stderr(&out));
+        let line = cgroup_line(&out);
+        assert!(
+            line.rsplit('/').next().unwrap().starts_with("pidward."),
+            "{errno:?}: not in a cgroup of its own: {line}"
+        );
+    }
+}

@@ -349,6 +349,36 @@ fn a_signal_that_arrives_during_spawn_is_forwarded_not_fatal() {
 }
 
 #[test]
+fn a_signal_pending_before_the_spawn_is_forwarded_once_the_child_runs() {
+    // The demo is single-threaded: the supervisor blocks the set rather than catching it, and
+    // a signal already pending when it forks must reach the child, which did not exist when it
+    // was sent. USR1 ends `sleep` (128 + USR1) where a lost one would let it run 20 s.
+    demo_path();
+    let start = Instant::now();
+    let out = demo(&["--raise-before", "USR1", "--", "sleep", "20"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(128 + libc::SIGUSR1),
+        "{:?} {text}",
+        out.status
+    );
+    assert!(start.elapsed() < Duration::from_secs(15));
+    // Pending TERM as well, with a report: the caller's mask (TERM blocked by the demo
+    // itself) is what it was before.
+    let out = demo(&["--report", "--raise-before", "TERM", "--", "sleep", "20"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM), "{text}");
+    assert_eq!(field(&text, "mask-before="), field(&text, "mask-after="));
+    let mask = u64::from_str_radix(&field(&text, "mask-after="), 16).unwrap();
+    assert_eq!(mask, bit(libc::SIGTERM), "{text}");
+}
+
+#[test]
 fn subreaper_adopts_and_reaps_orphans() {
     // The command leaves an orphan that reports its parent and exits at once, then lives on.
     let script = "(sh -c 'sleep 0.2; exec cat /proc/self/stat' &); sleep 1.5";

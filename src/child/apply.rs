@@ -60,6 +60,9 @@ pub(crate) enum Mode {
     InPlace,
     /// In a child of [`spawn`](super::spawn): also reset every signal disposition.
     Spawn,
+    /// As [`Mode::Spawn`], in a child that `clone3(CLONE_INTO_CGROUP)` made in the plan's
+    /// cgroup already: nothing to write to `cgroup.procs`.
+    SpawnInCgroup,
 }
 
 /// Raw system call numbers for the credential calls (32-bit ids on the old 32-bit ABIs).
@@ -100,10 +103,10 @@ impl Plan {
     /// Applies the steps in the order of [`Setup`](super::Setup)'s documentation; returns the
     /// first failure. Async-signal-safe (see the module header).
     pub(crate) fn apply(&self, mode: Mode) -> Result<(), Failure> {
-        if mode == Mode::Spawn {
+        if mode != Mode::InPlace {
             self.reset_signals()?;
         }
-        if let Some((procs, _)) = &self.cgroup {
+        if let Some((procs, _)) = self.cgroup.as_ref().filter(|_| mode != Mode::SpawnInCgroup) {
             // First, with the caller's privileges: "0" moves the writing process, so nothing
             // is formatted here; what the child forks from now on is born in the cgroup.
             // SAFETY: write(2) is async-signal-safe; the descriptor was opened before the
@@ -177,10 +180,11 @@ impl Plan {
         Ok(())
     }
 
-    /// Every signal disposition to `SIG_DFL`, except the ignored ones the plan keeps. All
-    /// signals are blocked meanwhile (the parent blocked them around `clone`).
+    /// Every signal disposition to `SIG_DFL`, except those the plan keeps (the ignored ones it
+    /// keeps, and those known to be at `SIG_DFL` already). All signals are blocked meanwhile
+    /// (the parent blocked them around `clone`).
     fn reset_signals(&self) -> Result<(), Failure> {
-        sys::sigaction::reset_raw(u128::from(self.keep_ignored)).map_err(|(signo, errno)| Failure {
+        sys::sigaction::reset_raw(u128::from(self.keep_signals)).map_err(|(signo, errno)| Failure {
             step: Step::Signals,
             errno,
             index: signo as u32,
@@ -281,6 +285,8 @@ pub(super) struct Shared<'a> {
     pub(super) step: std::sync::atomic::AtomicU32,
     pub(super) errno: std::sync::atomic::AtomicI32,
     pub(super) index: std::sync::atomic::AtomicU32,
+    /// Set by the parent before a `clone3(CLONE_INTO_CGROUP)`: the child is born in the cgroup.
+    pub(super) in_cgroup: std::sync::atomic::AtomicBool,
 }
 
 /// The child's entry point under `clone(2)`: apply, exec, and on failure store the report
@@ -288,7 +294,12 @@ pub(super) struct Shared<'a> {
 pub(super) extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Shared` the suspended parent passed to clone; it outlives us.
     let shared = unsafe { &*(arg as *const Shared<'_>) };
-    let failure = match shared.plan.apply(Mode::Spawn) {
+    let mode = if shared.in_cgroup.load(Ordering::SeqCst) {
+        Mode::SpawnInCgroup
+    } else {
+        Mode::Spawn
+    };
+    let failure = match shared.plan.apply(mode) {
         Ok(()) => exec(shared.program),
         Err(failure) => failure,
     };

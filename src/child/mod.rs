@@ -36,6 +36,7 @@
 //! ```
 
 mod apply;
+mod clone3;
 mod env_file;
 mod exec;
 mod plan;

@@ -20,6 +20,7 @@ use super::setup::Session;
 use super::stdio::{Kind, Source};
 use super::{Error, Setup, Step};
 use crate::privileges::Credentials;
+use crate::sys::sigaction::Dispositions;
 
 /// One descriptor move: `source` becomes `target` in the child.
 #[derive(Debug, Clone, Copy)]
@@ -64,12 +65,15 @@ pub struct Plan {
     pub(super) switch: Option<Switch>,
     cred_detail: Vec<u8>,
     pub(super) session: Session,
-    /// Signals left ignored when spawning (bit N-1 for signal N).
-    pub(super) keep_ignored: u64,
+    /// Signals whose disposition the child leaves as it is (bit N-1 for signal N): the ignored
+    /// ones it keeps, and, when the caller's dispositions are known, those at `SIG_DFL`.
+    pub(super) keep_signals: u64,
     /// `PR_SET_PDEATHSIG`: the signal, and the PID of the parent it watches.
     pub(super) parent_death: Option<(i32, i32)>,
     /// The `cgroup.procs` file to join, and its path (the failure's detail).
     pub(super) cgroup: Option<(OwnedFd, Vec<u8>)>,
+    /// The cgroup's directory, to start the child in it (`clone3(CLONE_INTO_CGROUP)`).
+    pub(super) cgroup_dir: Option<OwnedFd>,
 }
 
 /// A failed step of [`apply`](super::apply): the step, `errno`, and which item of the step
@@ -111,14 +115,11 @@ impl Plan {
             cred_detail: credentials.as_ref().map(cred_detail).unwrap_or_default(),
             credentials,
             session: setup.session,
-            keep_ignored: if setup.keep_ignored {
-                ignored_mask()
-            } else {
-                0
-            },
+            keep_signals: keep_signals(setup.keep_ignored, setup.dispositions),
             parent_death: (setup.parent_death)
                 .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
             cgroup: (setup.cgroup).map(|(fd, path)| (fd, path.as_os_str().as_bytes().to_vec())),
+            cgroup_dir: setup.cgroup_dir,
         };
         plan.add_moves(setup.stdio, setup.fds)?;
         let targets = plan.moves.iter().map(|m| m.target);
@@ -317,15 +318,25 @@ fn cred_detail(creds: &Credentials) -> Vec<u8> {
     format!("uid {} gid {}", show(creds.uid()), show(creds.gid())).into_bytes()
 }
 
-/// The signals this process ignores, as a mask (bit N-1 for signal N). glibc's two internal
-/// signals (below `SIGRTMIN`) are not application signals: they are reset either way.
-/// `SIGPIPE` is reset too, as std does: the Rust runtime ignores it in every program, so an
-/// ignored `SIGPIPE` says nothing about what the caller wants.
-fn ignored_mask() -> u64 {
-    crate::sys::sigaction::ignored()
-        .into_iter()
-        .filter(|&s| (1..=64).contains(&s) && s != 32 && s != 33 && s != libc::SIGPIPE)
-        .fold(0, |mask, s| mask | 1 << (s - 1))
+/// The signals whose disposition the child leaves as it is (bit N-1 for signal N). With
+/// `keep_ignored`, those this process ignores: glibc's two internal signals (below
+/// `SIGRTMIN`) are not application signals and are reset either way, and so is `SIGPIPE`, as
+/// std does (the Rust runtime ignores it in every program, so an ignored `SIGPIPE` says nothing
+/// about what the caller wants). With `known` dispositions, also the signals at `SIG_DFL`.
+fn keep_signals(keep_ignored: bool, known: Option<Dispositions>) -> u64 {
+    let ignored = if !keep_ignored {
+        0
+    } else if let Some(d) = known {
+        d.ignored as u64
+    } else {
+        crate::sys::sigaction::ignored()
+            .into_iter()
+            .filter(|&s| (1..=64).contains(&s))
+            .fold(0, |mask, s| mask | 1 << (s - 1))
+    };
+    let not_application = (1 << (32 - 1)) | (1 << (33 - 1)) | (1 << (libc::SIGPIPE - 1));
+    let at_default = known.map_or(0, |d| d.at_default() as u64);
+    (ignored & !not_application) | at_default
 }
 
 /// `/dev/null`, read-write, close-on-exec, never a controlling terminal.

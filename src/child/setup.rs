@@ -74,8 +74,11 @@ pub struct Setup {
     pub(super) close_unmapped: bool,
     pub(super) session: Session,
     pub(super) keep_ignored: bool,
+    /// The caller's dispositions, read when it could not change before the spawn.
+    pub(super) dispositions: Option<crate::sys::sigaction::Dispositions>,
     pub(super) parent_death: Option<crate::Signal>,
     pub(super) cgroup: Option<(OwnedFd, PathBuf)>,
+    pub(super) cgroup_dir: Option<OwnedFd>,
 }
 
 impl Setup {
@@ -204,6 +207,16 @@ impl Setup {
         self
     }
 
+    /// The caller's signal dispositions as they will be at the spawn, read by a single-threaded
+    /// caller that changes none of them before it: the plan takes the ignored signals from them
+    /// instead of reading them again, and the child resets only the signals not at `SIG_DFL`
+    /// (a child of `clone(CLONE_VM)` must not run the caller's handlers, but a signal at
+    /// `SIG_DFL` needs no reset).
+    pub(crate) fn known_dispositions(mut self, d: crate::sys::sigaction::Dispositions) -> Setup {
+        self.dispositions = Some(d);
+        self
+    }
+
     /// When spawning: leave the signals the caller ignores (`SIG_IGN`) ignored, as POSIX
     /// `execve(2)` does and `nohup` relies on (default: every disposition back to
     /// `SIG_DFL`). glibc's two internal signals (32 and 33) are reset either way.
@@ -236,6 +249,17 @@ impl Setup {
     /// ```
     pub fn cgroup(mut self, procs: OwnedFd, path: impl Into<PathBuf>) -> Setup {
         self.cgroup = Some((procs, path.into()));
+        self
+    }
+
+    /// The directory of the cgroup of [`cgroup`](Setup::cgroup), opened by the caller
+    /// (`O_PATH | O_DIRECTORY`): the child is then made in the cgroup by
+    /// `clone3(CLONE_INTO_CGROUP)` (Linux 5.7) rather than moved into it by its write to
+    /// `cgroup.procs`, which the kernel serialises against every fork and exit of the
+    /// system (a migration takes `cgroup_threadgroup_rwsem` for writing: milliseconds, on
+    /// a machine that forks). Where `clone3` refuses, the child writes as before.
+    pub(crate) fn cgroup_dir(mut self, dir: OwnedFd) -> Setup {
+        self.cgroup_dir = Some(dir);
         self
     }
 
@@ -281,9 +305,14 @@ impl Setup {
             close_unmapped: self.close_unmapped,
             session: self.session,
             keep_ignored: self.keep_ignored,
+            dispositions: self.dispositions,
             parent_death: self.parent_death,
             cgroup: match &self.cgroup {
                 Some((fd, path)) => Some((fd.try_clone()?, path.clone())),
+                None => None,
+            },
+            cgroup_dir: match &self.cgroup_dir {
+                Some(fd) => Some(fd.try_clone()?),
                 None => None,
             },
         })

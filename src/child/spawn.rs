@@ -20,9 +20,9 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::ptr;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use super::apply::{Shared, entry};
 use super::plan::Failure;
@@ -78,6 +78,7 @@ pub fn spawn(plan: &Plan, exec: &Exec) -> Result<Spawned, Error> {
         step: AtomicU32::new(0),
         errno: AtomicI32::new(0),
         index: AtomicU32::new(0),
+        in_cgroup: AtomicBool::new(false),
     };
     let (pid, pidfd) = clone_child(&shared)
         .map_err(|e| Error::from_io(Step::Fork, &e, exec.get_program().to_string_lossy()))?;
@@ -187,7 +188,8 @@ thread_local! {
 
 /// `clone(2)` with `CLONE_VM | CLONE_VFORK | CLONE_PIDFD` and `SIGCHLD` as exit signal,
 /// running [`entry`] on a separate stack. Returns the child's PID and pidfd once the child
-/// has exec'd or exited.
+/// has exec'd or exited. With the plan's cgroup directory, `clone3(CLONE_INTO_CGROUP)` first
+/// (see [`super::clone3`]), `clone(2)` and the child's write to `cgroup.procs` if it fails.
 fn clone_child(shared: &Shared<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
     let stack = match STACK.try_with(Cell::take) {
         Ok(Some(stack)) => stack,
@@ -195,25 +197,44 @@ fn clone_child(shared: &Shared<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
     };
     let mut pidfd: libc::c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
-    // SAFETY: sigfillset/pthread_sigmask on local sets; clone runs `entry` on a stack we own
-    // with a `Shared` that outlives the call (we are suspended until the child execs or
-    // exits). The trailing arguments are parent_tid (where CLONE_PIDFD stores the pidfd), tls
-    // and child_tid (unused without CLONE_SETTLS / CLONE_CHILD_*TID).
+    let arg: *mut libc::c_void = (shared as *const Shared<'_>).cast_mut().cast();
+    let cgroup = (shared.plan.cgroup_dir.as_ref()).filter(|_| super::clone3::AVAILABLE);
+    // SAFETY: sigfillset/pthread_sigmask on local sets; clone3 and clone run `entry` on a
+    // stack we own with a `Shared` that outlives the call (we are suspended until the child
+    // execs or exits), with every signal blocked. The trailing arguments of clone are
+    // parent_tid (where CLONE_PIDFD stores the pidfd), tls and child_tid (unused without
+    // CLONE_SETTLS / CLONE_CHILD_*TID).
     let (pid, err) = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
-            entry,
-            stack.top(),
-            flags,
-            (shared as *const Shared<'_>).cast_mut().cast(),
-            &mut pidfd as *mut libc::c_int,
-            ptr::null_mut::<libc::c_void>(),
-            ptr::null_mut::<libc::pid_t>(),
-        );
-        let err = io::Error::last_os_error();
+        shared.in_cgroup.store(cgroup.is_some(), Ordering::SeqCst);
+        let born = match cgroup {
+            Some(dir) => {
+                super::clone3::clone3_vm(dir.as_raw_fd(), stack.base, stack.len, entry, arg).ok()
+            }
+            None => None,
+        };
+        let (pid, err) = match born {
+            Some((pid, fd)) => {
+                pidfd = fd.into_raw_fd();
+                (pid, io::Error::from_raw_os_error(0))
+            }
+            None => {
+                shared.in_cgroup.store(false, Ordering::SeqCst);
+                let pid = libc::clone(
+                    entry,
+                    stack.top(),
+                    flags,
+                    arg,
+                    &mut pidfd as *mut libc::c_int,
+                    ptr::null_mut::<libc::c_void>(),
+                    ptr::null_mut::<libc::pid_t>(),
+                );
+                (pid, io::Error::last_os_error())
+            }
+        };
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
         (pid, err)
     };

@@ -1,17 +1,33 @@
-//! The caller's signal state while a supervisor runs: the transient recording handler that
-//! bridges the spawn, and what is put back afterwards.
+//! The caller's signal state while a supervisor runs: how the spawn is bridged until the
+//! signalfd reads the forwarded signals, and what is put back afterwards.
 //!
-//! Between the spawn and the moment the signals are blocked, a forwarded signal must be
-//! neither lost nor fatal. [`Catching`] installs [`record`] for the set (`sigaction(2)`), and
-//! [`Catching::recorded`] returns the bits recorded until the set was blocked. The caller's
-//! handlers come back only when the supervision is over ([`Restore`], which also remembers
-//! the mask, the `SIGCHLD` disposition and the subreaper flag that the supervisor changed):
-//! setting a disposition whose action is to ignore (`SIG_DFL` for `CHLD`, `WINCH`, `URG`,
-//! `CONT`, or `SIG_IGN`) discards a pending signal even while it is blocked, so putting them
-//! back right after the block would lose such a signal arriving in between (or pending from
-//! before, when the caller had it blocked already, as a restarting supervisor does). While
-//! the set is blocked the handler never runs; the signalfd reads the signals instead.
+//! Between the spawn and the moment the signalfd exists, a forwarded signal must be neither
+//! lost nor fatal. Two ways, chosen by [`Catching::start`]:
+//!
+//! * **Blocked** (`pthread_sigmask(2)`), when the caller is single-threaded
+//!   (`/proc/self/status` says `Threads: 1`): no other thread can take a signal sent to the
+//!   process, so blocking the set in this one keeps every signal pending. Just before the fork
+//!   [`Catching::forking`] notes which are pending (`sigpending(2)`): the child did not exist
+//!   when they came, so they are forwarded whoever sent them, and [`Catching::recorded`] takes
+//!   them out of the queue (`sigtimedwait(2)`, zero timeout) so that the signalfd does not
+//!   report them again. Those arriving later stay pending for the signalfd. One system call
+//!   for the set instead of two `sigaction(2)` per signal, and the caller's handlers are never
+//!   replaced.
+//! * **Caught**, otherwise: [`record`] is installed for the set (`sigaction(2)`), and
+//!   [`Catching::recorded`] returns the bits recorded until the set was blocked. Another thread
+//!   that does not block the set may be the one a signal is delivered to; a handler runs there
+//!   as well, where a blocked set would leave the default action (for most signals, the end
+//!   of the process).
+//!
+//! The caller's handlers come back only when the supervision is over ([`Restore`], which also
+//! remembers the mask, the `SIGCHLD` disposition and the subreaper flag that the supervisor
+//! changed): setting a disposition whose action is to ignore (`SIG_DFL` for `CHLD`, `WINCH`,
+//! `URG`, `CONT`, or `SIG_IGN`) discards a pending signal even while it is blocked, so putting
+//! them back right after the block would lose such a signal arriving in between (or pending
+//! from before, when the caller had it blocked already, as a restarting supervisor does).
+//! While the set is blocked the handler never runs; the signalfd reads the signals instead.
 
+use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,20 +59,33 @@ extern "C" fn record(signo: libc::c_int, info: *mut libc::siginfo_t, _: *mut lib
     }
 }
 
-/// The recording handler installed (`sigaction(2)`) for a set of signals, and the caller's
-/// actions to put back. Signals the caller ignores stay ignored, so that the child inherits
-/// that.
+/// The set blocked, or the recording handler installed (`sigaction(2)`) for it, and the
+/// caller's actions to put back. Signals the caller ignores stay ignored, so that the child
+/// inherits that.
 pub(crate) struct Catching {
     saved: Vec<(i32, libc::sigaction)>,
+    /// Blocked instead of caught: the set, and the caller's mask before it was blocked.
+    blocked: Option<(SigSet, SigSet)>,
+    /// Blocked: the signals of the set pending when the fork began (bit N-1 for signal N).
+    pending: Cell<u64>,
 }
 
 impl Catching {
-    /// Installs [`record`] for every signal of `set` that the caller does not ignore.
-    pub(crate) fn start(set: &SigSet) -> io::Result<Catching> {
+    /// Blocks `set` when the caller is `single_threaded`; otherwise installs [`record`] for
+    /// every signal of `set` that the caller does not ignore.
+    pub(crate) fn start(set: &SigSet, single_threaded: bool) -> io::Result<Catching> {
         RECORDED.store(0, Ordering::SeqCst);
         KERNEL.store(0, Ordering::SeqCst);
         FORKING.store(false, Ordering::SeqCst);
-        let mut catching = Catching { saved: Vec::new() };
+        let mut catching = Catching {
+            saved: Vec::new(),
+            blocked: None,
+            pending: Cell::new(0),
+        };
+        if single_threaded {
+            catching.blocked = Some((*set, set.block()?));
+            return Ok(catching);
+        }
         // SAFETY: a zeroed sigaction is valid; the handler and flags are set below.
         let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
         act.sa_sigaction = record
@@ -81,16 +110,31 @@ impl Catching {
     }
 
     /// Marks the moment just before the fork: a terminal's signal caught from now on may have
-    /// reached the child as well.
+    /// reached the child as well; one pending now cannot have.
     pub(crate) fn forking(&self) {
-        FORKING.store(true, Ordering::SeqCst);
+        match &self.blocked {
+            Some((set, _)) => self.pending.set(set.pending_of()),
+            None => FORKING.store(true, Ordering::SeqCst),
+        }
+    }
+
+    /// The caller's mask from before the set was blocked, when [`start`](Catching::start)
+    /// blocked it (the caller then need not block it again).
+    pub(crate) fn mask_before(&self) -> Option<SigSet> {
+        self.blocked.map(|(_, old)| old)
     }
 
     /// What was recorded so far (call it once the set is blocked: nothing is recorded after):
     /// the signals to forward, and those the kernel sent to our process group after the fork
-    /// began (forwarded only when the child is not in our group).
+    /// began (forwarded only when the child is not in our group). Blocked, the first are those
+    /// pending at the fork, taken out of the queue here; every later one is the signalfd's.
     /// Dropping the `Catching` puts the caller's actions back.
     pub(crate) fn recorded(&self) -> (u64, u64) {
+        if self.blocked.is_some() {
+            let pending = self.pending.take();
+            SigSet::from_bits(pending).take_pending();
+            return (pending, 0);
+        }
         FORKING.store(false, Ordering::SeqCst);
         (
             RECORDED.swap(0, Ordering::SeqCst),

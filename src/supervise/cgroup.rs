@@ -17,9 +17,11 @@
 
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::Signal;
 use crate::pidfd::PidFd;
@@ -63,8 +65,10 @@ fn make_leaf(parent: &Path) -> io::Result<(PathBuf, String)> {
 
 impl Cgroup {
     /// Makes `pidward.PID.N` under this process's cgroup (`mkdir(2)`), checks that it can be
-    /// killed (`cgroup.kill`, Linux 5.14), and opens its `cgroup.procs` for the child.
-    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd)> {
+    /// killed (`cgroup.kill`, Linux 5.14), and opens its directory (`O_PATH`, for
+    /// `clone3(CLONE_INTO_CGROUP)`) and its `cgroup.procs` (for a child that joins by writing)
+    /// for the child: `(cgroup, procs, directory)`.
+    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd, OwnedFd)> {
         let (parent, own) = crate::sys::cgroup::own()?;
         let (dir, leaf) = make_leaf(&parent)?;
         let cgroup = Cgroup {
@@ -73,11 +77,18 @@ impl Cgroup {
         };
         // Dropped (removed) if either is missing.
         std::fs::metadata(cgroup.dir.join("cgroup.kill"))?;
-        let procs = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(cgroup.procs_path())?;
-        Ok((cgroup, procs.into()))
+        let dir = rustix::fs::open(
+            &cgroup.dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let procs = rustix::fs::openat(
+            &dir,
+            "cgroup.procs",
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok((cgroup, procs, dir))
     }
 
     /// The cgroup at `dir`, made by another process (a supervisor that died): its name is

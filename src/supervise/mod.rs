@@ -6,13 +6,14 @@
 //! supervisor reach the command, and the command's exit status becomes the supervisor's. It
 //! does so with one thread, in three steps:
 //!
-//! 1. **Spawn without losing a signal.** [`Supervisor::spawn_exec`] catches the forwarded
-//!    signals and `SIGCHLD` with a handler that only records them (`sigaction(2)`), starts
-//!    the command with the child set-up engine ([`crate::child::spawn`], which returns a
-//!    pidfd made with the child), then blocks them (`pthread_sigmask(2)`), opens a
-//!    `signalfd(2)` for them (`SFD_CLOEXEC|SFD_NONBLOCK`), puts the caller's handlers back,
-//!    and forwards whatever was recorded meanwhile. A signal that arrives while the command
-//!    starts is therefore delivered, never lost and never fatal to the supervisor.
+//! 1. **Spawn without losing a signal.** [`Supervisor::spawn_exec`] blocks the forwarded
+//!    signals and `SIGCHLD` (`pthread_sigmask(2)`; in a caller with other threads, which
+//!    could take a signal the one thread blocks, it catches them with a handler that only
+//!    records them instead, `sigaction(2)`), starts the command with the child set-up engine
+//!    ([`crate::child::spawn`], which returns a pidfd made with the child), opens a
+//!    `signalfd(2)` for them (`SFD_CLOEXEC|SFD_NONBLOCK`), and forwards whatever was pending
+//!    or recorded before the fork. A signal that arrives while the command starts is
+//!    therefore delivered, never lost and never fatal to the supervisor.
 //! 2. **Poll.** [`Supervised::wait`] sleeps in `poll(2)` on the signalfd and the pidfd. A
 //!    forwarded signal is read from the signalfd and re-sent with `pidfd_send_signal(2)`,
 //!    which can never hit a recycled PID. The pidfd becomes readable when the child exits;

@@ -48,6 +48,44 @@ impl SigSet {
         (1..=libc::SIGRTMAX()).filter(|&s| self.contains(s))
     }
 
+    /// The set of bits N-1 of `bits` (signals 1 to 64).
+    pub(crate) fn from_bits(bits: u64) -> SigSet {
+        let mut set = SigSet::empty();
+        for signo in (1..=64).filter(|s| bits & 1 << (s - 1) != 0) {
+            // Signal numbers above SIGRTMAX are not in a mask this process can have.
+            let _ = set.add(signo);
+        }
+        set
+    }
+
+    /// `sigpending(2)`: the signals of this set pending for the calling thread or the process,
+    /// bit N-1 for signal N.
+    pub(crate) fn pending_of(&self) -> u64 {
+        let mut pending = SigSet::empty();
+        // SAFETY: sigpending writes the initialised set; it fails only for a bad pointer.
+        unsafe { libc::sigpending(&mut pending.0) };
+        self.members()
+            .filter(|&s| s <= 64 && pending.contains(s))
+            .fold(0, |bits, s| bits | 1 << (s - 1))
+    }
+
+    /// `sigtimedwait(2)` with a zero timeout for each signal of the set: takes one pending
+    /// instance of each out of the queue (the set must be blocked), so that nothing reports
+    /// it again.
+    pub(crate) fn take_pending(&self) {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        for signo in self.members() {
+            let mut one = SigSet::empty();
+            let _ = one.add(signo);
+            // SAFETY: an initialised one-signal set, a null siginfo pointer and a valid
+            // timeout; EAGAIN (none pending any more) is the only expected failure.
+            unsafe { libc::sigtimedwait(&one.0, std::ptr::null_mut(), &zero) };
+        }
+    }
+
     /// `pthread_sigmask(SIG_BLOCK)`: block these in the calling thread, return the old mask.
     pub(crate) fn block(&self) -> io::Result<SigSet> {
         let mut old = SigSet::empty();

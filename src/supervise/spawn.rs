@@ -3,7 +3,8 @@
 //!
 //! The command is started by the child set-up engine ([`crate::child`]): [`child::spawn`]
 //! (`clone(CLONE_VM | CLONE_VFORK)`, which resets every disposition and empties the mask in
-//! the child). No code of the supervisor runs in the child.
+//! the child; a single-threaded supervisor hands it the dispositions it read, so that the
+//! child resets only those not at `SIG_DFL`). No code of the supervisor runs in the child.
 
 use std::io;
 use std::marker::PhantomData;
@@ -17,11 +18,15 @@ use super::{Supervised, Supervisor};
 use crate::Signal;
 use crate::child::{self, Exec, Setup};
 use crate::pidfd::PidFd;
-use crate::sys::{sigaction, subreaper};
+use crate::sys::sigaction::{self, Dispositions};
+use crate::sys::subreaper;
 
 /// The caller's state changed for the spawn, and the recording handler bridging it.
 struct Begun {
     restore: Restore,
+    /// The caller's dispositions, when it is single-threaded: nothing changes them until the
+    /// spawn.
+    known: Option<Dispositions>,
     forward: SigSet,
     set: SigSet,
     catching: Catching,
@@ -67,6 +72,10 @@ impl Supervisor {
         } else {
             setup
         };
+        let setup = match begun.known {
+            Some(d) => setup.known_dispositions(d),
+            None => setup,
+        };
         let spawned = setup
             .keep_ignored_signals(!self.reset_ignored)
             .parent_death_signal(self.parent_death)
@@ -90,7 +99,8 @@ impl Supervisor {
     }
 
     /// Before the spawn: `SIGCHLD` not ignored, the subreaper flag, and the forwarded signals
-    /// (and `SIGCHLD`) caught by a recording handler rather than blocked.
+    /// (and `SIGCHLD`) blocked, in a single-threaded caller, or else caught by a recording
+    /// handler (see [`Catching`]).
     fn begin(&self) -> io::Result<Begun> {
         if let Some(s) = self.forward.iter().find(|s| !s.is_catchable()) {
             return Err(io::Error::new(
@@ -115,9 +125,12 @@ impl Supervisor {
         }
         let mut set = forward;
         set.add(libc::SIGCHLD)?;
-        let catching = Catching::start(&set)?;
+        // Read after SIGCHLD is set: these are the dispositions at the spawn.
+        let known = sigaction::dispositions().filter(|d| d.threads == 1);
+        let catching = Catching::start(&set, known.is_some())?;
         Ok(Begun {
             restore,
+            known,
             forward,
             set,
             catching,
@@ -131,11 +144,15 @@ impl Supervisor {
     fn end(&self, begun: Begun) -> io::Result<Ended> {
         let Begun {
             mut restore,
+            known: _,
             forward,
             set,
             catching,
         } = begun;
-        let old_mask = set.block();
+        let old_mask = match catching.mask_before() {
+            Some(old) => Ok(old),
+            None => set.block(),
+        };
         let recorded = catching.recorded();
         // The caller's handlers come back when the supervision is over (see `Restore`).
         restore.handlers = Some(catching);

@@ -10,6 +10,9 @@
 //! [`ignored`] reads which signals are ignored from one place, the `SigIgn` line of
 //! `/proc/self/status` (`proc_pid_status(5)`): one `open`, `read` and `close` instead of one
 //! `rt_sigaction` query per signal (falling back to the queries without `/proc`).
+//! [`dispositions`] reads the same file for the caught signals (`SigCgt`) and the number of
+//! threads as well: a single-threaded caller whose dispositions are known can block signals
+//! instead of catching them, and have a child reset only the signals that are not at default.
 //! [`reset_raw`], which runs in a child between `clone` and `exec`, does not read it: a child
 //! that opens its own `/proc/PID` entries keeps its PID number from being reused for a while
 //! after it is gone, which a process tool must not do; it resets every signal instead.
@@ -71,6 +74,57 @@ pub fn set_default(signo: i32) -> io::Result<()> {
     }
 }
 
+/// What `/proc/self/status` says about this process's signals (`proc_pid_status(5)`): its
+/// number of threads (`Threads`), and which signals are ignored (`SigIgn`) and which have a
+/// handler (`SigCgt`), bit N-1 for signal N. Every other signal is at `SIG_DFL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dispositions {
+    pub threads: u32,
+    pub ignored: u128,
+    pub caught: u128,
+}
+
+impl Dispositions {
+    /// The signals at `SIG_DFL` (bit N-1 for signal N): those neither ignored nor caught.
+    pub fn at_default(&self) -> u128 {
+        !(self.ignored | self.caught)
+    }
+}
+
+/// This process's [`Dispositions`], from one `open(2)`, `read(2)` and `close(2)` of
+/// `/proc/self/status` into a stack buffer; `None` if the file cannot be read or lacks a
+/// line.
+pub fn dispositions() -> Option<Dispositions> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: open(2) of a constant C string; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/status".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    let mut found = None;
+    while len < buf.len() {
+        // SAFETY: read(2) into the unfilled rest of our own buffer.
+        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+        found = parse_status(&buf[..len]);
+        if found.is_some() {
+            break;
+        }
+    }
+    // SAFETY: close(2) of the descriptor opened above.
+    unsafe { libc::close(fd) };
+    found
+}
+
 /// Every signal whose disposition is `SIG_IGN` now, in order: the `SigIgn` mask of
 /// `/proc/self/status`, or, without `/proc`, one [`rt_sigaction(2)`] query per signal.
 ///
@@ -80,8 +134,8 @@ pub fn set_default(signo: i32) -> io::Result<()> {
 ///
 /// [`rt_sigaction(2)`]: https://man7.org/linux/man-pages/man2/rt_sigaction.2.html
 pub fn ignored() -> Vec<i32> {
-    let mask = match ignored_mask() {
-        Some(mask) => mask,
+    let mask = match dispositions() {
+        Some(d) => d.ignored,
         None => (1..NSIG)
             .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
             .fold(0, |mask, s| mask | bit(s)),
@@ -119,48 +173,25 @@ const fn bit(signo: i32) -> u128 {
     1 << (signo - 1)
 }
 
-/// The `SigIgn` mask of `/proc/self/status` (bit N-1 for signal N), read with open(2),
-/// read(2) and close(2) into a stack buffer; `None` if the file cannot be read or lacks it.
-fn ignored_mask() -> Option<u128> {
-    let mut buf = [0u8; 4096];
-    // SAFETY: open(2) of a constant C string; the descriptor is closed below.
-    let fd = unsafe {
-        libc::open(
-            c"/proc/self/status".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    let mut len = 0;
-    while len < buf.len() {
-        // SAFETY: read(2) into the unfilled rest of our own buffer.
-        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-        if let Some(found) = parse_status(&buf[..len]) {
-            // SAFETY: close(2) of the descriptor opened above.
-            unsafe { libc::close(fd) };
-            return Some(found);
-        }
-    }
-    // SAFETY: close(2) of the descriptor opened above.
-    unsafe { libc::close(fd) };
-    None
-}
-
-/// `SigIgn` from the text of a status file, once its line is complete.
-fn parse_status(text: &[u8]) -> Option<u128> {
+/// The [`Dispositions`] from the text of a status file, once its `SigCgt` line (the last of
+/// the three, after `Threads` and `SigIgn`) is complete.
+fn parse_status(text: &[u8]) -> Option<Dispositions> {
+    let (mut threads, mut ignored) = (None, None);
     let mut rest = text;
     // Only whole lines: the last one may still be cut off by the read.
     while let Some(end) = rest.iter().position(|&b| b == b'\n') {
         let line = &rest[..end];
         rest = &rest[end + 1..];
-        if let Some(hex) = line.strip_prefix(b"SigIgn:") {
-            return parse_mask(hex);
+        if let Some(n) = line.strip_prefix(b"Threads:") {
+            threads = std::str::from_utf8(n).ok()?.trim().parse().ok();
+        } else if let Some(hex) = line.strip_prefix(b"SigIgn:") {
+            ignored = parse_mask(hex);
+        } else if let Some(hex) = line.strip_prefix(b"SigCgt:") {
+            return Some(Dispositions {
+                threads: threads?,
+                ignored: ignored?,
+                caught: parse_mask(hex)?,
+            });
         }
     }
     None
@@ -247,7 +278,9 @@ mod tests {
 
     #[test]
     fn the_status_file_agrees_with_asking_each_signal() {
-        let read = ignored_mask().expect("/proc/self/status has SigIgn");
+        let read = dispositions()
+            .expect("/proc/self/status has SigIgn")
+            .ignored;
         let ignored = (1..NSIG)
             .filter(|&s| raw_handler(s) == Some(libc::SIG_IGN))
             .fold(0, |mask, s| mask | bit(s));
@@ -260,13 +293,25 @@ mod tests {
 
     #[test]
     fn status_lines_are_parsed_only_when_whole() {
-        let text = b"Name:\ttest\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\n\
-                     SigIgn:\t0000000000001000\nSigCgt:\t0000000180004002\nCapInh:\t0\n";
-        assert_eq!(parse_status(text), Some(0x1000));
-        // A read that stopped inside the SigIgn line has not seen it yet.
-        let cut = text.iter().position(|&b| b == b'I').unwrap() + 10;
+        let text = b"Name:\ttest\nThreads:\t3\nSigPnd:\t0000000000000000\n\
+                     SigBlk:\t0000000000010000\nSigIgn:\t0000000000001000\n\
+                     SigCgt:\t0000000180004002\nCapInh:\t0\n";
+        let whole = Dispositions {
+            threads: 3,
+            ignored: 0x1000,
+            caught: 0x1_8000_4002,
+        };
+        assert_eq!(parse_status(text), Some(whole));
+        assert_eq!(whole.at_default() & 0x1_8000_5002, 0);
+        assert_eq!(whole.at_default() & bit(libc::SIGUSR1), bit(libc::SIGUSR1));
+        // A read that stopped inside the SigCgt line has not seen it yet.
+        let cut = text.iter().position(|&b| b == b'C').unwrap() + 10;
         assert_eq!(parse_status(&text[..cut]), None);
-        assert_eq!(parse_status(b"SigIgn:\tzz\n"), None);
+        assert_eq!(
+            parse_status(b"Threads:\t1\nSigIgn:\tzz\nSigCgt:\t0\n"),
+            None
+        );
+        assert_eq!(parse_status(b"SigIgn:\t0\nSigCgt:\t0\n"), None);
         assert_eq!(parse_mask(b"\t"), None);
         assert_eq!(
             parse_mask(b"\tffffffffffffffff"),
