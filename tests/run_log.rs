@@ -199,6 +199,22 @@ fn json_and_text_formats() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.lines().all(|l| l.starts_with("ts=")), "{err}");
     assert!(err.contains(" event=exit tag=true code=0\n"), "{err}");
+
+    // On a terminal (script(1) gives it one) the default is text, for every line.
+    let out = Command::new("script")
+        .args(["-qec", &format!("{} run -- true", pidward()), "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = tty.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(lines.len(), 5, "{tty}");
+    for line in &lines {
+        let parts: Vec<&str> = line.splitn(4, ' ').collect();
+        assert!(is_rfc3339_ms(parts[0]), "{tty}");
+        assert_eq!(&parts[1..3], ["true", "info"], "{tty}");
+    }
+    assert!(lines[4].ends_with(" exit code=0"), "{tty}");
 }
 
 #[test]

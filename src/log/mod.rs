@@ -92,6 +92,8 @@ pub struct Log {
     level: Level,
     tag: String,
     pid: u32,
+    /// The format of `stderr` when none is set, decided once, when it was opened.
+    stderr_format: Format,
 }
 
 impl Log {
@@ -117,6 +119,7 @@ impl Log {
             level: Level::Info,
             tag: "pidward".into(),
             pid: std::process::id(),
+            stderr_format: stderr_format(dests),
         })
     }
 
@@ -167,7 +170,11 @@ impl Log {
         // Taken once per record: the pid changes when a detached process writes.
         self.pid = std::process::id();
         for (dest, sink) in &mut self.sinks {
-            let format = self.format.unwrap_or_else(|| default_format(dest));
+            let format = match (self.format, dest) {
+                (Some(format), _) => format,
+                (None, Dest::Stderr) => self.stderr_format,
+                (None, _) => Format::Logfmt,
+            };
             sink.record(record, format, &self.tag, self.pid);
         }
     }
@@ -209,10 +216,11 @@ impl Log {
     }
 }
 
-/// `text` for a standard error that is a terminal, `logfmt` otherwise.
-fn default_format(dest: &Dest) -> Format {
+/// The default format of `stderr` among `dests`: `text` for a standard error that is a
+/// terminal, `logfmt` otherwise (and for every other destination).
+fn stderr_format(dests: &[Dest]) -> Format {
     // SAFETY: isatty(3) on descriptor 2 only asks.
-    if *dest == Dest::Stderr && unsafe { libc::isatty(2) } == 1 {
+    if dests.contains(&Dest::Stderr) && unsafe { libc::isatty(2) } == 1 {
         Format::Text
     } else {
         Format::Logfmt
