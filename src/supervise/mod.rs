@@ -109,7 +109,7 @@ pub use restart::{Next, Restart, STOP_SIGNALS, Wake, wait_backoff};
 pub use running::Running;
 pub use service::{KillMode, Ready, Service, Started};
 pub use state::{Exit, HISTORY, Phase, State};
-pub use state_file::{StateFile, read as read_state};
+pub use state_file::{StateFile, read as read_state, read_given as read_state_given};
 pub use supervised::Supervised;
 pub use tree::Mechanism;
 

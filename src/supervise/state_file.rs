@@ -135,9 +135,30 @@ impl StateFile {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read(pidfile: &Path) -> Option<State> {
+    read_given(pidfile, &pidfile::status(pidfile))
+}
+
+/// [`read`], for a caller that has just taken the PID file's [`Status`] itself: the state
+/// is judged against that one rather than a second look at the file.
+///
+/// ```
+/// use pidward::pidfile::{self, PidFile};
+/// use pidward::supervise::{Policy, State, StateFile, read_state_given};
+///
+/// let dir = tempfile::tempdir()?;
+/// let pid = dir.path().join("svc.pid");
+/// let guard = PidFile::acquire(&pid)?;
+/// StateFile::beside(&pid).write(&State::new(Policy::Always, "tree"))?;
+/// let status = pidfile::status(&pid);
+/// assert_eq!(read_state_given(&pid, &status).unwrap().policy, Policy::Always);
+/// drop(guard);
+/// assert!(read_state_given(&pid, &pidfile::status(&pid)).is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_given(pidfile: &Path, status: &Status) -> Option<State> {
     let text = fs::read_to_string(path_for(pidfile)).ok()?;
     let state = State::decode(&text)?;
-    match pidfile::status(pidfile) {
+    match *status {
         Status::Running { pid, locked: true } if pid == state.supervisor => Some(state),
         Status::Running { .. } | Status::Starting => None,
         _ if matches!(state.phase, Phase::Failed | Phase::Abandoned) => Some(state),

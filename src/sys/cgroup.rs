@@ -11,11 +11,9 @@
 //! (`/sys/fs/cgroup`, `/sys/fs/cgroup/unified`) are asked first, and `mountinfo` is read only
 //! if neither holds the cgroup.
 //!
-//! Each `/proc` file is read once per answer, in one `read(2)` where it fits a page: the files
-//! report a size of 0, so `std::fs::read_to_string` would ask `statx(2)` for it first and then
-//! read in growing pieces from 32 bytes up.
+//! Each `/proc` file is read once per answer, whole ([`super::proc_file`]).
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The directory of this process's own cgroup v2 (`/proc/self/cgroup`, line `0::PATH`,
@@ -27,7 +25,7 @@ pub fn own_dir() -> io::Result<PathBuf> {
 /// [`own_dir`], and the cgroup's name as `/proc/self/cgroup` gives it (without a trailing
 /// `/`: `""` for the root), from one read of each file.
 pub fn own() -> io::Result<(PathBuf, String)> {
-    let cgroups = read_proc("/proc/self/cgroup")?;
+    let cgroups = super::proc_file::read_string("/proc/self/cgroup")?;
     let own = cgroups
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -73,7 +71,7 @@ pub fn name_of(dir: &Path) -> io::Result<String> {
 
 /// The `cgroup2` mounts: each one's root (in the hierarchy) and mount point.
 fn mounts() -> io::Result<Vec<(String, PathBuf)>> {
-    let mounts = read_proc("/proc/self/mountinfo")?;
+    let mounts = super::proc_file::read_string("/proc/self/mountinfo")?;
     let mut found = Vec::new();
     for line in mounts.lines() {
         // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
@@ -195,27 +193,6 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A `/proc` file as text: open(2), then read(2) into a page-sized buffer that grows as
-/// needed, until end of file (no `statx(2)`: the size these files report is 0).
-fn read_proc(path: &str) -> io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            buf.resize(len * 2, 0);
-        }
-        match file.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(len);
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
 fn not_found(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, what)
 }
@@ -226,14 +203,6 @@ mod tests {
     fn mountinfo_escapes_are_undone() {
         assert_eq!(super::unescape(r"/a\040b"), "/a b");
         assert_eq!(super::unescape("/plain"), "/plain");
-    }
-
-    #[test]
-    fn proc_files_are_read_whole() {
-        let read = super::read_proc("/proc/self/mountinfo").unwrap();
-        let std = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!read.is_empty());
-        assert_eq!(read, std);
     }
 
     #[test]
@@ -261,7 +230,7 @@ mod tests {
             }
         }
         // And the whole answer is the same either way.
-        let cgroups = super::read_proc("/proc/self/cgroup").unwrap();
+        let cgroups = crate::sys::proc_file::read_string("/proc/self/cgroup").unwrap();
         if let Some(own) = cgroups.lines().find_map(|l| l.strip_prefix("0::")) {
             let slow = super::holding(own, listed.clone());
             if let Some(fast) = super::usual_mount().and_then(|m| super::holding(own, [m])) {

@@ -2,7 +2,7 @@
 //!
 //! pidward talks to the kernel in a handful of recurring ways: read `errno`, wait for one
 //! descriptor with a deadline, switch `O_NONBLOCK`, query and reset signal dispositions, close
-//! every inherited descriptor, become a child subreaper, read `/proc/PID/stat`, list a directory, and format an
+//! every inherited descriptor, become a child subreaper, read a `/proc` file whole and `/proc/PID/stat`, list a directory, and format an
 //! integer without allocating. Each is written once here, so that its corner cases (`EINTR`
 //! with the remaining time, flags that must be preserved, signals the C library hides, kernels
 //! without `close_range`, command names holding `)`) are handled once.
@@ -30,6 +30,7 @@ mod dir;
 mod errno;
 mod nonblocking;
 mod poll;
+pub mod proc_file;
 pub mod proc_stat;
 pub mod sigaction;
 pub mod subreaper;

@@ -69,7 +69,7 @@ pub fn main(args: Args) -> u8 {
         Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
         _ => None,
     };
-    let service = supervise::read_state(&args.pidfile);
+    let service = supervise::read_state_given(&args.pidfile, &status);
     let left = leftover_of(&args.pidfile, &status);
     let code = code_of(&status, service.as_ref(), left.as_ref());
     let report = if args.json {

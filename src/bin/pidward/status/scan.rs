@@ -117,7 +117,7 @@ impl Report {
             Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
             _ => None,
         };
-        let service = supervise::read_state(path);
+        let service = supervise::read_state_given(path, status);
         let leftover = super::leftover_of(path, status);
         let code = super::code_of(status, service.as_ref(), leftover.as_ref());
         Report {

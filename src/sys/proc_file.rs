@@ -1,0 +1,55 @@
+//! Reading a `/proc` file whole: `open(2)`, then `read(2)` into a page-sized buffer that grows
+//! as needed, until end of file.
+//!
+//! The files of `/proc` report a size of 0, so `std::fs::read` and `read_to_string` first ask
+//! `statx(2)` for a size that says nothing and then read in growing pieces from 32 bytes up:
+//! six `read`s for a `/proc/PID/stat`, eight for a `/proc/PID/status`. One page holds almost
+//! every such file, so one `read` fills it and a second finds the end.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+/// The contents of the `/proc` file (or any small file) at `path`.
+pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// [`read`], as UTF-8 text (`InvalidData` otherwise).
+pub fn read_string(path: impl AsRef<Path>) -> io::Result<String> {
+    String::from_utf8(read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_files_are_read_whole() {
+        for path in [
+            "/proc/self/mountinfo",
+            "/proc/self/status",
+            "/proc/self/stat",
+        ] {
+            let read = super::read_string(path).unwrap();
+            let std = std::fs::read_to_string(path).unwrap();
+            assert!(!read.is_empty(), "{path}");
+            // The two reads are moments apart: compare what does not change.
+            assert_eq!(read.lines().next(), std.lines().next(), "{path}");
+        }
+        let err = super::read("/proc/self/no-such-file").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+}
