@@ -135,7 +135,9 @@ impl StateFile {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read(pidfile: &Path) -> Option<State> {
-    read_given(pidfile, &pidfile::status(pidfile))
+    // The state file first: without one, the PID file is not looked at.
+    let state = decode(pidfile)?;
+    trusted(state, &pidfile::status(pidfile))
 }
 
 /// [`read`], for a caller that has just taken the PID file's [`Status`] itself: the state
@@ -156,8 +158,16 @@ pub fn read(pidfile: &Path) -> Option<State> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_given(pidfile: &Path, status: &Status) -> Option<State> {
-    let text = fs::read_to_string(path_for(pidfile)).ok()?;
-    let state = State::decode(&text)?;
+    trusted(decode(pidfile)?, status)
+}
+
+/// The state file beside `pidfile`, decoded.
+fn decode(pidfile: &Path) -> Option<State> {
+    State::decode(&fs::read_to_string(path_for(pidfile)).ok()?)
+}
+
+/// `state`, if the PID file's `status` lets it be trusted (see [`read`]).
+fn trusted(state: State, status: &Status) -> Option<State> {
     match *status {
         Status::Running { pid, locked: true } if pid == state.supervisor => Some(state),
         Status::Running { .. } | Status::Starting => None,
