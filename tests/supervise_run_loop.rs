@@ -313,39 +313,35 @@ fn child_gets_a_clean_slate() {
     }
 }
 
+/// Runs the demo with `args` and `sleep 20`; checks that `sig` ended the command well
+/// before it would have ended by itself (128 + the signal, from the child's status), and
+/// returns the demo's output.
+fn ended_by(args: &[&str], sig: i32) -> String {
+    // (The demo is built first: the window is for the run, not for the build.)
+    demo_path();
+    let start = Instant::now();
+    let mut all = args.to_vec();
+    all.extend(["--", "sleep", "20"]);
+    let out = demo(&all).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(128 + sig),
+        "{args:?}: {:?} {text}",
+        out.status
+    );
+    assert!(text.contains(&format!("status={}", 128 + sig)), "{text}");
+    assert!(start.elapsed() < Duration::from_secs(15), "{args:?}");
+    text
+}
+
 #[test]
 fn a_signal_that_arrives_during_spawn_is_forwarded_not_fatal() {
     // TERM and USR1 reach the supervisor while the child is held between clone and exec, so
     // `spawn_exec` has not returned: the supervisor must survive and pass them on once the
-    // child runs.
-    // (The demo is built first: the window is for the run, not for the build.)
-    demo_path();
-    let start = Instant::now();
-    let out = demo(&["--raise-in-child", "USR1", "--", "sleep", "20"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(128 + libc::SIGUSR1),
-        "{:?} {text}",
-        out.status
-    );
-    assert!(
-        text.contains(&format!("status={}", 128 + libc::SIGUSR1)),
-        "{text}"
-    );
-    assert!(start.elapsed() < Duration::from_secs(15));
-
-    let out = demo(&["--raise-in-child", "TERM", "--", "sleep", "20"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(128 + libc::SIGTERM),
-        "{:?}",
-        out.status
-    );
+    // child runs. (They come from a second thread: the recording handler's path.)
+    ended_by(&["--raise-in-child", "USR1"], libc::SIGUSR1);
+    ended_by(&["--raise-in-child", "TERM"], libc::SIGTERM);
 }
 
 #[test]
@@ -353,26 +349,10 @@ fn a_signal_pending_before_the_spawn_is_forwarded_once_the_child_runs() {
     // The demo is single-threaded: the supervisor blocks the set rather than catching it, and
     // a signal already pending when it forks must reach the child, which did not exist when it
     // was sent. USR1 ends `sleep` (128 + USR1) where a lost one would let it run 20 s.
-    demo_path();
-    let start = Instant::now();
-    let out = demo(&["--raise-before", "USR1", "--", "sleep", "20"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(128 + libc::SIGUSR1),
-        "{:?} {text}",
-        out.status
-    );
-    assert!(start.elapsed() < Duration::from_secs(15));
+    ended_by(&["--raise-before", "USR1"], libc::SIGUSR1);
     // Pending TERM as well, with a report: the caller's mask (TERM blocked by the demo
     // itself) is what it was before.
-    let out = demo(&["--report", "--raise-before", "TERM", "--", "sleep", "20"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM), "{text}");
+    let text = ended_by(&["--report", "--raise-before", "TERM"], libc::SIGTERM);
     assert_eq!(field(&text, "mask-before="), field(&text, "mask-after="));
     let mask = u64::from_str_radix(&field(&text, "mask-after="), 16).unwrap();
     assert_eq!(mask, bit(libc::SIGTERM), "{text}");
