@@ -16,7 +16,9 @@
 //!
 //! The plan is used three ways: [`Daemon`](crate::daemon::Daemon) applies it to its detached
 //! process (or to itself); [`spawn`] starts a program with it, synchronously, the way
-//! `posix_spawn` does, returning the PID and a pidfd; and
+//! `posix_spawn` does, returning the PID and a pidfd (`spawn.rs`; a child that is to join a
+//! cgroup whose directory the plan holds is made in it by `clone3(CLONE_INTO_CGROUP)`,
+//! `clone3.rs`); and
 //! [`process::Command`](crate::process) (async) and the supervisor start their children
 //! through [`spawn`]. A failure is an [`Error`]: the step, the errno, a detail such as the
 //! path involved.
