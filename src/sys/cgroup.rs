@@ -138,7 +138,9 @@ fn statmount_root(path: &str) -> Option<(String, String)> {
     }
     // struct mnt_id_req, version 0: size, spare, mnt_id, param (the mask).
     let req: [u64; 3] = [24, stx.stx_mnt_id, STATMOUNT_MASK];
-    let mut buf = vec![0u64; (STATMOUNT_HEADER + 2 * 4096) / 8];
+    // On the stack: the header and room for two paths of a usual length (`EOVERFLOW` for
+    // longer ones, and the caller reads mountinfo).
+    let mut buf = [0u64; (STATMOUNT_HEADER + 1536) / 8];
     // SAFETY: statmount(2) reads the request and writes at most `buf`'s length in bytes.
     let r = unsafe {
         libc::syscall(
