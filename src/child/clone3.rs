@@ -3,9 +3,10 @@
 //!
 //! A process that writes to `cgroup.procs` migrates, and a migration takes the kernel's
 //! `cgroup_threadgroup_rwsem` for writing, which waits for an RCU grace period so that no
-//! fork or exit anywhere is in the middle of reading it: on this kind of machine that write
-//! was the slowest system call of a whole `pidward run -- /bin/true`. A child made in the
-//! cgroup by `clone3` takes the same lock for reading only, as every fork does.
+//! fork or exit anywhere is in the middle of reading it (traced with `perf trace`, that write
+//! was the slowest system call of a whole `pidward run -- /bin/true`: docs/benchmarks.md). A
+//! child made in the cgroup by `clone3` takes the same lock for reading only, as every fork
+//! does.
 //!
 //! The C library has no `clone3` wrapper that runs a function on a new stack (glibc's is
 //! internal), and a `CLONE_VM` child cannot return from the system call into the caller's

@@ -256,8 +256,8 @@ impl Setup {
     /// (`O_PATH | O_DIRECTORY`): the child is then made in the cgroup by
     /// `clone3(CLONE_INTO_CGROUP)` (Linux 5.7) rather than moved into it by its write to
     /// `cgroup.procs`, which the kernel serialises against every fork and exit of the
-    /// system (a migration takes `cgroup_threadgroup_rwsem` for writing: milliseconds, on
-    /// a machine that forks). Where `clone3` refuses, the child writes as before.
+    /// system (a migration takes `cgroup_threadgroup_rwsem` for writing). Where `clone3`
+    /// refuses, the child writes as before.
     pub(crate) fn cgroup_dir(mut self, dir: OwnedFd) -> Setup {
         self.cgroup_dir = Some(dir);
         self
