@@ -225,7 +225,10 @@ impl Lifecycle {
             state.main_pid = Some(running.pid());
             state.tree = running.mechanism().as_str().to_owned();
             state.cgroup = running.cgroup().map(std::path::Path::to_path_buf);
-            self.record(&state);
+            // A run that is ready at once is recorded running in a moment, with all of this.
+            if !running.ready_at_once() {
+                self.record(&state);
+            }
             let RunEnd {
                 end,
                 ready_at,

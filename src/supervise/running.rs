@@ -70,6 +70,12 @@ impl Running {
         self.status.as_deref()
     }
 
+    /// Whether [`wait_ready`](Running::wait_ready) returns at once: no readiness to wait for
+    /// (no notify socket or probe, no PID file to follow).
+    pub(crate) fn ready_at_once(&self) -> bool {
+        self.watch.is_none() && self.follow_pidfile.is_none()
+    }
+
     /// Waits until the start is over, forwarding signals meanwhile. Returns at once for
     /// [`Ready::Exec`], and when called again after a successful start.
     ///
