@@ -38,17 +38,27 @@ pub fn read_string(path: impl AsRef<Path>) -> io::Result<String> {
 mod tests {
     #[test]
     fn proc_files_are_read_whole() {
-        for path in [
-            "/proc/self/mountinfo",
-            "/proc/self/status",
-            "/proc/self/stat",
-        ] {
+        // mountinfo does not change between two reads: the whole text must be the same.
+        let read = super::read_string("/proc/self/mountinfo").unwrap();
+        assert!(!read.is_empty());
+        assert_eq!(
+            read,
+            std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+        );
+        // status and stat move between two reads (times, memory): what does not change.
+        for path in ["/proc/self/status", "/proc/self/stat"] {
             let read = super::read_string(path).unwrap();
             let std = std::fs::read_to_string(path).unwrap();
-            assert!(!read.is_empty(), "{path}");
-            // The two reads are moments apart: compare what does not change.
+            assert_eq!(read.lines().count(), std.lines().count(), "{path}");
             assert_eq!(read.lines().next(), std.lines().next(), "{path}");
         }
+        // A file longer than the first page is read to its end.
+        let long = "x".repeat(10_000);
+        let file = std::env::temp_dir().join(format!("pidward-proc-file-{}", std::process::id()));
+        std::fs::write(&file, &long).unwrap();
+        let back = super::read_string(&file);
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(back.unwrap(), long);
         let err = super::read("/proc/self/no-such-file").unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
