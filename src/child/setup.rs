@@ -305,7 +305,8 @@ impl Setup {
             close_unmapped: self.close_unmapped,
             session: self.session,
             keep_ignored: self.keep_ignored,
-            dispositions: self.dispositions,
+            // A snapshot for one spawn, not part of the set-up a copy is made for.
+            dispositions: None,
             parent_death: self.parent_death,
             cgroup: match &self.cgroup {
                 Some((fd, path)) => Some((fd.try_clone()?, path.clone())),
