@@ -20,7 +20,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
@@ -203,48 +203,38 @@ fn clone_child(shared: &Shared<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
     // stack we own with a `Shared` that outlives the call (we are suspended until the child
     // execs or exits), with every signal blocked. The trailing arguments of clone are
     // parent_tid (where CLONE_PIDFD stores the pidfd), tls and child_tid (unused without
-    // CLONE_SETTLS / CLONE_CHILD_*TID).
-    let (pid, err) = unsafe {
+    // CLONE_SETTLS / CLONE_CHILD_*TID); on success that pidfd is new, CLOEXEC and ours alone.
+    let spawned = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         shared.in_cgroup.store(cgroup.is_some(), Ordering::SeqCst);
-        let born = match cgroup {
-            Some(dir) => {
-                super::clone3::clone3_vm(dir.as_raw_fd(), stack.base, stack.len, entry, arg).ok()
+        let born = cgroup.and_then(|dir| {
+            super::clone3::clone3_vm(dir.as_raw_fd(), stack.base, stack.len, entry, arg).ok()
+        });
+        let spawned = born.map(Ok).unwrap_or_else(|| {
+            shared.in_cgroup.store(false, Ordering::SeqCst);
+            let pid = libc::clone(
+                entry,
+                stack.top(),
+                flags,
+                arg,
+                &mut pidfd as *mut libc::c_int,
+                ptr::null_mut::<libc::c_void>(),
+                ptr::null_mut::<libc::pid_t>(),
+            );
+            if pid < 0 {
+                return Err(io::Error::last_os_error());
             }
-            None => None,
-        };
-        let (pid, err) = match born {
-            Some((pid, fd)) => {
-                pidfd = fd.into_raw_fd();
-                (pid, io::Error::from_raw_os_error(0))
-            }
-            None => {
-                shared.in_cgroup.store(false, Ordering::SeqCst);
-                let pid = libc::clone(
-                    entry,
-                    stack.top(),
-                    flags,
-                    arg,
-                    &mut pidfd as *mut libc::c_int,
-                    ptr::null_mut::<libc::c_void>(),
-                    ptr::null_mut::<libc::pid_t>(),
-                );
-                (pid, io::Error::last_os_error())
-            }
-        };
+            Ok((pid, OwnedFd::from_raw_fd(pidfd)))
+        });
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
-        (pid, err)
+        spawned
     };
     // If the thread-local is gone (thread exiting), the stack is unmapped here instead.
     let mut stack = Some(stack);
     let _ = STACK.try_with(|slot| slot.set(stack.take()));
     drop(stack);
-    if pid < 0 {
-        return Err(err);
-    }
-    // SAFETY: CLONE_PIDFD stored a new CLOEXEC pidfd that nothing else owns.
-    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    spawned
 }
