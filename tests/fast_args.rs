@@ -1,4 +1,5 @@
-//! The command line's fast path (the hot forms of `pidward run`, parsed without clap) agrees
+//! The command line's fast path (the hot forms of `pidward run` and `pidward status`, parsed
+//! without clap) agrees
 //! with clap wherever it does not decline: `pidward __agree` (test helpers) parses each
 //! argument vector with both and says `agree`, `declined` or `differ`.
 
@@ -67,6 +68,13 @@ fn the_hot_forms_are_parsed_by_the_fast_path_as_clap_parses_them() {
         "run -- --",
         "run -p F -- cmd -- more",
         "run cmd -- more",
+        "status /run/app.pid",
+        "status --json /run/app.pid",
+        "status /run/app.pid --json",
+        "status -n /run",
+        "status --no-headings --json /run",
+        "status /run/app.pid -n --json",
+        "status help",
     ];
     let vectors: Vec<_> = hot.iter().map(|l| words(l)).collect();
     for (v, verdict) in vectors.iter().zip(verdicts(&vectors)) {
@@ -94,7 +102,16 @@ fn other_forms_are_left_to_clap() {
         "run -u app cmd",
         "run --restart always cmd",
         "run - cmd",
-        "status /run/app.pid",
+        "status",
+        "status --json",
+        "status a.pid b.pid",
+        "status --json --json a.pid",
+        "status -n -n a.pid",
+        "status -nj a.pid",
+        "status --json=yes a.pid",
+        "status -- a.pid",
+        "status --help a.pid",
+        "status -x a.pid",
         "stop /run/app.pid",
         "--help",
         "help run",
@@ -161,6 +178,41 @@ fn many_combinations_agree_or_are_declined() {
         "declined\n",
         "{out:?}"
     );
+}
+
+/// `status` with every sequence of up to four tokens from its flags, files and near misses.
+#[test]
+fn status_combinations_agree_or_are_declined() {
+    let pool = [
+        "--json",
+        "-n",
+        "--no-headings",
+        "a.pid",
+        "/run",
+        "-x",
+        "--",
+        "-",
+        "-nn",
+        "--json=1",
+    ];
+    let mut vectors: Vec<Vec<String>> = vec![vec!["status".to_owned()]];
+    let mut last = vectors.clone();
+    for _ in 0..4 {
+        last = last
+            .iter()
+            .flat_map(|v| {
+                pool.iter()
+                    .map(move |t| [&v[..], &[t.to_string()]].concat())
+            })
+            .collect();
+        vectors.extend(last.iter().cloned());
+    }
+    assert_eq!(vectors.len(), 1 + 10 + 100 + 1000 + 10_000);
+    let verdicts = verdicts(&vectors);
+    let agreed = verdicts.iter().filter(|v| *v == "agree").count();
+    // Taken: one of the 2 files, with --json at most once and one of -n / --no-headings at
+    // most once, in any order: 2 x (1 + 2 + 2x2 + 3!x2) = 38. Everything else is declined.
+    assert_eq!(agreed, 38, "of {} vectors", vectors.len());
 }
 
 /// The `pidward run` and `pidward status` examples of the README and the man pages.

@@ -324,6 +324,60 @@ fn environment_options() {
     );
 }
 
+/// The environment left as it is reaches the command byte for byte, in its order (the
+/// supervisor hands over its own `environ`, with no copy), for the supervised command and
+/// for `--exec`; a change still makes a copy with the change in it.
+#[test]
+fn an_unchanged_environment_reaches_the_command_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let vars: [(&str, &[u8]); 5] = [
+        ("PATH", b"/usr/bin:/bin"),
+        ("EMPTY", b""),
+        ("WITH_EQUALS", b"a=b=c"),
+        ("NOT_UTF8", b"\xff\xfe"),
+        ("SPACES", b" two  words "),
+    ];
+    // What env(1) prints when it is given the same environment directly.
+    let mut direct = Command::new("/usr/bin/env");
+    direct.env_clear();
+    for (k, v) in &vars {
+        direct.env(k, std::ffi::OsStr::from_bytes(v));
+    }
+    let expected = direct.output().unwrap().stdout;
+    for (k, v) in &vars {
+        let line = [k.as_bytes(), b"=", v, b"\n"].concat();
+        assert!(
+            expected.windows(line.len()).any(|w| w == line),
+            "env(1) itself lacks {k}"
+        );
+    }
+    for mode in [&["-l", "none"][..], &["-l", "none", "--exec"][..]] {
+        let mut cmd = pidward_run(&[mode, &["--", "/usr/bin/env"]].concat());
+        cmd.env_clear();
+        for (k, v) in &vars {
+            cmd.env(k, std::ffi::OsStr::from_bytes(v));
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{mode:?}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&expected),
+            "{mode:?}"
+        );
+        assert_eq!(out.stdout, expected, "{mode:?}");
+    }
+    let out = pidward_run(&["-l", "none", "-e", "SPACES=none", "--", "/usr/bin/env"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("SPACES", " two ")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["PATH=/usr/bin:/bin", "SPACES=none"]);
+}
+
 #[test]
 fn output_files_are_appended() {
     let s = Scratch::new();

@@ -3,6 +3,15 @@
 //! Prepared ([`Exec::prepare`]) into a [`Program`]: argv and envp as `CString`s with their
 //! null-terminated pointer arrays, and every path `execve(2)` will try (the program itself if
 //! it contains a `/`, else one per `PATH` entry), so that the child only walks arrays.
+//!
+//! An environment left as it is, in a caller known to be single-threaded, is not copied: the
+//! child is given this process's own `environ`. A copy (through std's `vars_os`, which holds
+//! std's environment lock while it reads) is what keeps a concurrent `set_var` in another
+//! thread from freeing a string the child is about to hand to `execve(2)`; with no other
+//! thread, and nothing between the preparation and the `execve` that changes the environment
+//! (the caller is suspended while a `CLONE_VFORK` child runs), there is nothing to guard
+//! against. The copy was a third of the instructions of a supervised spawn (callgrind,
+//! docs/benchmarks.md).
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString, c_char};
@@ -98,7 +107,9 @@ impl Exec {
     }
 
     /// Builds every string and pointer array the child needs; errors are [`Step::Command`].
-    pub(crate) fn prepare(&self) -> Result<Program, Error> {
+    /// `single_threaded`: the caller has no other thread, and does not change its environment
+    /// before the child has exec'd; an unchanged environment is then passed as it is.
+    pub(crate) fn prepare(&self, single_threaded: bool) -> Result<Program, Error> {
         let mut argv = Vec::with_capacity(self.args.len() + 1);
         argv.push(match &self.arg0 {
             Some(arg0) => cstring("argv[0]", arg0)?,
@@ -107,11 +118,20 @@ impl Exec {
         for arg in &self.args {
             argv.push(cstring("argument", arg)?);
         }
-        let (envp, path) = self.environment()?;
+        let own_environ = single_threaded && !self.env_clear && self.env.is_empty();
+        let (envp, path) = if own_environ {
+            (Vec::new(), None)
+        } else {
+            self.environment()?
+        };
         let candidates = candidates(&self.program, path)?;
         Ok(Program {
             argv_ptrs: pointers(&argv),
-            envp_ptrs: pointers(&envp),
+            envp_ptrs: if own_environ {
+                Vec::new()
+            } else {
+                pointers(&envp)
+            },
             candidate_ptrs: candidates.iter().map(|s| s.as_ptr()).collect(),
             _strings: [argv, envp, candidates],
         })
@@ -174,6 +194,7 @@ fn entry(key: OsString, value: &OsStr) -> Result<CString, Error> {
 #[derive(Debug)]
 pub(crate) struct Program {
     argv_ptrs: Vec<*const c_char>,
+    /// Empty when the child is given this process's own `environ`.
     envp_ptrs: Vec<*const c_char>,
     candidate_ptrs: Vec<*const c_char>,
     /// What the pointers point into (moving a `CString` does not move its bytes).
@@ -185,13 +206,26 @@ impl Program {
         self.argv_ptrs.as_ptr()
     }
 
+    /// The environment for `execve(2)`: the prepared array, or this process's `environ`
+    /// (read now, as the child reads it: `setenv(3)` may have moved it since the preparation).
     pub(crate) fn envp(&self) -> *const *const c_char {
-        self.envp_ptrs.as_ptr()
+        if self.envp_ptrs.is_empty() {
+            // SAFETY: `environ` is the C library's; only the pointer is read. That no other
+            // thread changes it meanwhile is the condition under which `prepare` chose it.
+            unsafe { environ }
+        } else {
+            self.envp_ptrs.as_ptr()
+        }
     }
 
     pub(crate) fn candidates(&self) -> &[*const c_char] {
         &self.candidate_ptrs
     }
+}
+
+unsafe extern "C" {
+    /// The C library's environment: a null-terminated array of `KEY=VALUE` strings.
+    static environ: *const *const c_char;
 }
 
 fn invalid(message: String) -> Error {

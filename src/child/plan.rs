@@ -68,6 +68,9 @@ pub struct Plan {
     /// Signals whose disposition the child leaves as it is (bit N-1 for signal N): the ignored
     /// ones it keeps, and, when the caller's dispositions are known, those at `SIG_DFL`.
     pub(super) keep_signals: u64,
+    /// The caller is single-threaded and changes nothing before the spawn (it handed over its
+    /// dispositions): the child may be given this process's own `environ` as it is.
+    pub(super) single_threaded: bool,
     /// `PR_SET_PDEATHSIG`: the signal, and the PID of the parent it watches.
     pub(super) parent_death: Option<(i32, i32)>,
     /// The `cgroup.procs` file to join, and its path (the failure's detail).
@@ -116,6 +119,7 @@ impl Plan {
             credentials,
             session: setup.session,
             keep_signals: keep_signals(setup.keep_ignored, setup.dispositions),
+            single_threaded: setup.dispositions.is_some(),
             parent_death: (setup.parent_death)
                 .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
             cgroup: (setup.cgroup).map(|(fd, path)| (fd, path.as_os_str().as_bytes().to_vec())),

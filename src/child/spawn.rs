@@ -71,7 +71,7 @@ impl Spawned {
 /// # Ok::<(), pidward::child::Error>(())
 /// ```
 pub fn spawn(plan: &Plan, exec: &Exec) -> Result<Spawned, Error> {
-    let program = exec.prepare()?;
+    let program = exec.prepare(plan.single_threaded)?;
     let shared = Shared {
         plan,
         program: &program,
@@ -109,7 +109,7 @@ pub fn spawn(plan: &Plan, exec: &Exec) -> Result<Spawned, Error> {
 /// Replaces the calling process with `exec` (`execve(2)` over the `PATH` candidates, after
 /// emptying the signal mask); returns only on failure.
 pub(crate) fn exec_here(exec: &Exec) -> Error {
-    match exec.prepare() {
+    match exec.prepare(false) {
         Ok(program) => {
             let failure = super::apply::exec(&program);
             Error::new(

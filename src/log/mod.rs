@@ -164,7 +164,7 @@ impl Log {
 
     /// Writes `record` to every sink, if its level is enabled.
     pub fn write(&mut self, record: &Record) {
-        if record.level > self.level {
+        if !self.enabled(record.level) {
             return;
         }
         // Taken once per record: the pid changes when a detached process writes.

@@ -112,7 +112,7 @@ impl Cgroup {
 
     /// The PIDs in it now (`cgroup.procs`); empty if it cannot be read.
     pub(crate) fn members(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.procs_path())
+        crate::sys::proc_file::read_string(self.procs_path())
             .map(|t| {
                 t.split_whitespace()
                     .filter_map(|p| p.parse().ok())
@@ -123,7 +123,7 @@ impl Cgroup {
 
     /// Whether no live process is left in it (`cgroup.events`: `populated 0`).
     pub(crate) fn is_empty(&self) -> bool {
-        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+        match crate::sys::proc_file::read_string(self.dir.join("cgroup.events")) {
             Ok(events) => events.lines().any(|l| l == "populated 0"),
             Err(_) => self.members().is_empty(),
         }

@@ -1,31 +1,31 @@
-//! Reading a `/proc` file whole: `open(2)`, then `read(2)` into a page-sized buffer that grows
-//! as needed, until end of file.
+//! Reading a `/proc` file whole: `open(2)`, then `read(2)` into a page of spare capacity that
+//! grows as needed, until end of file.
 //!
 //! The files of `/proc` report a size of 0, so `std::fs::read` and `read_to_string` first ask
 //! `statx(2)` for a size that says nothing and then read in growing pieces from 32 bytes up:
 //! six `read`s for a `/proc/PID/stat`, eight for a `/proc/PID/status`. One page holds almost
-//! every such file, so one `read` fills it and a second finds the end.
+//! every such file, so one `read` fills it and a second finds the end. The buffer is not
+//! zeroed first (`rustix::buffer::spare_capacity`): `read` writes what it returns, and the
+//! length grows by exactly that.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 /// The contents of the `/proc` file (or any small file) at `path`.
 pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
+    let file = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(4096);
     loop {
-        if len == buf.len() {
-            buf.resize(len * 2, 0);
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
         }
-        match file.read(&mut buf[len..]) {
+        match rustix::io::read(&file, rustix::buffer::spare_capacity(&mut buf)) {
             Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    buf.truncate(len);
     Ok(buf)
 }
 

@@ -151,7 +151,7 @@ pub fn command() -> clap::Command {
 
 /// Parse the arguments (the program's name first); on a usage error, or for `--help` and
 /// `--version`, print what clap prints and exit as clap does (2, or 0). The hot forms of
-/// `run` are parsed without clap ([`fast`]), to the same result.
+/// `run` and `status` are parsed without clap ([`fast`]), to the same result.
 pub fn parse(args: Vec<OsString>) -> Parsed {
     if let Some(parsed) = fast::parse(&args) {
         return parsed;
@@ -223,12 +223,13 @@ pub fn agree(rest: &[OsString]) -> u8 {
     u8::from(verdicts.iter().any(|v| v.starts_with("differ")))
 }
 
-/// The parsed arguments as text, for [`agree`] (only `run` has a fast path).
+/// The parsed arguments as text, for [`agree`] (`run` and `status` have a fast path).
 #[cfg(feature = "test-helpers")]
 fn debug(parsed: &Parsed) -> String {
     match parsed {
-        Parsed::Run(args) => format!("{args:?}"),
-        _ => "(not run)".to_owned(),
+        Parsed::Run(args) => format!("run {args:?}"),
+        Parsed::Status(args) => format!("status {args:?}"),
+        _ => "(neither run nor status)".to_owned(),
     }
 }
 

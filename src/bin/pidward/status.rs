@@ -30,7 +30,7 @@ use pidward::time::Rfc3339;
 
 mod scan;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Exit codes (LSB): 0 running (or starting); 1 not running, but the PID file names a dead process
 (stale), or its supervisor waits to restart it or stops it; 3 not running (no PID file, or the
@@ -47,17 +47,17 @@ Examples:
 pub struct Args {
     /// Print JSON instead of text: one object for one file, an array for a listing.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Leave out the header line of a listing (a directory, or several files).
     #[arg(short = 'n', long)]
-    no_headings: bool,
+    pub no_headings: bool,
     /// The PID file (pidward's own, locked, or a foreign one such as nginx's), or a directory
     /// to list the PID files of (itself and its immediate subdirectories: files named *.pid).
     #[arg(value_name = "PIDFILE|DIR")]
-    pidfile: PathBuf,
+    pub pidfile: PathBuf,
     /// More PID files or directories: one line (or JSON object) for each PID file.
     #[arg(value_name = "PIDFILE|DIR")]
-    more: Vec<PathBuf>,
+    pub more: Vec<PathBuf>,
 }
 
 pub fn main(args: Args) -> u8 {

@@ -1,25 +1,30 @@
-//! The fast path of the command line: the hot forms of `pidward run`, parsed without clap.
+//! The fast path of the command line: the hot forms of `pidward run` and `pidward status`,
+//! parsed without clap.
 //!
 //! clap parses with a `Command` it builds first, every option with its help text; for `run`
-//! that is most of the start-up work of the whole program (callgrind, docs/benchmarks.md). The
-//! forms a container entry point, a cron line or an init script use are few and plain:
+//! that is most of the start-up work of the whole program, and for `status` more than half of
+//! what `status` itself does (callgrind, docs/benchmarks.md). The forms a container entry
+//! point, a cron line, an init script or a monitoring check use are few and plain:
 //!
 //! ```text
 //! pidward run [-d|--daemon] [--exec] [--oknodo] [-p|--pidfile PATH] [-l|--log DEST]... [--] COMMAND [ARGS...]
+//! pidward status [--json] [-n|--no-headings] PIDFILE
 //! ```
 //!
-//! with `--pidfile=PATH` and `--log=DEST` too. [`parse`] reads exactly those, each at most
-//! once (`--log` repeatable), and fills every other option with its default, parsed by the
-//! same function from the same text clap uses ([`run::args::defaults`]). It declines
-//! (returns `None`) everything else: any other option, a value that is empty, starts with
-//! `-` or is not UTF-8, a repeated option, a missing command, a value that does not parse.
-//! clap then parses as it always did, so help, errors and every other form are clap's own.
+//! with `--pidfile=PATH` and `--log=DEST` too, and `status`'s flags before or after the file.
+//! [`parse`] reads exactly those, each at most once (`--log` repeatable), and fills every
+//! other option with its default, parsed by the same function from the same text clap uses
+//! ([`run::args::defaults`]). It declines (returns `None`) everything else: any other option,
+//! a value that is empty, starts with `-` or is not UTF-8, a repeated option, a missing
+//! command or file, more than one file, a value that does not parse. clap then parses as it
+//! always did, so help, errors and every other form are clap's own.
 //!
 //! A declined vector costs a few comparisons. That the fast path agrees with clap wherever it
 //! does not decline is checked by `pidward __agree ARGS...` (test helpers only), which parses
 //! with both and compares the results, over many vectors (tests/fast_args.rs).
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use crate::cli::Parsed;
 use crate::run::args::{self, Options, defaults};
@@ -34,6 +39,7 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
                 options: Box::new(options),
             })
         }),
+        "status" => status(&args[2..]).map(Parsed::Status),
         _ => None,
     }
 }
@@ -74,6 +80,26 @@ fn run(args: &[OsString]) -> Option<Options> {
     options.oknodo = oknodo;
     options.command = args[command_at..].to_vec();
     Some(options)
+}
+
+/// `status`'s hot form: one PID file (or directory), with `--json` and `-n`/`--no-headings`
+/// at most once each, before or after it.
+fn status(args: &[OsString]) -> Option<crate::status::Args> {
+    let (mut json, mut no_headings, mut pidfile) = (false, false, None);
+    for arg in args {
+        match arg.to_str()? {
+            "--json" => once(&mut json)?,
+            "-n" | "--no-headings" => once(&mut no_headings)?,
+            a if a.is_empty() || a.starts_with('-') || pidfile.is_some() => return None,
+            a => pidfile = Some(PathBuf::from(a)),
+        }
+    }
+    Some(crate::status::Args {
+        json,
+        no_headings,
+        pidfile: pidfile?,
+        more: Vec::new(),
+    })
 }
 
 /// The value of an option that takes one: `inline` (after `=`), or the next argument (then
