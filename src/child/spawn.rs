@@ -107,9 +107,11 @@ pub fn spawn(plan: &Plan, exec: &Exec) -> Result<Spawned, Error> {
 }
 
 /// Replaces the calling process with `exec` (`execve(2)` over the `PATH` candidates, after
-/// emptying the signal mask); returns only on failure.
+/// emptying the signal mask); returns only on failure. A process with no other thread (no
+/// thread can start but from this one) hands over its own `environ`.
 pub(crate) fn exec_here(exec: &Exec) -> Error {
-    match exec.prepare(false) {
+    let single_threaded = crate::sys::threads::count() == Some(1);
+    match exec.prepare(single_threaded) {
         Ok(program) => {
             let failure = super::apply::exec(&program);
             Error::new(

@@ -34,6 +34,7 @@ pub mod proc_file;
 pub mod proc_stat;
 pub mod sigaction;
 pub mod subreaper;
+pub mod threads;
 
 pub use close_from::close_from;
 pub use dir::entry_names;
