@@ -26,8 +26,8 @@ list would describe a failed run. gdb with a breakpoint on every function is the
 as this one, thousands of times slower to set up.
 
 The script: one input section description per function, in the order found (a supervising
-`run` first, then what only `lock` adds, then `status`), so the linker places them in that
-order. Rust names a function's section `.text.<mangled name>`; the hash at the end of a
+`run` first, then what only `run -l none` and `lock` add, then `status`, then `run --exec`), so
+the linker places them in that order. Rust names a function's section `.text.<mangled name>`; the hash at the end of a
 legacy-mangled name (`17h<16 hex digits>E`), the crate disambiguators of a v0-mangled one
 (`Cs<base-62>_`, std's names) and LLVM's `.llvm.<n>` suffix are replaced by `*`, so the
 script keeps matching after a rebuild or another toolchain changes the hashes (and matches
@@ -248,6 +248,7 @@ def scenarios(bin_path, tmp):
 
     yield "run -- sleep (exits)", [bin_path, "run", "--", "sleep", "0.5"], None
     yield "run -p F -- sleep (TERM)", [bin_path, "run", "-p", pidfile, "--", "sleep", "5"], term_later
+    yield "run -l none -- true", [bin_path, "run", "-l", "none", "--", "true"], None
     yield "lock F true", [bin_path, "lock", lockfile, "true"], None
     holder = subprocess.Popen([bin_path, "run", "-p", statusfile, "--", "sleep", "30"])
     try:
@@ -259,6 +260,8 @@ def scenarios(bin_path, tmp):
     finally:
         holder.terminate()
         holder.wait()
+    execfile = os.path.join(tmp, "exec.pid")
+    yield "run --exec -p F -- true", [bin_path, "run", "--exec", "-p", execfile, "--", "true"], None
 
 
 # Functions of the C start files (crt1.o), in their plain `.text`: no section to name.
