@@ -68,6 +68,21 @@ fn the_hot_forms_are_parsed_by_the_fast_path_as_clap_parses_them() {
         "run -- --",
         "run -p F -- cmd -- more",
         "run cmd -- more",
+        "run -u app cmd",
+        "run --restart always cmd",
+        "run --restart on-failure --restart-delay 0.5 --restart-limit 5/60 -p F -- cmd",
+        "run -o /var/log/app.log -e A=1 -e B= --env-file /etc/app.env -C /srv -- app",
+        "run --stdout journal --stderr syslog:daemon.err -T app -- app",
+        "run --kill-mode main --stop-schedule TERM/5/KILL -- app",
+        "run --ready tcp:127.0.0.1:80 --ready-timeout 30 --ready-interval 0.2 -- app",
+        "run --rlimit nofile=1024 --rlimit core=0:unlimited --umask 027 -- app",
+        "run --watchdog 10 --watchdog-signal KILL --parent-death-signal none -- app",
+        "run --success-status 0,3 --restart-prevent 2 --remap-exit 7 --remap-exit 9 -- app",
+        "run --log-format json --log-level debug --log-mode 600 --output-max 10M:3 -- app",
+        "run --output-timestamps --reopen-on HUP --signal-group --rewrite-signal TERM:INT -- app",
+        "run --child-pidfile C --chroot / --clear-env -g root --output-mode 640 -- app",
+        "run --follow-pidfile /run/app.pid --restart-jitter 0.1 --restart-reset 60 -- app",
+        "run --restart-max-delay 30 --ready notify -- app",
         "status /run/app.pid",
         "status --json /run/app.pid",
         "status /run/app.pid --json",
@@ -99,8 +114,19 @@ fn other_forms_are_left_to_clap() {
         "run --help",
         "run -h",
         "run --version",
-        "run -u app cmd",
-        "run --restart always cmd",
+        "run -u app -u other cmd",
+        "run --restart always --restart no cmd",
+        "run --restart sometimes cmd",
+        "run -o a --stdout b cmd",
+        "run --stderr b -o a cmd",
+        "run --ready exec --follow-pidfile F cmd",
+        "run --exec --exec cmd",
+        "run --clear-env=1 cmd",
+        "run -e NOEQUALS cmd",
+        "run --remap-exit 256 cmd",
+        "run --kill-mode all cmd",
+        "run -C",
+        "run -V",
         "run - cmd",
         "status",
         "status --json",
@@ -142,6 +168,12 @@ fn many_combinations_agree_or_are_declined() {
         "cmd",
         "-x",
         "-u",
+        "-o",
+        "--stdout",
+        "--restart=always",
+        "--kill-mode",
+        "-e",
+        "A=1",
     ];
     let mut seqs: Vec<Vec<&str>> = vec![vec![]];
     let mut last = seqs.clone();
@@ -164,7 +196,7 @@ fn many_combinations_agree_or_are_declined() {
             vectors.push(v);
         }
     }
-    assert_eq!(vectors.len(), 3 * (1 + 14 + 14 * 14 + 14 * 14 * 14));
+    assert_eq!(vectors.len(), 3 * (1 + 20 + 20 * 20 + 20 * 20 * 20));
     let verdicts = verdicts(&vectors);
     let agreed = verdicts.iter().filter(|v| *v == "agree").count();
     assert!(agreed > 500, "only {agreed} of {} agreed", vectors.len());
@@ -178,6 +210,19 @@ fn many_combinations_agree_or_are_declined() {
         "declined\n",
         "{out:?}"
     );
+}
+
+/// The fast path's table of `run` options is clap's: every option, by the same names, each
+/// taken the same way (a flag, once, or repeatedly).
+#[test]
+fn the_table_of_run_options_is_clap_s() {
+    let out = pidward().args(["__agree", "__table"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "the table agrees with clap\n",
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(0));
 }
 
 /// `status` with every sequence of up to four tokens from its flags, files and near misses.

@@ -150,8 +150,8 @@ pub fn command() -> clap::Command {
 }
 
 /// Parse the arguments (the program's name first); on a usage error, or for `--help` and
-/// `--version`, print what clap prints and exit as clap does (2, or 0). The hot forms of
-/// `run` and `status` are parsed without clap ([`fast`]), to the same result.
+/// `--version`, print what clap prints and exit as clap does (2, or 0). `run` and the
+/// plain form of `status` are parsed without clap ([`fast`]), to the same result.
 pub fn parse(args: Vec<OsString>) -> Parsed {
     if let Some(parsed) = fast::parse(&args) {
         return parsed;
@@ -180,7 +180,8 @@ fn clap_parse(args: Vec<OsString>) -> (clap::Command, Result<Parsed, clap::Error
 /// `pidward __agree [ARGS...]` (test helpers): parse ARGS (or, without any, each line of
 /// stdin, its arguments separated by tabs) with the fast path and with clap, and print one
 /// verdict a vector: `declined` (the fast path left it to clap), `agree`, or `differ: …`.
-/// Exits 1 if any differ.
+/// Exits 1 if any differ. `pidward __agree __table` compares the fast path's option table
+/// with clap's options instead.
 #[cfg(feature = "test-helpers")]
 pub fn agree(rest: &[OsString]) -> u8 {
     use std::io::{BufRead, Write};
@@ -202,6 +203,16 @@ pub fn agree(rest: &[OsString]) -> u8 {
             }
         }
     };
+    if rest.len() == 1 && rest[0] == "__table" {
+        let differences = fast::table_differences();
+        for d in &differences {
+            println!("{d}");
+        }
+        if differences.is_empty() {
+            println!("the table agrees with clap");
+        }
+        return u8::from(!differences.is_empty());
+    }
     let mut verdicts = Vec::new();
     if rest.is_empty() {
         for line in std::io::stdin().lock().lines() {

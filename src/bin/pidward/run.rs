@@ -34,7 +34,7 @@ use pidward::pidfile::{self, PidFile};
 use pidward::privileges::Credentials;
 
 pub mod args;
-mod env;
+pub mod env;
 mod exec;
 mod failure;
 pub mod log_args;

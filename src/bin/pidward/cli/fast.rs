@@ -1,23 +1,28 @@
-//! The fast path of the command line: the hot forms of `pidward run` and `pidward status`,
+//! The fast path of the command line: `pidward run` and the plain form of `pidward status`,
 //! parsed without clap.
 //!
-//! clap parses with a `Command` it builds first, every option with its help text; for `run`
-//! that is most of the start-up work of the whole program, and for `status` more than half of
-//! what `status` itself does (callgrind, docs/benchmarks.md). The forms a container entry
-//! point, a cron line, an init script or a monitoring check use are few and plain:
+//! clap parses with a `Command` it builds first, every option with its help text: for `run`,
+//! about 80k instructions, 70 kB of heap and seven pages of stack at every start, which a
+//! supervisor keeps resident for its whole life (callgrind and smaps, docs/benchmarks.md);
+//! for `status`, more than half of what `status` itself does. What is parsed here:
 //!
 //! ```text
-//! pidward run [-d|--daemon] [--exec] [--oknodo] [-p|--pidfile PATH] [-l|--log DEST]... [--] COMMAND [ARGS...]
+//! pidward run [OPTION...] [--] COMMAND [ARGS...]
 //! pidward status [--json] [-n|--no-headings] PIDFILE
 //! ```
 //!
-//! with `--pidfile=PATH` and `--log=DEST` too, and `status`'s flags before or after the file.
-//! [`parse`] reads exactly those, each at most once (`--log` repeatable), and fills every
-//! other option with its default, parsed by the same function from the same text clap uses
-//! ([`run::args::defaults`]). It declines (returns `None`) everything else: any other option,
-//! a value that is empty, starts with `-` or is not UTF-8, a repeated option, a missing
-//! command or file, more than one file, a value that does not parse. clap then parses as it
-//! always did, so help, errors and every other form are clap's own.
+//! `run` takes every one of its options ([`OPTIONS`]), as `--long VALUE`, `--long=VALUE` or
+//! `-s VALUE`, each set by the same function clap's derive calls for it (the `parse_*`
+//! functions of run/args.rs and run/log_args.rs, or the type's `FromStr`), and every option
+//! not given gets its default parsed from the same text clap uses ([`crate::run::args::defaults`]).
+//! `status` takes one file and its two flags, before or after it.
+//!
+//! It declines (returns `None`) everything else, and clap then parses as it always did, so
+//! help, version, errors and every unusual form are clap's own: an option it does not know
+//! (`-h`, `--help`, `-V`), short options run together (`-dp F`) or with their value attached
+//! (`-pF`), a value that is empty, starts with `-` or is not UTF-8, a value its function
+//! refuses, an option clap takes once given twice, a flag given a value, a missing command or
+//! file, two options clap refuses together ([`CONFLICTS`]).
 //!
 //! A declined vector costs a few comparisons. That the fast path agrees with clap wherever it
 //! does not decline is checked by `pidward __agree ARGS...` (test helpers only), which parses
@@ -44,10 +49,247 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
     }
 }
 
-/// `run`'s hot forms.
+/// How `run` takes one of its options.
+#[derive(Clone, Copy)]
+enum Take {
+    /// A flag: no value, at most once.
+    Flag(fn(&mut Options)),
+    /// A value, at most once (clap refuses a second).
+    Once(fn(&mut Options, &str) -> Option<()>),
+    /// A value each time it is given (a `Vec` field).
+    Many(fn(&mut Options, &str) -> Option<()>),
+}
+
+/// One option of `run`: its short name (if any), its long name, and how it is taken, by the
+/// same parsing function clap's derive calls for it.
+struct Opt {
+    short: Option<&'static str>,
+    long: &'static str,
+    take: Take,
+}
+
+const fn flag(short: Option<&'static str>, long: &'static str, set: fn(&mut Options)) -> Opt {
+    Opt {
+        short,
+        long,
+        take: Take::Flag(set),
+    }
+}
+
+const fn once(
+    short: Option<&'static str>,
+    long: &'static str,
+    set: fn(&mut Options, &str) -> Option<()>,
+) -> Opt {
+    Opt {
+        short,
+        long,
+        take: Take::Once(set),
+    }
+}
+
+const fn many(
+    short: Option<&'static str>,
+    long: &'static str,
+    set: fn(&mut Options, &str) -> Option<()>,
+) -> Opt {
+    Opt {
+        short,
+        long,
+        take: Take::Many(set),
+    }
+}
+
+/// `T::from_str` as clap's `value_parser!(T)` calls it; `None` (decline) where it fails.
+fn from_str<T: std::str::FromStr>(v: &str) -> Option<T> {
+    v.parse().ok()
+}
+
+/// Every option of `run` (src/bin/pidward/run/args.rs and log_args.rs), each set through the
+/// parsing function clap uses. Not here, so left to clap: `-h`/`--help`, `-V`/`--version`.
+const OPTIONS: &[Opt] = &[
+    flag(Some("-d"), "--daemon", |o| o.daemon = true),
+    flag(None, "--exec", |o| o.exec = true),
+    once(Some("-p"), "--pidfile", |o, v| {
+        o.pidfile = Some(v.into());
+        Some(())
+    }),
+    flag(None, "--oknodo", |o| o.oknodo = true),
+    once(None, "--child-pidfile", |o, v| {
+        o.child_pidfile = Some(v.into());
+        Some(())
+    }),
+    once(Some("-u"), "--user", |o, v| {
+        o.user = Some(v.to_owned());
+        Some(())
+    }),
+    once(Some("-g"), "--group", |o, v| {
+        o.group = Some(v.to_owned());
+        Some(())
+    }),
+    once(None, "--chroot", |o, v| {
+        o.chroot = Some(v.into());
+        Some(())
+    }),
+    once(Some("-C"), "--chdir", |o, v| {
+        o.chdir = Some(v.into());
+        Some(())
+    }),
+    once(None, "--umask", |o, v| {
+        o.umask = Some(args::parse_umask(v).ok()?);
+        Some(())
+    }),
+    once(Some("-o"), "--output", |o, v| {
+        o.output = Some(log_args::parse_dest(v).ok()?);
+        Some(())
+    }),
+    once(None, "--stdout", |o, v| {
+        o.stdout = Some(log_args::parse_dest(v).ok()?);
+        Some(())
+    }),
+    once(None, "--stderr", |o, v| {
+        o.stderr = Some(log_args::parse_dest(v).ok()?);
+        Some(())
+    }),
+    once(None, "--output-mode", |o, v| {
+        o.output_mode = args::parse_umask(v).ok()?;
+        Some(())
+    }),
+    many(Some("-e"), "--env", |o, v| {
+        o.env.push(crate::run::env::parse_pair(v).ok()?);
+        Some(())
+    }),
+    many(None, "--env-file", |o, v| {
+        o.env_file.push(v.into());
+        Some(())
+    }),
+    flag(None, "--clear-env", |o| o.clear_env = true),
+    many(None, "--rlimit", |o, v| {
+        o.rlimit.push(from_str(v)?);
+        Some(())
+    }),
+    once(None, "--ready", |o, v| {
+        o.ready = Some(from_str(v)?);
+        Some(())
+    }),
+    once(None, "--ready-interval", |o, v| {
+        o.ready_interval = args::parse_seconds(v).ok()?;
+        Some(())
+    }),
+    once(None, "--ready-timeout", |o, v| {
+        o.ready_timeout = args::parse_seconds(v).ok()?;
+        Some(())
+    }),
+    once(None, "--follow-pidfile", |o, v| {
+        o.follow_pidfile = Some(v.into());
+        Some(())
+    }),
+    once(None, "--parent-death-signal", |o, v| {
+        o.parent_death_signal = args::parse_death_signal(v).ok()?;
+        Some(())
+    }),
+    once(None, "--restart", |o, v| {
+        o.restart = args::parse_policy(v).ok()?;
+        Some(())
+    }),
+    once(None, "--success-status", |o, v| {
+        o.success_status = Some(args::parse_exit_set(v).ok()?);
+        Some(())
+    }),
+    once(None, "--restart-prevent", |o, v| {
+        o.restart_prevent = Some(args::parse_exit_set(v).ok()?);
+        Some(())
+    }),
+    many(None, "--remap-exit", |o, v| {
+        o.remap_exit.push(from_str(v)?);
+        Some(())
+    }),
+    once(None, "--restart-limit", |o, v| {
+        o.restart_limit = Some(args::parse_limit(v).ok()?);
+        Some(())
+    }),
+    once(None, "--watchdog", |o, v| {
+        o.watchdog = Some(args::parse_seconds(v).ok()?);
+        Some(())
+    }),
+    once(None, "--watchdog-signal", |o, v| {
+        o.watchdog_signal = args::parse_signal(v).ok()?;
+        Some(())
+    }),
+    once(None, "--restart-delay", |o, v| {
+        o.restart_delay = args::parse_seconds(v).ok()?;
+        Some(())
+    }),
+    once(None, "--restart-max-delay", |o, v| {
+        o.restart_max_delay = args::parse_seconds(v).ok()?;
+        Some(())
+    }),
+    once(None, "--restart-jitter", |o, v| {
+        o.restart_jitter = args::parse_fraction(v).ok()?;
+        Some(())
+    }),
+    once(None, "--restart-reset", |o, v| {
+        o.restart_reset = args::parse_seconds(v).ok()?;
+        Some(())
+    }),
+    once(None, "--stop-schedule", |o, v| {
+        o.stop_schedule = args::parse_schedule(v).ok()?;
+        Some(())
+    }),
+    once(None, "--kill-mode", |o, v| {
+        o.kill_mode = args::parse_kill_mode(v).ok()?;
+        Some(())
+    }),
+    flag(None, "--signal-group", |o| o.signal_group = true),
+    many(None, "--rewrite-signal", |o, v| {
+        o.rewrite_signal.push(args::parse_rewrite(v).ok()?);
+        Some(())
+    }),
+    many(Some("-l"), "--log", |o, v| {
+        o.logging.log.push(log_args::parse_dest(v).ok()?);
+        Some(())
+    }),
+    once(None, "--log-mode", |o, v| {
+        o.logging.log_mode = args::parse_umask(v).ok()?;
+        Some(())
+    }),
+    once(None, "--log-format", |o, v| {
+        o.logging.log_format = Some(log_args::parse_format(v).ok()?);
+        Some(())
+    }),
+    once(None, "--log-level", |o, v| {
+        o.logging.log_level = log_args::parse_level(v).ok()?;
+        Some(())
+    }),
+    once(Some("-T"), "--tag", |o, v| {
+        o.logging.tag = Some(v.to_owned());
+        Some(())
+    }),
+    once(None, "--output-max", |o, v| {
+        o.logging.output_max = Some(log_args::parse_rotation(v).ok()?);
+        Some(())
+    }),
+    flag(None, "--output-timestamps", |o| {
+        o.logging.output_timestamps = true
+    }),
+    once(None, "--reopen-on", |o, v| {
+        o.logging.reopen_on = Some(args::parse_signal(v).ok()?);
+        Some(())
+    }),
+];
+
+/// Pairs of options clap refuses together (`conflicts_with` in args.rs).
+const CONFLICTS: &[(&str, &str)] = &[
+    ("--output", "--stdout"),
+    ("--output", "--stderr"),
+    ("--follow-pidfile", "--ready"),
+];
+
+/// `run`: every option in [`OPTIONS`], in any order, before the command.
 fn run(args: &[OsString]) -> Option<Options> {
+    const _: () = assert!(OPTIONS.len() <= 64, "one bit of `given` an option");
     let mut options = run_defaults()?;
-    let (mut daemon, mut exec, mut oknodo) = (false, false, false);
+    let mut given: u64 = 0;
     let mut i = 0;
     let command_at = loop {
         let arg = args.get(i)?.to_str()?;
@@ -56,28 +298,45 @@ fn run(args: &[OsString]) -> Option<Options> {
             Some((name, value)) if name.starts_with("--") => (name, Some(value)),
             _ => (arg, None),
         };
-        match name {
-            "--" => break i,
-            "-d" | "--daemon" if inline.is_none() => once(&mut daemon)?,
-            "--exec" if inline.is_none() => once(&mut exec)?,
-            "--oknodo" if inline.is_none() => once(&mut oknodo)?,
-            "-p" | "--pidfile" if options.pidfile.is_none() => {
-                options.pidfile = Some(value(args, &mut i, inline)?.into());
-            }
-            "-l" | "--log" => {
-                let dest = log_args::parse_dest(value(args, &mut i, inline)?).ok()?;
-                options.logging.log.push(dest);
-            }
-            _ if arg.starts_with('-') => return None,
-            _ => break i - 1,
+        if name == "--" {
+            break i;
         }
+        if !name.starts_with('-') {
+            break i - 1;
+        }
+        let at = OPTIONS
+            .iter()
+            .position(|o| o.long == name || o.short == Some(name))?;
+        let bit = 1u64 << at;
+        match OPTIONS[at].take {
+            Take::Flag(set) => {
+                if inline.is_some() || given & bit != 0 {
+                    return None;
+                }
+                set(&mut options);
+            }
+            Take::Once(set) => {
+                if given & bit != 0 {
+                    return None;
+                }
+                set(&mut options, value(args, &mut i, inline)?)?;
+            }
+            Take::Many(set) => set(&mut options, value(args, &mut i, inline)?)?,
+        }
+        given |= bit;
     };
     if command_at >= args.len() {
         return None;
     }
-    options.daemon = daemon;
-    options.exec = exec;
-    options.oknodo = oknodo;
+    let has = |long: &str| {
+        OPTIONS
+            .iter()
+            .position(|o| o.long == long)
+            .is_some_and(|at| given & (1 << at) != 0)
+    };
+    if CONFLICTS.iter().any(|(a, b)| has(a) && has(b)) {
+        return None;
+    }
     options.command = args[command_at..].to_vec();
     Some(options)
 }
@@ -88,8 +347,8 @@ fn status(args: &[OsString]) -> Option<crate::status::Args> {
     let (mut json, mut no_headings, mut pidfile) = (false, false, None);
     for arg in args {
         match arg.to_str()? {
-            "--json" => once(&mut json)?,
-            "-n" | "--no-headings" => once(&mut no_headings)?,
+            "--json" => set_once(&mut json)?,
+            "-n" | "--no-headings" => set_once(&mut no_headings)?,
             a if a.is_empty() || a.starts_with('-') || pidfile.is_some() => return None,
             a => pidfile = Some(PathBuf::from(a)),
         }
@@ -117,7 +376,7 @@ fn value<'a>(args: &'a [OsString], i: &mut usize, inline: Option<&'a str>) -> Op
 }
 
 /// Sets a flag that was not set before; `None` (decline) if it was.
-fn once(flag: &mut bool) -> Option<()> {
+fn set_once(flag: &mut bool) -> Option<()> {
     (!*flag).then(|| *flag = true)
 }
 
@@ -174,4 +433,55 @@ fn run_defaults() -> Option<Options> {
         rewrite_signal: Vec::new(),
         command: Vec::new(),
     })
+}
+
+/// How the table differs from `run`'s options as clap has them (the same names, each taken
+/// the same way: a flag, once, or any number of times); empty when it does not. An option
+/// added to run/args.rs and not to [`OPTIONS`] is declined, never misread; this names it.
+/// `pidward __agree __table` prints it (tests/fast_args.rs).
+#[cfg(feature = "test-helpers")]
+pub fn table_differences() -> Vec<String> {
+    use clap::ArgAction;
+    let cmd = <crate::run::Args as clap::Args>::augment_args(clap::Command::new("run"));
+    let mut out = Vec::new();
+    let mut seen = 0;
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else {
+            continue; // the command itself
+        };
+        let long = format!("--{long}");
+        let Some(opt) = OPTIONS.iter().find(|o| o.long == long) else {
+            out.push(format!("{long} is not in the table"));
+            continue;
+        };
+        seen += 1;
+        let short = arg.get_short().map(|s| format!("-{s}"));
+        if opt.short != short.as_deref() {
+            out.push(format!(
+                "{long}: short {:?} here, {short:?} in clap",
+                opt.short
+            ));
+        }
+        let kind = match opt.take {
+            Take::Flag(_) => "a flag",
+            Take::Once(_) => "a value once",
+            Take::Many(_) => "values",
+        };
+        let clap_kind = match arg.get_action() {
+            ArgAction::SetTrue => "a flag",
+            ArgAction::Set => "a value once",
+            ArgAction::Append => "values",
+            _ => "something else",
+        };
+        if kind != clap_kind {
+            out.push(format!("{long}: takes {kind} here, {clap_kind} in clap"));
+        }
+    }
+    if seen != OPTIONS.len() {
+        out.push(format!(
+            "{} options here are not clap's",
+            OPTIONS.len() - seen
+        ));
+    }
+    out
 }
