@@ -168,8 +168,19 @@ fn clock_ticks_per_second() -> u64 {
 }
 
 /// `clock_gettime(CLOCK_BOOTTIME)`: time since boot, suspend included, as /proc counts it.
+///
+/// The C library's, which answers from the vDSO it has already found; rustix's would first
+/// look the vDSO up itself (a `prctl(PR_GET_AUXV)` and a walk of its symbol table), once per
+/// process, for a `status` that asks once.
 fn now_since_boot() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) writes the timespec we own; CLOCK_BOOTTIME exists since 2.6.39.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
