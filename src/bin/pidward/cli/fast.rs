@@ -49,15 +49,18 @@ pub fn parse(args: &[OsString]) -> Option<Parsed> {
     }
 }
 
+/// Sets one option's field from its value; `None` (decline) where the value does not parse.
+type Setter = fn(&mut Options, &str) -> Option<()>;
+
 /// How `run` takes one of its options.
 #[derive(Clone, Copy)]
 enum Take {
     /// A flag: no value, at most once.
     Flag(fn(&mut Options)),
     /// A value, at most once (clap refuses a second).
-    Once(fn(&mut Options, &str) -> Option<()>),
+    Once(Setter),
     /// A value each time it is given (a `Vec` field).
-    Many(fn(&mut Options, &str) -> Option<()>),
+    Many(Setter),
 }
 
 /// One option of `run`: its short name (if any), its long name, and how it is taken, by the
@@ -69,35 +72,37 @@ struct Opt {
 }
 
 const fn flag(short: Option<&'static str>, long: &'static str, set: fn(&mut Options)) -> Opt {
-    Opt {
-        short,
-        long,
-        take: Take::Flag(set),
-    }
+    let take = Take::Flag(set);
+    Opt { short, long, take }
 }
 
-const fn once(
-    short: Option<&'static str>,
-    long: &'static str,
-    set: fn(&mut Options, &str) -> Option<()>,
-) -> Opt {
-    Opt {
-        short,
-        long,
-        take: Take::Once(set),
-    }
+const fn once(short: Option<&'static str>, long: &'static str, set: Setter) -> Opt {
+    let take = Take::Once(set);
+    Opt { short, long, take }
 }
 
-const fn many(
-    short: Option<&'static str>,
-    long: &'static str,
-    set: fn(&mut Options, &str) -> Option<()>,
-) -> Opt {
-    Opt {
-        short,
-        long,
-        take: Take::Many(set),
-    }
+const fn many(short: Option<&'static str>, long: &'static str, set: Setter) -> Opt {
+    let take = Take::Many(set);
+    Opt { short, long, take }
+}
+
+/// Sets `slot` to the parsed value; `None` (decline) where the value did not parse.
+fn put<T>(slot: &mut T, value: Option<T>) -> Option<()> {
+    *slot = value?;
+    Some(())
+}
+
+/// [`put`] for an optional field.
+fn put_some<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+    *slot = Some(value?);
+    Some(())
+}
+
+/// Adds the parsed value to a repeatable option's list; `None` (decline) where it did not
+/// parse.
+fn push<T>(list: &mut Vec<T>, value: Option<T>) -> Option<()> {
+    list.push(value?);
+    Some(())
 }
 
 /// `T::from_str` as clap's `value_parser!(T)` calls it; `None` (decline) where it fails.
@@ -111,170 +116,126 @@ const OPTIONS: &[Opt] = &[
     flag(Some("-d"), "--daemon", |o| o.daemon = true),
     flag(None, "--exec", |o| o.exec = true),
     once(Some("-p"), "--pidfile", |o, v| {
-        o.pidfile = Some(v.into());
-        Some(())
+        put_some(&mut o.pidfile, Some(v.into()))
     }),
     flag(None, "--oknodo", |o| o.oknodo = true),
     once(None, "--child-pidfile", |o, v| {
-        o.child_pidfile = Some(v.into());
-        Some(())
+        put_some(&mut o.child_pidfile, Some(v.into()))
     }),
     once(Some("-u"), "--user", |o, v| {
-        o.user = Some(v.to_owned());
-        Some(())
+        put_some(&mut o.user, Some(v.to_owned()))
     }),
     once(Some("-g"), "--group", |o, v| {
-        o.group = Some(v.to_owned());
-        Some(())
+        put_some(&mut o.group, Some(v.to_owned()))
     }),
     once(None, "--chroot", |o, v| {
-        o.chroot = Some(v.into());
-        Some(())
+        put_some(&mut o.chroot, Some(v.into()))
     }),
     once(Some("-C"), "--chdir", |o, v| {
-        o.chdir = Some(v.into());
-        Some(())
+        put_some(&mut o.chdir, Some(v.into()))
     }),
     once(None, "--umask", |o, v| {
-        o.umask = Some(args::parse_umask(v).ok()?);
-        Some(())
+        put_some(&mut o.umask, args::parse_umask(v).ok())
     }),
     once(Some("-o"), "--output", |o, v| {
-        o.output = Some(log_args::parse_dest(v).ok()?);
-        Some(())
+        put_some(&mut o.output, log_args::parse_dest(v).ok())
     }),
     once(None, "--stdout", |o, v| {
-        o.stdout = Some(log_args::parse_dest(v).ok()?);
-        Some(())
+        put_some(&mut o.stdout, log_args::parse_dest(v).ok())
     }),
     once(None, "--stderr", |o, v| {
-        o.stderr = Some(log_args::parse_dest(v).ok()?);
-        Some(())
+        put_some(&mut o.stderr, log_args::parse_dest(v).ok())
     }),
     once(None, "--output-mode", |o, v| {
-        o.output_mode = args::parse_umask(v).ok()?;
-        Some(())
+        put(&mut o.output_mode, args::parse_umask(v).ok())
     }),
     many(Some("-e"), "--env", |o, v| {
-        o.env.push(crate::run::env::parse_pair(v).ok()?);
-        Some(())
+        push(&mut o.env, crate::run::env::parse_pair(v).ok())
     }),
     many(None, "--env-file", |o, v| {
-        o.env_file.push(v.into());
-        Some(())
+        push(&mut o.env_file, Some(v.into()))
     }),
     flag(None, "--clear-env", |o| o.clear_env = true),
-    many(None, "--rlimit", |o, v| {
-        o.rlimit.push(from_str(v)?);
-        Some(())
-    }),
-    once(None, "--ready", |o, v| {
-        o.ready = Some(from_str(v)?);
-        Some(())
-    }),
+    many(None, "--rlimit", |o, v| push(&mut o.rlimit, from_str(v))),
+    once(None, "--ready", |o, v| put_some(&mut o.ready, from_str(v))),
     once(None, "--ready-interval", |o, v| {
-        o.ready_interval = args::parse_seconds(v).ok()?;
-        Some(())
+        put(&mut o.ready_interval, args::parse_seconds(v).ok())
     }),
     once(None, "--ready-timeout", |o, v| {
-        o.ready_timeout = args::parse_seconds(v).ok()?;
-        Some(())
+        put(&mut o.ready_timeout, args::parse_seconds(v).ok())
     }),
     once(None, "--follow-pidfile", |o, v| {
-        o.follow_pidfile = Some(v.into());
-        Some(())
+        put_some(&mut o.follow_pidfile, Some(v.into()))
     }),
     once(None, "--parent-death-signal", |o, v| {
-        o.parent_death_signal = args::parse_death_signal(v).ok()?;
-        Some(())
+        put(&mut o.parent_death_signal, args::parse_death_signal(v).ok())
     }),
     once(None, "--restart", |o, v| {
-        o.restart = args::parse_policy(v).ok()?;
-        Some(())
+        put(&mut o.restart, args::parse_policy(v).ok())
     }),
     once(None, "--success-status", |o, v| {
-        o.success_status = Some(args::parse_exit_set(v).ok()?);
-        Some(())
+        put_some(&mut o.success_status, args::parse_exit_set(v).ok())
     }),
     once(None, "--restart-prevent", |o, v| {
-        o.restart_prevent = Some(args::parse_exit_set(v).ok()?);
-        Some(())
+        put_some(&mut o.restart_prevent, args::parse_exit_set(v).ok())
     }),
     many(None, "--remap-exit", |o, v| {
-        o.remap_exit.push(from_str(v)?);
-        Some(())
+        push(&mut o.remap_exit, from_str(v))
     }),
     once(None, "--restart-limit", |o, v| {
-        o.restart_limit = Some(args::parse_limit(v).ok()?);
-        Some(())
+        put_some(&mut o.restart_limit, args::parse_limit(v).ok())
     }),
     once(None, "--watchdog", |o, v| {
-        o.watchdog = Some(args::parse_seconds(v).ok()?);
-        Some(())
+        put_some(&mut o.watchdog, args::parse_seconds(v).ok())
     }),
     once(None, "--watchdog-signal", |o, v| {
-        o.watchdog_signal = args::parse_signal(v).ok()?;
-        Some(())
+        put(&mut o.watchdog_signal, args::parse_signal(v).ok())
     }),
     once(None, "--restart-delay", |o, v| {
-        o.restart_delay = args::parse_seconds(v).ok()?;
-        Some(())
+        put(&mut o.restart_delay, args::parse_seconds(v).ok())
     }),
     once(None, "--restart-max-delay", |o, v| {
-        o.restart_max_delay = args::parse_seconds(v).ok()?;
-        Some(())
+        put(&mut o.restart_max_delay, args::parse_seconds(v).ok())
     }),
     once(None, "--restart-jitter", |o, v| {
-        o.restart_jitter = args::parse_fraction(v).ok()?;
-        Some(())
+        put(&mut o.restart_jitter, args::parse_fraction(v).ok())
     }),
     once(None, "--restart-reset", |o, v| {
-        o.restart_reset = args::parse_seconds(v).ok()?;
-        Some(())
+        put(&mut o.restart_reset, args::parse_seconds(v).ok())
     }),
     once(None, "--stop-schedule", |o, v| {
-        o.stop_schedule = args::parse_schedule(v).ok()?;
-        Some(())
+        put(&mut o.stop_schedule, args::parse_schedule(v).ok())
     }),
     once(None, "--kill-mode", |o, v| {
-        o.kill_mode = args::parse_kill_mode(v).ok()?;
-        Some(())
+        put(&mut o.kill_mode, args::parse_kill_mode(v).ok())
     }),
     flag(None, "--signal-group", |o| o.signal_group = true),
     many(None, "--rewrite-signal", |o, v| {
-        o.rewrite_signal.push(args::parse_rewrite(v).ok()?);
-        Some(())
+        push(&mut o.rewrite_signal, args::parse_rewrite(v).ok())
     }),
     many(Some("-l"), "--log", |o, v| {
-        o.logging.log.push(log_args::parse_dest(v).ok()?);
-        Some(())
+        push(&mut o.logging.log, log_args::parse_dest(v).ok())
     }),
     once(None, "--log-mode", |o, v| {
-        o.logging.log_mode = args::parse_umask(v).ok()?;
-        Some(())
+        put(&mut o.logging.log_mode, args::parse_umask(v).ok())
     }),
     once(None, "--log-format", |o, v| {
-        o.logging.log_format = Some(log_args::parse_format(v).ok()?);
-        Some(())
+        put_some(&mut o.logging.log_format, log_args::parse_format(v).ok())
     }),
     once(None, "--log-level", |o, v| {
-        o.logging.log_level = log_args::parse_level(v).ok()?;
-        Some(())
+        put(&mut o.logging.log_level, log_args::parse_level(v).ok())
     }),
     once(Some("-T"), "--tag", |o, v| {
-        o.logging.tag = Some(v.to_owned());
-        Some(())
+        put_some(&mut o.logging.tag, Some(v.to_owned()))
     }),
     once(None, "--output-max", |o, v| {
-        o.logging.output_max = Some(log_args::parse_rotation(v).ok()?);
-        Some(())
+        put_some(&mut o.logging.output_max, log_args::parse_rotation(v).ok())
     }),
     flag(None, "--output-timestamps", |o| {
         o.logging.output_timestamps = true
     }),
     once(None, "--reopen-on", |o, v| {
-        o.logging.reopen_on = Some(args::parse_signal(v).ok()?);
-        Some(())
+        put_some(&mut o.logging.reopen_on, args::parse_signal(v).ok())
     }),
 ];
 
