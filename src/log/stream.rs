@@ -5,8 +5,8 @@
 //! process that inherited it: setting it there would hand them `EAGAIN`. So the standard error
 //! is reopened (`open("/proc/self/fd/2")`), which for a pipe or a terminal makes a private
 //! description of the same pipe or device, and only that one is non-blocking. A socket (the
-//! journal's stream) is written with `send(2)` and `MSG_DONTWAIT` instead, and a regular file
-//! never blocks. A line that cannot be written at once is dropped, and counted by the caller.
+//! journal's stream) is written with `send(2)` and `MSG_DONTWAIT` instead; a regular file and
+//! `/dev/null` never block, and are written as they are. A line that cannot be written at once is dropped, and counted by the caller.
 //!
 //! Log files are opened `O_WRONLY|O_APPEND|O_NOFOLLOW|O_CLOEXEC` (a symbolic link is refused,
 //! not followed), must be regular files (a FIFO or a device would block or vanish), and are
@@ -157,10 +157,15 @@ impl Stream {
     pub fn stderr() -> io::Result<Stream> {
         // SAFETY: descriptor 2 is open for the life of the process (start-up made sure).
         let two = unsafe { BorrowedFd::borrow_raw(2) };
-        let meta = File::from(two.try_clone_to_owned()?).metadata()?;
-        let kind = meta.mode() & libc::S_IFMT;
+        // fstat(2) of the descriptor itself (no duplicate to stat and close).
+        let stat = rustix::fs::fstat(two)?;
+        let kind = stat.st_mode & libc::S_IFMT;
         let (out, small) = match kind {
             libc::S_IFSOCK => (Out::Send(two.try_clone_to_owned()?), false),
+            // /dev/null takes every write at once: nothing to make non-blocking.
+            libc::S_IFCHR if stat.st_rdev == libc::makedev(1, 3) => {
+                (Out::Write(two.try_clone_to_owned()?), false)
+            }
             libc::S_IFIFO | libc::S_IFCHR => {
                 // SAFETY: open(2) of a constant path.
                 let fd = unsafe {
