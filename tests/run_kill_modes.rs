@@ -88,6 +88,52 @@ fn the_tree_ends_in_its_cgroup_which_is_removed_after() {
     assert!(s.stray().is_empty(), "{:?}", s.stray());
 }
 
+/// A supervisor in a cgroup below the root (as a systemd service or a container is): its
+/// run's cgroup is made in it, `cgroup.kill` (whose presence the supervisor checks on that
+/// parent) ends a TERM-proof orphan after the grace, and the run's cgroup is removed after.
+#[test]
+fn in_a_nested_cgroup_the_tree_ends_in_a_cgroup_made_there() {
+    if !root_or_skip() {
+        return;
+    }
+    let Some(mount) = cgroup2_mount() else {
+        return;
+    };
+    let s = Scratch::new();
+    let nest_name = format!("pidward-test-nest-{}", std::process::id());
+    let nest = mount.join(&nest_name);
+    std::fs::create_dir(&nest).unwrap();
+    let orphan = format!("perl -e '$SIG{{TERM}} = q(IGNORE); sleep 30' {}", s.tag);
+    let script = format!("({orphan} &); sleep 0.3; cat /proc/self/cgroup; exit 4");
+    let started = Instant::now();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$NEST/cgroup.procs" && exec "$PIDWARD" run -l none --stop-schedule TERM/0.5/KILL/2 -- sh -c "$SCRIPT""#)
+        .env("NEST", &nest)
+        .env("PIDWARD", exe())
+        .env("SCRIPT", &script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let left = std::fs::read_to_string(nest.join("cgroup.procs")).unwrap_or_default();
+    let removed = std::fs::remove_dir(&nest);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let line = cgroup_line(&out);
+    let prefix = format!("0::/{nest_name}/pidward.");
+    assert!(
+        line.starts_with(&prefix),
+        "not in a cgroup of the nest: {line}"
+    );
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert!(s.stray().is_empty(), "orphans outlived it: {:?}", s.stray());
+    assert_eq!(left, "", "processes left in the nest");
+    assert!(removed.is_ok(), "the nest kept a child cgroup: {removed:?}");
+}
+
 #[test]
 fn without_a_cgroup_the_subreaper_ends_the_tree() {
     if !root_or_skip() {

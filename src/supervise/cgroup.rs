@@ -75,8 +75,12 @@ impl Cgroup {
             dir,
             name: format!("{own}/{leaf}"),
         };
-        // Dropped (removed) if either is missing.
-        std::fs::metadata(cgroup.dir.join("cgroup.kill"))?;
+        // Dropped (removed) if either is missing. Every cgroup but the root has `cgroup.kill`
+        // where the kernel has it, so a parent that is not the root answers for the leaf: its
+        // entry is looked up at every start and stays cached, where the new leaf's file would
+        // be made at its first lookup (an inode a start). Under the root, the leaf is asked.
+        let probe = if own.is_empty() { &cgroup.dir } else { &parent };
+        std::fs::metadata(probe.join("cgroup.kill"))?;
         let dir = rustix::fs::open(
             &cgroup.dir,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
