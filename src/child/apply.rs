@@ -106,7 +106,12 @@ impl Plan {
         if mode != Mode::InPlace {
             self.reset_signals()?;
         }
-        if let Some((procs, _)) = self.cgroup.as_ref().filter(|_| mode != Mode::SpawnInCgroup) {
+        // The caller's `cgroup.procs`, or the one `spawn` opened where `clone3` refused.
+        let procs = match &self.cgroup {
+            Some((procs, _)) => Some(procs),
+            None => self.cgroup_late.get(),
+        };
+        if let Some(procs) = procs.filter(|_| mode != Mode::SpawnInCgroup) {
             // First, with the caller's privileges: "0" moves the writing process, so nothing
             // is formatted here; what the child forks from now on is born in the cgroup.
             // SAFETY: write(2) is async-signal-safe; the descriptor was opened before the

@@ -75,8 +75,13 @@ pub struct Plan {
     pub(super) parent_death: Option<(i32, i32)>,
     /// The `cgroup.procs` file to join, and its path (the failure's detail).
     pub(super) cgroup: Option<(OwnedFd, Vec<u8>)>,
-    /// The cgroup's directory, to start the child in it (`clone3(CLONE_INTO_CGROUP)`).
-    pub(super) cgroup_dir: Option<OwnedFd>,
+    /// The cgroup's directory, to start the child in it (`clone3(CLONE_INTO_CGROUP)`), and
+    /// the path of its `cgroup.procs` (the failure's detail).
+    pub(super) cgroup_dir: Option<(OwnedFd, Vec<u8>)>,
+    /// That `cgroup.procs`, opened by [`spawn`](super::spawn) only where `clone3` refused:
+    /// the child then joins by writing to it. Set in the caller before the `clone`; read in
+    /// the child (an atomic load: async-signal-safe).
+    pub(super) cgroup_late: std::sync::OnceLock<OwnedFd>,
 }
 
 /// A failed step of [`apply`](super::apply): the step, `errno`, and which item of the step
@@ -123,7 +128,9 @@ impl Plan {
             parent_death: (setup.parent_death)
                 .map(|s| (s.as_raw(), rustix::process::getpid().as_raw_nonzero().get())),
             cgroup: (setup.cgroup).map(|(fd, path)| (fd, path.as_os_str().as_bytes().to_vec())),
-            cgroup_dir: setup.cgroup_dir,
+            cgroup_dir: (setup.cgroup_dir)
+                .map(|(fd, procs)| (fd, procs.as_os_str().as_bytes().to_vec())),
+            cgroup_late: std::sync::OnceLock::new(),
         };
         plan.add_moves(setup.stdio, setup.fds)?;
         let targets = plan.moves.iter().map(|m| m.target);
@@ -246,7 +253,10 @@ impl Plan {
                 .get(index)
                 .map_or(&[][..], |l| l.resource().name().as_bytes()),
             Step::Setgroups | Step::Setgid | Step::Setuid | Step::RegainRoot => &self.cred_detail,
-            Step::Cgroup => self.cgroup.as_ref().map_or(&[][..], |(_, p)| p.as_slice()),
+            Step::Cgroup => match (&self.cgroup, &self.cgroup_dir) {
+                (Some((_, path)), _) | (None, Some((_, path))) => path.as_slice(),
+                (None, None) => &[][..],
+            },
             _ => b"",
         }
     }

@@ -78,7 +78,7 @@ pub struct Setup {
     pub(super) dispositions: Option<crate::sys::sigaction::Dispositions>,
     pub(super) parent_death: Option<crate::Signal>,
     pub(super) cgroup: Option<(OwnedFd, PathBuf)>,
-    pub(super) cgroup_dir: Option<OwnedFd>,
+    pub(super) cgroup_dir: Option<(OwnedFd, PathBuf)>,
 }
 
 impl Setup {
@@ -252,14 +252,16 @@ impl Setup {
         self
     }
 
-    /// The directory of the cgroup of [`cgroup`](Setup::cgroup), opened by the caller
-    /// (`O_PATH | O_DIRECTORY`): the child is then made in the cgroup by
-    /// `clone3(CLONE_INTO_CGROUP)` (Linux 5.7) rather than moved into it by its write to
-    /// `cgroup.procs`, which the kernel serialises against every fork and exit of the
-    /// system (a migration takes `cgroup_threadgroup_rwsem` for writing). Where `clone3`
-    /// refuses, the child writes as before.
-    pub(crate) fn cgroup_dir(mut self, dir: OwnedFd) -> Setup {
-        self.cgroup_dir = Some(dir);
+    /// Start the process in the cgroup whose directory the caller opened (`O_PATH |
+    /// O_DIRECTORY`; `procs` names its `cgroup.procs` in a failure): the child is made in the
+    /// cgroup by `clone3(CLONE_INTO_CGROUP)` (Linux 5.7) rather than moved into it by a write
+    /// to `cgroup.procs`, which the kernel serialises against every fork and exit of the
+    /// system (a migration takes `cgroup_threadgroup_rwsem` for writing). Only where `clone3`
+    /// refuses is `cgroup.procs` opened (in the caller, before the fallback `clone`) and the
+    /// child writes to it, as with [`cgroup`](Setup::cgroup): the file is not opened for a
+    /// fallback that the kernel makes rare (opening it makes its inode, at every start).
+    pub(crate) fn cgroup_dir(mut self, dir: OwnedFd, procs: PathBuf) -> Setup {
+        self.cgroup_dir = Some((dir, procs));
         self
     }
 
@@ -313,7 +315,7 @@ impl Setup {
                 None => None,
             },
             cgroup_dir: match &self.cgroup_dir {
-                Some(fd) => Some(fd.try_clone()?),
+                Some((fd, procs)) => Some((fd.try_clone()?, procs.clone())),
                 None => None,
             },
         })

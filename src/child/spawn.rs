@@ -80,8 +80,14 @@ pub fn spawn(plan: &Plan, exec: &Exec) -> Result<Spawned, Error> {
         index: AtomicU32::new(0),
         in_cgroup: AtomicBool::new(false),
     };
-    let (pid, pidfd) = clone_child(&shared)
-        .map_err(|e| Error::from_io(Step::Fork, &e, exec.get_program().to_string_lossy()))?;
+    let (pid, pidfd) = clone_child(&shared).map_err(|(step, e)| match step {
+        Step::Cgroup => plan.error(&Failure {
+            step,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+            index: 0,
+        }),
+        _ => Error::from_io(step, &e, exec.get_program().to_string_lossy()),
+    })?;
     let code = shared.step.load(Ordering::SeqCst);
     if code == 0 {
         return Ok(Spawned {
@@ -191,16 +197,22 @@ thread_local! {
 /// `clone(2)` with `CLONE_VM | CLONE_VFORK | CLONE_PIDFD` and `SIGCHLD` as exit signal,
 /// running [`entry`] on a separate stack. Returns the child's PID and pidfd once the child
 /// has exec'd or exited. With the plan's cgroup directory, `clone3(CLONE_INTO_CGROUP)` first
-/// (see [`super::clone3`]), `clone(2)` and the child's write to `cgroup.procs` if it fails.
-fn clone_child(shared: &Shared<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
+/// (see [`super::clone3`]), and if it refuses, `cgroup.procs` opened (`openat(2)` in the
+/// directory; a failure is [`Step::Cgroup`]) for the child to write to, then `clone(2)`.
+/// Other failures are [`Step::Fork`].
+fn clone_child(shared: &Shared<'_>) -> Result<(libc::pid_t, OwnedFd), (Step, io::Error)> {
+    let fork = |e| (Step::Fork, e);
     let stack = match STACK.try_with(Cell::take) {
         Ok(Some(stack)) => stack,
-        _ => ChildStack::new()?,
+        _ => ChildStack::new().map_err(fork)?,
     };
     let mut pidfd: libc::c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     let arg: *mut libc::c_void = (shared as *const Shared<'_>).cast_mut().cast();
-    let cgroup = (shared.plan.cgroup_dir.as_ref()).filter(|_| super::clone3::AVAILABLE);
+    let plan = shared.plan;
+    let cgroup = (plan.cgroup_dir.as_ref())
+        .map(|(dir, _)| dir)
+        .filter(|_| super::clone3::AVAILABLE);
     // SAFETY: sigfillset/pthread_sigmask on local sets; clone3 and clone run `entry` on a
     // stack we own with a `Shared` that outlives the call (we are suspended until the child
     // execs or exits), with every signal blocked. The trailing arguments of clone are
@@ -217,6 +229,18 @@ fn clone_child(shared: &Shared<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
         });
         let spawned = born.map(Ok).unwrap_or_else(|| {
             shared.in_cgroup.store(false, Ordering::SeqCst);
+            if let (None, Some((dir, _)), None) =
+                (&plan.cgroup, &plan.cgroup_dir, plan.cgroup_late.get())
+            {
+                let procs = rustix::fs::openat(
+                    dir,
+                    "cgroup.procs",
+                    rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| (Step::Cgroup, io::Error::from(e)))?;
+                let _ = plan.cgroup_late.set(procs);
+            }
             let pid = libc::clone(
                 entry,
                 stack.top(),
@@ -227,7 +251,7 @@ fn clone_child(shared: &Shared<'_>) -> io::Result<(libc::pid_t, OwnedFd)> {
                 ptr::null_mut::<libc::pid_t>(),
             );
             if pid < 0 {
-                return Err(io::Error::last_os_error());
+                return Err(fork(io::Error::last_os_error()));
             }
             Ok((pid, OwnedFd::from_raw_fd(pidfd)))
         });

@@ -65,10 +65,10 @@ fn make_leaf(parent: &Path) -> io::Result<(PathBuf, String)> {
 
 impl Cgroup {
     /// Makes `pidward.PID.N` under this process's cgroup (`mkdir(2)`), checks that it can be
-    /// killed (`cgroup.kill`, Linux 5.14), and opens its directory (`O_PATH`, for
-    /// `clone3(CLONE_INTO_CGROUP)`) and its `cgroup.procs` (for a child that joins by writing)
-    /// for the child: `(cgroup, procs, directory)`.
-    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd, OwnedFd)> {
+    /// killed (`cgroup.kill`, Linux 5.14), and opens its directory (`O_PATH`) for the child's
+    /// `clone3(CLONE_INTO_CGROUP)`, or its `cgroup.procs` where that is refused
+    /// ([`Setup::cgroup_dir`](crate::child::Setup::cgroup_dir)): `(cgroup, directory)`.
+    pub(crate) fn create() -> io::Result<(Cgroup, OwnedFd)> {
         let (parent, own) = crate::sys::cgroup::own()?;
         let (dir, leaf) = make_leaf(&parent)?;
         let cgroup = Cgroup {
@@ -86,13 +86,7 @@ impl Cgroup {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let procs = rustix::fs::openat(
-            &dir,
-            "cgroup.procs",
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        Ok((cgroup, procs, dir))
+        Ok((cgroup, dir))
     }
 
     /// The cgroup at `dir`, made by another process (a supervisor that died): its name is

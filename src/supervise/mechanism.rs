@@ -14,8 +14,8 @@ pub(super) fn prepare(
 ) -> Result<(Setup, Supervisor, Option<Cgroup>), Error> {
     match mode {
         KillMode::Tree | KillMode::Cgroup => match Cgroup::create() {
-            Ok((cgroup, procs, dir)) => {
-                let setup = setup.cgroup(procs, cgroup.procs_path()).cgroup_dir(dir);
+            Ok((cgroup, dir)) => {
+                let setup = setup.cgroup_dir(dir, cgroup.procs_path());
                 Ok((setup, supervisor, Some(cgroup)))
             }
             Err(e) if mode == KillMode::Cgroup => {
