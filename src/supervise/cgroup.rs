@@ -35,6 +35,8 @@ pub(crate) struct Cgroup {
     dir: PathBuf,
     /// Its path relative to the hierarchy's root, as `/proc/PID/cgroup` shows it.
     name: String,
+    /// Removed already ([`Cgroup::remove_if_empty`]): empty, and nothing to do on drop.
+    removed: std::cell::Cell<bool>,
 }
 
 /// How many names [`make_leaf`] tries before it gives up.
@@ -74,6 +76,7 @@ impl Cgroup {
         let cgroup = Cgroup {
             dir,
             name: format!("{own}/{leaf}"),
+            removed: std::cell::Cell::new(false),
         };
         // Dropped (removed) if either is missing. Every cgroup but the root has `cgroup.kill`
         // where the kernel has it, so a parent that is not the root answers for the leaf: its
@@ -95,6 +98,7 @@ impl Cgroup {
         Ok(Cgroup {
             dir: dir.to_owned(),
             name: crate::sys::cgroup::name_of(dir)?,
+            removed: std::cell::Cell::new(false),
         })
     }
 
@@ -121,9 +125,31 @@ impl Cgroup {
 
     /// Whether no live process is left in it (`cgroup.events`: `populated 0`).
     pub(crate) fn is_empty(&self) -> bool {
+        if self.removed.get() {
+            return true;
+        }
         match crate::sys::proc_file::read_string(self.dir.join("cgroup.events")) {
             Ok(events) => events.lines().any(|l| l == "populated 0"),
             Err(_) => self.members().is_empty(),
+        }
+    }
+
+    /// Whether it is empty, found by removing it (`rmdir(2)`, which the kernel refuses with
+    /// `EBUSY` while a process is in it): at the end of a run, where it is empty, that is the
+    /// one system call its removal takes anyway, and no `cgroup.events` is opened (the kernel
+    /// makes a cgroup file's inode at its first lookup). A refusal (a process in it, a cgroup
+    /// the service made below it) is answered by [`is_empty`](Cgroup::is_empty).
+    pub(crate) fn remove_if_empty(&self) -> bool {
+        if self.removed.get() {
+            return true;
+        }
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => {
+                self.removed.set(true);
+                true
+            }
+            // EBUSY: a process in it, or a cgroup below it (perhaps empty): `populated` says.
+            Err(_) => self.is_empty(),
         }
     }
 
@@ -170,6 +196,8 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // EBUSY while a member lives (a kill mode that lets orphans run on): left in place.
-        let _ = std::fs::remove_dir(&self.dir);
+        if !self.removed.get() {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
     }
 }

@@ -237,12 +237,14 @@ impl Stopping {
 
 impl Stopping {
     /// Whether nothing is left to stop (the command itself aside): no child of ours, the
-    /// cgroup empty; in group mode, no process left in the command's group.
+    /// cgroup empty (and, found so, removed); in group mode, no process left in the
+    /// command's group.
     fn is_over(&self, child: &Supervised) -> bool {
         if self.group_only {
             return !self.group_is_safe(child);
         }
-        children(child.pid()).is_empty() && child.cgroup.as_ref().is_none_or(|c| c.is_empty())
+        children(child.pid()).is_empty()
+            && child.cgroup.as_ref().is_none_or(|c| c.remove_if_empty())
     }
 
     /// Whether the command's group ID still names its group: the command is not reaped, or
