@@ -95,14 +95,14 @@ impl ProcessInfo {
         let ticks = stat.start_time;
         let started_since_boot = Duration::from_secs(ticks / hz)
             + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
-        let status = sys::proc_file::read_string(format!("/proc/{pid}/status"))?;
+        let status = sys::proc_file::read_short_string(format!("/proc/{pid}/status"))?;
         let uid = status
             .lines()
             .find_map(|l| l.strip_prefix("Uid:"))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|u| u.parse().ok())
             .ok_or_else(|| bad_proc(pid, "status"))?;
-        let raw = sys::proc_file::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let raw = sys::proc_file::read_short(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let mut cmdline: Vec<String> = raw
             .split(|&b| b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -112,7 +112,7 @@ impl ProcessInfo {
         }
         if raw.is_empty() {
             // Kernel threads and zombies: the command name, as ps(1) shows it.
-            let comm = sys::proc_file::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = sys::proc_file::read_short(format!("/proc/{pid}/comm")).unwrap_or_default();
             let comm = String::from_utf8_lossy(comm.strip_suffix(b"\n").unwrap_or(&comm));
             cmdline = vec![format!("[{comm}]")];
         }
@@ -192,7 +192,7 @@ fn boot_time() -> SystemTime {
 
 /// The highest PID the kernel hands out (`/proc/sys/kernel/pid_max`, else the 2^22 limit).
 pub fn pid_max() -> u32 {
-    sys::proc_file::read_string("/proc/sys/kernel/pid_max")
+    sys::proc_file::read_short_string("/proc/sys/kernel/pid_max")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(4_194_304)

@@ -128,7 +128,7 @@ impl Cgroup {
         if self.removed.get() {
             return true;
         }
-        match crate::sys::proc_file::read_string(self.dir.join("cgroup.events")) {
+        match crate::sys::proc_file::read_short_string(self.dir.join("cgroup.events")) {
             Ok(events) => events.lines().any(|l| l == "populated 0"),
             Err(_) => self.members().is_empty(),
         }

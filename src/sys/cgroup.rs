@@ -25,7 +25,7 @@ pub fn own_dir() -> io::Result<PathBuf> {
 /// [`own_dir`], and the cgroup's name as `/proc/self/cgroup` gives it (without a trailing
 /// `/`: `""` for the root), from one read of each file.
 pub fn own() -> io::Result<(PathBuf, String)> {
-    let cgroups = super::proc_file::read_string("/proc/self/cgroup")?;
+    let cgroups = super::proc_file::read_short_string("/proc/self/cgroup")?;
     let own = cgroups
         .lines()
         .find_map(|l| l.strip_prefix("0::"))

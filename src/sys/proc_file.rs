@@ -1,26 +1,72 @@
 //! Reading a `/proc` file whole: `open(2)`, then `read(2)` into a page of spare capacity that
-//! grows as needed, until end of file.
+//! grows as needed.
 //!
 //! The files of `/proc` report a size of 0, so `std::fs::read` and `read_to_string` first ask
 //! `statx(2)` for a size that says nothing and then read in growing pieces from 32 bytes up:
 //! six `read`s for a `/proc/PID/stat`, eight for a `/proc/PID/status`. One page holds almost
-//! every such file, so one `read` fills it and a second finds the end. The buffer is not
-//! zeroed first (`rustix::buffer::spare_capacity`): `read` writes what it returns, and the
-//! length grows by exactly that.
+//! every such file. The buffer is not zeroed first (`rustix::buffer::spare_capacity`): `read`
+//! writes what it returns, and the length grows by exactly that.
+//!
+//! When the end is reached depends on how the kernel makes the file:
+//!
+//! * [`read`] reads until `read` returns 0. A file the kernel formats record by record
+//!   (`/proc/self/mountinfo`, `cgroup.procs`, `/proc/PID/task/TID/children`: seq_files with an
+//!   iterator) returns, at each `read`, the records that fit in the kernel's page; a short
+//!   read there is the end of a page, not of the file.
+//! * [`read_short`] stops at the first `read` that returns less than it asked for, one system
+//!   call fewer. That is the end for a regular file (`read(2)` returns less only at the end of
+//!   the file, or for a signal on a slow device, which a file is not) and for the files the
+//!   kernel formats whole at the first `read`: `/proc/PID/stat`, `status`, `cmdline`, `comm`,
+//!   `/proc/PID/cgroup` (`single_open` seq_files, and `cmdline`, which copies the argument area
+//!   up to the size asked for), `/proc/sys` values, and cgroup files of one record such as
+//!   `cgroup.events`.
 
 use std::io;
 use std::path::Path;
 
-/// The contents of the `/proc` file (or any small file) at `path`.
+/// The contents of the `/proc` file (or any small file) at `path`, read until `read` says
+/// the end (0).
 pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    read_until(path.as_ref(), End::Zero)
+}
+
+/// The contents of the file at `path`, read until a `read` returns less than it asked for:
+/// only for a regular file, or a `/proc` or cgroup file formatted whole at the first read
+/// (see the module header).
+pub fn read_short(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    read_until(path.as_ref(), End::Short)
+}
+
+/// [`read`], as UTF-8 text (`InvalidData` otherwise).
+pub fn read_string(path: impl AsRef<Path>) -> io::Result<String> {
+    utf8(read(path)?)
+}
+
+/// [`read_short`], as UTF-8 text (`InvalidData` otherwise).
+pub fn read_short_string(path: impl AsRef<Path>) -> io::Result<String> {
+    utf8(read_short(path)?)
+}
+
+/// What says that the file has been read to its end.
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    /// A `read` returns 0.
+    Zero,
+    /// A `read` returns less than it asked for (or 0).
+    Short,
+}
+
+fn read_until(path: &Path, end: End) -> io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let mut buf = Vec::with_capacity(4096);
     loop {
         if buf.len() == buf.capacity() {
             buf.reserve(buf.capacity());
         }
+        let asked = buf.capacity() - buf.len();
         match rustix::io::read(&file, rustix::buffer::spare_capacity(&mut buf)) {
             Ok(0) => break,
+            Ok(n) if end == End::Short && n < asked => break,
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
@@ -29,9 +75,8 @@ pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// [`read`], as UTF-8 text (`InvalidData` otherwise).
-pub fn read_string(path: impl AsRef<Path>) -> io::Result<String> {
-    String::from_utf8(read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+fn utf8(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
@@ -60,6 +105,43 @@ mod tests {
         let _ = std::fs::remove_file(&file);
         assert_eq!(back.unwrap(), long);
         let err = super::read("/proc/self/no-such-file").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn files_formatted_whole_are_read_whole_by_read_short() {
+        // The command line and the cgroup do not change between two reads.
+        for path in [
+            "/proc/self/cmdline",
+            "/proc/self/cgroup",
+            "/proc/sys/kernel/pid_max",
+        ] {
+            assert_eq!(
+                super::read_short(path).unwrap(),
+                std::fs::read(path).unwrap(),
+                "{path}"
+            );
+        }
+        let status = super::read_short_string("/proc/self/status").unwrap();
+        let std = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert_eq!(status.lines().count(), std.lines().count());
+        assert!(status.ends_with('\n'), "{status:?}");
+        // Regular files: one byte short of a page, a page exactly (the read that fills it
+        // is not short: the next one finds the end), and several pages.
+        for len in [4095, 4096, 10_000] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let file = std::env::temp_dir().join(format!(
+                "pidward-proc-file-short-{}-{len}",
+                std::process::id()
+            ));
+            std::fs::write(&file, &text).unwrap();
+            let back = super::read_short_string(&file);
+            let _ = std::fs::remove_file(&file);
+            assert_eq!(back.unwrap(), text, "{len} bytes");
+        }
+        let err = super::read_short("/proc/self/no-such-file").unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 }

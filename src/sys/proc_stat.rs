@@ -28,7 +28,7 @@ pub struct ProcStat {
 /// [`proc_pid_stat(5)`]: https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html
 pub fn read(pid: i32) -> io::Result<ProcStat> {
     let path = format!("/proc/{pid}/stat");
-    let bytes = super::proc_file::read(&path)?;
+    let bytes = super::proc_file::read_short(&path)?;
     parse(&bytes).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
