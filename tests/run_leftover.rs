@@ -268,3 +268,21 @@ fn a_state_file_without_a_cgroup_still_reads() {
     );
     assert_eq!(pidward::supervise::State::decode(&new.encode()), Some(new));
 }
+
+#[test]
+fn a_state_file_names_its_supervisor_and_time_or_is_not_read() {
+    use pidward::supervise::State;
+    let whole = "pidward-state 1\nstate=running\nsupervisor=7\nsince=2026-01-01T00:00:00.000Z\n\
+                 policy=no\nrestarts=0\nconsecutive_failures=0\ntree=subreaper\nend\n";
+    let state = State::decode(whole).expect("a whole file reads");
+    assert_eq!(state.supervisor, 7);
+    assert_eq!(
+        state.since,
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600)
+    );
+    // Without either line the file says nothing of who wrote it, or when: not the reader.
+    for line in ["supervisor=7\n", "since=2026-01-01T00:00:00.000Z\n"] {
+        let cut = whole.replace(line, "");
+        assert_eq!(State::decode(&cut), None, "{cut}");
+    }
+}

@@ -20,14 +20,20 @@ pub(super) const STARTING_GRACE: Duration = Duration::from_millis(100);
 /// than this is not a PID file.
 pub(super) const MAX_FIRST_LINE: usize = 64;
 
-/// Read up to `limit` bytes from the start of `file` with `pread(2)`.
+/// Read up to `limit` bytes from the start of `file` (a regular file) with `pread(2)`, which
+/// returns less than it is asked for only at the end of the file: a short read is the last.
 pub(crate) fn read_prefix(file: &File, limit: usize) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; limit];
     let mut len = 0;
     while len < buf.len() {
+        let asked = buf.len() - len;
         match file.read_at(&mut buf[len..], len as u64) {
             Ok(0) => break,
+            Ok(n) if n < asked => {
+                len += n;
+                break;
+            }
             Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

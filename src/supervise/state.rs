@@ -207,11 +207,15 @@ pub struct State {
 impl State {
     /// A service about to start for the first time, supervised by this process.
     pub fn new(policy: Policy, tree: &str) -> State {
+        State::new_for(std::process::id(), SystemTime::now(), policy, tree)
+    }
+
+    fn new_for(supervisor: u32, since: SystemTime, policy: Policy, tree: &str) -> State {
         State {
             phase: Phase::Starting,
-            supervisor: std::process::id(),
+            supervisor,
             main_pid: None,
-            since: SystemTime::now(),
+            since,
             started: None,
             ready: None,
             policy,
@@ -302,8 +306,9 @@ impl State {
         if lines.next()? != "pidward-state 1" || !text.ends_with("\nend\n") {
             return None;
         }
-        let mut s = State::new(Policy::No, "");
-        let mut phase = None;
+        // The supervisor and the time of the state are in every file; the rest has defaults.
+        let mut s = State::new_for(0, SystemTime::UNIX_EPOCH, Policy::No, "");
+        let (mut phase, mut supervisor, mut since) = (None, None, None);
         let time = |v: &str| -> Option<Option<SystemTime>> {
             if v.is_empty() {
                 Some(None)
@@ -319,9 +324,9 @@ impl State {
             let v = unescape(raw);
             match key {
                 "state" => phase = Phase::from_name(&v),
-                "supervisor" => s.supervisor = v.parse().ok()?,
+                "supervisor" => supervisor = Some(v.parse().ok()?),
                 "main_pid" => s.main_pid = if v.is_empty() { None } else { v.parse().ok() },
-                "since" => s.since = time(&v)??,
+                "since" => since = time(&v)?,
                 "started" => s.started = time(&v)?,
                 "ready" => s.ready = time(&v)?,
                 "policy" => s.policy = v.parse().ok()?,
@@ -338,6 +343,8 @@ impl State {
             }
         }
         s.phase = phase?;
+        s.supervisor = supervisor?;
+        s.since = since?;
         Some(s)
     }
 

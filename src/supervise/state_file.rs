@@ -163,7 +163,7 @@ pub fn read_given(pidfile: &Path, status: &Status) -> Option<State> {
 
 /// The state file beside `pidfile`, decoded.
 fn decode(pidfile: &Path) -> Option<State> {
-    State::decode(&fs::read_to_string(path_for(pidfile)).ok()?)
+    State::decode(&crate::sys::proc_file::read_short_string(path_for(pidfile)).ok()?)
 }
 
 /// `state`, if the PID file's `status` lets it be trusted (see [`read`]).

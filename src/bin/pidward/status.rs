@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use pidward::liveness::ProcessInfo;
-use pidward::pidfile::{self, Status};
+use pidward::pidfile::{self, Invalid, Status};
 use pidward::supervise::{self, Exit, Leftover, Phase, State};
 use pidward::time::Rfc3339;
 
@@ -61,10 +61,15 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> u8 {
-    if !args.more.is_empty() || args.pidfile.is_dir() {
+    if !args.more.is_empty() {
         return scan::main(&args);
     }
+    // A directory is opened as a file is and said not to be a regular one: only then is it
+    // looked at again (following a symbolic link, as a directory to list may be one).
     let status = pidfile::status(&args.pidfile);
+    if matches!(status, Status::Invalid(Invalid::NotRegular(_))) && args.pidfile.is_dir() {
+        return scan::main(&args);
+    }
     let info = match &status {
         Status::Running { pid, .. } => ProcessInfo::of(*pid).ok(),
         _ => None,
