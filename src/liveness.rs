@@ -12,8 +12,8 @@
 //!    one that wrote it: the PID was reused. Start times come from `/proc/PID/stat` (clock
 //!    ticks since boot) and are compared on the boot clock, so wall-clock jumps do not matter.
 //!
-//! [`ProcessInfo`] reads what `status` reports about a process: state, parent, start time,
-//! owner and command line.
+//! [`ProcessInfo`] reads what `status` reports about a process: state, parent, start time
+//! and command line.
 
 use std::io;
 use std::time::{Duration, SystemTime};
@@ -39,6 +39,20 @@ impl Probe {
         matches!(self, Probe::Alive | Probe::AliveNotPermitted)
     }
 }
+
+/// Whether a process (a zombie too) has `pid`: `kill(pid, 0)` succeeds or says `EPERM`.
+pub(crate) fn exists(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 performs only the existence and permission checks.
+    raw > 0
+        && (unsafe { libc::kill(raw, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// The most `pid_max` can be (the kernel's `PID_MAX_LIMIT` on 64-bit systems, 2^22).
+pub(crate) const PID_MAX_LIMIT: u32 = 4_194_304;
 
 /// `kill(pid, 0)` plus the zombie check of `/proc/PID/stat`.
 ///
@@ -78,15 +92,14 @@ pub struct ProcessInfo {
     pub state: char,
     /// When the process started, on the boot clock (`CLOCK_BOOTTIME`).
     pub started_since_boot: Duration,
-    /// The real user ID.
-    pub uid: u32,
     /// The command line, one entry per argument (lossy UTF-8); for kernel threads and
     /// zombies, whose command line is empty, the command name in brackets.
     pub cmdline: Vec<String>,
 }
 
 impl ProcessInfo {
-    /// Read `/proc/PID/stat`, `/proc/PID/status` and `/proc/PID/cmdline`.
+    /// Read `/proc/PID/stat` and `/proc/PID/cmdline` (`/proc/PID/comm` too when the command
+    /// line is empty).
     pub fn of(pid: u32) -> io::Result<ProcessInfo> {
         let raw_pid = i32::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
         let stat = sys::proc_stat::read(raw_pid)?;
@@ -95,13 +108,6 @@ impl ProcessInfo {
         let ticks = stat.start_time;
         let started_since_boot = Duration::from_secs(ticks / hz)
             + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
-        let status = sys::proc_file::read_short_string(format!("/proc/{pid}/status"))?;
-        let uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|u| u.parse().ok())
-            .ok_or_else(|| bad_proc(pid, "status"))?;
         let raw = sys::proc_file::read_short(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let mut cmdline: Vec<String> = raw
             .split(|&b| b == 0)
@@ -121,7 +127,6 @@ impl ProcessInfo {
             ppid,
             state: char::from(stat.state),
             started_since_boot,
-            uid,
             cmdline,
         })
     }
@@ -195,7 +200,7 @@ pub fn pid_max() -> u32 {
     sys::proc_file::read_short_string("/proc/sys/kernel/pid_max")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(4_194_304)
+        .unwrap_or(PID_MAX_LIMIT)
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ pub(crate) use guard::Held;
 pub use guard::PidFile;
 pub use options::Options;
 pub use parse::{Invalid, parse};
+pub(crate) use parse::parse_here;
 pub use read::read;
 pub(crate) use read::{open_for_reading, read_prefix, read_start};
 pub use scan::{Entry, scan, worst_lsb_code};

@@ -77,6 +77,17 @@ impl fmt::Debug for Shown {
     }
 }
 
+/// [`parse`] against this system's `pid_max`, which is read only when no process has the PID:
+/// a live process's PID is in range whatever `pid_max` says now (it may have been lowered
+/// since), and `kill(pid, 0)` is one system call where reading `/proc/sys/kernel/pid_max` is
+/// three.
+pub(crate) fn parse_here(content: &[u8]) -> Result<u32, Invalid> {
+    match parse(content, crate::liveness::PID_MAX_LIMIT) {
+        Ok(pid) if crate::liveness::exists(pid) => Ok(pid),
+        _ => parse(content, crate::liveness::pid_max()),
+    }
+}
+
 /// Parse the content of a PID file (its start is enough: see the module docs).
 ///
 /// ```

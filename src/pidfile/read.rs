@@ -9,8 +9,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Error, Step, parse};
-use crate::{flock, liveness};
+use super::{Error, Step, parse_here};
+use crate::flock;
 
 /// How long a reader waits for a locked but empty PID file to get its PID (the owner is
 /// between taking the lock and writing).
@@ -98,7 +98,7 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<(File, fs::Metadata), Erro
 
 fn read_pid_from(path: &Path, file: &File) -> Result<u32, Error> {
     let bytes = read_settled(file).map_err(|e| Error::io(path, Step::Read, e))?;
-    parse(&bytes, liveness::pid_max()).map_err(|reason| Error::Invalid {
+    parse_here(&bytes).map_err(|reason| Error::Invalid {
         path: path.to_owned(),
         reason,
     })

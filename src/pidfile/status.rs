@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::read::{open_for_reading, read_settled_locked};
-use super::{Error, Invalid, Step, parse};
+use super::{Error, Invalid, Step, parse_here};
 use crate::flock;
 use crate::liveness::{self, Probe, ProcessInfo};
 
@@ -211,7 +211,7 @@ fn judge(file: &File, meta: &fs::Metadata) -> Status {
     if bytes.is_empty() && locked {
         return Status::Starting;
     }
-    let pid = match parse(&bytes, liveness::pid_max()) {
+    let pid = match parse_here(&bytes) {
         Ok(pid) => pid,
         // Unlocked and naming no process: nothing runs (a locked file is its holder's).
         Err(why) if !locked && why.names_no_process() => return Status::Vacant(why),

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::read::{read_first_line, read_settled_locked};
 use super::status::judge_unlocked;
-use super::{Error, Invalid, Status, Step, parse};
-use crate::{flock, liveness};
+use super::{Error, Invalid, Status, Step, parse_here};
+use crate::flock;
 
 /// An existing, unlocked file may be taken over if it is empty, names a PID that is not
 /// running (a crashed owner's) or a number above `pid_max`; a live PID older than the file means a program that does not
@@ -20,7 +20,7 @@ pub(super) fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> 
         .map_err(|e| Error::io(path, Step::Stat, e))?
         .len();
     let bytes = read_first_line(file).map_err(|e| Error::io(path, Step::Read, e))?;
-    let reason = match parse(&bytes, liveness::pid_max()) {
+    let reason = match parse_here(&bytes) {
         Ok(pid) if len <= MAX_PIDFILE_SIZE => {
             // Unlocked, so no pidward process holds it; but a program that writes PID files
             // without locking may still be running under that PID. Our own PID is ours.
@@ -59,7 +59,7 @@ pub(super) fn holder_pid(file: &File) -> Option<u32> {
     if bytes.is_empty() {
         return None;
     }
-    parse(&bytes, liveness::pid_max()).ok().or_else(|| {
+    parse_here(&bytes).ok().or_else(|| {
         // Garbage under a live lock: name the lock holder instead.
         let meta = file.metadata().ok()?;
         flock::holders(meta.dev(), meta.ino())
