@@ -240,3 +240,30 @@ fn an_administrative_stop_shows_stopping_until_the_command_is_gone() {
     assert_eq!(pw.wait().unwrap().code(), Some(0));
     assert!(!pid.exists() && !s.path("svc.pid.state").exists());
 }
+
+#[test]
+fn what_is_left_after_the_command_shows_stopping_until_it_is_gone() {
+    let s = Scratch::new();
+    let pid = s.path("svc.pid");
+    let mut pw = spawn(&[
+        "-p",
+        pid.to_str().unwrap(),
+        "--stop-schedule",
+        "TERM/3/KILL",
+        "--",
+        "sh",
+        "-c",
+        "(trap '' TERM; exec sleep 30) & sleep 0.3; exit 0",
+        &s.tag,
+    ]);
+    s.adopt(pw.id());
+    // The command exits; its child ignores TERM and is killed 3 s later: meanwhile the
+    // service is stopping, and not running (LSB 1).
+    assert!(wait_until(Duration::from_secs(3), || {
+        status_json(&pid).0["service"]["state"] == "stopping"
+    }));
+    let (v, code) = status_json(&pid);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(pw.wait().unwrap().code(), Some(0));
+    assert!(!pid.exists() && !s.path("svc.pid.state").exists());
+}

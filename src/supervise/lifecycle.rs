@@ -33,8 +33,16 @@ use super::state::{Exit, Phase, State};
 use super::state_file::StateFile;
 use crate::child::{Exec, Setup};
 
-/// A call made when a run starts to stop (see [`Running::note_stopping`]).
+/// A call made when a run starts to stop: told to ([`Running::note_stopping`]), or with
+/// something of its tree left to signal after its command ended (`Running::stop_tree`).
 pub(super) struct Hook(Box<dyn FnMut()>);
+
+impl Hook {
+    /// Makes the call.
+    pub(super) fn call(mut self) {
+        (self.0)();
+    }
+}
 
 impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,12 +52,12 @@ impl std::fmt::Debug for Hook {
 
 impl Running {
     /// Calls the stopping hook once: when the supervisor was told to stop, or (`ending`)
-    /// when what is left of the tree is stopped after the main process ended.
+    /// when the loop gave up and stops the service.
     pub(super) fn note_stopping(&mut self, ending: bool) {
         if (ending || self.child.stop_requested())
-            && let Some(mut hook) = self.on_stopping.take()
+            && let Some(hook) = self.on_stopping.take()
         {
-            (hook.0)();
+            hook.call();
         }
     }
 }
@@ -214,7 +222,8 @@ impl Lifecycle {
             state.phase = Phase::Starting;
             state.started = Some(SystemTime::now());
             (state.ready, state.main_pid, state.next_start) = (None, None, None);
-            self.record(&state);
+            // Recorded once spawned, with its PID and cgroup: before that there is nothing
+            // of this run to see (and a file renamed over another costs ext4 a flush).
             let spawned = Instant::now();
             let (cmd, setup) = command();
             let running = match self.service.clone().start(cmd, setup) {
@@ -225,7 +234,8 @@ impl Lifecycle {
             state.main_pid = Some(running.pid());
             state.tree = running.mechanism().as_str().to_owned();
             state.cgroup = running.cgroup().map(std::path::Path::to_path_buf);
-            // A run that is ready at once is recorded running in a moment, with all of this.
+            // A run that is ready at once is recorded running in a moment, with all of this;
+            // one that waits for readiness is starting until then.
             if !running.ready_at_once() {
                 self.record(&state);
             }

@@ -280,9 +280,6 @@ impl Running {
             }
             None => command.expect("the loop ends with the command's status"),
         };
-        if self.kill_mode != KillMode::Main {
-            self.note_stopping(true);
-        }
         if self.kill_mode == KillMode::Main {
             let _ = self.child.reap_orphans();
         } else if let Some(gave_up) = self.stop_tree(false) {
@@ -298,10 +295,18 @@ impl Running {
     /// schedule.
     fn stop_tree(&mut self, whole: bool) -> Option<Error> {
         let main_only = !whole && matches!(self.kill_mode, KillMode::Group | KillMode::Main);
+        // The state says `stopping` once something is left to signal (a tree that ended
+        // with its command is not stopped: no state file is written for it).
+        let hook = &mut self.on_stopping;
+        let mut signalling = || {
+            if let Some(hook) = hook.take() {
+                hook.call();
+            }
+        };
         let _ = if main_only {
-            tree::stop_group(&mut self.child, &self.stop)
+            tree::stop_group(&mut self.child, &self.stop, &mut signalling)
         } else {
-            tree::stop(&mut self.child, &self.stop)
+            tree::stop(&mut self.child, &self.stop, &mut signalling)
         };
         self.child.given_up.as_ref()?;
         let left = match (whole, self.kill_mode) {

@@ -72,9 +72,14 @@ impl std::fmt::Display for Mechanism {
 
 /// Runs `schedule` over the command and our other children until none is left or the
 /// schedule ends; reaps them. Returns the command's status once it has been reaped (here or
-/// before), `None` if it outlived the schedule.
-pub(crate) fn stop(child: &mut Supervised, schedule: &Schedule) -> io::Result<Option<ExitStatus>> {
-    run(child, schedule, false)
+/// before), `None` if it outlived the schedule. `signalling` is called once, before the
+/// first signal: not at all when nothing is left to stop.
+pub(crate) fn stop(
+    child: &mut Supervised,
+    schedule: &Schedule,
+    signalling: &mut dyn FnMut(),
+) -> io::Result<Option<ExitStatus>> {
+    run(child, schedule, false, signalling)
 }
 
 /// [`stop`] for [`KillMode::Group`](super::KillMode::Group): the command and its process
@@ -82,14 +87,16 @@ pub(crate) fn stop(child: &mut Supervised, schedule: &Schedule) -> io::Result<Op
 pub(crate) fn stop_group(
     child: &mut Supervised,
     schedule: &Schedule,
+    signalling: &mut dyn FnMut(),
 ) -> io::Result<Option<ExitStatus>> {
-    run(child, schedule, true)
+    run(child, schedule, true, signalling)
 }
 
 fn run(
     child: &mut Supervised,
     schedule: &Schedule,
     group_only: bool,
+    signalling: &mut dyn FnMut(),
 ) -> io::Result<Option<ExitStatus>> {
     let status = match child.try_wait() {
         Ok(status) => status,
@@ -111,6 +118,9 @@ fn run(
         }
         match step {
             Step::Signal(signal) => {
+                if stop.last.is_none() {
+                    signalling();
+                }
                 stop.last = Some(signal);
                 stop.signalled.clear();
                 stop.send(child);

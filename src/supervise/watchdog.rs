@@ -113,7 +113,7 @@ impl Running {
             }
             Some(Some(kill_at)) if now >= kill_at => {
                 w.fired = Some(None);
-                let _ = tree::stop(&mut self.child, &self.stop);
+                let _ = tree::stop(&mut self.child, &self.stop, &mut || {});
             }
             _ => {}
         }
