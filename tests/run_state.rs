@@ -267,3 +267,44 @@ fn what_is_left_after_the_command_shows_stopping_until_it_is_gone() {
     assert_eq!(pw.wait().unwrap().code(), Some(0));
     assert!(!pid.exists() && !s.path("svc.pid.state").exists());
 }
+
+#[test]
+fn a_fifo_in_place_of_the_state_file_does_not_hold_up_status() {
+    let s = Scratch::new();
+    let pid = s.path("svc.pid");
+    let mut pw = spawn(&[
+        "-p",
+        pid.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "exec sleep 30",
+        &s.tag,
+    ]);
+    s.adopt(pw.id());
+    let state = s.path("svc.pid.state");
+    assert!(wait_until(Duration::from_secs(5), || state.exists()));
+    std::fs::remove_file(&state).unwrap();
+    let c = std::ffi::CString::new(state.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) of a C string we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    // A reader that opened the FIFO to read would wait for a writer for ever.
+    let mut status = pidward()
+        .args(["status", pid.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = wait_until(Duration::from_secs(5), || {
+        status.try_wait().unwrap().is_some()
+    });
+    if !done {
+        let _ = status.kill();
+    }
+    let out = status.wait_with_output().unwrap();
+    assert!(done, "status waited on the FIFO");
+    assert_eq!(out.status.code(), Some(0));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(line.contains("running as PID"), "{line}");
+    kill(pw.id(), libc::SIGTERM);
+    pw.wait().unwrap();
+}

@@ -161,9 +161,20 @@ pub fn read_given(pidfile: &Path, status: &Status) -> Option<State> {
     trusted(decode(pidfile)?, status)
 }
 
-/// The state file beside `pidfile`, decoded.
+/// The most of a state file that is read (one is a few hundred bytes).
+const MAX_STATE: usize = 1 << 20;
+
+/// The state file beside `pidfile`, decoded. Opened without following a final symlink or
+/// waiting for a FIFO's writer (whoever may write in the PID file's directory can put
+/// anything there; a FIFO reads as nothing), and read up to [`MAX_STATE`].
 fn decode(pidfile: &Path) -> Option<State> {
-    State::decode(&crate::sys::proc_file::read_short_string(path_for(pidfile)).ok()?)
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path_for(pidfile))
+        .ok()?;
+    let bytes = crate::sys::proc_file::read_short_from(&file, MAX_STATE).ok()?;
+    State::decode(std::str::from_utf8(&bytes).ok()?)
 }
 
 /// `state`, if the PID file's `status` lets it be trusted (see [`read`]).

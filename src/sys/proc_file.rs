@@ -4,8 +4,8 @@
 //! The files of `/proc` report a size of 0, so `std::fs::read` and `read_to_string` first ask
 //! `statx(2)` for a size that says nothing and then read in growing pieces from 32 bytes up:
 //! six `read`s for a `/proc/PID/stat`, eight for a `/proc/PID/status`. One page holds almost
-//! every such file. The buffer is not zeroed first (`rustix::buffer::spare_capacity`): `read`
-//! writes what it returns, and the length grows by exactly that.
+//! every such file. The buffer is not zeroed first: `read` writes what it returns into the
+//! vector's spare capacity, and the length grows by exactly that.
 //!
 //! When the end is reached depends on how the kernel makes the file:
 //!
@@ -56,18 +56,33 @@ enum End {
     Short,
 }
 
+/// [`read_short`] of a file opened by the caller (with the flags it needs), up to `limit`
+/// bytes: what is past them is not read.
+pub fn read_short_from(file: &std::fs::File, limit: usize) -> io::Result<Vec<u8>> {
+    read_from(file, End::Short, limit)
+}
+
 fn read_until(path: &Path, end: End) -> io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let mut buf = Vec::with_capacity(4096);
-    loop {
+    read_from(&std::fs::File::open(path)?, end, usize::MAX)
+}
+
+fn read_from(file: &std::fs::File, end: End, limit: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(4096.min(limit));
+    while buf.len() < limit {
         if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
+            buf.reserve(buf.capacity().min(limit - buf.len()));
         }
-        let asked = buf.capacity() - buf.len();
-        match rustix::io::read(&file, rustix::buffer::spare_capacity(&mut buf)) {
-            Ok(0) => break,
-            Ok(n) if end == End::Short && n < asked => break,
-            Ok(_) => {}
+        let room = (buf.capacity() - buf.len()).min(limit - buf.len());
+        let spare = &mut buf.spare_capacity_mut()[..room];
+        match rustix::io::read(file, spare) {
+            Ok((read, _)) => {
+                let n = read.len();
+                // SAFETY: read(2) initialised the first `n` bytes of the spare capacity.
+                unsafe { buf.set_len(buf.len() + n) };
+                if n == 0 || (end == End::Short && n < room) {
+                    break;
+                }
+            }
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
