@@ -32,6 +32,21 @@ fn status_json(pid: &Path) -> (serde_json::Value, i32) {
     (v, out.status.code().unwrap())
 }
 
+/// The first `status --json` (and its exit code) that shows the service `stopping`, within
+/// `limit`; panics if none does.
+fn stopping_seen(pid: &Path, limit: Duration) -> (serde_json::Value, i32) {
+    let mut seen = None;
+    let found = wait_until(limit, || {
+        let (v, code) = status_json(pid);
+        let stopping = v["service"]["state"] == "stopping";
+        seen = Some((v, code));
+        stopping
+    });
+    let (v, code) = seen.expect("status ran");
+    assert!(found, "never stopping; last: {v}");
+    (v, code)
+}
+
 #[test]
 fn running_then_backoff_with_status_text_and_lsb_codes() {
     let s = Scratch::new();
@@ -232,10 +247,8 @@ fn an_administrative_stop_shows_stopping_until_the_command_is_gone() {
         status_json(&pid).0["service"]["state"] == "running"
     }));
     kill(pw.id(), libc::SIGTERM);
-    assert!(wait_until(Duration::from_secs(2), || {
-        status_json(&pid).0["service"]["state"] == "stopping"
-    }));
-    let (v, code) = status_json(&pid);
+    // The code of the same call that saw `stopping`: a second call may come after the end.
+    let (v, code) = stopping_seen(&pid, Duration::from_secs(2));
     assert_eq!(code, 1, "{v}");
     assert_eq!(pw.wait().unwrap().code(), Some(0));
     assert!(!pid.exists() && !s.path("svc.pid.state").exists());
@@ -259,10 +272,7 @@ fn what_is_left_after_the_command_shows_stopping_until_it_is_gone() {
     s.adopt(pw.id());
     // The command exits; its child ignores TERM and is killed 3 s later: meanwhile the
     // service is stopping, and not running (LSB 1).
-    assert!(wait_until(Duration::from_secs(3), || {
-        status_json(&pid).0["service"]["state"] == "stopping"
-    }));
-    let (v, code) = status_json(&pid);
+    let (v, code) = stopping_seen(&pid, Duration::from_secs(3));
     assert_eq!(code, 1, "{v}");
     assert_eq!(pw.wait().unwrap().code(), Some(0));
     assert!(!pid.exists() && !s.path("svc.pid.state").exists());

@@ -15,18 +15,15 @@ use crate::flock;
 /// lock is running, and is reported as [`Error::AlreadyRunning`]; anything else might be a
 /// file given by mistake (`-p /etc/passwd`) and is refused.
 pub(super) fn check_overwritable(path: &Path, file: &File) -> Result<(), Error> {
-    let len = file
+    let meta = file
         .metadata()
-        .map_err(|e| Error::io(path, Step::Stat, e))?
-        .len();
+        .map_err(|e| Error::io(path, Step::Stat, e))?;
+    let len = meta.len();
     let bytes = read_first_line(file).map_err(|e| Error::io(path, Step::Read, e))?;
     let reason = match parse_here(&bytes) {
         Ok(pid) if len <= MAX_PIDFILE_SIZE => {
             // Unlocked, so no pidward process holds it; but a program that writes PID files
             // without locking may still be running under that PID. Our own PID is ours.
-            let meta = file
-                .metadata()
-                .map_err(|e| Error::io(path, Step::Stat, e))?;
             if pid != std::process::id()
                 && let Status::Running { .. } = judge_unlocked(pid, &meta)
             {

@@ -69,8 +69,11 @@ pub fn leftover(pidfile: &Path) -> Option<Leftover> {
     let Status::Stale { pid, .. } = found.status else {
         return None;
     };
+    // Most stale files have no state beside them (a run that ended removed it, `--exec`
+    // writes none): that is one `open(2)`, before the rules of rule 2 are looked at.
+    let state_file = open_state(pidfile)?;
     crate::stop::trust::check(pidfile, found.meta.as_ref()?, pid).ok()?;
-    let state = read_state(pidfile, pid)?;
+    let state = read_state(state_file, pidfile, pid)?;
     let dir = state.cgroup.filter(|_| state.supervisor == pid)?;
     if !is_run_cgroup(&dir, pid) {
         return None;
@@ -149,15 +152,20 @@ impl Leftover {
     }
 }
 
-/// The state file beside `pidfile`, as its bytes say (whoever holds the PID file), if it
-/// passes the trust rules for a file naming `pid`.
-fn read_state(pidfile: &Path, pid: u32) -> Option<State> {
-    let path = state_file::path_for(pidfile);
-    let mut file = std::fs::OpenOptions::new()
+/// The state file beside `pidfile`, opened without following a symlink or waiting on a
+/// FIFO; `None` if there is none (or it cannot be opened).
+fn open_state(pidfile: &Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(&path)
-        .ok()?;
+        .open(state_file::path_for(pidfile))
+        .ok()
+}
+
+/// The state file beside `pidfile` (opened by [`open_state`]), as its bytes say (whoever
+/// holds the PID file), if it passes the trust rules for a file naming `pid`.
+fn read_state(mut file: std::fs::File, pidfile: &Path, pid: u32) -> Option<State> {
+    let path = state_file::path_for(pidfile);
     let meta = file.metadata().ok()?;
     if !meta.is_file() {
         return None;
