@@ -26,7 +26,8 @@ list would describe a failed run. gdb with a breakpoint on every function is the
 as this one, thousands of times slower to set up.
 
 The script: one input section description per function, in the order found (a supervising
-`run` first, then what only `run -l none` and `lock` add, then `status`, then `run --exec`), so
+`run` first, then what only `run -l none` and `lock` add, then `status`, then `run --exec`, with
+no PID file and then with the stale one it left), so
 the linker places them in that order. Rust names a function's section `.text.<mangled name>`; the hash at the end of a
 legacy-mangled name (`17h<16 hex digits>E`), the crate disambiguators of a v0-mangled one
 (`Cs<base-62>_`, std's names) and LLVM's `.llvm.<n>` suffix are replaced by `*`, so the
@@ -264,6 +265,9 @@ def scenarios(bin_path, tmp):
         holder.wait()
     execfile = os.path.join(tmp, "exec.pid")
     yield "run --exec -p F -- true", [bin_path, "run", "--exec", "-p", execfile, "--", "true"], None
+    # The same again, as cron does it: the file is there, stale (its process has exited).
+    yield ("run --exec -p F -- true (stale F)",
+           [bin_path, "run", "--exec", "-p", execfile, "--", "true"], None)
 
 
 # Functions of the C start files (crt1.o, crtbegin.o), in their plain `.text`: no section to
