@@ -303,11 +303,14 @@ def script_patterns(script):
 
 def write_script(out, traced, keep=None):
     """traced: (funcs, order) of each binary traced; the first one's order leads. keep: the
-    (hot, generic) patterns of the script to extend (--update): they stay first, in their
-    order, and what ran that they do not name follows."""
+    (hot, generic) patterns of the script to extend (--update): they keep their order, and a
+    function that ran which they do not name goes right after the last named one that ran
+    before it (so code a supervisor runs stays among the supervisor's, not after `status`'s)."""
     hot, generic = (list(keep[0]), list(keep[1])) if keep else ([], [])
     seen = set(hot) | set(generic)
     for funcs, order in traced:
+        at = -1  # where the last function that ran is in `hot`
+        place = {q: i for i, q in enumerate(hot)}
         # How many functions of the binary each pattern matches: a generic function's
         # instances differ only in the hash, and most of them do not run.
         count = {}
@@ -324,9 +327,13 @@ def write_script(out, traced, keep=None):
                     if wild not in seen:
                         seen.add(wild)
                         generic.append(wild)
-                if p not in seen:
+                if p in place:
+                    at = place[p]
+                elif p not in seen:
                     seen.add(p)
-                    hot.append(p)
+                    at += 1
+                    hot.insert(at, p)
+                    place = {q: i for i, q in enumerate(hot)}
 
     def desc(p):
         # A function LLVM thinks cold has its section under .text.unlikely.
