@@ -191,8 +191,44 @@ impl fmt::Display for Human {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339(pub SystemTime);
 
+impl Rfc3339 {
+    /// The text, as bytes: `2026-11-22T13:21:31.123Z`, always 24 of them (`None` past the year
+    /// 9999, which [`Display`](fmt::Display) writes with more digits). Digit by digit, with no
+    /// formatting machinery: the output relay stamps every line of `--output-timestamps`
+    /// with one.
+    pub(crate) fn bytes(&self) -> Option<[u8; 24]> {
+        let d = self
+            .0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = d.as_secs() as i64;
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, day) = civil_from_days(days);
+        let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, day);
+        put(11, 2, (rem / 3600) as u32);
+        put(14, 2, (rem % 3600 / 60) as u32);
+        put(17, 2, (rem % 60) as u32);
+        put(20, 3, d.subsec_millis());
+        Some(out)
+    }
+}
+
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(bytes) = self.bytes() {
+            // ASCII digits and separators only.
+            return f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?);
+        }
         let d = self
             .0
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -322,6 +358,33 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn bytes_are_the_text_and_end_at_the_year_9999() {
+        // Every day of 1970-2100 at several times of day, and the edges of the fast form.
+        for day in 0..47_482u64 {
+            for (secs, nanos) in [(0, 0), (86_399, 999_999_999), (45_296, 7_000_000)] {
+                let t = SystemTime::UNIX_EPOCH + Duration::new(day * 86_400 + secs, nanos);
+                let bytes = Rfc3339(t).bytes().unwrap();
+                let (days, rem) = ((day as i64), secs as i64);
+                let (y, m, d) = civil_from_days(days);
+                let text = format!(
+                    "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    rem / 3600,
+                    rem % 3600 / 60,
+                    rem % 60,
+                    nanos / 1_000_000
+                );
+                assert_eq!(std::str::from_utf8(&bytes).unwrap(), text);
+                assert_eq!(format(t), text);
+            }
+        }
+        let last = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert_eq!(format(last), "9999-12-31T23:59:59.000Z");
+        let after = last + Duration::from_secs(1);
+        assert_eq!(Rfc3339(after).bytes(), None);
+        assert_eq!(format(after), "10000-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -379,7 +379,7 @@ impl Source {
         };
         let (name, severity) = (self.streams.name(), self.streams.severity());
         if opts.timestamps && sink.is_stream() {
-            let mut stamped = stamp().into_bytes();
+            let mut stamped = stamp().to_vec();
             stamped.extend_from_slice(line);
             sink.line(&stamped, name, severity, &opts.tag, pid);
         } else {
@@ -420,7 +420,13 @@ fn read_pipe(fd: &OwnedFd, buf: &mut [u8]) -> Read {
 /// How long [`stamp`] is: `2026-11-22T09:12:44.310Z `.
 const STAMP_LEN: u64 = 25;
 
-/// The timestamp a line begins with: `2026-11-22T09:12:44.310Z ` (the lifecycle log's).
-fn stamp() -> String {
-    format!("{} ", Rfc3339(SystemTime::now()))
+/// The timestamp a line begins with: `2026-11-22T09:12:44.310Z ` (the lifecycle log's), in
+/// place, with no allocation: one per line. A clock set past the year 9999 stamps the last
+/// millisecond of it (the stamp keeps its length).
+fn stamp() -> [u8; STAMP_LEN as usize] {
+    let mut out = *b"9999-12-31T23:59:59.999Z ";
+    if let Some(bytes) = Rfc3339(SystemTime::now()).bytes() {
+        out[..24].copy_from_slice(&bytes);
+    }
+    out
 }

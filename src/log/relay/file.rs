@@ -91,7 +91,7 @@ impl Source {
                 // The timestamp counts towards the file's size (at least one byte of the
                 // line still goes with it).
                 let ts = stamp();
-                self.stamped.extend_from_slice(ts.as_bytes());
+                self.stamped.extend_from_slice(&ts);
                 cap = cap.saturating_sub(ts.len()).max(1);
             }
             // Where the piece may end: with timestamps, at the first line end; else at the
@@ -145,7 +145,7 @@ impl Source {
         }
         if self.dropped > 0 {
             if opts.timestamps {
-                head.extend_from_slice(stamp().as_bytes());
+                head.extend_from_slice(&stamp());
             }
             head.extend_from_slice(format!("pidward: {} lines dropped\n", self.dropped).as_bytes());
         }
