@@ -192,33 +192,35 @@ impl fmt::Display for Human {
 pub struct Rfc3339(pub SystemTime);
 
 impl Rfc3339 {
-    /// The text, as bytes: `2026-11-22T13:21:31.123Z`, always 24 of them (`None` past the year
-    /// 9999, which [`Display`](fmt::Display) writes with more digits). Digit by digit, with no
-    /// formatting machinery: the output relay stamps every line of `--output-timestamps`
-    /// with one.
-    pub(crate) fn bytes(&self) -> Option<[u8; 24]> {
+    /// The year, then month, day, hour, minute, second and millisecond, in UTC.
+    fn fields(&self) -> (i64, [u32; 6]) {
         let d = self
             .0
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         let secs = d.as_secs() as i64;
-        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
         let (y, m, day) = civil_from_days(days);
+        let time = [rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis()];
+        (y, [m, day, time[0], time[1], time[2], time[3]])
+    }
+
+    /// The text, as bytes: `2026-11-22T13:21:31.123Z`, always 24 of them (`None` past the year
+    /// 9999, which [`Display`](fmt::Display) writes with more digits). Digit by digit, with no
+    /// formatting machinery: the output relay stamps every line of `--output-timestamps`
+    /// with one.
+    pub(crate) fn bytes(&self) -> Option<[u8; 24]> {
+        let (y, rest) = self.fields();
         let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
         let mut out = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut v: u32| {
-            for i in (at..at + width).rev() {
+        // Where each field's last digit goes, and how many digits it has.
+        let at = [(3, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2), (22, 3)];
+        for ((end, width), mut v) in at.into_iter().zip(std::iter::once(y).chain(rest)) {
+            for i in (end + 1 - width..=end).rev() {
                 out[i] = b'0' + (v % 10) as u8;
                 v /= 10;
             }
-        };
-        put(0, 4, y);
-        put(5, 2, m);
-        put(8, 2, day);
-        put(11, 2, (rem / 3600) as u32);
-        put(14, 2, (rem % 3600 / 60) as u32);
-        put(17, 2, (rem % 60) as u32);
-        put(20, 3, d.subsec_millis());
+        }
         Some(out)
     }
 }
@@ -229,20 +231,10 @@ impl fmt::Display for Rfc3339 {
             // ASCII digits and separators only.
             return f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?);
         }
-        let d = self
-            .0
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let secs = d.as_secs() as i64;
-        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, m, day) = civil_from_days(days);
+        let (y, [m, day, h, min, sec, ms]) = self.fields();
         write!(
             f,
-            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60,
-            d.subsec_millis()
+            "{y:04}-{m:02}-{day:02}T{h:02}:{min:02}:{sec:02}.{ms:03}Z"
         )
     }
 }
