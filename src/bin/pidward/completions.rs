@@ -23,6 +23,7 @@ pub struct Args {
 }
 
 /// Write the script; 0, or 1 when stdout cannot take it.
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut crate::command(), "pidward", &mut script);

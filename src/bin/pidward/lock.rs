@@ -132,6 +132,7 @@ impl Failure {
 }
 
 /// `pidward lock ARGS` (or `flock ARGS`): the exit code.
+#[inline(never)]
 pub fn main(name: Name, args: &[OsString]) -> u8 {
     let result = match options::parse(args) {
         Ok(Parsed::Help) => {

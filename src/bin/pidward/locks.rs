@@ -62,6 +62,7 @@ enum Record {
     PidFile(u32),
 }
 
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     let locks = match system_locks() {
         Ok(l) => l,

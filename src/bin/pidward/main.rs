@@ -11,6 +11,10 @@
 //! its time on a stack-overflow guard that reads `/proc/self/maps`. `startup::init` keeps the
 //! two parts that matter to a process tool, and `main` returns through `process::exit`, which
 //! flushes stdout as a normal return from a std `main` would.
+//!
+//! Each subcommand's `main` is `#[inline(never)]`. Inlined here, their frames made one of
+//! 8 kB below every subcommand's own, and a supervisor keeps each page of stack it has touched
+//! for its whole life (docs/benchmarks.md, "Start-up: the edges of the text…", memory).
 
 #![no_main]
 

@@ -20,6 +20,7 @@ pub struct Args {
 }
 
 /// Write every page; 0, or 1 with a message naming the file that could not be written.
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     let done = write_all(&args.dir).and_then(|()| match &args.completions {
         Some(dir) => write_completions(dir),

@@ -78,6 +78,7 @@ pub struct Args {
     fields: Vec<String>,
 }
 
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     let mut lines = Vec::new();
     if args.ready {

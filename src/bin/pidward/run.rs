@@ -48,9 +48,10 @@ use failure::Failure;
 /// older than 5.11): the command's set-up then closes them in the child.
 static CLOSE_IN_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     cloexec_inherited_fds();
-    match run(*args.options) {
+    match run(args.options) {
         Ok(code) => code,
         Err(Failure { code, message, .. }) => {
             if let Some(message) = message {
@@ -63,7 +64,9 @@ pub fn main(args: Args) -> u8 {
 
 /// Everything `run` resolved from its arguments before starting anything.
 pub struct Plan {
-    args: Options,
+    /// On the heap, as the parser left it: moved by value it would be copied into the
+    /// frame of every function it passes through, and a supervisor keeps that stack resident.
+    args: Box<Options>,
     /// The caller's working directory: relative paths are relative to it, even after a
     /// detached process moved to `/`.
     cwd: PathBuf,
@@ -73,7 +76,7 @@ pub struct Plan {
     life: std::rc::Rc<pidward::log::LifecycleLog>,
 }
 
-fn run(args: Options) -> Result<u8, Failure> {
+fn run(args: Box<Options>) -> Result<u8, Failure> {
     let (user, group) = split_user(&args)?;
     if args.exec && !matches!(args.ready, None | Some(ReadyMode::Exec)) {
         return Err(Failure::usage(

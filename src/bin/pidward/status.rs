@@ -60,6 +60,7 @@ pub struct Args {
     pub more: Vec<PathBuf>,
 }
 
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     if !args.more.is_empty() {
         return scan::main(&args);

@@ -64,6 +64,7 @@ pub struct Args {
     pidfile: PathBuf,
 }
 
+#[inline(never)]
 pub fn main(args: Args) -> u8 {
     let signal = args.signal.unwrap_or(Signal::TERM);
     let schedule = match (&args.retry, args.signal) {
