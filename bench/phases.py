@@ -16,6 +16,10 @@ child give five phases, printed as medians in microseconds:
   cexec->cexit  /bin/true itself
   cexit->exit   the child's exit to the supervisor's: noticing it, cleaning up, exiting
 
+A command that execs the child in place instead of forking (`pidward run --exec`,
+`start-stop-daemon --start`) gets a table of its own: spawn->exec, exec->cexec (its own
+start-up and set-up, up to the child's exec), cexec->exit (the child itself).
+
 Three scheduler events per process cost far less than tracing every system call or page
 fault, which inflates what it measures (about 1 us an event here); the phases sum to the
 supervisor's lifetime, not to the caller's wait (the exit's teardown after the exit event is
@@ -82,6 +86,19 @@ def main():
     names = ["spawn->exec", "exec->fork", "fork->cexec", "cexec->cexit", "cexit->exit"]
     for k, pid in order:
         es = ev.get(pid, [])
+        execs = [t for t, e, _ in es if e == "sched_process_exec"]
+        if len(execs) >= 2 and not any(e == "sched_process_fork" for _, e, _ in es):
+            # A command that execs its child in place (`run --exec`, start-stop-daemon):
+            # its set-up is the time between its two execs.
+            try:
+                t_spawn, t_exit = spawned[pid], next(t for t, e, _ in es if e == "sched_process_exit")
+            except (StopIteration, KeyError):
+                continue
+            marks = [t_spawn, execs[0], execs[1], t_exit]
+            for name, a, b in zip(["spawn->exec", "exec->cexec", "cexec->exit"], marks, marks[1:]):
+                phases[k][name].append((b - a) * 1e6)
+            phases[k]["total"].append((t_exit - t_spawn) * 1e6)
+            continue
         try:
             t_spawn = spawned[pid]
             t_exec = next(t for t, e, _ in es if e == "sched_process_exec")
@@ -100,19 +117,24 @@ def main():
         for name, a, b in zip(names, marks, marks[1:]):
             phases[k][name].append((b - a) * 1e6)
         phases[k]["total"].append((t_exit - t_spawn) * 1e6)
-    cols = names + ["total"]
-    print("%-8s " % "runs" + " ".join("%12s" % c for c in cols) + "  command")
-    for k, c in enumerate(sys.argv[2:]):
-        p = phases[k]
-        if not p["total"]:
-            print(f"(no complete run) {c}")
+    in_place = ["spawn->exec", "exec->cexec", "cexec->exit"]
+    for title, cols in [("", names), ("in place: ", in_place)]:
+        rows = [(k, c) for k, c in enumerate(sys.argv[2:]) if cols[1] in phases[k]]
+        if not rows:
             continue
-        print(
-            "%-8d " % len(p["total"])
-            + " ".join("%12.0f" % statistics.median(p[x]) for x in cols)
-            + "  "
-            + c
-        )
+        cols = cols + ["total"]
+        print("%-8s " % "runs" + " ".join("%12s" % c for c in cols) + "  " + title + "command")
+        for k, c in rows:
+            p = phases[k]
+            print(
+                "%-8d " % len(p["total"])
+                + " ".join("%12.0f" % statistics.median(p[x]) for x in cols)
+                + "  "
+                + c
+            )
+    for k, c in enumerate(sys.argv[2:]):
+        if not phases[k]["total"]:
+            print(f"(no complete run) {c}")
 
 
 if __name__ == "__main__":

@@ -65,13 +65,14 @@ pub struct Cleared {
 /// The processes left running in the cgroup of the dead supervisor that the PID file
 /// `pidfile` names, if there are any and the files can be believed (module docs).
 pub fn leftover(pidfile: &Path) -> Option<Leftover> {
+    // Most PID files have no state beside them (a run that ended removed it, `--exec` writes
+    // none): one `open(2)` answers for those, before the PID file is read, probed for its
+    // lock and its process looked for (ten calls), or the rules of rule 2 are looked at.
+    let state_file = open_state(pidfile)?;
     let found = pidfile::inspect(pidfile);
     let Status::Stale { pid, .. } = found.status else {
         return None;
     };
-    // Most stale files have no state beside them (a run that ended removed it, `--exec`
-    // writes none): that is one `open(2)`, before the rules of rule 2 are looked at.
-    let state_file = open_state(pidfile)?;
     crate::stop::trust::check(pidfile, found.meta.as_ref()?, pid).ok()?;
     let state = read_state(state_file, pidfile, pid)?;
     let dir = state.cgroup.filter(|_| state.supervisor == pid)?;
