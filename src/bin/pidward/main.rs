@@ -14,7 +14,7 @@
 //!
 //! Each subcommand's `main` is `#[inline(never)]`. Inlined here, their frames made one of
 //! 8 kB below every subcommand's own, and a supervisor keeps each page of stack it has touched
-//! for its whole life (docs/benchmarks.md, "Start-up: the edges of the text…", memory).
+//! for its whole life (docs/benchmarks.md, "Start-up: frames, the leftover check first…").
 
 #![no_main]
 
