@@ -747,6 +747,9 @@ if want 7; then
         [ "$(starts "$log")" -ge "$n" ] || return 1
         awk '$1 == "E" {e = $2} $1 == "S" && e {print $2 - e; e = 0}' "$log" | median
     }
+    # supervisord restarts from its event loop, which wakes about once a second: its row
+    # counts a few restarts, as runsv's does, or it would take minutes.
+    SUP_N=8
     SUP_LABEL="supervisord (autorestart, startsecs=0)"
     PW_RESTART="pidward run --restart always --restart-delay 0"
     RUNSV_LABEL="runsv (waits 1 s after a run shorter than 1 s)"
@@ -759,15 +762,15 @@ user=root
 logfile=$RDIR/supervisord.log
 pidfile=$RDIR/supervisord.pid
 [program:crash]
-command=$BIN/restart_child $RDIR/sup.log $RESTART_N
+command=$BIN/restart_child $RDIR/sup.log $SUP_N
 autorestart=true
 startsecs=0
 startretries=1000000
 stdout_logfile=NONE
 stderr_logfile=NONE
 CONF
-        if v=$(restart_latency "$RDIR/sup.log" "$RESTART_N" supervisord -c "$RDIR/supervisord.conf"); then
-            row 7a "$SUP_LABEL" "$v" "" "$RESTART_N restarts; $(supervisord --version 2>/dev/null)"
+        if v=$(restart_latency "$RDIR/sup.log" "$SUP_N" supervisord -c "$RDIR/supervisord.conf"); then
+            row 7a "$SUP_LABEL" "$v" "" "$((SUP_N - 1)) restarts; $(supervisord --version 2>/dev/null)"
         else
             skip 7a "$SUP_LABEL" "failed (see bench/out/log.txt)"
         fi
