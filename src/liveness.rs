@@ -61,24 +61,53 @@ pub(crate) const PID_MAX_LIMIT: u32 = 4_194_304;
 /// assert_eq!(probe(std::process::id()), Probe::Alive);
 /// ```
 pub fn probe(pid: u32) -> Probe {
+    probe_started(pid).0
+}
+
+/// [`probe`], and for a process that is not dead or a zombie, when it started (on the boot
+/// clock), from the same read of `/proc/PID/stat`: `Err` when `/proc` cannot say (not
+/// mounted, `hidepid`, the process gone since). One read where a probe followed by
+/// [`ProcessInfo::of`] makes two and a `cmdline` as well: what deciding whether a PID was
+/// reused needs (rule 4), and a consistent answer (a process cannot become a zombie between
+/// the two).
+pub(crate) fn probe_started(pid: u32) -> (Probe, io::Result<Duration>) {
+    let gone = || io::Error::from_raw_os_error(libc::ESRCH);
     let Ok(raw) = i32::try_from(pid) else {
-        return Probe::Dead;
+        return (Probe::Dead, Err(gone()));
     };
     if raw <= 0 {
-        return Probe::Dead;
+        return (Probe::Dead, Err(gone()));
     }
     // SAFETY: kill(2) with signal 0 performs only the existence and permission checks.
     let alive = match unsafe { libc::kill(raw, 0) } {
         0 => Probe::Alive,
         _ => match io::Error::last_os_error().raw_os_error() {
             Some(libc::EPERM) => Probe::AliveNotPermitted,
-            _ => return Probe::Dead,
+            _ => return (Probe::Dead, Err(gone())),
         },
     };
     match sys::proc_stat::read(raw) {
-        Ok(stat) if stat.state == b'Z' || stat.state == b'X' => Probe::Zombie,
-        _ => alive,
+        Ok(stat) if stat.state == b'Z' || stat.state == b'X' => (Probe::Zombie, Err(gone())),
+        Ok(stat) => (alive, Ok(since_boot(stat.start_time))),
+        Err(e) => (alive, Err(e)),
     }
+}
+
+/// A start time of `/proc/PID/stat` (clock ticks since boot) as a duration since boot.
+fn since_boot(ticks: u64) -> Duration {
+    let hz = clock_ticks_per_second();
+    Duration::from_secs(ticks / hz) + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz)
+}
+
+/// Whether a process that started `started_since_boot` started after `when` (a wall-clock
+/// time such as a file's mtime): see [`ProcessInfo::started_after`].
+pub(crate) fn started_after(started_since_boot: Duration, when: SystemTime) -> bool {
+    const SLACK: Duration = Duration::from_millis(20);
+    let Ok(when_since_boot) = when.duration_since(boot_time()) else {
+        // Written before this boot: every current process started after it.
+        return true;
+    };
+    started_since_boot > when_since_boot + SLACK
 }
 
 /// What `/proc/PID` says about a process.
@@ -104,10 +133,7 @@ impl ProcessInfo {
         let raw_pid = i32::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
         let stat = sys::proc_stat::read(raw_pid)?;
         let ppid = u32::try_from(stat.ppid).map_err(|_| bad_proc(pid, "stat"))?;
-        let hz = clock_ticks_per_second();
-        let ticks = stat.start_time;
-        let started_since_boot = Duration::from_secs(ticks / hz)
-            + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz);
+        let started_since_boot = since_boot(stat.start_time);
         let raw = sys::proc_file::read_short(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let mut cmdline: Vec<String> = raw
             .split(|&b| b == 0)
@@ -145,12 +171,7 @@ impl ProcessInfo {
     /// allowing for the coarse granularity of both clocks: the process start time is counted
     /// in clock ticks (10 ms) and file times in kernel jiffies (up to 10 ms).
     pub fn started_after(&self, when: SystemTime) -> bool {
-        const SLACK: Duration = Duration::from_millis(20);
-        let Ok(when_since_boot) = when.duration_since(boot_time()) else {
-            // Written before this boot: every current process started after it.
-            return true;
-        };
-        self.started_since_boot > when_since_boot + SLACK
+        started_after(self.started_since_boot, when)
     }
 
     /// The command line joined with spaces, for messages.

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use super::read::{open_for_reading, read_settled_locked};
 use super::{Error, Invalid, Step, parse_here};
 use crate::flock;
-use crate::liveness::{self, Probe, ProcessInfo};
+use crate::liveness::{self, Probe};
 
 /// What [`status`] found.
 #[derive(Debug)]
@@ -227,7 +227,8 @@ fn judge(file: &File, meta: &fs::Metadata) -> Status {
 /// A foreign file, or one whose owner died: decide from the process table.
 pub(super) fn judge_unlocked(pid: u32, meta: &fs::Metadata) -> Status {
     let locked = false;
-    match liveness::probe(pid) {
+    let (probe, started) = liveness::probe_started(pid);
+    match probe {
         Probe::Dead => Status::Stale {
             pid,
             why: Stale::Dead,
@@ -238,8 +239,8 @@ pub(super) fn judge_unlocked(pid: u32, meta: &fs::Metadata) -> Status {
         },
         Probe::Alive | Probe::AliveNotPermitted => {
             let written = file_written(meta);
-            match ProcessInfo::of(pid) {
-                Ok(info) if info.started_after(written) => Status::Stale {
+            match started {
+                Ok(since) if liveness::started_after(since, written) => Status::Stale {
                     pid,
                     why: Stale::Reused,
                 },
