@@ -23,7 +23,9 @@ use crate::sys::subreaper;
 
 /// The caller's state changed for the spawn, and the recording handler bridging it.
 struct Begun {
-    restore: Restore,
+    /// On the heap: the caller's mask and handlers take 600 bytes, which would otherwise be
+    /// copied from frame to frame with the rest (a supervisor keeps its stack resident).
+    restore: Box<Restore>,
     /// The caller's dispositions, when it is single-threaded: nothing changes them until the
     /// spawn.
     known: Option<Dispositions>,
@@ -34,7 +36,7 @@ struct Begun {
 
 /// After the spawn: the blocked signals' signalfd, what was recorded before, what to restore.
 struct Ended {
-    restore: Restore,
+    restore: Box<Restore>,
     forward: SigSet,
     signals: std::os::fd::OwnedFd,
     recorded: (u64, u64),
@@ -108,7 +110,7 @@ impl Supervisor {
                 format!("cannot forward SIG{s}: it cannot be caught or blocked"),
             ));
         }
-        let mut restore = Restore::default();
+        let mut restore = Box::<Restore>::default();
         // With SIGCHLD ignored the kernel would reap the child itself and lose its status.
         let chld = sigaction::get(libc::SIGCHLD)?;
         if chld.sa_sigaction == libc::SIG_IGN || chld.sa_flags & libc::SA_NOCLDWAIT != 0 {

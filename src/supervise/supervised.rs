@@ -85,7 +85,7 @@ pub struct Supervised {
     /// can no longer do its job, and stops the service.
     pub(super) given_up: Option<(super::Call, io::Error)>,
     // Dropped last: the mask comes back only after the signalfd has been drained.
-    pub(super) _restore: Restore,
+    pub(super) _restore: Box<Restore>,
     // The signal mask belongs to the spawning thread.
     pub(super) _not_send: PhantomData<*const ()>,
 }
