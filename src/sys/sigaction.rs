@@ -92,10 +92,14 @@ impl Dispositions {
 }
 
 /// This process's [`Dispositions`], from one `open(2)`, `read(2)` and `close(2)` of
-/// `/proc/self/status` into a stack buffer; `None` if the file cannot be read or lacks a
-/// line.
+/// `/proc/self/status` (the three lines end about 740 bytes in, so one read of the 1 KiB
+/// buffer usually holds them); `None` if the file cannot be read or lacks a line.
+///
+/// The buffer is on the stack, and small on purpose: a supervisor calls this at the deepest
+/// point of its start, and keeps every page of stack it has touched for its whole life. The
+/// file is scanned a line at a time; a line longer than the buffer (the `Groups` of a user in
+/// thousands of groups) is not one of the three, and is skipped.
 pub fn dispositions() -> Option<Dispositions> {
-    let mut buf = [0u8; 4096];
     // SAFETY: open(2) of a constant C string; the descriptor is closed below.
     let fd = unsafe {
         libc::open(
@@ -106,20 +110,8 @@ pub fn dispositions() -> Option<Dispositions> {
     if fd < 0 {
         return None;
     }
-    let mut len = 0;
-    let mut found = None;
-    while len < buf.len() {
-        // SAFETY: read(2) into the unfilled rest of our own buffer.
-        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-        found = parse_status(&buf[..len]);
-        if found.is_some() {
-            break;
-        }
-    }
+    // SAFETY: read(2) into a buffer we own, of its length.
+    let found = scan(|into| unsafe { libc::read(fd, into.as_mut_ptr().cast(), into.len()) });
     // SAFETY: close(2) of the descriptor opened above.
     unsafe { libc::close(fd) };
     found
@@ -173,28 +165,86 @@ const fn bit(signo: i32) -> u128 {
     1 << (signo - 1)
 }
 
-/// The [`Dispositions`] from the text of a status file, once its `SigCgt` line (the last of
-/// the three, after `Threads` and `SigIgn`) is complete.
-fn parse_status(text: &[u8]) -> Option<Dispositions> {
-    let (mut threads, mut ignored) = (None, None);
-    let mut rest = text;
-    // Only whole lines: the last one may still be cut off by the read.
-    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-        let line = &rest[..end];
-        rest = &rest[end + 1..];
-        if let Some(n) = line.strip_prefix(b"Threads:") {
-            threads = std::str::from_utf8(n).ok()?.trim().parse().ok();
-        } else if let Some(hex) = line.strip_prefix(b"SigIgn:") {
-            ignored = parse_mask(hex);
-        } else if let Some(hex) = line.strip_prefix(b"SigCgt:") {
-            return Some(Dispositions {
-                threads: threads?,
-                ignored: ignored?,
-                caught: parse_mask(hex)?,
-            });
+/// [`Dispositions`] from a status file read by `read` (`read(2)`'s contract: bytes read into
+/// the slice, 0 at the end, negative on an error) into a 1 KiB buffer, a line at a time.
+fn scan(mut read: impl FnMut(&mut [u8]) -> isize) -> Option<Dispositions> {
+    let mut buf = [0u8; 1024];
+    let mut lines = StatusLines::default();
+    // The bytes held: the start of a line whose end is still to be read.
+    let mut held = 0;
+    let mut skipping = false;
+    loop {
+        let n = read(&mut buf[held..]);
+        if n <= 0 {
+            return None;
+        }
+        let len = held + n as usize;
+        let mut start = 0;
+        while let Some(end) = buf[start..len].iter().position(|&b| b == b'\n') {
+            let line = &buf[start..start + end];
+            start += end + 1;
+            if std::mem::take(&mut skipping) {
+                continue;
+            }
+            if let Some(done) = lines.take(line) {
+                return done;
+            }
+        }
+        buf.copy_within(start..len, 0);
+        held = len - start;
+        if held == buf.len() {
+            (held, skipping) = (0, true);
         }
     }
+}
+
+/// The [`Dispositions`] from the text of a status file, once its `SigCgt` line (the last of
+/// the three, after `Threads` and `SigIgn`) is complete.
+#[cfg(test)]
+fn parse_status(text: &[u8]) -> Option<Dispositions> {
+    let mut lines = StatusLines::default();
+    // Only whole lines: the last one may still be cut off by the read.
+    let mut rest = text;
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        if let Some(done) = lines.take(&rest[..end]) {
+            return done;
+        }
+        rest = &rest[end + 1..];
+    }
     None
+}
+
+/// The lines of a status file that [`Dispositions`] are made of, taken as they come.
+#[derive(Default)]
+struct StatusLines {
+    threads: Option<u32>,
+    ignored: Option<u128>,
+}
+
+impl StatusLines {
+    /// One whole line (without its newline): `Some` once the answer is known, at the
+    /// `SigCgt` line (`Some(None)` if a line it needs did not parse).
+    fn take(&mut self, line: &[u8]) -> Option<Option<Dispositions>> {
+        if let Some(n) = line.strip_prefix(b"Threads:") {
+            let Some(n) = std::str::from_utf8(n).ok() else {
+                return Some(None);
+            };
+            self.threads = n.trim().parse().ok();
+        } else if let Some(hex) = line.strip_prefix(b"SigIgn:") {
+            self.ignored = parse_mask(hex);
+        } else if let Some(hex) = line.strip_prefix(b"SigCgt:") {
+            let done = match (self.threads, self.ignored, parse_mask(hex)) {
+                (Some(threads), Some(ignored), Some(caught)) => Some(Dispositions {
+                    threads,
+                    ignored,
+                    caught,
+                }),
+                _ => None,
+            };
+            return Some(done);
+        }
+        None
+    }
 }
 
 /// A mask as the kernel prints it: hexadecimal, most significant digit first, after a tab.
@@ -312,6 +362,22 @@ mod tests {
             None
         );
         assert_eq!(parse_status(b"SigIgn:\t0\nSigCgt:\t0\n"), None);
+        // Read a few bytes at a time, past a line longer than the buffer, as `dispositions`
+        // reads the file: the same answer.
+        let mut long = b"Name:\tx\nGroups:\t".to_vec();
+        long.extend(std::iter::repeat_n(b"12345 ".as_slice(), 1000).flatten());
+        long.extend_from_slice(b"\n");
+        long.extend_from_slice(text);
+        for chunk in [1, 7, 300, 1024, 8192] {
+            let mut at = 0;
+            let found = scan(|into| {
+                let n = into.len().min(chunk).min(long.len() - at);
+                into[..n].copy_from_slice(&long[at..at + n]);
+                at += n;
+                n as isize
+            });
+            assert_eq!(found, Some(whole), "{chunk}-byte reads");
+        }
         assert_eq!(parse_mask(b"\t"), None);
         assert_eq!(
             parse_mask(b"\tffffffffffffffff"),
