@@ -4,7 +4,7 @@
 //! `posix_spawn`, with the steps it cannot express):
 //!
 //! * **No copy of the parent.** The child shares the parent's memory and runs on a separate
-//!   stack (mapped once per thread, with a guard page) while the calling thread is suspended
+//!   stack (mapped once and reused, with a guard page) while the calling thread is suspended
 //!   until the child execs or exits. No page tables are copied, which is why this is as fast
 //!   as `posix_spawn` even from a large, multithreaded parent.
 //! * **The report is shared memory.** A failed step is stored as step, errno and index in a
@@ -18,11 +18,10 @@
 //!
 //! What the child runs is [`apply`](super::apply), the one file to read to check that.
 
-use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 
 use super::apply::{Shared, entry};
 use super::plan::Failure;
@@ -188,10 +187,43 @@ impl Drop for ChildStack {
     }
 }
 
-thread_local! {
-    /// One stack per thread, reused: a `CLONE_VFORK` child is done with it (exec'd or exited)
-    /// before the thread can start another.
-    static STACK: Cell<Option<ChildStack>> = const { Cell::new(None) };
+/// The stack of the last spawn, kept for the next: a `CLONE_VFORK` child is done with it
+/// (exec'd or exited) by the time the spawn returns. One for the process, taken and given
+/// back atomically ([`ChildStack::take`], [`ChildStack::keep`]): a spawn on another thread in
+/// the meantime maps one of its own, and unmaps it after if the slot is full again.
+///
+/// Not a thread-local: a thread-local with a destructor registers it with the C library at
+/// its first use (`__cxa_thread_atexit_impl`), whose own first calls are then bound by the
+/// loader's lazy-binding trampoline, which saves the CPU's vector registers on the stack: a
+/// few kB at the deepest point of a supervisor's start, a page it keeps for its whole life.
+static CACHED_STACK: AtomicPtr<libc::c_void> = AtomicPtr::new(ptr::null_mut());
+
+impl ChildStack {
+    /// The cached stack, or a new one.
+    fn take() -> io::Result<ChildStack> {
+        let base = CACHED_STACK.swap(ptr::null_mut(), Ordering::Acquire);
+        if base.is_null() {
+            return ChildStack::new();
+        }
+        Ok(ChildStack {
+            base,
+            len: STACK_SIZE,
+        })
+    }
+
+    /// Caches the stack for the next spawn, or unmaps it if another is cached already.
+    fn keep(self) {
+        let stack = std::mem::ManuallyDrop::new(self);
+        let cached = CACHED_STACK.compare_exchange(
+            ptr::null_mut(),
+            stack.base,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        if cached.is_err() {
+            drop(std::mem::ManuallyDrop::into_inner(stack));
+        }
+    }
 }
 
 /// `clone(2)` with `CLONE_VM | CLONE_VFORK | CLONE_PIDFD` and `SIGCHLD` as exit signal,
@@ -202,10 +234,7 @@ thread_local! {
 /// Other failures are [`Step::Fork`].
 fn clone_child(shared: &Shared<'_>) -> Result<(libc::pid_t, OwnedFd), (Step, io::Error)> {
     let fork = |e| (Step::Fork, e);
-    let stack = match STACK.try_with(Cell::take) {
-        Ok(Some(stack)) => stack,
-        _ => ChildStack::new().map_err(fork)?,
-    };
+    let stack = ChildStack::take().map_err(fork)?;
     let mut pidfd: libc::c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     let arg: *mut libc::c_void = (shared as *const Shared<'_>).cast_mut().cast();
@@ -258,9 +287,6 @@ fn clone_child(shared: &Shared<'_>) -> Result<(libc::pid_t, OwnedFd), (Step, io:
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
         spawned
     };
-    // If the thread-local is gone (thread exiting), the stack is unmapped here instead.
-    let mut stack = Some(stack);
-    let _ = STACK.try_with(|slot| slot.set(stack.take()));
-    drop(stack);
+    stack.keep();
     spawned
 }

@@ -82,8 +82,11 @@ impl Cgroup {
         // where the kernel has it, so a parent that is not the root answers for the leaf: its
         // entry is looked up at every start and stays cached, where the new leaf's file would
         // be made at its first lookup (an inode a start). Under the root, the leaf is asked.
+        // `faccessat(2)`, a system call of its own: std's `metadata` goes through `statx`,
+        // which std looks up in the C library (`dlsym`) at its first use, and this is usually
+        // the first, at the deepest point of a supervisor's start.
         let probe = if own.is_empty() { &cgroup.dir } else { &parent };
-        std::fs::metadata(probe.join("cgroup.kill"))?;
+        rustix::fs::access(probe.join("cgroup.kill"), rustix::fs::Access::EXISTS)?;
         let dir = rustix::fs::open(
             &cgroup.dir,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
