@@ -34,7 +34,8 @@ const PIDFILE_POLL: Duration = Duration::from_millis(20);
 /// A command started by [`Service::start`](super::Service::start): wait for its readiness, then for its exit.
 #[derive(Debug)]
 pub struct Running {
-    pub(super) child: Supervised,
+    /// On the heap: a `Running` moves from call to call while it is started and followed.
+    pub(super) child: Box<Supervised>,
     /// The readiness wait, until the start is over.
     pub(super) watch: Option<ReadyWatch>,
     /// The sd_notify listener after readiness, read for the command's whole life.

@@ -319,7 +319,7 @@ impl Service {
         child.cgroup = cgroup;
         child.capture = capture;
         Ok(Running {
-            child,
+            child: Box::new(child),
             watch,
             listener,
             program,
