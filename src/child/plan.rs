@@ -95,6 +95,7 @@ pub(crate) struct Failure {
 
 impl Plan {
     pub(super) fn new(setup: Setup) -> Result<Plan, Error> {
+        let setup = setup.into_parts();
         let credentials = match setup.credentials {
             Some(c) => Some(c.effective_only(setup.effective_only)),
             None if setup.user.is_some() || setup.group.is_some() => Some(

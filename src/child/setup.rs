@@ -59,6 +59,15 @@ pub(crate) enum Session {
 /// ```
 #[derive(Debug, Default)]
 pub struct Setup {
+    /// On the heap: a set-up is built by value, a call at a time, and handed from call to
+    /// call on its way to the spawn, so each move is a pointer's, not 500 bytes more of the
+    /// stack (a supervisor keeps the pages of stack it has touched for its whole life).
+    parts: Box<Parts>,
+}
+
+/// What a [`Setup`] asks for.
+#[derive(Debug, Default)]
+pub(super) struct Parts {
     pub(super) chroot: Option<PathBuf>,
     pub(super) working_directory: Option<PathBuf>,
     pub(super) umask: Option<u32>,
@@ -90,79 +99,81 @@ impl Setup {
     /// Change the root directory (`chroot(2)`), then the working directory to `/` inside it.
     /// Needs root (`CAP_SYS_CHROOT`).
     pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Setup {
-        self.chroot = Some(dir.into());
+        self.parts.chroot = Some(dir.into());
         self
     }
 
     /// Change the working directory (`chdir(2)`), after any `chroot` (so a path inside it).
     /// A relative program path is found from there.
     pub fn working_directory(mut self, dir: impl Into<PathBuf>) -> Setup {
-        self.working_directory = Some(dir.into());
+        self.parts.working_directory = Some(dir.into());
         self
     }
 
     /// Set the file mode creation mask (`umask(2)`).
     pub fn umask(mut self, mask: u32) -> Setup {
-        self.umask = Some(mask & 0o777);
+        self.parts.umask = Some(mask & 0o777);
         self
     }
 
     /// Where standard input comes from.
     pub fn stdin(mut self, stdio: Stdio) -> Setup {
-        self.stdio[0] = Some(stdio);
+        self.parts.stdio[0] = Some(stdio);
         self
     }
 
     /// Where standard output goes.
     pub fn stdout(mut self, stdio: Stdio) -> Setup {
-        self.stdio[1] = Some(stdio);
+        self.parts.stdio[1] = Some(stdio);
         self
     }
 
     /// Where standard error goes.
     pub fn stderr(mut self, stdio: Stdio) -> Setup {
-        self.stdio[2] = Some(stdio);
+        self.parts.stdio[2] = Some(stdio);
         self
     }
 
     /// Switch to this user (name or number), with its primary group and all its
     /// supplementary groups unless [`group`](Setup::group) names one.
     pub fn user(mut self, user: impl Into<String>) -> Setup {
-        self.user = Some(user.into());
+        self.parts.user = Some(user.into());
         self
     }
 
     /// Switch to this group (name or number), which becomes the only supplementary group.
     pub fn group(mut self, group: impl Into<String>) -> Setup {
-        self.group = Some(group.into());
+        self.parts.group = Some(group.into());
         self
     }
 
     /// Switch to credentials resolved beforehand (instead of [`user`](Setup::user) and
     /// [`group`](Setup::group)).
     pub fn credentials(mut self, credentials: Credentials) -> Setup {
-        self.credentials = Some(credentials);
+        self.parts.credentials = Some(credentials);
         self
     }
 
     /// Change only the effective user and group ids (see
     /// [`Credentials::effective_only`]).
     pub fn effective_only(mut self, yes: bool) -> Setup {
-        self.effective_only = yes;
+        self.parts.effective_only = yes;
         self
     }
 
     /// Set a resource limit (a later limit for the same resource replaces an earlier one).
     pub fn rlimit(mut self, limit: Rlimit) -> Setup {
-        self.rlimits.retain(|l| l.resource() != limit.resource());
-        self.rlimits.push(limit);
+        self.parts
+            .rlimits
+            .retain(|l| l.resource() != limit.resource());
+        self.parts.rlimits.push(limit);
         self
     }
 
     /// Install `fd` at descriptor number `target` (at least 3) in the started process, and
     /// keep it open there.
     pub fn fd(mut self, target: RawFd, fd: OwnedFd) -> Setup {
-        self.fds.push((target, Source::Owned(fd)));
+        self.parts.fds.push((target, Source::Owned(fd)));
         self
     }
 
@@ -170,20 +181,20 @@ impl Setup {
     /// caller keeps it open until the spawn returns. Used by the async process API.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn fd_borrowed(mut self, target: RawFd, fd: RawFd) -> Setup {
-        self.fds.push((target, Source::Borrowed(fd)));
+        self.parts.fds.push((target, Source::Borrowed(fd)));
         self
     }
 
     /// Keep this inherited descriptor open when [`close_fds`](Setup::close_fds) is on.
     pub fn keep_fd(mut self, fd: BorrowedFd<'_>) -> Setup {
-        self.keep_fds.push(fd.as_raw_fd());
+        self.parts.keep_fds.push(fd.as_raw_fd());
         self
     }
 
     /// Close every inherited descriptor above 2 except the kept ones and those given with
     /// [`fd`](Setup::fd).
     pub fn close_fds(mut self, yes: bool) -> Setup {
-        self.close_fds = yes;
+        self.parts.close_fds = yes;
         self
     }
 
@@ -191,19 +202,19 @@ impl Setup {
     /// map of the async process API).
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn close_unmapped(mut self) -> Setup {
-        self.close_unmapped = true;
+        self.parts.close_unmapped = true;
         self
     }
 
     /// Start a new session (`setsid(2)`), which is also a new process group.
     pub fn new_session(mut self) -> Setup {
-        self.session = Session::New;
+        self.parts.session = Session::New;
         self
     }
 
     /// Join process group `pgid` (`setpgid(2)`); 0 makes a new group led by the process.
     pub fn process_group(mut self, pgid: i32) -> Setup {
-        self.session = Session::Group(pgid);
+        self.parts.session = Session::Group(pgid);
         self
     }
 
@@ -213,7 +224,7 @@ impl Setup {
     /// (a child of `clone(CLONE_VM)` must not run the caller's handlers, but a signal at
     /// `SIG_DFL` needs no reset).
     pub(crate) fn known_dispositions(mut self, d: crate::sys::sigaction::Dispositions) -> Setup {
-        self.dispositions = Some(d);
+        self.parts.dispositions = Some(d);
         self
     }
 
@@ -221,7 +232,7 @@ impl Setup {
     /// `execve(2)` does and `nohup` relies on (default: every disposition back to
     /// `SIG_DFL`). glibc's two internal signals (32 and 33) are reset either way.
     pub fn keep_ignored_signals(mut self, yes: bool) -> Setup {
-        self.keep_ignored = yes;
+        self.parts.keep_ignored = yes;
         self
     }
 
@@ -229,7 +240,7 @@ impl Setup {
     /// `PR_SET_PDEATHSIG`), set after the privilege drop (which clears it). A caller that died
     /// before the setting took effect makes the process get the signal at once.
     pub fn parent_death_signal(mut self, signal: Option<crate::Signal>) -> Setup {
-        self.parent_death = signal;
+        self.parts.parent_death = signal;
         self
     }
 
@@ -248,7 +259,7 @@ impl Setup {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cgroup(mut self, procs: OwnedFd, path: impl Into<PathBuf>) -> Setup {
-        self.cgroup = Some((procs, path.into()));
+        self.parts.cgroup = Some((procs, path.into()));
         self
     }
 
@@ -261,7 +272,7 @@ impl Setup {
     /// child writes to it, as with [`cgroup`](Setup::cgroup): the file is not opened for a
     /// fallback that the kernel makes rare (opening it makes its inode, at every start).
     pub(crate) fn cgroup_dir(mut self, dir: OwnedFd, procs: PathBuf) -> Setup {
-        self.cgroup_dir = Some((dir, procs));
+        self.parts.cgroup_dir = Some((dir, procs));
         self
     }
 
@@ -283,81 +294,88 @@ impl Setup {
     /// `F_DUPFD_CLOEXEC`), so the copy can be prepared while the original is kept.
     pub fn try_clone(&self) -> std::io::Result<Setup> {
         let stdio = |s: &Option<Stdio>| s.as_ref().map(Stdio::try_clone).transpose();
-        let mut fds = Vec::with_capacity(self.fds.len());
-        for (target, source) in &self.fds {
+        let mut fds = Vec::with_capacity(self.parts.fds.len());
+        for (target, source) in &self.parts.fds {
             fds.push((*target, source.try_clone()?));
         }
         Ok(Setup {
-            chroot: self.chroot.clone(),
-            working_directory: self.working_directory.clone(),
-            umask: self.umask,
-            stdio: [
-                stdio(&self.stdio[0])?,
-                stdio(&self.stdio[1])?,
-                stdio(&self.stdio[2])?,
-            ],
-            user: self.user.clone(),
-            group: self.group.clone(),
-            credentials: self.credentials.clone(),
-            effective_only: self.effective_only,
-            rlimits: self.rlimits.clone(),
-            fds,
-            keep_fds: self.keep_fds.clone(),
-            close_fds: self.close_fds,
-            close_unmapped: self.close_unmapped,
-            session: self.session,
-            keep_ignored: self.keep_ignored,
-            // A snapshot for one spawn, not part of the set-up a copy is made for.
-            dispositions: None,
-            parent_death: self.parent_death,
-            cgroup: match &self.cgroup {
-                Some((fd, path)) => Some((fd.try_clone()?, path.clone())),
-                None => None,
-            },
-            cgroup_dir: match &self.cgroup_dir {
-                Some((fd, procs)) => Some((fd.try_clone()?, procs.clone())),
-                None => None,
-            },
+            parts: Box::new(Parts {
+                chroot: self.parts.chroot.clone(),
+                working_directory: self.parts.working_directory.clone(),
+                umask: self.parts.umask,
+                stdio: [
+                    stdio(&self.parts.stdio[0])?,
+                    stdio(&self.parts.stdio[1])?,
+                    stdio(&self.parts.stdio[2])?,
+                ],
+                user: self.parts.user.clone(),
+                group: self.parts.group.clone(),
+                credentials: self.parts.credentials.clone(),
+                effective_only: self.parts.effective_only,
+                rlimits: self.parts.rlimits.clone(),
+                fds,
+                keep_fds: self.parts.keep_fds.clone(),
+                close_fds: self.parts.close_fds,
+                close_unmapped: self.parts.close_unmapped,
+                session: self.parts.session,
+                keep_ignored: self.parts.keep_ignored,
+                // A snapshot for one spawn, not part of the set-up a copy is made for.
+                dispositions: None,
+                parent_death: self.parts.parent_death,
+                cgroup: match &self.parts.cgroup {
+                    Some((fd, path)) => Some((fd.try_clone()?, path.clone())),
+                    None => None,
+                },
+                cgroup_dir: match &self.parts.cgroup_dir {
+                    Some((fd, procs)) => Some((fd.try_clone()?, procs.clone())),
+                    None => None,
+                },
+            }),
         })
+    }
+
+    /// What it asks for, for [`Plan::new`] to take apart.
+    pub(super) fn into_parts(self) -> Parts {
+        *self.parts
     }
 
     /// The session and process group asked for.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn session(&self) -> Session {
-        self.session
+        self.parts.session
     }
 
     /// Sets the session and process group (also back to the caller's).
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn set_session(&mut self, session: Session) {
-        self.session = session;
+        self.parts.session = session;
     }
 
     /// The user and group named with [`user`](Setup::user) and [`group`](Setup::group).
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn names(&self) -> (Option<&str>, Option<&str>) {
-        (self.user.as_deref(), self.group.as_deref())
+        (self.parts.user.as_deref(), self.parts.group.as_deref())
     }
 
     /// The credentials given with [`credentials`](Setup::credentials).
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn get_credentials(&self) -> Option<&Credentials> {
-        self.credentials.as_ref()
+        self.parts.credentials.as_ref()
     }
 
     pub(crate) fn has_stdio(&self, fd: usize) -> bool {
-        self.stdio[fd].is_some()
+        self.parts.stdio[fd].is_some()
     }
 
     pub(crate) fn has_umask(&self) -> bool {
-        self.umask.is_some()
+        self.parts.umask.is_some()
     }
 
     pub(crate) fn has_working_directory(&self) -> bool {
-        self.working_directory.is_some() || self.chroot.is_some()
+        self.parts.working_directory.is_some() || self.parts.chroot.is_some()
     }
 
     pub(crate) fn has_close_fds(&self) -> bool {
-        self.close_fds
+        self.parts.close_fds
     }
 }
