@@ -86,6 +86,14 @@ pub struct Started {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Service {
+    /// On the heap: a service is built by value, a call at a time, and cloned for each run;
+    /// boxed, each move is a pointer's, not 320 bytes more of a supervisor's stack.
+    parts: Box<Parts>,
+}
+
+/// What a [`Service`] is set up with.
+#[derive(Debug, Clone)]
+struct Parts {
     supervisor: Supervisor,
     ready: Ready,
     ready_timeout: Duration,
@@ -109,28 +117,30 @@ impl Service {
     /// start with `TERM/5/KILL/5`, and supervises with [`Supervisor::new`] as a subreaper.
     pub fn new() -> Service {
         Service {
-            supervisor: Supervisor::new().subreaper(true),
-            ready: Ready::Exec,
-            ready_timeout: Duration::from_secs(60),
-            stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
-            kill_mode: KillMode::Tree,
-            follow_pidfile: None,
-            observe: Observe::default(),
-            probe: None,
-            capture: None,
-            watchdog: None,
+            parts: Box::new(Parts {
+                supervisor: Supervisor::new().subreaper(true),
+                ready: Ready::Exec,
+                ready_timeout: Duration::from_secs(60),
+                stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
+                kill_mode: KillMode::Tree,
+                follow_pidfile: None,
+                observe: Observe::default(),
+                probe: None,
+                capture: None,
+                watchdog: None,
+            }),
         }
     }
 
     /// The supervisor to spawn with (forwarded signals, subreaper, signal hygiene).
     pub fn supervisor(mut self, supervisor: Supervisor) -> Service {
-        self.supervisor = supervisor;
+        self.parts.supervisor = supervisor;
         self
     }
 
     /// When the start counts as done (default: [`Ready::Exec`]).
     pub fn ready(mut self, ready: Ready) -> Service {
-        self.ready = ready;
+        self.parts.ready = ready;
         self
     }
 
@@ -157,8 +167,8 @@ impl Service {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready_probe(mut self, check: Check, interval: Duration) -> Service {
-        self.ready = Ready::Probe;
-        self.probe = Some((check, interval));
+        self.parts.ready = Ready::Probe;
+        self.parts.probe = Some((check, interval));
         self
     }
 
@@ -167,20 +177,20 @@ impl Service {
     /// [`Running::stderr_tail`]. For a detached start with nowhere else to write it; this
     /// replaces the set-up's stderr.
     pub fn capture_stderr(mut self, max: usize) -> Service {
-        self.capture = Some(max);
+        self.parts.capture = Some(max);
         self
     }
 
     /// How long to wait for readiness (default: 60 s).
     pub fn ready_timeout(mut self, timeout: Duration) -> Service {
-        self.ready_timeout = timeout;
+        self.parts.ready_timeout = timeout;
         self
     }
 
     /// How a failed start is stopped, the command and its orphans together, and how the
     /// orphans left by a command that exited are (default: `TERM/5/KILL/5`).
     pub fn stop_schedule(mut self, schedule: Schedule) -> Service {
-        self.stop = schedule;
+        self.parts.stop = schedule;
         self
     }
 
@@ -188,20 +198,20 @@ impl Service {
     /// the command has exited 0 and `path` names a process of the supervised tree, which is
     /// then the main process; the service lives as long as it does.
     pub fn follow_pidfile(mut self, path: impl Into<PathBuf>) -> Service {
-        self.follow_pidfile = Some(path.into());
+        self.parts.follow_pidfile = Some(path.into());
         self
     }
 
     /// What ends with the main process (default: [`KillMode::Tree`]).
     pub fn kill_mode(mut self, mode: KillMode) -> Service {
-        self.kill_mode = mode;
+        self.parts.kill_mode = mode;
         self
     }
 
     /// Who watches the loop: signals that reach the supervisor, each new `STATUS=`, and
     /// the observer's own descriptor (see [`Observer`]).
     pub fn observer(mut self, observer: std::rc::Rc<dyn Observer>) -> Service {
-        self.observe = Observe(Some(observer));
+        self.parts.observe = Observe(Some(observer));
         self
     }
 
@@ -209,7 +219,7 @@ impl Service {
     /// `WATCHDOG=1` to `$NOTIFY_SOCKET` every `timeout` (it gets `WATCHDOG_USEC`), or it is
     /// sent `signal` and then stopped with the stop schedule; see [`Running::watchdog_fired`].
     pub fn watchdog(mut self, timeout: Duration, signal: crate::Signal) -> Service {
-        self.watchdog = Some((timeout, signal));
+        self.parts.watchdog = Some((timeout, signal));
         self
     }
 
@@ -221,7 +231,7 @@ impl Service {
         mut setup: Setup,
     ) -> Result<(Option<ReadySource>, Setup), Error> {
         let channel = |source| Error::Channel { source };
-        let source = match self.ready {
+        let source = match self.parts.ready {
             Ready::Probe | Ready::Exec => {
                 // Touching the environment makes std copy all of it at spawn: only if needed.
                 for var in [NOTIFY_SOCKET, NOTIFY_FD] {
@@ -229,10 +239,10 @@ impl Service {
                         cmd.env_remove(var);
                     }
                 }
-                if self.ready != Ready::Probe {
+                if self.parts.ready != Ready::Probe {
                     return Ok((None, setup));
                 }
-                let (check, interval) = self.probe.clone().ok_or_else(|| Error::Channel {
+                let (check, interval) = self.parts.probe.clone().ok_or_else(|| Error::Channel {
                     source: crate::notify::Error::Sys {
                         call: crate::notify::Call::Probe,
                         source: std::io::Error::new(
@@ -262,11 +272,11 @@ impl Service {
     /// The supervisor and the kill mode, for the restart loop ([`super::Lifecycle`]).
     /// The loop's observer.
     pub(super) fn observe(&self) -> &Observe {
-        &self.observe
+        &self.parts.observe
     }
 
     pub(super) fn parts(&mut self) -> (&mut Supervisor, KillMode) {
-        (&mut self.supervisor, self.kill_mode)
+        (&mut self.parts.supervisor, self.parts.kill_mode)
     }
 
     /// Prepares `setup` and the readiness channel, spawns `cmd` under the supervisor with
@@ -281,7 +291,7 @@ impl Service {
         let (source, mut setup) = self.ready_source(&mut cmd, setup)?;
         // The watchdog's pings come over a socket of their own when readiness has none.
         let mut listener = None;
-        if let Some((timeout, _)) = self.watchdog {
+        if let Some((timeout, _)) = self.parts.watchdog {
             if !matches!(source, Some(ReadySource::Notify(_))) {
                 let own = Listener::bind_private().map_err(|source| Error::Channel { source })?;
                 cmd.env(NOTIFY_SOCKET, own.address());
@@ -291,16 +301,17 @@ impl Service {
         }
         // Nor its supervisor's watchdog.
         for var in ["WATCHDOG_USEC", "WATCHDOG_PID"] {
-            if (self.watchdog.is_none() || var == "WATCHDOG_PID") && std::env::var_os(var).is_some()
+            if (self.parts.watchdog.is_none() || var == "WATCHDOG_PID")
+                && std::env::var_os(var).is_some()
             {
                 cmd.env_remove(var);
             }
         }
         let watch = source
-            .map(|s| ReadyWatch::new(s, self.ready_timeout))
+            .map(|s| ReadyWatch::new(s, self.parts.ready_timeout))
             .transpose()
             .map_err(|source| Error::Channel { source })?;
-        let capture = match self.capture {
+        let capture = match self.parts.capture {
             Some(max) => {
                 let (capture, write) = super::capture::Capture::new(max)
                     .map_err(|e| Error::Setup(StepError::from_io(Step::Stderr, &e, "(pipe)")))?;
@@ -310,12 +321,12 @@ impl Service {
             None => None,
         };
         let (setup, supervisor, cgroup) =
-            super::mechanism::prepare(self.kill_mode, setup, self.supervisor)?;
+            super::mechanism::prepare(self.parts.kill_mode, setup, self.parts.supervisor)?;
         // The set-up holds our copy of the notify-fd pipe's write end until the spawn
         // returns: then it is closed, or the end of file that says "the command gave up"
         // would never come.
         let mut child = supervisor.spawn_exec(setup, &cmd)?;
-        child.observe = self.observe.clone();
+        child.observe = self.parts.observe.clone();
         child.cgroup = cgroup;
         child.capture = capture;
         Ok(Running {
@@ -323,15 +334,16 @@ impl Service {
             watch,
             listener,
             program,
-            ready: self.ready,
-            ready_timeout: self.ready_timeout,
-            stop: self.stop,
-            kill_mode: self.kill_mode,
-            follow_pidfile: self.follow_pidfile,
+            ready: self.parts.ready,
+            ready_timeout: self.parts.ready_timeout,
+            stop: self.parts.stop,
+            kill_mode: self.parts.kill_mode,
+            follow_pidfile: self.parts.follow_pidfile,
             status: None,
-            observe: self.observe,
+            observe: self.parts.observe,
             on_stopping: None,
             watchdog: self
+                .parts
                 .watchdog
                 .map(|(t, sig)| super::watchdog::Watchdog::new(t, sig)),
         })
