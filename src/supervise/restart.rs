@@ -64,6 +64,14 @@ pub enum Next {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Restart {
+    /// On the heap: a policy is built by value, a call at a time, and handed to the
+    /// lifecycle; boxed, each move is a pointer's, not 270 bytes more of a supervisor's stack.
+    parts: Box<Parts>,
+}
+
+/// A [`Restart`] policy's settings and what it has counted.
+#[derive(Debug, Clone)]
+struct Parts {
     policy: Policy,
     delay: Duration,
     max_delay: Duration,
@@ -90,107 +98,109 @@ impl Restart {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
         Restart {
-            policy,
-            delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-            jitter: 0.1,
-            reset_after: Duration::from_secs(10),
-            success: ExitSet::default(),
-            prevent: ExitSet::default(),
-            remap: ExitSet::default(),
-            limit: None,
-            next_delay: Duration::from_secs(1),
-            restarts: 0,
-            consecutive: 0,
-            failures: VecDeque::new(),
-            seed: seed | 1,
+            parts: Box::new(Parts {
+                policy,
+                delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+                jitter: 0.1,
+                reset_after: Duration::from_secs(10),
+                success: ExitSet::default(),
+                prevent: ExitSet::default(),
+                remap: ExitSet::default(),
+                limit: None,
+                next_delay: Duration::from_secs(1),
+                restarts: 0,
+                consecutive: 0,
+                failures: VecDeque::new(),
+                seed: seed | 1,
+            }),
         }
     }
 
     /// The first delay (default 1 s).
     pub fn delay(mut self, delay: Duration) -> Restart {
-        self.delay = delay;
-        self.next_delay = delay;
+        self.parts.delay = delay;
+        self.parts.next_delay = delay;
         self
     }
 
     /// The largest delay the doubling reaches (default 60 s).
     pub fn max_delay(mut self, max: Duration) -> Restart {
-        self.max_delay = max;
+        self.parts.max_delay = max;
         self
     }
 
     /// The jitter, as a fraction of the delay (default 0.1: ±10 %, uniform).
     pub fn jitter(mut self, fraction: f64) -> Restart {
-        self.jitter = fraction.clamp(0.0, 1.0);
+        self.parts.jitter = fraction.clamp(0.0, 1.0);
         self
     }
 
     /// How long a run must last for the backoff to start over (default 10 s).
     pub fn reset_after(mut self, after: Duration) -> Restart {
-        self.reset_after = after;
+        self.parts.reset_after = after;
         self
     }
 
     /// Exit codes and signals that count as a clean end (systemd's `SuccessExitStatus=`),
     /// besides code 0 and `HUP`, `INT`, `TERM`, `PIPE`.
     pub fn success(mut self, set: ExitSet) -> Restart {
-        self.success = set;
+        self.parts.success = set;
         self
     }
 
     /// Exit codes and signals after which the service is never started again, whatever the
     /// policy (systemd's `RestartPreventExitStatus=`, s6-permafailon's list).
     pub fn prevent(mut self, set: ExitSet) -> Restart {
-        self.prevent = set;
+        self.parts.prevent = set;
         self
     }
 
     /// An exit code that counts as success and becomes 0 in [`exit_code`](Restart::exit_code)
     /// (tini's `-e`).
     pub fn remap_exit(mut self, code: u8) -> Restart {
-        self.remap.add_code(code);
-        self.success.add_code(code);
+        self.parts.remap.add_code(code);
+        self.parts.success.add_code(code);
         self
     }
 
     /// Give up after `failures` failed runs in a row, or, with `within`, after that many
     /// within that window of time (default: never; the backoff already bounds the rate).
     pub fn limit(mut self, failures: u32, within: Option<Duration>) -> Restart {
-        self.limit = Some((failures.max(1), within));
+        self.parts.limit = Some((failures.max(1), within));
         self
     }
 
     /// The policy.
     pub fn policy(&self) -> Policy {
-        self.policy
+        self.parts.policy
     }
 
     /// The success set (with the remapped codes).
     pub fn success_set(&self) -> &ExitSet {
-        &self.success
+        &self.parts.success
     }
 
     /// How many restarts were decided so far.
     pub fn restarts(&self) -> u64 {
-        self.restarts
+        self.parts.restarts
     }
 
     /// How many failed runs in a row so far (reset by a clean end or a long run).
     pub fn consecutive_failures(&self) -> u32 {
-        self.consecutive
+        self.parts.consecutive
     }
 
     /// The cause of a process's end under this policy's success set.
     pub fn cause(&self, status: ExitStatus) -> Cause {
-        Cause::of(status, &self.success)
+        Cause::of(status, &self.parts.success)
     }
 
     /// The supervisor's exit code for the run that ended with `status`: 0 for a remapped
     /// code, otherwise [`exit_code`](super::exit_code).
     pub fn exit_code(&self, status: ExitStatus) -> u8 {
         match status.code() {
-            Some(code) if self.remap.has_code(code as u8) => 0,
+            Some(code) if self.parts.remap.has_code(code as u8) => 0,
             _ => super::exit_code(status),
         }
     }
@@ -202,58 +212,60 @@ impl Restart {
         if stopped {
             return Next::Done;
         }
-        let long = ran >= self.reset_after;
+        let long = ran >= self.parts.reset_after;
         if long {
-            self.next_delay = self.delay;
+            self.parts.next_delay = self.parts.delay;
         }
         if cause == Cause::Clean || long {
-            self.consecutive = 0;
+            self.parts.consecutive = 0;
         }
         if cause != Cause::Clean {
-            self.consecutive = self.consecutive.saturating_add(1);
-            self.failures.push_back(Instant::now());
+            self.parts.consecutive = self.parts.consecutive.saturating_add(1);
+            self.parts.failures.push_back(Instant::now());
         }
-        if self.prevent.contains(status) || !self.policy.covers(cause) {
+        if self.parts.prevent.contains(status) || !self.parts.policy.covers(cause) {
             return Next::Done;
         }
         if cause != Cause::Clean && self.limit_reached() {
             return Next::GaveUp;
         }
-        let base = self.next_delay;
-        self.next_delay = (base * 2).min(self.max_delay).max(self.delay);
-        self.restarts += 1;
+        let base = self.parts.next_delay;
+        self.parts.next_delay = (base * 2).min(self.parts.max_delay).max(self.parts.delay);
+        self.parts.restarts += 1;
         Next::After(self.jittered(base))
     }
 
     /// Whether the failures counted so far reach the limit.
     fn limit_reached(&mut self) -> bool {
-        let Some((n, within)) = self.limit else {
-            self.failures.clear();
+        let Some((n, within)) = self.parts.limit else {
+            self.parts.failures.clear();
             return false;
         };
-        while self.failures.len() > n as usize {
-            self.failures.pop_front();
+        while self.parts.failures.len() > n as usize {
+            self.parts.failures.pop_front();
         }
         match within {
-            None => self.consecutive >= n,
+            None => self.parts.consecutive >= n,
             Some(window) => {
                 let now = Instant::now();
-                self.failures.retain(|t| now.duration_since(*t) <= window);
-                self.failures.len() >= n as usize
+                self.parts
+                    .failures
+                    .retain(|t| now.duration_since(*t) <= window);
+                self.parts.failures.len() >= n as usize
             }
         }
     }
 
     /// `d` times a uniform factor in [1 - jitter, 1 + jitter] (xorshift64).
     fn jittered(&mut self, d: Duration) -> Duration {
-        if self.jitter == 0.0 || d.is_zero() {
+        if self.parts.jitter == 0.0 || d.is_zero() {
             return d;
         }
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        let unit = (self.seed >> 11) as f64 / (1u64 << 53) as f64;
-        d.mul_f64(1.0 + self.jitter * (2.0 * unit - 1.0))
+        self.parts.seed ^= self.parts.seed << 13;
+        self.parts.seed ^= self.parts.seed >> 7;
+        self.parts.seed ^= self.parts.seed << 17;
+        let unit = (self.parts.seed >> 11) as f64 / (1u64 << 53) as f64;
+        d.mul_f64(1.0 + self.parts.jitter * (2.0 * unit - 1.0))
     }
 }
 
