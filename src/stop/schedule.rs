@@ -46,12 +46,7 @@ impl Schedule {
             problem,
         };
         if let Some(d) = parse_secs(text) {
-            return Ok(Schedule(vec![
-                Step::Signal(signal),
-                Step::Wait(d),
-                Step::Signal(Signal::KILL),
-                Step::Wait(Duration::from_secs(5)),
-            ]));
+            return Ok(Schedule::timeout(signal, d));
         }
         let mut steps = Vec::new();
         for item in text.split('/') {
@@ -82,6 +77,28 @@ impl Schedule {
             return Err(err(ScheduleProblem::ForeverWithoutWait));
         }
         Ok(Schedule(steps))
+    }
+
+    /// What a bare timeout means: send `signal`, wait `wait`, then `KILL` and wait 5 seconds
+    /// (`SIGNAL/WAIT/KILL/5`), as start-stop-daemon's `--retry WAIT` does.
+    ///
+    /// ```
+    /// use pidward::stop::Schedule;
+    /// use pidward::Signal;
+    /// use std::time::Duration;
+    ///
+    /// let s = Schedule::timeout(Signal::TERM, Duration::from_secs(5));
+    /// assert_eq!(s, Schedule::parse("TERM/5/KILL/5", Signal::TERM)?);
+    /// assert_eq!(s, Schedule::parse("5", Signal::TERM)?);
+    /// # Ok::<(), pidward::stop::Error>(())
+    /// ```
+    pub fn timeout(signal: Signal, wait: Duration) -> Schedule {
+        Schedule(vec![
+            Step::Signal(signal),
+            Step::Wait(wait),
+            Step::Signal(Signal::KILL),
+            Step::Wait(Duration::from_secs(5)),
+        ])
     }
 
     /// Send `signal` once and do not wait.
@@ -115,7 +132,7 @@ impl Schedule {
 impl Default for Schedule {
     /// `TERM/30/KILL/5`.
     fn default() -> Schedule {
-        Schedule::parse("30", Signal::TERM).expect("the default schedule parses")
+        Schedule::timeout(Signal::TERM, Duration::from_secs(30))
     }
 }
 

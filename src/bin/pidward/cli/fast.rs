@@ -14,7 +14,8 @@
 //! `run` takes every one of its options ([`OPTIONS`]), as `--long VALUE`, `--long=VALUE` or
 //! `-s VALUE`, each set by the same function clap's derive calls for it (the `parse_*`
 //! functions of run/args.rs and run/log_args.rs, or the type's `FromStr`), and every option
-//! not given gets its default parsed from the same text clap uses ([`crate::run::args::defaults`]).
+//! not given gets the value of the text clap parses for it ([`crate::run::args::defaults`]),
+//! built directly ([`run_defaults`]).
 //! `status` takes one file and its two flags, before or after it.
 //!
 //! It declines (returns `None`) everything else, and clap then parses as it always did, so
@@ -32,7 +33,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::cli::Parsed;
-use crate::run::args::{self, Options, defaults};
+use crate::run::args::{self, Options};
 use crate::run::log_args::{self, LogArgs};
 
 /// The arguments (the program's name first) parsed the way clap would, or `None` where the
@@ -249,7 +250,7 @@ const CONFLICTS: &[(&str, &str)] = &[
 /// `run`: every option in [`OPTIONS`], in any order, before the command.
 fn run(args: &[OsString]) -> Option<Options> {
     const _: () = assert!(OPTIONS.len() <= 64, "one bit of `given` an option");
-    let mut options = run_defaults()?;
+    let mut options = run_defaults();
     let mut given: u64 = 0;
     let mut i = 0;
     let command_at = loop {
@@ -341,9 +342,16 @@ fn set_once(flag: &mut bool) -> Option<()> {
     (!*flag).then(|| *flag = true)
 }
 
-/// `run`'s options with nothing given: every default parsed from its text.
-fn run_defaults() -> Option<Options> {
-    Some(Options {
+/// `run`'s options with nothing given: each default as the value its text in
+/// [`crate::run::args::defaults`] parses to, built directly. Parsing the texts at every start
+/// ran the float parser, the schedule and signal parsers and their tables on the path of every
+/// `pidward run` (docs/benchmarks.md, "Start-up"); that the values are the texts' is checked
+/// by `pidward __agree`, which compares them with clap's parse of the texts
+/// (tests/fast_args.rs).
+fn run_defaults() -> Options {
+    use pidward::Signal;
+    use std::time::Duration;
+    Options {
         daemon: false,
         exec: false,
         pidfile: None,
@@ -357,34 +365,34 @@ fn run_defaults() -> Option<Options> {
         output: None,
         stdout: None,
         stderr: None,
-        output_mode: args::parse_umask(defaults::OUTPUT_MODE).ok()?,
+        output_mode: 0o640,
         env: Vec::new(),
         env_file: Vec::new(),
         clear_env: false,
         rlimit: Vec::new(),
         ready: None,
-        ready_interval: args::parse_seconds(defaults::READY_INTERVAL).ok()?,
-        ready_timeout: args::parse_seconds(defaults::READY_TIMEOUT).ok()?,
+        ready_interval: Duration::from_millis(500),
+        ready_timeout: Duration::from_secs(60),
         follow_pidfile: None,
-        parent_death_signal: args::parse_death_signal(defaults::PARENT_DEATH_SIGNAL).ok()?,
-        restart: args::parse_policy(defaults::RESTART).ok()?,
+        parent_death_signal: args::DeathSignal(Some(Signal::KILL)),
+        restart: args::RestartPolicy(pidward::supervise::Policy::No),
         success_status: None,
         restart_prevent: None,
         remap_exit: Vec::new(),
         restart_limit: None,
         watchdog: None,
-        watchdog_signal: args::parse_signal(defaults::WATCHDOG_SIGNAL).ok()?,
-        restart_delay: args::parse_seconds(defaults::RESTART_DELAY).ok()?,
-        restart_max_delay: args::parse_seconds(defaults::RESTART_MAX_DELAY).ok()?,
-        restart_jitter: args::parse_fraction(defaults::RESTART_JITTER).ok()?,
-        restart_reset: args::parse_seconds(defaults::RESTART_RESET).ok()?,
-        stop_schedule: args::parse_schedule(defaults::STOP_SCHEDULE).ok()?,
-        kill_mode: args::parse_kill_mode(defaults::KILL_MODE).ok()?,
+        watchdog_signal: Signal::ABRT,
+        restart_delay: Duration::from_secs(1),
+        restart_max_delay: Duration::from_secs(60),
+        restart_jitter: 0.1,
+        restart_reset: Duration::from_secs(10),
+        stop_schedule: pidward::stop::Schedule::timeout(Signal::TERM, Duration::from_secs(5)),
+        kill_mode: pidward::supervise::KillMode::Tree,
         logging: LogArgs {
             log: Vec::new(),
-            log_mode: args::parse_umask(defaults::LOG_MODE).ok()?,
+            log_mode: 0o640,
             log_format: None,
-            log_level: log_args::parse_level(defaults::LOG_LEVEL).ok()?,
+            log_level: pidward::log::Level::Info,
             tag: None,
             output_max: None,
             output_timestamps: false,
@@ -393,7 +401,7 @@ fn run_defaults() -> Option<Options> {
         signal_group: false,
         rewrite_signal: Vec::new(),
         command: Vec::new(),
-    })
+    }
 }
 
 /// How the table differs from `run`'s options as clap has them (the same names, each taken

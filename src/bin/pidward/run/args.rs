@@ -13,7 +13,9 @@ use pidward::supervise::{ExitSet, KillMode, Policy};
 use super::env;
 
 /// The defaults of `pidward run`'s options, as the command line spells them: what clap
-/// parses when an option is absent, and what [`crate::cli`]'s fast path parses too.
+/// parses when an option is absent (and shows in `--help`). [`crate::cli`]'s fast path builds
+/// the values these texts parse to without parsing them; `pidward __agree` checks that the
+/// two agree.
 pub mod defaults {
     pub const OUTPUT_MODE: &str = "640";
     pub const READY_INTERVAL: &str = "0.5";
