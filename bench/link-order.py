@@ -26,8 +26,9 @@ list would describe a failed run. gdb with a breakpoint on every function is the
 as this one, thousands of times slower to set up.
 
 The script: one input section description per function, in the order found (a supervising
-`run` first, then what only `run -l none` and `lock` add, then `status`, then `run --exec`, with
-no PID file and then with the stale one it left), so
+`run` first, its standard streams on /dev/null and then inherited, then what only `run -l
+none` and `lock` add, then `status`, then `run --exec`, with no PID file and then with the
+stale one it left), so
 the linker places them in that order. Rust names a function's section `.text.<mangled name>`; the hash at the end of a
 legacy-mangled name (`17h<16 hex digits>E`), the crate disambiguators of a v0-mangled one
 (`Cs<base-62>_`, std's names) and LLVM's `.llvm.<n>` suffix are replaced by `*`, so the
@@ -51,6 +52,7 @@ Usage (from the repository, after `cargo build --release`):
 """
 
 import argparse
+import bisect
 import ctypes
 import fnmatch
 import os
@@ -137,12 +139,17 @@ class Space:
         self.armed = armed
 
 
-def trace(binary, argv, funcs, first_vaddr, on_start=None):
-    """Run argv (argv[0] is the binary) under the tracer; the functions hit, in order."""
+def trace(binary, argv, funcs, first_vaddr, on_start=None, quiet=True):
+    """Run argv (argv[0] is the binary) under the tracer, its standard streams on /dev/null
+    unless not `quiet`; the functions hit, in order."""
     binary = os.path.realpath(binary)
     pid = os.fork()
     if pid == 0:
         try:
+            if quiet:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
             ptrace(PTRACE_TRACEME, 0)
             os.execv(binary, argv)
         finally:
@@ -240,7 +247,10 @@ def pattern(name):
 
 
 def scenarios(bin_path, tmp):
-    """(label, argv, on_start) of the traced runs."""
+    """(label, argv, on_start, quiet) of the traced runs: each with its standard streams on
+    /dev/null (as bench/compare.sh and hyperfine run them, and as a service's often are),
+    and a supervisor again with them inherited (a terminal or a pipe: its lifecycle log
+    writes there)."""
     pidfile = os.path.join(tmp, "run.pid")
     lockfile = os.path.join(tmp, "lock")
     statusfile = os.path.join(tmp, "status.pid")
@@ -249,25 +259,29 @@ def scenarios(bin_path, tmp):
         # A supervisor is stopped with TERM, which it forwards: that path runs too.
         subprocess.Popen(["sh", "-c", f"sleep 1.5; kill -TERM {pid}"])
 
-    yield "run -- sleep (exits)", [bin_path, "run", "--", "sleep", "0.5"], None
-    yield "run -p F -- sleep (TERM)", [bin_path, "run", "-p", pidfile, "--", "sleep", "5"], term_later
-    yield "run -l none -- true", [bin_path, "run", "-l", "none", "--", "true"], None
-    yield "lock F true", [bin_path, "lock", lockfile, "true"], None
+    yield "run -- sleep (exits)", [bin_path, "run", "--", "sleep", "0.5"], None, True
+    yield ("run -p F -- sleep (TERM)", [bin_path, "run", "-p", pidfile, "--", "sleep", "5"],
+           term_later, True)
+    yield ("run -- sleep (exits; streams inherited)", [bin_path, "run", "--", "sleep", "0.5"],
+           None, False)
+    yield "run -l none -- true", [bin_path, "run", "-l", "none", "--", "true"], None, True
+    yield "lock F true", [bin_path, "lock", lockfile, "true"], None, True
     holder = subprocess.Popen([bin_path, "run", "-p", statusfile, "--", "sleep", "30"])
     try:
         for _ in range(100):
             if os.path.exists(statusfile) and os.path.getsize(statusfile) > 0:
                 break
             time.sleep(0.05)
-        yield "status F", [bin_path, "status", statusfile], None
+        yield "status F", [bin_path, "status", statusfile], None, True
     finally:
         holder.terminate()
         holder.wait()
     execfile = os.path.join(tmp, "exec.pid")
-    yield "run --exec -p F -- true", [bin_path, "run", "--exec", "-p", execfile, "--", "true"], None
+    yield ("run --exec -p F -- true", [bin_path, "run", "--exec", "-p", execfile, "--", "true"],
+           None, True)
     # The same again, as cron does it: the file is there, stale (its process has exited).
     yield ("run --exec -p F -- true (stale F)",
-           [bin_path, "run", "--exec", "-p", execfile, "--", "true"], None)
+           [bin_path, "run", "--exec", "-p", execfile, "--", "true"], None, True)
 
 
 # Functions of the C start files (crt1.o, crtbegin.o), in their plain `.text`: no section to
@@ -280,14 +294,67 @@ def hot_order(bin_path):
     funcs, first = functions(bin_path)
     order, seen = [], set()
     with tempfile.TemporaryDirectory() as tmp:
-        for label, argv, on_start in scenarios(bin_path, tmp):
-            hits = trace(bin_path, argv, funcs, first, on_start)
+        for label, argv, on_start, quiet in scenarios(bin_path, tmp):
+            hits = trace(bin_path, argv, funcs, first, on_start, quiet)
             new = [a for a in hits if a not in seen and not NO_SECTION & set(funcs[a])]
             seen.update(new)
             order.extend(new)
             print(f"{label}: {len(hits)} functions ran, {len(new)} not seen before",
                   file=sys.stderr)
     return funcs, order
+
+
+def hot_objects(bin_path):
+    """The named read-only objects (statics: lookup tables, digit tables) that the traced runs
+    read, as section patterns, in the order first read; under valgrind's lackey, which logs
+    every load. Anonymous constants (literals) have names that change with any edit of their
+    crate, so they are not named (see write_script). Empty, with a note, without valgrind."""
+    if subprocess.run(["sh", "-c", "command -v valgrind"], capture_output=True).returncode:
+        print("valgrind is not installed: no named read-only objects", file=sys.stderr)
+        return []
+    exe = os.path.realpath(bin_path)
+    entry = int(re.search(r"Entry point address:\s+(0x[0-9a-f]+)", subprocess.run(
+        ["readelf", "-hW", exe], check=True, capture_output=True, text=True).stdout).group(1), 16)
+    objects = []
+    for line in subprocess.run(["nm", "--defined-only", "-S", exe], check=True,
+                               capture_output=True, text=True).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "rR" and int(parts[1], 16):
+            objects.append((int(parts[0], 16), int(parts[1], 16), parts[3]))
+    objects.sort()
+    starts = [o[0] for o in objects]
+    order, seen = [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "lackey.log")
+        for label, argv, on_start, _ in scenarios(bin_path, tmp):
+            proc = subprocess.Popen(["valgrind", "--tool=lackey", "--trace-mem=yes",
+                                     f"--log-file={log}", exe] + argv[1:],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if on_start:
+                on_start(proc.pid)
+            proc.wait()
+            base, new = None, 0
+            with open(log) as f:
+                for line in f:
+                    kind = line[:2]
+                    if kind == "I " and base is None:
+                        # The first instruction of the program's own is its entry point,
+                        # where the loader jumps: valgrind loads a PIE at a low address,
+                        # below the loader (at 0x4000000).
+                        a = int(line.split()[1].split(",")[0], 16)
+                        if a < 0x4000000 and (a - entry) & 0xFFF == 0:
+                            base = a - entry
+                    elif kind in (" L", " M") and base is not None:
+                        a = int(line.split()[1].split(",")[0], 16) - base
+                        i = bisect.bisect_right(starts, a) - 1
+                        if i >= 0 and a < objects[i][0] + objects[i][1]:
+                            name = objects[i][2]
+                            if name not in seen:
+                                seen.add(name)
+                                order.append(name)
+                                new += 1
+            print(f"{label}: {new} named read-only objects not seen before", file=sys.stderr)
+    return [pattern(n).replace(".text.", ".rodata.", 1) for n in order]
 
 
 TIER2 = "/* Other instances of the generic functions above, after the hot ones. */"
@@ -301,7 +368,7 @@ def script_patterns(script):
     return find(hot_part), find(rest)
 
 
-def write_script(out, traced, keep=None):
+def write_script(out, traced, keep=None, objects=()):
     """traced: (funcs, order) of each binary traced; the first one's order leads. keep: the
     (hot, generic) patterns of the script to extend (--update): they keep their order, and a
     function that ran which they do not name goes right after the last named one that ran
@@ -340,6 +407,18 @@ def write_script(out, traced, keep=None):
         return f"    *({p} {p.replace('.text.', '.text.unlikely.', 1)})"
 
     body = "\n".join(map(desc, hot)) + "\n    " + TIER2 + "\n" + "\n".join(map(desc, generic))
+    # The named read-only objects that ran (hot_objects), then the read-only data of the same
+    # functions: a `match` compiled to a jump table has it in
+    # `.rodata.<function>`, a lookup table LLVM made of one in `.rodata..Lswitch.table.<function>`
+    # (`.rel` and a number may follow); then what every start reads and no name tells apart:
+    # the merged constants and C strings (fmt's templates among them) and the anonymous
+    # constants (string literals). Left to follow them: every other function's tables, and the
+    # named tables of the dependencies (ring's are 176 kB), which by default came first.
+    tables = [f"    *({p.replace('.text.', '.rodata.', 1)})" for p in hot]
+    switch = [f"    *({p.replace('.text.', '.rodata..Lswitch.table.', 1)}*)" for p in hot]
+    rodata = "\n".join(
+        ["    *(.rodata.cst32) *(.rodata.cst16) *(.rodata.cst8) *(.rodata.cst4)"]
+        + [f"    *({p})" for p in dict.fromkeys(objects)] + tables + switch + ["    *(.rodata.str1.1)", "    *(.rodata..Lanon.*)"])
     text = f"""/* The functions a supervising `pidward run`, `lock` and `status` execute, first and
  * together in .text (fewer pages of text resident: docs/benchmarks.md, "Layout of the
  * binary"). Generated by bench/link-order.py from a traced run; regenerate with it, check
@@ -369,6 +448,15 @@ SECTIONS
   }}
 }}
 INSERT AFTER .plt;
+/* The read-only data those functions read, first in .rodata, so that with the loader's own
+ * (the ELF header, the dynamic symbols and relocations) it takes as few windows as it can. */
+SECTIONS
+{{
+  .rodata : {{
+{rodata}
+  }}
+}}
+INSERT BEFORE .eh_frame_hdr;
 """
     with open(out, "w") as f:
         f.write(text)
@@ -426,7 +514,8 @@ def main():
         funcs, order = hot_order(bins[0])
         sys.exit(check(args.out, funcs, order, *text_range(bins[0])))
     keep = script_patterns(args.out) if args.update else None
-    write_script(args.out, [hot_order(b) for b in bins], keep)
+    objects = [p for b in bins for p in hot_objects(b)]
+    write_script(args.out, [hot_order(b) for b in bins], keep, objects)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ impl Service {
                 supervisor: Supervisor::new().subreaper(true),
                 ready: Ready::Exec,
                 ready_timeout: Duration::from_secs(60),
-                stop: Schedule::parse("5", crate::Signal::TERM).expect("a valid schedule"),
+                stop: Schedule::timeout(crate::Signal::TERM, Duration::from_secs(5)),
                 kill_mode: KillMode::Tree,
                 follow_pidfile: None,
                 observe: Observe::default(),
