@@ -3,7 +3,8 @@
 //!
 //! Every number of seconds pidward reads (`lock -w`, `run --ready-timeout`, the waits of a stop
 //! schedule) goes through [`parse_seconds`], and every duration it shows a person goes through
-//! [`Human`], so that `status` and `lock` say `3m04s` alike.
+//! [`Human`], so that `status` and `lock` say `3m04s` alike; durations in logs and state files
+//! are [`Seconds`], with fixed decimals.
 //!
 //! [`parse_seconds`] reads the grammar of C's `strtod(3)`, as flock(1) does for `-w` (it calls
 //! `strtold`): decimal with an optional fraction and exponent, or hexadecimal (`0x1p-2`),
@@ -177,6 +178,43 @@ impl fmt::Display for Human {
     }
 }
 
+/// A duration in seconds with a fixed number of decimals (at most 9), rounded to the
+/// nearest, halves up: `0.006`, `12.0`, `3`.
+///
+/// The same text as `format!("{:.3}", d.as_secs_f64())` (but for a duration exactly halfway
+/// between two, which the float may round down), in integer arithmetic: the code that writes
+/// a lifecycle log or a state file at every exit does not carry float formatting.
+///
+/// ```
+/// use std::time::Duration;
+/// use pidward::time::Seconds;
+///
+/// assert_eq!(Seconds(Duration::from_micros(6_400), 3).to_string(), "0.006");
+/// assert_eq!(Seconds(Duration::from_millis(11_960), 1).to_string(), "12.0");
+/// assert_eq!(Seconds(Duration::from_millis(2_500), 0).to_string(), "3");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration, pub u8);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let decimals = u32::from(self.1.min(9));
+        let unit = 10u32.pow(9 - decimals);
+        let rounded = (self.0.subsec_nanos() + unit / 2) / unit;
+        let scale = 10u32.pow(decimals);
+        let (secs, frac) = if rounded == scale {
+            (self.0.as_secs().saturating_add(1), 0)
+        } else {
+            (self.0.as_secs(), rounded)
+        };
+        if decimals == 0 {
+            write!(f, "{secs}")
+        } else {
+            write!(f, "{secs}.{frac:0width$}", width = decimals as usize)
+        }
+    }
+}
+
 /// A time as RFC 3339 UTC with milliseconds: `2026-11-22T13:21:31.123Z`.
 ///
 /// ```
@@ -321,6 +359,38 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn seconds_match_the_float_format_but_at_exact_halves() {
+        let mut n: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            // xorshift64: durations from nanoseconds to about a day.
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            let d = Duration::from_nanos(n % (1u64 << (n % 47)));
+            for decimals in [0u8, 1, 3] {
+                let unit = 10u64.pow(9 - u32::from(decimals));
+                if d.subsec_nanos() as u64 % unit == unit / 2 {
+                    continue;
+                }
+                let float = format!("{:.*}", decimals as usize, d.as_secs_f64());
+                assert_eq!(Seconds(d, decimals).to_string(), float, "{d:?}");
+            }
+        }
+        assert_eq!(
+            Seconds(Duration::from_millis(999_999), 0).to_string(),
+            "1000"
+        );
+        assert_eq!(
+            Seconds(Duration::from_nanos(999_999_999), 3).to_string(),
+            "1.000"
+        );
+        assert_eq!(
+            Seconds(Duration::MAX, 1).to_string(),
+            u64::MAX.to_string() + ".0"
+        );
+    }
     use super::*;
 
     fn format(t: SystemTime) -> String {

@@ -476,3 +476,39 @@ fn a_missed_watchdog_and_a_restart_limit_are_logged() {
     let names: Vec<&str> = ev.iter().map(|e| e["event"].as_str()).collect();
     assert_eq!(names[names.len() - 2..], ["gave-up", "exit"], "{text}");
 }
+
+/// The `start` event names the restart policy as `--restart` spells it, every one of them.
+#[test]
+fn the_start_event_names_the_policy_as_restart_spells_it() {
+    for policy in [
+        "no",
+        "on-failure",
+        "on-abnormal",
+        "on-abort",
+        "on-watchdog",
+        "on-success",
+        "always",
+    ] {
+        let out = run(&[
+            "--restart",
+            policy,
+            "--restart-limit",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "exit 7",
+        ]);
+        let text = String::from_utf8_lossy(&out.stderr);
+        let ev = events(
+            text.lines()
+                .filter(|l| l.starts_with("ts="))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .as_str(),
+        );
+        let start = find(&ev, "start");
+        assert_eq!(start.len(), 1, "{policy}: {text}");
+        assert_eq!(start[0]["policy"], policy, "{text}");
+    }
+}

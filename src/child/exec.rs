@@ -141,6 +141,11 @@ impl Exec {
     ///
     /// Unchanged (nothing set, removed or cleared), it is this process's, copied in its own
     /// order without building a map; `PATH` is then the parent's, which [`candidates`] reads.
+    ///
+    /// Out of line: a command with this process's environment unchanged never builds one, and
+    /// inlined, this code would lie among the code every start runs (docs/benchmarks.md,
+    /// "Start-up": code out of the hot path).
+    #[inline(never)]
     fn environment(&self) -> Result<(Vec<CString>, Option<OsString>), Error> {
         if !self.env_clear && self.env.is_empty() {
             let mut out = Vec::new();

@@ -124,6 +124,7 @@ impl Notifier {
     /// A supervisor calls it on its captured [`Notifier::from_env`] once its child declared
     /// readiness, so that an outer manager (systemd with `Type=notify`, or another pidward)
     /// sees the service ready and knows which process it is.
+    #[inline(never)]
     pub fn relay_ready(&self, main_pid: u32, status: Option<&str>) -> Result<(), Error> {
         let mut message = format!("READY=1\nMAINPID={main_pid}");
         if let Some(status) = status {

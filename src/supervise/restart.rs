@@ -235,7 +235,10 @@ impl Restart {
         Next::After(self.jittered(base))
     }
 
-    /// Whether the failures counted so far reach the limit.
+    /// Whether the failures counted so far reach the limit. This and `jittered` run only
+    /// once a run has ended and may restart: out of line, so that they do not lie among
+    /// the code every start runs (docs/benchmarks.md, "Start-up").
+    #[inline(never)]
     fn limit_reached(&mut self) -> bool {
         let Some((n, within)) = self.parts.limit else {
             self.parts.failures.clear();
@@ -257,6 +260,7 @@ impl Restart {
     }
 
     /// `d` times a uniform factor in [1 - jitter, 1 + jitter] (xorshift64).
+    #[inline(never)]
     fn jittered(&mut self, d: Duration) -> Duration {
         if self.parts.jitter == 0.0 || d.is_zero() {
             return d;
@@ -292,6 +296,7 @@ pub fn wait_backoff(delay: Duration, forward: &[Signal]) -> io::Result<Wake> {
 
 /// [`wait_backoff`], telling `observe` of each signal (none is forwarded: no command runs)
 /// and polling its descriptor too (the output relay drains what orphans still write).
+#[inline(never)]
 pub(crate) fn wait_backoff_observed(
     delay: Duration,
     forward: &[Signal],

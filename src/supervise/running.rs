@@ -84,11 +84,23 @@ impl Running {
     /// [`Error::Exited`]) the command and its orphans have been stopped with the stop
     /// schedule and reaped.
     pub fn wait_ready(&mut self) -> Result<Started, Error> {
-        let Some(watch) = self.watch.as_mut() else {
+        if self.watch.is_none() {
             return match self.follow_pidfile.take() {
                 Some(path) => self.wait_forking(&path),
                 None => Ok(Started::default()),
             };
+        }
+        self.wait_watched()
+    }
+
+    /// [`wait_ready`](Running::wait_ready) with a readiness channel: the loop until it
+    /// reports. Out of line, as the other paths a start takes only with an option (a channel,
+    /// a PID file to follow, a listener, a watchdog): inlined, they would lie among the code
+    /// every start runs and keep their pages resident (docs/benchmarks.md, "Start-up").
+    #[inline(never)]
+    fn wait_watched(&mut self) -> Result<Started, Error> {
+        let Some(watch) = self.watch.as_mut() else {
+            return Ok(Started::default());
         };
         let observe = &self.observe;
         let on_status = |n: &crate::notify::Notification| {
@@ -358,6 +370,14 @@ impl Running {
 
     /// Reads the listener: barriers are answered, `STATUS=` kept, `MAINPID=` followed.
     fn read_listener(&mut self) {
+        if self.listener.is_some() {
+            self.read_listener_now();
+        }
+    }
+
+    /// `read_listener` with a listener (out of line, as `wait_watched`).
+    #[inline(never)]
+    fn read_listener_now(&mut self) {
         let Some(listener) = &self.listener else {
             return;
         };
@@ -406,6 +426,7 @@ impl Running {
 
     /// The start of a forking daemon: the command must exit 0, then its PID file must name a
     /// process of the tree, before the deadline.
+    #[inline(never)]
     fn wait_forking(&mut self, path: &Path) -> Result<Started, Error> {
         let deadline = Instant::now().checked_add(self.ready_timeout);
         let mut command = None;

@@ -228,17 +228,28 @@ impl Service {
     fn ready_source(
         &self,
         cmd: &mut Exec,
+        setup: Setup,
+    ) -> Result<(Option<ReadySource>, Setup), Error> {
+        if self.parts.ready == Ready::Exec {
+            drop_inherited_channel(cmd);
+            return Ok((None, setup));
+        }
+        self.ready_channel(cmd, setup)
+    }
+
+    /// [`ready_source`](Service::ready_source) for a readiness other than
+    /// [`Ready::Exec`]: out of line, so that a start without one does not keep this code's
+    /// pages resident (docs/benchmarks.md, "Start-up").
+    #[inline(never)]
+    fn ready_channel(
+        &self,
+        cmd: &mut Exec,
         mut setup: Setup,
     ) -> Result<(Option<ReadySource>, Setup), Error> {
         let channel = |source| Error::Channel { source };
         let source = match self.parts.ready {
             Ready::Probe | Ready::Exec => {
-                // Touching the environment makes std copy all of it at spawn: only if needed.
-                for var in [NOTIFY_SOCKET, NOTIFY_FD] {
-                    if std::env::var_os(var).is_some() {
-                        cmd.env_remove(var);
-                    }
-                }
+                drop_inherited_channel(cmd);
                 if self.parts.ready != Ready::Probe {
                     return Ok((None, setup));
                 }
@@ -347,5 +358,16 @@ impl Service {
                 .watchdog
                 .map(|(t, sig)| super::watchdog::Watchdog::new(t, sig)),
         })
+    }
+}
+
+/// Keeps a readiness channel this process was given from the command: without one of its
+/// own, the command must not report to this process's manager. Touching the environment
+/// makes std copy all of it at spawn, so only a variable that is there is removed.
+fn drop_inherited_channel(cmd: &mut Exec) {
+    for var in [NOTIFY_SOCKET, NOTIFY_FD] {
+        if std::env::var_os(var).is_some() {
+            cmd.env_remove(var);
+        }
     }
 }

@@ -129,11 +129,11 @@ impl Exit {
             _ => "-".to_owned(),
         };
         format!(
-            "{} {end} {} {} {:.3}",
+            "{} {end} {} {} {}",
             Rfc3339(self.at),
             u8::from(self.core),
             self.cause.name(),
-            self.ran.as_secs_f64()
+            crate::time::Seconds(self.ran, 3)
         )
     }
 
@@ -365,9 +365,9 @@ impl State {
             _ => {
                 if let Some(exit) = last {
                     out.push_str(&format!(
-                        ": {} after {:.1}s",
+                        ": {} after {}s",
                         exit.describe(),
-                        exit.ran.as_secs_f64()
+                        crate::time::Seconds(exit.ran, 1)
                     ));
                 }
             }
@@ -378,9 +378,9 @@ impl State {
                 .and_then(|t| t.duration_since(SystemTime::now()).ok())
                 .unwrap_or_default();
             out.push_str(&format!(
-                "; restart {} in {:.1}s",
+                "; restart {} in {}s",
                 self.restarts,
-                wait.as_secs_f64()
+                crate::time::Seconds(wait, 1)
             ));
         }
         if self.phase == Phase::Failed {

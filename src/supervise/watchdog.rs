@@ -91,6 +91,15 @@ impl Running {
     /// A missed deadline: the watchdog signal, then, after the stop schedule's first wait,
     /// the stop schedule.
     pub(super) fn check_watchdog(&mut self) {
+        if self.watchdog.is_some() {
+            self.check_watchdog_now();
+        }
+    }
+
+    /// `check_watchdog` with a watchdog (out of line: most
+    /// services have none, and every start runs the code around it).
+    #[inline(never)]
+    fn check_watchdog_now(&mut self) {
         let Some(w) = &mut self.watchdog else { return };
         let now = Instant::now();
         match w.fired {

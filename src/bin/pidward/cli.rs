@@ -161,7 +161,9 @@ pub fn parse(args: Vec<OsString>) -> Parsed {
 }
 
 /// What clap makes of the arguments, and the `Command` it parsed them with (which renders
-/// its errors).
+/// its errors). Out of line: the hot forms never call it, and inlined into `main` its 6 kB
+/// lay among the code every start runs (docs/benchmarks.md, "Start-up").
+#[inline(never)]
 fn clap_parse(args: Vec<OsString>) -> (clap::Command, Result<Parsed, clap::Error>) {
     let named = args.get(1).and_then(|a| a.to_str());
     let alone = SUBCOMMANDS

@@ -143,6 +143,7 @@ fn run(args: Box<Options>) -> Result<u8, Failure> {
 
 /// A stale PID file whose supervisor died leaving processes in its cgroup: the service still
 /// runs in part, and a start would make a second copy. Exit 1; the files stay as they are.
+#[inline(never)]
 fn refuse_leftover(path: &Path) -> Result<(), Failure> {
     let Some(left) = pidward::supervise::leftover(path) else {
         return Ok(());

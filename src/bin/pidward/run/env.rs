@@ -29,6 +29,7 @@ fn check_key(key: &str) -> Result<(), String> {
 
 /// Reads an environment file into `KEY`/`VALUE` pairs ([`pidward::child::parse_env_file`]).
 /// Errors name the file and the line.
+#[inline(never)]
 pub fn read_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     pidward::child::parse_env_file(&bytes).map_err(|e| match e.line {

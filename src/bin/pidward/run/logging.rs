@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use pidward::child::Stdio;
 use pidward::log::{Dest, LifecycleLog, Log, Relay, RelayOptions, Streams};
-use pidward::supervise::Policy;
 
 use super::log_args::LogArgs;
 use super::{Failure, Options, Plan};
@@ -194,16 +193,6 @@ pub fn stdio(plan: &Plan, relayed_ones: bool) -> (Option<Stdio>, Option<Stdio>) 
         }
     };
     (one(out, Streams::Stdout), one(err, Streams::Stderr))
-}
-
-/// The restart policy as `--restart` spells it.
-pub fn policy_name(policy: Policy) -> String {
-    match policy {
-        Policy::No => "no".into(),
-        Policy::OnFailure => "on-failure".into(),
-        Policy::Always => "always".into(),
-        other => format!("{other:?}").to_lowercase(),
-    }
 }
 
 /// The command line, for the `start` event.

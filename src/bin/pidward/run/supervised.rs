@@ -206,7 +206,7 @@ fn supervise(
     service = service.observer(plan.life.clone());
     plan.life.start(
         &logging::command_line(&plan.args),
-        &logging::policy_name(plan.args.restart.0),
+        plan.args.restart.0.name(),
     );
     // Detached with nowhere to write it, the command's stderr is kept until it is ready, for
     // the launcher to quote if the start fails.
