@@ -38,6 +38,13 @@ section is `.text` with `INSERT`: the script adds to the linker's default layout
 replacing it, and every other `.text.*` section follows the hot ones. It also moves `.fini`
 and `.plt` next to `.init` and the C start files' code first, which every process runs.
 
+The script also has a `.rodata` section, for the same reason: the merged constants, the
+named read-only objects the traced runs read (the runs again, under valgrind's lackey, which
+logs every load; skipped with a note if valgrind is missing), the jump tables of the hot
+functions, every switch table, the C strings and the anonymous constants, ahead of the rest.
+Anonymous constants (string literals) are not named one by one: their names carry a hash that
+changes with any edit of their crate.
+
 Usage (from the repository, after `cargo build --release`):
 
   bench/link-order.py              trace target/release/pidward, write link/hot-text.ld
