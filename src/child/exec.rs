@@ -144,7 +144,7 @@ impl Exec {
     ///
     /// Out of line: a command with this process's environment unchanged never builds one, and
     /// inlined, this code would lie among the code every start runs (docs/benchmarks.md,
-    /// "Start-up": code out of the hot path).
+    /// "Start-up: the read-only data first…").
     #[inline(never)]
     fn environment(&self) -> Result<(Vec<CString>, Option<OsString>), Error> {
         if !self.env_clear && self.env.is_empty() {

@@ -237,7 +237,7 @@ impl Restart {
 
     /// Whether the failures counted so far reach the limit. This and `jittered` run only
     /// once a run has ended and may restart: out of line, so that they do not lie among
-    /// the code every start runs (docs/benchmarks.md, "Start-up").
+    /// the code every start runs (docs/benchmarks.md, "Start-up: the read-only data first…").
     #[inline(never)]
     fn limit_reached(&mut self) -> bool {
         let Some((n, within)) = self.parts.limit else {

@@ -96,7 +96,8 @@ impl Running {
     /// [`wait_ready`](Running::wait_ready) with a readiness channel: the loop until it
     /// reports. Out of line, as the other paths a start takes only with an option (a channel,
     /// a PID file to follow, a listener, a watchdog): inlined, they would lie among the code
-    /// every start runs and keep their pages resident (docs/benchmarks.md, "Start-up").
+    /// every start runs and keep their pages resident (docs/benchmarks.md, "Start-up: the
+    /// read-only data first…").
     #[inline(never)]
     fn wait_watched(&mut self) -> Result<Started, Error> {
         let Some(watch) = self.watch.as_mut() else {

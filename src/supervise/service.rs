@@ -239,7 +239,7 @@ impl Service {
 
     /// [`ready_source`](Service::ready_source) for a readiness other than
     /// [`Ready::Exec`]: out of line, so that a start without one does not keep this code's
-    /// pages resident (docs/benchmarks.md, "Start-up").
+    /// pages resident (docs/benchmarks.md, "Start-up: the read-only data first…").
     #[inline(never)]
     fn ready_channel(
         &self,

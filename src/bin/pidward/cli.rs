@@ -162,7 +162,8 @@ pub fn parse(args: Vec<OsString>) -> Parsed {
 
 /// What clap makes of the arguments, and the `Command` it parsed them with (which renders
 /// its errors). Out of line: the hot forms never call it, and inlined into `main` its 6 kB
-/// lay among the code every start runs (docs/benchmarks.md, "Start-up").
+/// lay among the code every start runs (docs/benchmarks.md, "Start-up: the read-only data
+/// first…").
 #[inline(never)]
 fn clap_parse(args: Vec<OsString>) -> (clap::Command, Result<Parsed, clap::Error>) {
     let named = args.get(1).and_then(|a| a.to_str());

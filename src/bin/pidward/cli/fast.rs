@@ -345,9 +345,9 @@ fn set_once(flag: &mut bool) -> Option<()> {
 /// `run`'s options with nothing given: each default as the value its text in
 /// [`crate::run::args::defaults`] parses to, built directly. Parsing the texts at every start
 /// ran the float parser, the schedule and signal parsers and their tables on the path of every
-/// `pidward run` (docs/benchmarks.md, "Start-up"); that the values are the texts' is checked
-/// by `pidward __agree`, which compares them with clap's parse of the texts
-/// (tests/fast_args.rs).
+/// `pidward run` (docs/benchmarks.md, "Start-up: the read-only data first…"); that the
+/// values are the texts' is checked by `pidward __agree`, which compares them with clap's
+/// parse of the texts (tests/fast_args.rs).
 fn run_defaults() -> Options {
     use pidward::Signal;
     use std::time::Duration;
