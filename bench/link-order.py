@@ -26,9 +26,9 @@ list would describe a failed run. gdb with a breakpoint on every function is the
 as this one, thousands of times slower to set up.
 
 The script: one input section description per function, in the order found (a supervising
-`run` first, its standard streams on /dev/null and then inherited, then what only `run -l
-none` and `lock` add, then `status`, then `run --exec`, with no PID file and then with the
-stale one it left), so
+`run` first, its standard streams on /dev/null, then with `-l none`, with a PID file and
+TERM, and with its streams inherited, then what `lock` adds, then `status`, then `run
+--exec`, with no PID file and then with the stale one it left), so
 the linker places them in that order. Rust names a function's section `.text.<mangled name>`; the hash at the end of a
 legacy-mangled name (`17h<16 hex digits>E`), the crate disambiguators of a v0-mangled one
 (`Cs<base-62>_`, std's names) and LLVM's `.llvm.<n>` suffix are replaced by `*`, so the
@@ -267,11 +267,11 @@ def scenarios(bin_path, tmp):
         subprocess.Popen(["sh", "-c", f"sleep 1.5; kill -TERM {pid}"])
 
     yield "run -- sleep (exits)", [bin_path, "run", "--", "sleep", "0.5"], None, True
+    yield "run -l none -- true", [bin_path, "run", "-l", "none", "--", "true"], None, True
     yield ("run -p F -- sleep (TERM)", [bin_path, "run", "-p", pidfile, "--", "sleep", "5"],
            term_later, True)
     yield ("run -- sleep (exits; streams inherited)", [bin_path, "run", "--", "sleep", "0.5"],
            None, False)
-    yield "run -l none -- true", [bin_path, "run", "-l", "none", "--", "true"], None, True
     yield "lock F true", [bin_path, "lock", lockfile, "true"], None, True
     holder = subprocess.Popen([bin_path, "run", "-p", statusfile, "--", "sleep", "30"])
     try:
@@ -436,10 +436,13 @@ def write_script(out, traced, keep=None, objects=()):
  * Every process runs `_init` (.init), `_start` and the C start files' `frame_dummy`
  * (crt1.o, crtbegin.o), calls into libc through a few PLT entries (.plt) and ends in `_fini`
  * (.fini): by default .plt and .fini follow the whole of .text, and the start files' code
- * the hot part, each a fault (a 64 kB window) of its own. Here they are all next to .init. */
+ * the hot part, each a fault (a 64 kB window) of its own. Here they are all together, first,
+ * and at a 64 kB boundary (the file is padded to it, less than 64 kB on disk): fault-around
+ * windows are 64 kB-aligned, so the hot part's first window is a whole one, not the end of
+ * the one the segment starts in. */
 SECTIONS
 {{
-  .fini : {{ KEEP (*(SORT_NONE(.fini))) }}
+  .fini ALIGN(0x10000) : {{ KEEP (*(SORT_NONE(.fini))) }}
 }}
 INSERT AFTER .init;
 SECTIONS
@@ -449,13 +452,18 @@ SECTIONS
 INSERT AFTER .fini;
 SECTIONS
 {{
+  .init : {{ KEEP (*(SORT_NONE(.init))) }}
+}}
+INSERT AFTER .plt;
+SECTIONS
+{{
   .text : {{
     *crt1.o(.text .text.*)
     *crtbegin*.o(.text .text.*)
 {body}
   }}
 }}
-INSERT AFTER .plt;
+INSERT AFTER .init;
 /* The read-only data those functions read, first in .rodata, so that with the loader's own
  * (the ELF header, the dynamic symbols and relocations) it takes as few windows as it can. */
 SECTIONS
