@@ -38,8 +38,9 @@
 //!   fall across the hot code differently at every start, and a supervisor's resident text
 //!   varied from 528 to 784 kB between two starts of the same command. Aligned, the windows
 //!   are the same 64 kB of the file every time: 528 kB, every start (docs/benchmarks.md,
-//!   "Layout of the binary"). The file is not padded (lld shifts addresses, not offsets); the
-//!   cost is 4 of the 28 bits of the executable's load-address randomisation.
+//!   "Layout of the binary"). lld shifts addresses, not offsets, so this pads nothing; the
+//!   script then starts the text at a 64 kB boundary, which pads the file to it. The cost is
+//!   4 of the 28 bits of the executable's load-address randomisation.
 
 use std::env;
 use std::path::{Path, PathBuf};
