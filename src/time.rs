@@ -179,7 +179,8 @@ impl fmt::Display for Human {
 }
 
 /// A duration in seconds with a fixed number of decimals (at most 9), rounded to the
-/// nearest, halves up: `0.006`, `12.0`, `3`.
+/// nearest, halves up: `0.006`, `12.0`, `3`; with `{:#}`, without trailing zeros (`0.41`,
+/// `12`), as the lifecycle log and messages write a number of seconds.
 ///
 /// The same text as `format!("{:.3}", d.as_secs_f64())` (but for a duration exactly halfway
 /// between two, which the float may round down), in integer arithmetic: the code that writes
@@ -192,6 +193,8 @@ impl fmt::Display for Human {
 /// assert_eq!(Seconds(Duration::from_micros(6_400), 3).to_string(), "0.006");
 /// assert_eq!(Seconds(Duration::from_millis(11_960), 1).to_string(), "12.0");
 /// assert_eq!(Seconds(Duration::from_millis(2_500), 0).to_string(), "3");
+/// assert_eq!(format!("{:#}", Seconds(Duration::from_millis(410), 3)), "0.41");
+/// assert_eq!(format!("{:#}", Seconds(Duration::from_millis(11_960), 1)), "12");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seconds(pub Duration, pub u8);
@@ -207,10 +210,16 @@ impl fmt::Display for Seconds {
         } else {
             (self.0.as_secs(), rounded)
         };
-        if decimals == 0 {
+        let (mut frac, mut width) = (frac, decimals as usize);
+        if f.alternate() {
+            while width > 0 && frac % 10 == 0 {
+                (frac, width) = (frac / 10, width - 1);
+            }
+        }
+        if width == 0 {
             write!(f, "{secs}")
         } else {
-            write!(f, "{secs}.{frac:0width$}", width = decimals as usize)
+            write!(f, "{secs}.{frac:0width$}")
         }
     }
 }
@@ -390,6 +399,21 @@ mod tests {
             Seconds(Duration::MAX, 1).to_string(),
             u64::MAX.to_string() + ".0"
         );
+        // `{:#}`: the float's text with its trailing zeros (and a bare point) trimmed.
+        for ms in [
+            0, 1, 10, 100, 410, 999, 1_000, 2_100, 12_000, 59_950, 3_600_005,
+        ] {
+            let d = Duration::from_millis(ms);
+            for decimals in [0u8, 1, 3] {
+                let float = format!("{:.*}", decimals as usize, d.as_secs_f64());
+                let trimmed = if decimals == 0 {
+                    float.as_str()
+                } else {
+                    float.trim_end_matches('0').trim_end_matches('.')
+                };
+                assert_eq!(format!("{:#}", Seconds(d, decimals)), trimmed, "{d:?}");
+            }
+        }
     }
     use super::*;
 

@@ -124,9 +124,7 @@ impl From<bool> for Value {
 
 /// Seconds with at most three decimals and no trailing zeros: `0.41`, `2.1`, `12`.
 pub(crate) fn seconds(d: Duration) -> String {
-    let s = crate::time::Seconds(d, 3).to_string();
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_owned()
+    format!("{:#}", crate::time::Seconds(d, 3))
 }
 
 /// One event, ready to be formatted.

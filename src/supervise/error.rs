@@ -238,8 +238,7 @@ fn last_status(status: Option<&str>) -> String {
 /// A duration in seconds as people write it: `0.5s`, `12s`, `3m04s`.
 fn seconds(d: Duration) -> String {
     if d < Duration::from_secs(60) {
-        let text = format!("{:.1}", d.as_secs_f64());
-        format!("{}s", text.strip_suffix(".0").unwrap_or(&text))
+        format!("{:#}s", crate::time::Seconds(d, 1))
     } else {
         crate::time::Human(d).to_string()
     }

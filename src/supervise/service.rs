@@ -238,8 +238,9 @@ impl Service {
     }
 
     /// [`ready_source`](Service::ready_source) for a readiness other than
-    /// [`Ready::Exec`]: out of line, so that a start without one does not keep this code's
-    /// pages resident (docs/benchmarks.md, "Start-up: the read-only data first…").
+    /// [`Ready::Exec`] (which it never gets): out of line, so that a start without one does
+    /// not keep this code's pages resident (docs/benchmarks.md, "Start-up: the read-only data
+    /// first…").
     #[inline(never)]
     fn ready_channel(
         &self,
@@ -248,11 +249,9 @@ impl Service {
     ) -> Result<(Option<ReadySource>, Setup), Error> {
         let channel = |source| Error::Channel { source };
         let source = match self.parts.ready {
-            Ready::Probe | Ready::Exec => {
+            Ready::Exec => return Ok((None, setup)),
+            Ready::Probe => {
                 drop_inherited_channel(cmd);
-                if self.parts.ready != Ready::Probe {
-                    return Ok((None, setup));
-                }
                 let (check, interval) = self.parts.probe.clone().ok_or_else(|| Error::Channel {
                     source: crate::notify::Error::Sys {
                         call: crate::notify::Call::Probe,

@@ -298,8 +298,7 @@ fn conflict(
 
 /// A `-w` value as given back to the user: "0.3", "2".
 fn seconds(d: Duration) -> String {
-    let text = format!("{:.3}", d.as_secs_f64());
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    format!("{:#}", pidward::time::Seconds(d, 3))
 }
 
 /// The OS error behind a failed supervised spawn.
